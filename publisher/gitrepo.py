@@ -1,0 +1,234 @@
+"""Git, as the release flow needs it: the release commit, the baseline, the change set, and reading
+policy files straight from a commit (so the published bytes are a pure function of that commit).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+POLICIES_DIR = "policies"
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+SYMLINK_MODE = "120000"
+
+
+class GitError(Exception):
+    """Git could not answer; the message says what was asked and what git said."""
+
+
+class ConfigurationError(Exception):
+    """The repository cannot be released as it is (e.g. a shallow clone); the message says why."""
+
+
+def git(repo: Path, *args: str, input: bytes | None = None, check: bool = True) -> str:
+    proc = subprocess.run(
+        ["git", "-C", str(repo), *args],
+        input=input,
+        capture_output=True,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip()
+        raise GitError(f"git {' '.join(args)} failed: {err}")
+    return proc.stdout.decode("utf-8", "surrogateescape")
+
+
+def repo_toplevel(path: Path) -> Path | None:
+    proc = subprocess.run(
+        ["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, text=True
+    )
+    return Path(proc.stdout.strip()) if proc.returncode == 0 else None
+
+
+def resolve_commit(repo: Path, ref: str) -> str:
+    try:
+        return git(repo, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}").strip()
+    except GitError:
+        raise ConfigurationError(
+            f"{ref!r} is not a commit in {repo} (check --release-sha / GITHUB_SHA, "
+            "and fetch it if the checkout is partial)"
+        ) from None
+
+
+def is_shallow(repo: Path) -> bool:
+    return git(repo, "rev-parse", "--is-shallow-repository").strip() == "true"
+
+
+def is_ancestor(repo: Path, ancestor: str, commit: str) -> bool:
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "merge-base", "--is-ancestor", ancestor, commit],
+        capture_output=True,
+    )
+    return proc.returncode == 0
+
+
+def commit_exists(repo: Path, sha: str) -> bool:
+    proc = subprocess.run(
+        ["git", "-C", str(repo), "cat-file", "-e", f"{sha}^{{commit}}"], capture_output=True
+    )
+    return proc.returncode == 0
+
+
+def root_commits(repo: Path, commit: str) -> list[str]:
+    return git(repo, "rev-list", "--max-parents=0", commit).split()
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """Where the change set starts: a commit, or the empty tree with the reason."""
+
+    sha: str | None  # the recorded baseline when it is usable
+    diff_from: str  # what `git diff` compares against (the baseline or the empty tree)
+    warning: str | None = None
+
+
+def resolve_baseline(
+    repo: Path, recorded: str | None, raw_text: str | None, release: str
+) -> Baseline:
+    """Use the recorded baseline when it is an ancestor of the release; otherwise the empty tree.
+
+    Starting from the empty tree counts the root commit's own files as changed, so a lost or
+    rewritten baseline can never hide a version (the early filter and the hub check keep it safe).
+    """
+    if raw_text is None:
+        return Baseline(None, EMPTY_TREE, "no baseline recorded yet: starting from the root commit")
+    if recorded is None:
+        return Baseline(
+            None,
+            EMPTY_TREE,
+            "baseline.sha is not a 40-hex commit id: starting from the root commit",
+        )
+    if not commit_exists(repo, recorded):
+        return Baseline(
+            None,
+            EMPTY_TREE,
+            f"baseline {recorded[:12]} is not in this repository (history rewritten?): "
+            "starting from the root commit",
+        )
+    if not is_ancestor(repo, recorded, release):
+        return Baseline(
+            None,
+            EMPTY_TREE,
+            f"baseline {recorded[:12]} is not an ancestor of the release commit "
+            "(force-push?): starting from the root commit",
+        )
+    return Baseline(recorded, recorded)
+
+
+def check_not_shallow(repo: Path) -> None:
+    if is_shallow(repo):
+        raise ConfigurationError(
+            "this is a shallow clone, so the change set since the baseline cannot be computed; "
+            "fetch full history (`git fetch --unshallow`, or `actions/checkout` with "
+            "`fetch-depth: 0`)"
+        )
+
+
+def changed_paths(
+    repo: Path, diff_from: str, release: str, pathspec: str = POLICIES_DIR
+) -> list[str]:
+    out = git(repo, "diff", "--no-renames", "--name-only", "-z", diff_from, release, "--", pathspec)
+    return [p for p in out.split("\0") if p]
+
+
+def version_folders_of(paths: Iterable[str]) -> list[str]:
+    """`policies/<name>/<version-dir>/...` paths reduced to their version folders, sorted."""
+    folders = set()
+    for path in paths:
+        parts = PurePosixPath(path).parts
+        if len(parts) >= 4 and parts[0] == POLICIES_DIR:
+            folders.add("/".join(parts[:3]))
+    return sorted(folders)
+
+
+@dataclass
+class TreeEntry:
+    mode: str
+    sha: str
+    size: int
+
+
+@dataclass
+class CommitTree:
+    """The files under `policies/` at one commit, read with one `ls-tree` and one `cat-file`."""
+
+    repo: Path
+    commit: str
+    entries: dict[str, TreeEntry] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, repo: Path, commit: str, pathspec: str = POLICIES_DIR) -> CommitTree:
+        out = git(repo, "ls-tree", "-r", "-l", "-z", "--full-tree", commit, "--", pathspec)
+        entries: dict[str, TreeEntry] = {}
+        for line in out.split("\0"):
+            if not line:
+                continue
+            meta, path = line.split("\t", 1)
+            mode, kind, sha, size = meta.split()
+            if kind == "blob":
+                entries[path] = TreeEntry(mode, sha, int(size) if size.isdigit() else 0)
+        return cls(repo, commit, entries)
+
+    def version_folders(self) -> set[str]:
+        return set(version_folders_of(self.entries))
+
+    def read_blobs(self, shas: Sequence[str]) -> dict[str, bytes]:
+        """Contents of many blobs through one `git cat-file --batch` process."""
+        if not shas:
+            return {}
+        unique = list(dict.fromkeys(shas))
+        proc = subprocess.run(
+            ["git", "-C", str(self.repo), "cat-file", "--batch"],
+            input="".join(f"{s}\n" for s in unique).encode(),
+            capture_output=True,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise GitError(f"git cat-file --batch failed: {proc.stderr.decode(errors='replace')}")
+        blobs: dict[str, bytes] = {}
+        data = proc.stdout
+        pos = 0
+        for sha in unique:
+            header_end = data.index(b"\n", pos)
+            header = data[pos:header_end].split()
+            if len(header) < 3:
+                raise GitError(f"git cat-file: {sha} is missing")
+            size = int(header[2])
+            start = header_end + 1
+            blobs[sha] = data[start : start + size]
+            pos = start + size + 1
+        return blobs
+
+
+def committer_args(repo: Path) -> list[str]:
+    """`-c` options for a commit: the configured identity, or a bot identity when there is none."""
+    if git(repo, "config", "user.email", check=False).strip():
+        return []
+    # CI runners often have no identity; a fixed bot identity beats a failed commit.
+    return [
+        "-c",
+        "user.name=policy-hub-release",
+        "-c",
+        "user.email=policy-hub-release@users.noreply.github.com",
+    ]
+
+
+def commit_paths(repo: Path, paths: Sequence[str], message: str) -> bool:
+    """Commit exactly `paths` (state files) with `message`; False when nothing changed."""
+    git(repo, "add", "--", *paths)
+    if git(repo, "diff", "--cached", "--name-only", "--", *paths).strip() == "":
+        return False
+    git(
+        repo,
+        *committer_args(repo),
+        "commit",
+        "--quiet",
+        "--no-verify",
+        "-m",
+        message,
+        "--",
+        *paths,
+    )
+    return True

@@ -1,0 +1,151 @@
+"""Where policy version folders are, and how their two files are read: from the working tree (author
+mode) or from the release commit's git objects (release mode), with the same refusals either way.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from pathlib import Path
+
+from policy_checks import (
+    DEFINITION_FILE,
+    MAX_FILE_BYTES,
+    METADATA_FILE,
+    Finding,
+    PolicyFiles,
+    parse_version_dir,
+    read_policy_folder,
+)
+from publisher.gitrepo import POLICIES_DIR, SYMLINK_MODE, CommitTree
+
+POLICY_FILES = (METADATA_FILE, DEFINITION_FILE)
+
+
+def folder_identity(folder: str) -> tuple[str, str]:
+    """(name, version) of `policies/<name>/<version-dir>`; the raw dir name when not `v<semver>`."""
+    parts = folder.split("/")
+    name = parts[1] if len(parts) > 1 else folder
+    version_dir = parts[2] if len(parts) > 2 else ""
+    return name, parse_version_dir(version_dir) or version_dir.removeprefix("v")
+
+
+def discover_version_folders(root: Path) -> list[str]:
+    """Every folder under `policies/` that is, or looks like, a policy version folder.
+
+    Each directory two levels down is a candidate (a malformed one becomes a failing item, never a
+    silent skip); a policy directory holding no version directory at all is a candidate itself.
+    """
+    base = root / POLICIES_DIR
+    if not base.is_dir():
+        return []
+    folders = []
+    for policy_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+        versions = sorted(p for p in policy_dir.iterdir() if p.is_dir())
+        if not versions:
+            if any(p.is_file() for p in policy_dir.iterdir()):
+                folders.append(f"{POLICIES_DIR}/{policy_dir.name}")
+            continue
+        folders.extend(f"{POLICIES_DIR}/{policy_dir.name}/{v.name}" for v in versions)
+    return folders
+
+
+class WorkingTreeSource:
+    """Policy files as they are on disk (what an author is editing)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def read(self, folder: str) -> PolicyFiles:
+        return read_policy_folder(self.root, folder)
+
+
+class CommitSource:
+    """Policy files as they are in one commit, read in bulk through `git cat-file --batch`."""
+
+    def __init__(self, repo: Path, commit: str) -> None:
+        self.tree = CommitTree.load(repo, commit)
+        self._blobs: dict[str, bytes] = {}
+
+    def prefetch(self, folders: list[str]) -> None:
+        """Read every file of these folders in one git process (symlink targets included)."""
+        wanted = []
+        for folder in folders:
+            for filename in POLICY_FILES:
+                path = f"{folder}/{filename}"
+                entry = self.tree.entries.get(path)
+                if entry is None:
+                    continue
+                wanted.append(entry.sha)
+        self._blobs.update(self.tree.read_blobs([s for s in wanted if s not in self._blobs]))
+        targets = []
+        for folder in folders:
+            for filename in POLICY_FILES:
+                entry = self.tree.entries.get(f"{folder}/{filename}")
+                if entry is not None and entry.mode == SYMLINK_MODE:
+                    target = self._symlink_target(f"{folder}/{filename}")
+                    if target and target in self.tree.entries:
+                        targets.append(self.tree.entries[target].sha)
+        self._blobs.update(self.tree.read_blobs([s for s in targets if s not in self._blobs]))
+
+    def read(self, folder: str) -> PolicyFiles:
+        errors: list[Finding] = []
+        contents: dict[str, bytes | None] = {}
+        for filename in POLICY_FILES:
+            contents[filename] = self._read_file(f"{folder}/{filename}", errors)
+        return PolicyFiles(
+            folder=folder,
+            metadata=contents[METADATA_FILE],
+            definition=contents[DEFINITION_FILE],
+            read_errors=tuple(errors),
+        )
+
+    def _blob(self, sha: str) -> bytes:
+        if sha not in self._blobs:
+            self._blobs.update(self.tree.read_blobs([sha]))
+        return self._blobs[sha]
+
+    def _symlink_target(self, path: str) -> str | None:
+        """The repository path a committed symlink points at, or None when it leaves the repo."""
+        entry = self.tree.entries[path]
+        raw = self._blob(entry.sha).decode("utf-8", "replace")
+        if raw.startswith("/"):
+            return None
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(path), raw))
+        return None if target.startswith("../") or target == ".." else target
+
+    def _read_file(self, path: str, errors: list[Finding]) -> bytes | None:
+        entry = self.tree.entries.get(path)
+        if entry is None:
+            return None
+        if entry.mode == SYMLINK_MODE:
+            target = self._symlink_target(path)
+            if target is None:
+                errors.append(
+                    Finding(
+                        file=path,
+                        message="is a symlink that leaves the repository; refusing to read it",
+                        hint="commit the file itself instead of a link",
+                        rule="symlink",
+                    )
+                )
+                return None
+            entry = self.tree.entries.get(target)
+            if entry is None or entry.mode == SYMLINK_MODE:
+                errors.append(
+                    Finding(
+                        file=path,
+                        message=f"is a symlink to {target}, which is not a file in this commit",
+                        rule="symlink",
+                    )
+                )
+                return None
+        if entry.size > MAX_FILE_BYTES:
+            errors.append(
+                Finding(
+                    file=path,
+                    message=f"is {entry.size} bytes; the limit is {MAX_FILE_BYTES} (1 MiB)",
+                    rule="size",
+                )
+            )
+            return None
+        return self._blob(entry.sha)

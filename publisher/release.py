@@ -1,0 +1,309 @@
+"""The release engine without pytest: the plan (baseline, change set, early filter) and the delivery
+of one policy version (hub check → validate → publish), each a plain function over plain data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from policy_checks import NAME_RE, SEMVER_RE, CheckResult, Finding, PolicyChecker
+from publisher import gitrepo
+from publisher.hubclient import HubAnswer, HubClient
+from publisher.layout import CommitSource, folder_identity
+from publisher.state import DeliveredIndex, DeliveryRecord
+
+# Item outcomes, as they appear in reports and the summary table.
+VALID = "valid"
+INVALID = "invalid"
+PUBLISHED = "published"
+ALREADY_IN_HUB = "already-in-hub"
+PUBLISH_FAILED = "publish-failed"
+NOT_ATTEMPTED = "not-attempted"
+WOULD_PUBLISH = "would-publish"  # --dry-run: new in the hub and valid
+DELIVERED_OUTCOMES = (PUBLISHED, ALREADY_IN_HUB)
+
+
+@dataclass
+class ChangedAfterDelivery:
+    folder: str
+    name: str
+    version: str
+    recorded_digest: str
+    local_digest: str | None
+
+
+@dataclass
+class ReleasePlan:
+    """What one release run will do; plain data so it can travel to xdist workers as JSON."""
+
+    release_sha: str
+    baseline_sha: str | None
+    baseline_warning: str | None
+    change_set: list[str]  # version folders changed since the baseline that exist at the release
+    to_deliver: list[str]  # the change set less what delivered.json already holds
+    already_delivered: list[str]
+    changed_after_delivery: list[ChangedAfterDelivery] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReleasePlan:
+        data = dict(data)
+        data["changed_after_delivery"] = [
+            ChangedAfterDelivery(**c) for c in data.get("changed_after_delivery", [])
+        ]
+        return cls(**data)
+
+    def versions(self) -> list[tuple[str, str]]:
+        return [folder_identity(f) for f in self.change_set]
+
+
+def make_plan(
+    repo: Path,
+    release_sha: str,
+    baseline_text: str | None,
+    baseline_sha: str | None,
+    delivered: DeliveredIndex,
+    checker: PolicyChecker,
+) -> ReleasePlan:
+    """Baseline → change set → early filter (CONTRACT.md section 3, steps 1-3)."""
+    gitrepo.check_not_shallow(repo)
+    baseline = gitrepo.resolve_baseline(repo, baseline_sha, baseline_text, release_sha)
+    touched = gitrepo.version_folders_of(
+        gitrepo.changed_paths(repo, baseline.diff_from, release_sha)
+    )
+    source = CommitSource(repo, release_sha)
+    existing = source.tree.version_folders()
+    change_set = [f for f in touched if f in existing]
+    deleted = [f for f in touched if f not in existing]
+    to_deliver, dropped = [], []
+    for folder in change_set:
+        (dropped if folder_identity(folder) in delivered else to_deliver).append(folder)
+    changed_after: list[ChangedAfterDelivery] = []
+    source.prefetch(dropped)
+    for folder in dropped:
+        name, version = folder_identity(folder)
+        record = delivered.get(name, version)
+        assert record is not None
+        local = checker.check(source.read(folder)).digest
+        if local != record.digest:
+            changed_after.append(ChangedAfterDelivery(folder, name, version, record.digest, local))
+    return ReleasePlan(
+        release_sha=release_sha,
+        baseline_sha=baseline.sha,
+        baseline_warning=baseline.warning,
+        change_set=change_set,
+        to_deliver=to_deliver,
+        already_delivered=dropped,
+        changed_after_delivery=changed_after,
+        deleted=deleted,
+    )
+
+
+def plan_is_complete(plan: ReleasePlan, delivered: DeliveredIndex) -> bool:
+    """The baseline invariant: every version of the change set is in delivered.json."""
+    return all(key in delivered for key in plan.versions())
+
+
+@dataclass
+class ItemOutcome:
+    """The result of one policy version in one run; plain data for reports and the controller."""
+
+    folder: str
+    name: str
+    version: str
+    outcome: str
+    reason: str = ""
+    digest: str | None = None
+    hub_digest: str | None = None  # set when the hub holds different content for this version
+    get_status: int | None = None
+    post_status: int | None = None
+    findings: list[Finding] = field(default_factory=list)
+    delivery: DeliveryRecord | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome in (VALID, PUBLISHED, ALREADY_IN_HUB, WOULD_PUBLISH)
+
+    @property
+    def hub_differs(self) -> bool:
+        return self.hub_digest is not None
+
+    def properties(self) -> list[tuple[str, Any]]:
+        """The JUnit properties / JSON report metadata of this item."""
+        props: list[tuple[str, Any]] = [
+            ("policy", self.name),
+            ("version", self.version),
+            ("outcome", self.outcome),
+            ("digest", self.digest or ""),
+        ]
+        if self.reason:
+            props.append(("reason", self.reason))
+        if self.get_status is not None:
+            props.append(("hub_get_status", self.get_status))
+        if self.post_status is not None:
+            props.append(("hub_post_status", self.post_status))
+        if self.hub_digest:
+            props.append(("hub_digest", self.hub_digest))
+        return props
+
+    def failure_text(self) -> str:
+        head = f"{self.name}@{self.version}: {self.outcome}"
+        lines = [head + (f" – {self.reason}" if self.reason else "")]
+        lines.extend(f"  {f.render()}" for f in self.findings)
+        return "\n".join(lines)
+
+
+def check_only(result: CheckResult) -> ItemOutcome:
+    """Author mode: the checks and nothing else."""
+    outcome = ItemOutcome(
+        folder=result.folder,
+        name=result.name,
+        version=result.version,
+        outcome=VALID if result.ok else INVALID,
+        digest=result.digest,
+        findings=list(result.findings),
+    )
+    if not result.ok:
+        outcome.reason = f"{len(result.findings)} problem(s)"
+    return outcome
+
+
+def idempotency_key(release_sha: str, name: str, version: str) -> str:
+    return f"{release_sha}:{name}@{version}"
+
+
+def publish_body(result: CheckResult, release_sha: str) -> dict[str, Any]:
+    """The POST body: a pure function of the files at the release commit (no timestamps)."""
+    return {
+        "name": result.name,
+        "version": result.version,
+        "metadata": result.metadata,
+        "definition": result.definition,
+        "digest": result.digest,
+        "release_sha": release_sha,
+    }
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _hub_digest(answer: HubAnswer) -> str | None:
+    return answer.body.get("digest") if isinstance(answer.body, dict) else None
+
+
+def _auth_reason(answer: HubAnswer) -> str:
+    return (
+        f"the hub refused the token (HTTP {answer.status}): check POLICY_HUB_TOKEN "
+        "and that it has write access"
+    )
+
+
+def deliver_version(
+    result: CheckResult,
+    client: HubClient,
+    release_sha: str,
+    auth_problem: str | None = None,
+    *,
+    dry_run: bool = False,
+) -> ItemOutcome:
+    """One version through the hub check, validation and publishing (CONTRACT.md section 3.4)."""
+    out = ItemOutcome(
+        folder=result.folder,
+        name=result.name,
+        version=result.version,
+        outcome=INVALID,
+        digest=result.digest,
+        findings=list(result.findings),
+    )
+    # Only a well-formed name and version may reach a URL path.
+    if not (NAME_RE.match(result.name) and SEMVER_RE.match(result.version)):
+        out.reason = "not a valid policy folder (see the problems below); nothing sent"
+        return out
+    if auth_problem:
+        out.outcome, out.reason = NOT_ATTEMPTED, auth_problem
+        return out
+
+    answer = client.get_policy(result.name, result.version)
+    out.get_status = answer.status
+    if answer.status == 200:
+        hub_digest = _hub_digest(answer)
+        return _delivered(
+            out, ALREADY_IN_HUB, release_sha, hub_digest, "already in the hub", dry_run
+        )
+
+    if not result.ok:
+        out.reason = f"{len(result.findings)} problem(s); nothing sent"
+        return out
+    if answer.status in (401, 403):
+        # Without a valid token the POST cannot work either: say so once, clearly.
+        out.outcome, out.reason = PUBLISH_FAILED, _auth_reason(answer)
+        return out
+    if dry_run:
+        out.outcome = WOULD_PUBLISH
+        out.reason = "would be published" + (
+            "" if answer.status == 404 else f" (hub check: {answer.describe})"
+        )
+        return out
+
+    key = idempotency_key(release_sha, result.name, result.version)
+    answer = client.publish(publish_body(result, release_sha), key)
+    out.post_status = answer.status
+    if answer.status is not None and 200 <= answer.status < 300:
+        return _delivered(out, PUBLISHED, release_sha, _hub_digest(answer), "published")
+    if (
+        answer.status == 409
+        and isinstance(answer.body, dict)
+        and answer.body.get("error") == "exists"
+    ):
+        digest = _hub_digest(answer)
+        return _delivered(out, ALREADY_IN_HUB, release_sha, digest, "already in the hub (409)")
+    out.outcome = PUBLISH_FAILED
+    if answer.status in (401, 403):
+        out.reason = _auth_reason(answer)
+    elif answer.status is not None and 300 <= answer.status < 400:
+        out.reason = f"the hub answered a redirect (HTTP {answer.status}); POST is never redirected"
+    else:
+        out.reason = f"publish failed: {answer.describe}"
+    return out
+
+
+def _delivered(
+    out: ItemOutcome,
+    outcome: str,
+    release_sha: str,
+    hub_digest: str | None,
+    reason: str,
+    dry_run: bool = False,
+) -> ItemOutcome:
+    digest = out.digest or hub_digest
+    if not digest:
+        out.outcome = PUBLISH_FAILED
+        out.reason = f"{reason}, but neither the hub nor the local files give a content digest"
+        return out
+    out.outcome = outcome
+    out.reason = reason
+    if hub_digest and out.digest and hub_digest != out.digest:
+        out.hub_digest = hub_digest
+        out.reason = (
+            f"{reason}, BUT THE HUB HOLDS DIFFERENT CONTENT for this version "
+            f"(hub {hub_digest[:19]}…, local {out.digest[:19]}…); versions are immutable: "
+            "publish the change as a new version"
+        )
+    if dry_run:
+        return out
+    out.delivery = DeliveryRecord(
+        name=out.name,
+        version=out.version,
+        delivered_at=_now(),
+        release_sha=release_sha,
+        digest=digest,
+        outcome=outcome,
+    )
+    return out

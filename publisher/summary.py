@@ -1,0 +1,148 @@
+"""The release summary: one verdict, a table of outcomes, the GitHub step summary (Markdown) and
+`::error` annotations. Pure functions from outcomes to text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from publisher.layout import folder_identity
+from publisher.release import DELIVERED_OUTCOMES, ItemOutcome, ReleasePlan
+
+NOT_RUN = "not-run"
+
+
+@dataclass
+class ReleaseReport:
+    plan: ReleasePlan
+    outcomes: dict[str, ItemOutcome]  # by folder
+    dry_run: bool = False
+    baseline_advanced: bool = False
+    state_written: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        rows = []
+        for folder in self.plan.to_deliver:
+            out = self.outcomes.get(folder)
+            name, version = folder_identity(folder)
+            if out is None:
+                rows.append(
+                    (
+                        name,
+                        version,
+                        NOT_RUN,
+                        "not run in this session (deselected, interrupted or crashed)",
+                    )
+                )
+            else:
+                rows.append((out.name, out.version, out.outcome, out.reason))
+        return rows
+
+    @property
+    def failed(self) -> int:
+        return sum(1 for _, _, outcome, _ in self.rows() if outcome not in DELIVERED_OUTCOMES)
+
+    def verdict(self) -> str:
+        total = len(self.plan.to_deliver)
+        if self.dry_run:
+            return (
+                f"Dry run – {total} policies would be checked against the hub and published if new"
+            )
+        if total == 0:
+            return "Release successful – all 0 policies delivered (nothing to deliver)"
+        if self.failed == 0:
+            return f"Release successful – all {total} policies delivered"
+        if self.failed == total:
+            return "Release failed – no policies delivered"
+        return f"Partial success – {self.failed} of {total} failed"
+
+    def facts(self) -> list[str]:
+        plan = self.plan
+        lines = [
+            f"release {plan.release_sha[:12]}, baseline "
+            + (plan.baseline_sha[:12] if plan.baseline_sha else "none (from the root commit)"),
+            f"{len(plan.change_set)} changed version(s), {len(plan.already_delivered)} already "
+            f"delivered (dropped before the run), {len(plan.to_deliver)} to deliver",
+        ]
+        for c in plan.changed_after_delivery:
+            lines.append(
+                f"CHANGED AFTER DELIVERY: {c.name}@{c.version} ({c.folder}) differs from what was "
+                "delivered; published versions are immutable, so it is NOT republished: "
+                "publish the change as a new version"
+            )
+        for folder in plan.deleted:
+            lines.append(f"deleted: {folder} (never unpublished from the hub)")
+        for out in self.outcomes.values():
+            if out.hub_differs:
+                lines.append(f"HUB HOLDS DIFFERENT CONTENT: {out.name}@{out.version}: {out.reason}")
+        if not self.dry_run:
+            lines.append(
+                "baseline advanced to " + plan.release_sha[:12]
+                if self.baseline_advanced
+                else "baseline kept: the next release retries everything not yet delivered"
+            )
+        lines.extend(self.notes)
+        return lines
+
+
+def render_terminal(report: ReleaseReport) -> list[str]:
+    rows = report.rows()
+    lines = [report.verdict(), *report.facts()]
+    if rows:
+        headers = ("policy", "version", "outcome", "reason")
+        widths = [max(len(headers[i]), *(len(r[i]) for r in rows)) for i in range(3)]
+        fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
+        lines.append(fmt.format(*headers))
+        lines.extend(fmt.format(*row) for row in rows)
+    return lines
+
+
+def render_markdown(report: ReleaseReport) -> str:
+    icon = (
+        "✅"
+        if report.verdict().startswith("Release successful")
+        else ("❌" if report.verdict().startswith("Release failed") else "⚠️")
+    )
+    parts = [f"## {icon} {report.verdict()}", ""]
+    parts.extend(f"- {line}" for line in report.facts())
+    rows = report.rows()
+    if rows:
+        parts += ["", "| policy | version | outcome | reason |", "|---|---|---|---|"]
+        parts.extend(
+            "| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in row) + " |"
+            for row in rows
+        )
+    return "\n".join(parts) + "\n"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def annotations(outcomes: Iterable[ItemOutcome]) -> list[str]:
+    """GitHub workflow commands: one `::error` per finding or failure, with file and line."""
+    lines = []
+    for out in outcomes:
+        if out.passed:
+            continue
+        if out.findings:
+            for f in out.findings:
+                where = f"file={_escape_property(f.file)}"
+                if f.line:
+                    where += f",line={f.line}"
+                message = f.render()
+                lines.append(
+                    f"::error {where},title={_escape_property(out.name + '@' + out.version)}::{_escape_data(message)}"
+                )
+        else:
+            where = f"file={_escape_property(out.folder + '/metadata.json')}"
+            lines.append(
+                f"::error {where}::{_escape_data(f'{out.name}@{out.version}: {out.outcome}: {out.reason}')}"
+            )
+    return lines
