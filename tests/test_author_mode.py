@@ -1,0 +1,203 @@
+"""Author mode (`pytest`, `pytest -k`, `--changed-since`) driven black-box through pytester: one
+item per policy version, every bad input a failing item with the message a user sees, reports.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+from policy_checks import MAX_FILE_BYTES
+from tests.policyrepo import PYPROJECT, PolicyRepo, definition, metadata
+
+EXAMPLES = Path(__file__).parent / "example-files"
+INVALID_CASES = sorted(p for p in (EXAMPLES / "invalid").iterdir() if p.is_dir())
+VALID_CASES = sorted(p for p in (EXAMPLES / "valid").iterdir() if p.is_dir())
+GOOD = "policies/good-neighbour/v1.0.0"
+
+
+def write_good_policy(root: Path, folder: str = GOOD) -> None:
+    name, vdir = folder.split("/")[1:3]
+    target = root / folder
+    target.mkdir(parents=True)
+    (target / "metadata.json").write_text(json.dumps(metadata(name, vdir[1:])))
+    (target / "policy-definition.yaml").write_text(yaml.safe_dump(definition()))
+
+
+def install_case(root: Path, case: Path) -> tuple[str, dict]:
+    spec = yaml.safe_load((case / "case.yaml").read_text()) or {}
+    folder = spec.get("folder", "policies/example/v1.0.0")
+    target = root / folder
+    target.mkdir(parents=True)
+    for item in case.iterdir():
+        if item.name != "case.yaml":
+            shutil.copy(item, target / item.name)
+    for name in spec.get("oversize", []):
+        (target / name).write_bytes(b"a" * (MAX_FILE_BYTES + 1))
+    return folder, spec
+
+
+@pytest.fixture
+def policy_dir(pytester: pytest.Pytester) -> Path:
+    pytester.makefile(".toml", pyproject=PYPROJECT)
+    return pytester.path
+
+
+@pytest.mark.parametrize("case", INVALID_CASES, ids=[c.name for c in INVALID_CASES])
+def test_bad_input_fails_its_item_with_the_message(
+    pytester: pytest.Pytester, policy_dir: Path, case: Path
+) -> None:
+    folder, spec = install_case(policy_dir, case)
+    write_good_policy(policy_dir)
+    result = pytester.runpytest("-rf")
+    output = result.stdout.str()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, output
+    assert "INTERNALERROR" not in output
+    result.assert_outcomes(passed=1, failed=1)
+    for expected in spec["expect"]:
+        where = folder if expected["file"] == "." else f"{folder}/{expected['file']}"
+        if expected.get("line"):
+            where += f":{expected['line']}:"
+        assert where in output, f"{where!r} not in output:\n{output}"
+        assert expected["contains"] in output, output
+
+
+@pytest.mark.parametrize("case", VALID_CASES, ids=[c.name for c in VALID_CASES])
+def test_valid_examples_pass(pytester: pytest.Pytester, policy_dir: Path, case: Path) -> None:
+    install_case(policy_dir, case)
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+
+
+def test_one_item_per_version_with_name_and_version_in_the_id(
+    pytester: pytest.Pytester, policy_dir: Path
+) -> None:
+    for folder in ("policies/require-tags/v1.2.0", "policies/require-tags/v1.10.0", GOOD):
+        write_good_policy(policy_dir, folder)
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "policies/good-neighbour/v1.0.0::good-neighbour@1.0.0",
+            "policies/require-tags/v1.10.0::require-tags@1.10.0",
+            "policies/require-tags/v1.2.0::require-tags@1.2.0",
+        ]
+    )
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
+def test_k_selects_a_policy_and_a_version(
+    pytester: pytest.Pytester, policy_dir: Path, xdist: list[str]
+) -> None:
+    for folder in ("policies/require-tags/v1.2.0", "policies/require-tags/v1.3.0", GOOD):
+        write_good_policy(policy_dir, folder)
+    result = pytester.runpytest_subprocess(*xdist, "-v", "-k", "require-tags")
+    result.assert_outcomes(passed=2)
+    assert "good-neighbour@" not in result.stdout.str()
+    result = pytester.runpytest_subprocess(*xdist, "-v", "-k", "require-tags and 1.2.0")
+    result.assert_outcomes(passed=1)
+    item = r"policies/require-tags/v1\.2\.0::require-tags@1\.2\.0"
+    result.stdout.re_match_lines([rf".*({item} PASSED|PASSED {item}).*"])
+
+
+def test_bad_inputs_together_under_xdist_never_crash_the_session(
+    pytester: pytest.Pytester, policy_dir: Path
+) -> None:
+    folders = set()
+    for case in INVALID_CASES:
+        spec = yaml.safe_load((case / "case.yaml").read_text()) or {}
+        if spec.get("folder", "policies/example/v1.0.0") in folders:
+            continue  # cases sharing the default folder are covered one by one above
+        folders.add(install_case(policy_dir, case)[0])
+    write_good_policy(policy_dir)
+    result = pytester.runpytest_subprocess("-n", "2")
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.assert_outcomes(passed=1, failed=len(folders))
+
+
+def test_malformed_folders_are_items_never_silently_skipped(
+    pytester: pytest.Pytester, policy_dir: Path
+) -> None:
+    write_good_policy(policy_dir)
+    (policy_dir / "policies/build/v1.2").mkdir(parents=True)  # `build` is in norecursedirs
+    (policy_dir / "policies/loose").mkdir(parents=True)
+    (policy_dir / "policies/loose/metadata.json").write_text("{}")
+    result = pytester.runpytest("-rf")
+    result.assert_outcomes(passed=1, failed=2)
+    output = result.stdout.str()
+    assert "policies/build/v1.2" in output and "v1.2.0" in output
+    assert "policies/loose" in output and "no version folder" in output
+
+
+def test_symlink_leaving_the_repository_is_refused(
+    pytester: pytest.Pytester, policy_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    write_good_policy(policy_dir, "policies/linked/v1.0.0")
+    outside = tmp_path_factory.mktemp("outside") / "secret.yaml"
+    outside.write_text(yaml.safe_dump(definition()))
+    target = policy_dir / "policies/linked/v1.0.0/policy-definition.yaml"
+    target.unlink()
+    target.symlink_to(outside)
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*policies/linked/v1.0.0/policy-definition.yaml*symlink*"])
+
+
+def test_reports_carry_policy_version_outcome_and_digest_under_xdist(
+    pytester: pytest.Pytester, policy_dir: Path
+) -> None:
+    write_good_policy(policy_dir)
+    bad = policy_dir / "policies/broken/v1.0.0"
+    bad.mkdir(parents=True)
+    (bad / "metadata.json").write_text("{not json")
+    (bad / "policy-definition.yaml").write_text(yaml.safe_dump(definition()))
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "--junitxml=report.xml", "--json-report", "--json-report-file=report.json"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    cases = {
+        tc.get("name"): {p.get("name"): p.get("value") for p in tc.iter("property")}
+        for tc in ET.parse(policy_dir / "report.xml").iter("testcase")
+    }
+    good = cases["good-neighbour@1.0.0"]
+    assert good["policy"] == "good-neighbour" and good["version"] == "1.0.0"
+    assert good["outcome"] == "valid" and good["digest"].startswith("sha256:")
+    assert cases["broken@1.0.0"]["outcome"] == "invalid"
+    tests = {t["nodeid"]: t for t in json.loads((policy_dir / "report.json").read_text())["tests"]}
+    meta = tests[f"{GOOD}::good-neighbour@1.0.0"]["metadata"]
+    assert meta["outcome"] == "valid" and meta["digest"] == good["digest"]
+
+
+def test_inert_without_a_policies_folder(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_plain="def test_ok():\n    assert True\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+
+
+def test_changed_since_limits_items_to_changed_versions(tmp_path: Path) -> None:
+    repo = PolicyRepo(tmp_path / "repo")
+    repo.add_policy("alpha", "1.0.0")
+    repo.add_policy("beta", "1.0.0")
+    base = repo.commit("first")
+    repo.add_policy("beta", "1.1.0")
+    repo.commit("beta 1.1.0")
+    repo.add_policy("gamma", "1.0.0")  # uncommitted work counts too: it is what the author sees
+    result = repo.pytest("--changed-since", base, "-q", "--co")
+    assert "beta@1.1.0" in result.stdout and "gamma@1.0.0" in result.stdout
+    assert "alpha" not in result.stdout and "beta@1.0.0" not in result.stdout
+    repo.commit("gamma")
+    nothing = repo.pytest("--changed-since", "HEAD", "-q")
+    assert nothing.returncode == 0, nothing.output  # nothing changed is a pass, not pytest's 5
+
+
+def test_bad_changed_since_ref_is_a_usage_error(tmp_path: Path) -> None:
+    repo = PolicyRepo(tmp_path / "repo")
+    repo.add_policy("alpha", "1.0.0")
+    repo.commit()
+    result = repo.pytest("--changed-since", "no-such-ref")
+    assert result.returncode == 4
+    assert "--changed-since no-such-ref" in result.output
