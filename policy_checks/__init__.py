@@ -1,0 +1,36 @@
+"""Declarative validation of policy versions: safe loading, rules as data, the content digest.
+
+Knows policies and rules, nothing of git, HTTP or pytest. The public API is this module's names.
+"""
+
+from __future__ import annotations
+
+from policy_checks.checker import PolicyChecker
+from policy_checks.digest import policy_digest
+from policy_checks.model import CheckResult, Finding, PolicyFiles
+from policy_checks.naming import (
+    DEFINITION_FILE,
+    MAX_FILE_BYTES,
+    METADATA_FILE,
+    NAME_RE,
+    SEMVER_RE,
+    parse_version_dir,
+)
+from policy_checks.rules import RulesError
+from policy_checks.worktree import read_policy_folder
+
+__all__ = [
+    "DEFINITION_FILE",
+    "MAX_FILE_BYTES",
+    "METADATA_FILE",
+    "NAME_RE",
+    "SEMVER_RE",
+    "CheckResult",
+    "Finding",
+    "PolicyChecker",
+    "PolicyFiles",
+    "RulesError",
+    "parse_version_dir",
+    "policy_digest",
+    "read_policy_folder",
+]

@@ -1,0 +1,186 @@
+"""PolicyChecker: every check of one policy version, from raw bytes to a CheckResult.
+
+Folder-level checks are Python (names, versions, which files exist); everything about the file
+contents is data (schemas, rules.yaml) evaluated here with validators compiled once.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.validators import validator_for
+
+from policy_checks.digest import policy_digest
+from policy_checks.jsonpath import Path as JsonPath
+from policy_checks.jsonpath import format_path
+from policy_checks.loading import Document, SourceMap, load_json, load_yaml
+from policy_checks.model import CheckResult, Finding, PolicyFiles
+from policy_checks.naming import (
+    DEFINITION_FILE,
+    METADATA_FILE,
+    name_problem,
+    parse_version_dir,
+    version_dir_problem,
+)
+from policy_checks.rules import RuleSet, evaluate, load_rules
+
+_BOTH_FILES = f"every version folder needs {METADATA_FILE} and {DEFINITION_FILE}"
+_LOADERS = {METADATA_FILE: load_json, DEFINITION_FILE: load_yaml}
+
+
+def _compile(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
+    return validator_for(schema, default=jsonschema.Draft202012Validator)(schema)
+
+
+def _read_as(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"the boolean {json.dumps(value)}"
+    if value is None:
+        return "null"
+    return f"the number {json.dumps(value)}"
+
+
+def _type_hint(error: ValidationError, source: SourceMap, path: JsonPath) -> str | None:
+    """The likely intended text when a scalar was read as something other than a string."""
+    expected = error.validator_value if error.validator == "type" else None
+    wants_string = expected == "string" or (isinstance(expected, list) and "string" in expected)
+    instance = error.instance
+    if not wants_string or not (instance is None or isinstance(instance, bool | int | float)):
+        return None
+    raw = source.raw_text(path)
+    if instance is None and not raw:
+        return "the value is empty: write the text"
+    return f"quote it: {raw or json.dumps(instance)} is read as {_read_as(instance)}"
+
+
+def _error_path(error: ValidationError) -> JsonPath:
+    path = tuple(error.absolute_path)
+    # Point at the offending key rather than at the object that holds it.
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        extra = [key for key in error.instance if key not in known]
+        if extra:
+            return (*path, extra[0])
+    return path
+
+
+class PolicyChecker:
+    """Checks policy versions against one RuleSet; build it once, call `check` many times."""
+
+    def __init__(self, rule_set: RuleSet) -> None:
+        self.rule_set = rule_set
+        self._validators = {
+            METADATA_FILE: _compile(rule_set.metadata_schema),
+            DEFINITION_FILE: _compile(rule_set.definition_schema),
+        }
+
+    @classmethod
+    def load(cls, repo_rules_dir: Path | None = None) -> PolicyChecker:
+        """Built-in rules plus a repository's own; raises RulesError on a broken rules file."""
+        return cls(load_rules(repo_rules_dir))
+
+    def check(self, files: PolicyFiles) -> CheckResult:
+        """All findings of one policy version; never raises, whatever the bytes."""
+        try:
+            return self._check(files)
+        except Exception as exc:  # a bug or a hostile repo schema must fail one item, not the run
+            return CheckResult(
+                files.folder,
+                files.name,
+                parse_version_dir(files.version_dir) or files.version_dir,
+                (
+                    Finding(
+                        files.folder, f"internal error while checking: {exc!r}", rule="internal"
+                    ),
+                ),
+                None,
+                None,
+                None,
+            )
+
+    def _check(self, files: PolicyFiles) -> CheckResult:
+        folder = files.folder
+        findings = list(files.read_errors)
+        if problem := name_problem(files.name):
+            findings.append(Finding(folder, problem[0], hint=problem[1], rule="folder-name"))
+        version = parse_version_dir(files.version_dir)
+        if problem := version_dir_problem(files.version_dir):
+            findings.append(Finding(folder, problem[0], hint=problem[1], rule="folder-version"))
+
+        unreadable = {finding.file for finding in files.read_errors}
+        documents: dict[str, Document] = {}
+        for name, data in ((METADATA_FILE, files.metadata), (DEFINITION_FILE, files.definition)):
+            file = f"{folder}/{name}"
+            if data is None:
+                if file not in unreadable:
+                    findings.append(
+                        Finding(
+                            folder,
+                            f"{name} is missing",
+                            hint=_BOTH_FILES,
+                            rule="missing-file",
+                        )
+                    )
+                continue
+            document = _LOADERS[name](data, file)
+            findings.extend(document.findings)
+            if document.ok:
+                documents[name] = document
+                findings.extend(self._schema_findings(document, self._validators[name], file))
+
+        folder_values = {"folder.name": files.name, "folder.version": version}
+        for rule in self.rule_set.rules:
+            document = documents.get(rule.file)
+            if document is None:
+                continue
+            for path, message in evaluate(rule, document.value, folder_values):
+                findings.append(
+                    Finding(
+                        f"{folder}/{rule.file}",
+                        message,
+                        document.source.line(path),
+                        format_path(path),
+                        rule.hint,
+                        rule.id,
+                    )
+                )
+
+        order = {folder: 0, f"{folder}/{METADATA_FILE}": 1, f"{folder}/{DEFINITION_FILE}": 2}
+        findings.sort(key=lambda f: (order.get(f.file, 0), f.line or 0))
+        metadata, definition = documents.get(METADATA_FILE), documents.get(DEFINITION_FILE)
+        return CheckResult(
+            folder=folder,
+            name=files.name,
+            version=version or files.version_dir,
+            findings=tuple(findings),
+            metadata=metadata.value if metadata else None,
+            definition=definition.value if definition else None,
+            digest=policy_digest(metadata.value, definition.value)
+            if metadata and definition
+            else None,
+        )
+
+    @staticmethod
+    def _schema_findings(
+        document: Document, validator: jsonschema.protocols.Validator, file: str
+    ) -> list[Finding]:
+        findings = []
+        for error in validator.iter_errors(document.value):
+            # best_match descends into anyOf/oneOf contexts to the most relevant cause.
+            best = best_match([error]) or error
+            path = _error_path(best)
+            findings.append(
+                Finding(
+                    file,
+                    best.message,
+                    document.source.line(path),
+                    format_path(path),
+                    _type_hint(best, document.source, path),
+                    "schema",
+                )
+            )
+        return findings

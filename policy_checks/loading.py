@@ -1,0 +1,525 @@
+"""Safe loading of the two policy files: bytes in, JSON-compatible data plus a line map out.
+
+Every problem (encoding, size, syntax, YAML features JSON cannot hold, alias bombs) becomes a
+Finding; nothing here raises on any input.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from policy_checks.jsonpath import Path, format_path
+from policy_checks.model import Finding
+from policy_checks.naming import MAX_FILE_BYTES
+
+# The C composer is an order of magnitude faster; the pure-Python one gives the same nodes.
+_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Only used for its stateless scalar converters (YAML 1.1 ints, floats, bools).
+_SCALARS = yaml.constructor.SafeConstructor()
+
+# Policies are a few levels deep; the bound keeps our recursive walk far from Python's limit.
+MAX_DEPTH = 64
+# A file with thousands of bad keys needs no more than a screenful to be fixed.
+MAX_FINDINGS_PER_FILE = 20
+
+_TAG = "tag:yaml.org,2002:"
+_STR, _NULL, _BOOL, _INT, _FLOAT = (_TAG + t for t in ("str", "null", "bool", "int", "float"))
+_SEQ, _MAP = _TAG + "seq", _TAG + "map"
+_KINDS = {_NULL: "null", _BOOL: "a boolean", _INT: "a number", _FLOAT: "a number"}
+_UNSUPPORTED = {
+    _TAG + "timestamp": "a timestamp",
+    _TAG + "binary": "binary data (!!binary)",
+    _TAG + "set": "a set (!!set)",
+    _TAG + "omap": "an ordered map (!!omap)",
+    _TAG + "pairs": "a list of pairs (!!pairs)",
+    _TAG + "merge": "a merge key (<<)",
+    _TAG + "value": "a value key (=)",
+}
+
+
+class SourceMap:
+    """Where each value of a parsed document sits: JSON path -> 1-based line.
+
+    Also keeps the source text of scalars that did not read as strings, for hints such as
+    "1.10 is read as the number 1.1". May be built lazily: a valid JSON file needs no map
+    unless something is reported about it.
+    """
+
+    def __init__(
+        self,
+        lines: dict[Path, int] | None = None,
+        raw: dict[Path, str] | None = None,
+        build: Callable[[], tuple[dict[Path, int], dict[Path, str]]] | None = None,
+    ) -> None:
+        self._lines = lines
+        self._raw = raw
+        self._build = build
+
+    def _ensure(self) -> None:
+        if self._lines is None:
+            self._lines, self._raw = self._build() if self._build else ({}, {})
+
+    def line(self, path: Path) -> int | None:
+        """The line of `path`, or of its nearest ancestor that exists (e.g. for a missing key)."""
+        self._ensure()
+        assert self._lines is not None
+        for end in range(len(path), -1, -1):
+            found = self._lines.get(path[:end])
+            if found is not None:
+                return found
+        return None
+
+    def raw_text(self, path: Path) -> str | None:
+        self._ensure()
+        return (self._raw or {}).get(path)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A loaded file: its value is meaningful only when `ok`."""
+
+    value: Any
+    source: SourceMap
+    findings: tuple[Finding, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def _failed(*findings: Finding) -> Document:
+    return Document(None, SourceMap({}, {}), findings)
+
+
+def _duplicate(key: str | int, first_line: int) -> str:
+    return f"duplicate key {json.dumps(key, ensure_ascii=False)} (first at line {first_line})"
+
+
+def decode(data: bytes, file: str) -> tuple[str | None, Finding | None]:
+    """The text of a policy file, or the finding that says why it is not acceptable text."""
+    if len(data) > MAX_FILE_BYTES:
+        return None, Finding(
+            file,
+            f"file is larger than 1 MiB (the limit is {MAX_FILE_BYTES} bytes)",
+            hint="policy files must stay small; move bulk data out of the policy",
+            rule="file-size",
+        )
+    # Rejected rather than skipped so that JSON and YAML agree (json.loads refuses a BOM).
+    if data.startswith(codecs.BOM_UTF8):
+        return None, Finding(
+            file,
+            "file starts with a UTF-8 byte order mark (BOM)",
+            line=1,
+            hint="save the file as UTF-8 without BOM",
+            rule="utf-8",
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return None, Finding(
+            file,
+            f"file is not valid UTF-8: byte 0x{data[exc.start]:02x} at offset {exc.start}",
+            line=line,
+            hint="save the file as UTF-8 (binary content does not belong in a policy file)",
+            rule="utf-8",
+        )
+    if not text.strip():
+        return None, Finding(
+            file,
+            "file is empty",
+            hint="write the policy content or remove the version folder",
+            rule="empty-file",
+        )
+    return text, None
+
+
+class _TreeReader:
+    """Turns a composed YAML node tree into plain values, recording lines and rejections.
+
+    Aliases are refused outright: a node met twice is an alias, which also stops alias bombs
+    and recursive anchors after one step instead of after the expansion.
+    """
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.findings: list[Finding] = []
+        self.lines: dict[Path, int] = {}
+        self.raw: dict[Path, str] = {}
+        self._seen: set[int] = set()
+        self.aliases = 0
+
+    def report(
+        self, message: str, path: Path, line: int | None, rule: str, hint: str | None = None
+    ):
+        if len(self.findings) < MAX_FINDINGS_PER_FILE:
+            self.findings.append(Finding(self.file, message, line, format_path(path), hint, rule))
+
+    def read(self, root: Node) -> Any:
+        line = root.start_mark.line + 1
+        self.lines[()] = line
+        value = self.value(root, (), line, 0)
+        if self.aliases > 1:
+            self.findings = [
+                replace(f, message=f"{f.message} ({self.aliases} aliases in this file)")
+                if f.rule == "yaml-alias"
+                else f
+                for f in self.findings
+            ]
+        return value
+
+    def value(self, node: Node, path: Path, line: int, depth: int) -> Any:
+        if id(node) in self._seen:
+            # One finding per file: an alias bomb would otherwise fill the report.
+            if not self.aliases:
+                self.report(
+                    "YAML aliases (*name) are not allowed",
+                    path,
+                    line,
+                    "yaml-alias",
+                    "write the value out instead of referring to an anchor",
+                )
+            self.aliases += 1
+            return None
+        self._seen.add(id(node))
+        if depth > MAX_DEPTH:
+            self.report(f"nested deeper than {MAX_DEPTH} levels", path, line, "nesting-depth")
+            return None
+        if isinstance(node, ScalarNode):
+            return self.scalar(node, path, line)
+        if node.tag not in (_SEQ, _MAP):
+            self.report_tag(node, path, line)
+            return None
+        if isinstance(node, SequenceNode):
+            items = []
+            for index, item in enumerate(node.value):
+                # An alias node carries its anchor's position; the sequence's is closer.
+                seen = id(item) in self._seen
+                item_path, item_line = (*path, index), line if seen else item.start_mark.line + 1
+                self.lines[item_path] = item_line
+                items.append(self.value(item, item_path, item_line, depth + 1))
+            return items
+        assert isinstance(node, MappingNode)
+        mapping: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + 1
+            key = self.key(key_node, path, key_line)
+            if key is None:
+                continue
+            key_path = (*path, key)
+            if key in mapping:
+                self.report(
+                    _duplicate(key, self.lines[key_path]),
+                    key_path,
+                    key_line,
+                    "duplicate-key",
+                    "keep one of the two entries",
+                )
+                continue
+            self.lines[key_path] = key_line
+            mapping[key] = self.value(value_node, key_path, key_line, depth + 1)
+        return mapping
+
+    def key(self, node: Node, path: Path, line: int) -> str | None:
+        if isinstance(node, ScalarNode) and node.tag == _STR:
+            return node.value
+        if isinstance(node, ScalarNode) and node.tag in _UNSUPPORTED:
+            self.report_tag(node, path, line)
+            return None
+        if isinstance(node, ScalarNode):
+            shown = node.value
+            message = f"key {shown} is read as {_KINDS.get(node.tag, node.tag)}, not a string"
+        else:
+            shown = "a " + type(node).__name__[:-4].lower()
+            message = f"key {shown} is not a string"
+        self.report(
+            message,
+            path,
+            line,
+            "non-string-key",
+            f'quote it: "{shown}"' if isinstance(node, ScalarNode) else "keys must be strings",
+        )
+        return None
+
+    def report_tag(self, node: Node, path: Path, line: int) -> None:
+        what = _UNSUPPORTED.get(node.tag, f"a value tagged {node.tag.replace(_TAG, '!!')}")
+        text = node.value if isinstance(node, ScalarNode) else None
+        hint = (
+            f'quote it: "{text}"'
+            if text is not None and node.tag == _TAG + "timestamp"
+            else ("use only strings, numbers, booleans, null, lists and mappings")
+        )
+        shown = f"{text} is read as {what}" if text is not None else f"{what}"
+        self.report(f"{shown}, which is not JSON-compatible", path, line, "yaml-type", hint)
+
+    def scalar(self, node: ScalarNode, path: Path, line: int) -> Any:
+        tag = node.tag
+        if tag == _STR:
+            return node.value
+        self.raw[path] = node.value
+        try:
+            if tag == _NULL:
+                return None
+            if tag == _BOOL:
+                return _SCALARS.construct_yaml_bool(node)
+            if tag == _INT:
+                return _SCALARS.construct_yaml_int(node)
+            if tag == _FLOAT:
+                number = _SCALARS.construct_yaml_float(node)
+                if not math.isfinite(number):
+                    self.report(
+                        f"{node.value} is not a finite number, which JSON cannot hold",
+                        path,
+                        line,
+                        "non-finite-number",
+                        f'quote it: "{node.value}"',
+                    )
+                    return None
+                return number
+        except (ValueError, KeyError, TypeError) as exc:
+            self.report(
+                f"cannot read {node.value!r} as {tag.replace(_TAG, '!!')}: {exc}",
+                path,
+                line,
+                "yaml-type",
+            )
+            return None
+        self.report_tag(node, path, line)
+        return None
+
+
+def _compose(text: str) -> Node | None:
+    return yaml.compose(text, Loader=_LOADER)
+
+
+def _yaml_error(file: str, text: str, exc: yaml.YAMLError) -> Finding:
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        if exc.problem == "but found another document":
+            return Finding(
+                file,
+                "file holds more than one YAML document",
+                line,
+                hint="one document per file: remove the '---' separator and what follows",
+                rule="multiple-documents",
+            )
+        detail = ", ".join(part for part in (exc.context, exc.problem) if part)
+        column = f" (column {mark.column + 1})" if mark else ""
+        return Finding(file, f"YAML syntax error: {detail}{column}", line, rule="yaml-syntax")
+    if isinstance(exc, yaml.reader.ReaderError):
+        # libyaml counts bytes of the UTF-8 encoding, the Python reader counts characters.
+        offset = exc.position
+        prefix = (
+            text.encode()[:offset].decode(errors="ignore")
+            if _LOADER is not yaml.SafeLoader
+            else text[:offset]
+        )
+        return Finding(
+            file,
+            f"YAML cannot read this file: {exc.reason} (character 0x{exc.character:x})"
+            if isinstance(exc.character, int)
+            else f"YAML cannot read this file: {exc.reason}",
+            prefix.count("\n") + 1,
+            hint="remove control characters; policy files are text",
+            rule="yaml-syntax",
+        )
+    return Finding(file, f"YAML error: {exc}", rule="yaml-syntax")
+
+
+def load_yaml(data: bytes, file: str) -> Document:
+    """Load a YAML policy file into JSON-compatible data."""
+    text, problem = decode(data, file)
+    if problem is not None or text is None:
+        return _failed(problem) if problem else _failed()
+    try:
+        root = _compose(text)
+    except yaml.YAMLError as exc:
+        return _failed(_yaml_error(file, text, exc))
+    except RecursionError:
+        return _failed(Finding(file, "YAML nested too deeply", rule="nesting-depth"))
+    if root is None:
+        return _failed(
+            Finding(
+                file, "file holds no YAML document (only comments)", line=1, rule="empty-document"
+            )
+        )
+    reader = _TreeReader(file)
+    value = reader.read(root)
+    if reader.findings:
+        return _failed(*reader.findings)
+    source = SourceMap(reader.lines, reader.raw)
+    if value is None:
+        return Document(
+            None,
+            source,
+            (Finding(file, "the YAML document is empty", line=1, rule="empty-document"),),
+        )
+    return Document(value, source)
+
+
+class _DuplicateKeyError(Exception):
+    pass
+
+
+class _NotFiniteError(Exception):
+    pass
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    mapping = dict(pairs)
+    if len(mapping) != len(pairs):
+        raise _DuplicateKeyError
+    return mapping
+
+
+def _reject_constant(name: str) -> Any:
+    raise _NotFiniteError(name)
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise _NotFiniteError(text)
+    return number
+
+
+_JSON_TOKEN = re.compile(r'\s+|"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+')
+
+
+@dataclass
+class _Container:
+    path: Path
+    is_object: bool
+    index: int = 0
+    key_lines: dict[str, int] = field(default_factory=dict)
+    member: Path = ()
+
+
+@dataclass
+class _JsonLayout:
+    lines: dict[Path, int] = field(default_factory=dict)
+    raw: dict[Path, str] = field(default_factory=dict)
+    duplicates: list[tuple[Path, int, int]] = field(default_factory=list)
+
+
+def _json_layout(text: str) -> _JsonLayout:
+    """Where each value of a JSON text starts, found by a small token scanner.
+
+    Runs only on text that json.loads has already accepted (or rejected for a duplicate key or a
+    non-finite number), so it can trust the grammar and only track nesting and lines.
+    """
+    layout = _JsonLayout()
+    stack: list[_Container] = []
+    expecting_key = False
+    line = 1
+    for match in _JSON_TOKEN.finditer(text):
+        token = match.group()
+        first = token[0]
+        if first.isspace():
+            line += token.count("\n")
+            continue
+        if first in "}]":
+            stack.pop()
+            expecting_key = False
+            continue
+        if first == ",":
+            expecting_key = bool(stack) and stack[-1].is_object
+            continue
+        if first == ":":
+            continue
+        top = stack[-1] if stack else None
+        if top is not None and top.is_object and expecting_key:
+            key = json.loads(token)
+            top.member = (*top.path, key)
+            if key in top.key_lines:
+                layout.duplicates.append((top.member, line, top.key_lines[key]))
+            else:
+                top.key_lines[key] = line
+                layout.lines[top.member] = line
+            expecting_key = False
+            continue
+        if top is None:
+            path: Path = ()
+            layout.lines[path] = line
+        elif top.is_object:
+            path = top.member
+        else:
+            path = (*top.path, top.index)
+            top.index += 1
+            layout.lines[path] = line
+        if first in "{[":
+            stack.append(_Container(path, first == "{"))
+            expecting_key = first == "{"
+        elif first != '"':
+            layout.raw[path] = token
+    return layout
+
+
+def _json_source(text: str) -> tuple[dict[Path, int], dict[Path, str]]:
+    layout = _json_layout(text)
+    return layout.lines, layout.raw
+
+
+def load_json(data: bytes, file: str) -> Document:
+    """Load a JSON policy file: strict JSON, no duplicate keys, no NaN or Infinity."""
+    text, problem = decode(data, file)
+    if problem is not None or text is None:
+        return _failed(problem) if problem else _failed()
+    try:
+        value = json.loads(
+            text,
+            object_pairs_hook=_unique_pairs,
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+        )
+    except json.JSONDecodeError as exc:
+        return _failed(
+            Finding(
+                file,
+                f"invalid JSON: {exc.msg} (column {exc.colno})",
+                exc.lineno,
+                rule="json-syntax",
+            )
+        )
+    except _DuplicateKeyError:
+        layout = _json_layout(text)
+        return _failed(
+            *(
+                Finding(
+                    file,
+                    _duplicate(path[-1], first),
+                    line,
+                    format_path(path),
+                    "keep one of the two entries",
+                    "duplicate-key",
+                )
+                for path, line, first in layout.duplicates[:MAX_FINDINGS_PER_FILE]
+            )
+        )
+    except _NotFiniteError as exc:
+        layout = _json_layout(text)
+        path = next((p for p, raw in layout.raw.items() if raw == str(exc)), None)
+        return _failed(
+            Finding(
+                file,
+                f"{exc} is not a finite number, which JSON does not allow",
+                layout.lines.get(path) if path is not None else None,
+                format_path(path) if path is not None else None,
+                rule="non-finite-number",
+            )
+        )
+    except RecursionError:
+        return _failed(Finding(file, "JSON nested too deeply", rule="nesting-depth"))
+    except ValueError as exc:  # e.g. an integer beyond Python's digit limit
+        return _failed(Finding(file, f"invalid JSON: {exc}", rule="json-syntax"))
+    return Document(value, SourceMap(build=lambda: _json_source(text)))

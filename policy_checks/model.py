@@ -1,0 +1,70 @@
+"""The values that cross the package boundary: raw folder input, findings and results.
+
+Plain frozen dataclasses, so the publisher can ship them between processes as simple data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem with a policy version, located as precisely as the input allows."""
+
+    file: str
+    message: str
+    line: int | None = None
+    json_path: str | None = None
+    hint: str | None = None
+    rule: str | None = None
+
+    def render(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        text = (
+            f"{where}: {self.json_path}: {self.message}"
+            if self.json_path
+            else (f"{where}: {self.message}")
+        )
+        return f"{text} (hint: {self.hint})" if self.hint else text
+
+
+def _segment(folder: str, index: int) -> str:
+    parts = folder.split("/")
+    return parts[index] if len(parts) > index else ""
+
+
+@dataclass(frozen=True)
+class PolicyFiles:
+    """What a source (working tree or git commit) read for one version folder."""
+
+    folder: str
+    metadata: bytes | None
+    definition: bytes | None
+    read_errors: tuple[Finding, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return _segment(self.folder, 1)
+
+    @property
+    def version_dir(self) -> str:
+        return _segment(self.folder, 2)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Everything the checks found out about one policy version."""
+
+    folder: str
+    name: str
+    version: str
+    findings: tuple[Finding, ...]
+    metadata: Any | None
+    definition: Any | None
+    digest: str | None
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings

@@ -1,0 +1,225 @@
+"""The rules as data: the two JSON Schemas and the cross-file rules of `rules.yaml`.
+
+Loads the built-in rules shipped in `policy_checks/rules/`, merges a repository's own, and
+evaluates the cross-file rule kinds (`equals`, `unique`) with a tiny generic evaluator.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema.validators import validator_for
+
+from policy_checks.jsonpath import Path as JsonPath
+from policy_checks.jsonpath import find, parse_path
+from policy_checks.loading import Document, load_json, load_yaml
+from policy_checks.naming import DEFINITION_FILE, METADATA_FILE
+
+METADATA_SCHEMA_FILE = "metadata.schema.json"
+DEFINITION_SCHEMA_FILE = "definition.schema.json"
+RULES_FILE = "rules.yaml"
+
+
+class RulesError(ValueError):
+    """A rules file (built-in or a repository's) cannot be used; the message names the file."""
+
+
+# The shape of a rules.yaml; `to` applies to equals only.
+_RULES_FILE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["rules"],
+    "additionalProperties": False,
+    "properties": {
+        "rules": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "kind", "file", "path", "message"],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]*$"},
+                    "kind": {"enum": ["equals", "unique"]},
+                    "file": {"enum": [METADATA_FILE, DEFINITION_FILE]},
+                    "path": {"type": "string"},
+                    "to": {"enum": ["folder.name", "folder.version"]},
+                    "message": {"type": "string", "minLength": 1},
+                    "hint": {"type": "string"},
+                },
+                "if": {"properties": {"kind": {"const": "equals"}}},
+                "then": {"required": ["to"]},
+            },
+        }
+    },
+}
+_RULES_FILE_VALIDATOR = jsonschema.Draft202012Validator(_RULES_FILE_SCHEMA)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One declared cross-file rule."""
+
+    id: str
+    kind: str
+    file: str
+    path: str
+    message: str
+    hint: str | None = None
+    to: str | None = None
+
+    @functools.cached_property
+    def segments(self) -> tuple[Any, ...]:
+        return parse_path(self.path)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Everything a PolicyChecker enforces beyond the folder-level checks."""
+
+    metadata_schema: dict[str, Any]
+    definition_schema: dict[str, Any]
+    rules: tuple[Rule, ...]
+
+
+def _fail_on(document: Document, where: str) -> Any:
+    if not document.ok:
+        raise RulesError(f"{where}: " + "; ".join(f.render() for f in document.findings))
+    return document.value
+
+
+def _read_schema(data: bytes, where: str) -> dict[str, Any]:
+    schema = _fail_on(load_json(data, where), where)
+    if not isinstance(schema, dict):
+        raise RulesError(f"{where}: a JSON Schema must be a JSON object")
+    cls = validator_for(schema, default=jsonschema.Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        at = "$" + "".join(f"[{p!r}]" for p in exc.absolute_path)
+        raise RulesError(f"{where}: not a valid JSON Schema: {exc.message} (at {at})") from None
+    return schema
+
+
+def _read_rules(data: bytes, where: str) -> tuple[Rule, ...]:
+    content = _fail_on(load_yaml(data, where), where)
+    error = jsonschema.exceptions.best_match(_RULES_FILE_VALIDATOR.iter_errors(content))
+    if error is not None:
+        at = "$" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.path)
+        raise RulesError(f"{where}: {at}: {error.message}")
+    rules = []
+    for index, entry in enumerate(content["rules"]):
+        rule = Rule(**entry)
+        try:
+            rule.segments  # noqa: B018 - parse now so a bad path fails at load, not per policy
+        except ValueError as exc:
+            raise RulesError(f"{where}: $.rules[{index}].path: {exc}") from None
+        rules.append(rule)
+    ids = [rule.id for rule in rules]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise RulesError(f"{where}: rule ids used more than once: {', '.join(repeated)}")
+    return tuple(rules)
+
+
+@functools.cache
+def builtin_rules() -> RuleSet:
+    """The rules shipped with the harness (read once per process)."""
+    folder = resources.files("policy_checks") / "rules"
+
+    def read(name: str) -> bytes:
+        return (folder / name).read_bytes()
+
+    where = "policy_checks/rules/"
+    return RuleSet(
+        _read_schema(read(METADATA_SCHEMA_FILE), where + METADATA_SCHEMA_FILE),
+        _read_schema(read(DEFINITION_SCHEMA_FILE), where + DEFINITION_SCHEMA_FILE),
+        _read_rules(read(RULES_FILE), where + RULES_FILE),
+    )
+
+
+def load_rules(repo_rules_dir: Path | None = None) -> RuleSet:
+    """Built-in rules, then a repository's: its schemas replace ours, its rules add to ours.
+
+    A missing `repo_rules_dir` means the repository brings no rules of its own.
+    """
+    base = builtin_rules()
+    if repo_rules_dir is None or not repo_rules_dir.exists():
+        return base
+    if not repo_rules_dir.is_dir():
+        raise RulesError(f"{repo_rules_dir}: the rules folder is not a directory")
+
+    def read(name: str) -> bytes | None:
+        path = repo_rules_dir / name
+        try:
+            return path.read_bytes() if path.exists() else None
+        except OSError as exc:
+            raise RulesError(f"{path}: cannot be read: {exc.strerror}") from None
+
+    metadata_schema, definition_schema = base.metadata_schema, base.definition_schema
+    if (data := read(METADATA_SCHEMA_FILE)) is not None:
+        metadata_schema = _read_schema(data, str(repo_rules_dir / METADATA_SCHEMA_FILE))
+    if (data := read(DEFINITION_SCHEMA_FILE)) is not None:
+        definition_schema = _read_schema(data, str(repo_rules_dir / DEFINITION_SCHEMA_FILE))
+    merged = {rule.id: rule for rule in base.rules}
+    if (data := read(RULES_FILE)) is not None:
+        # Same id replaces in place, so rule order (and finding order) stays predictable.
+        merged.update(
+            {rule.id: rule for rule in _read_rules(data, str(repo_rules_dir / RULES_FILE))}
+        )
+    return RuleSet(metadata_schema, definition_schema, tuple(merged.values()))
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _fill(template: str, values: dict[str, str]) -> str:
+    # Plain substitution rather than str.format: rule files come from repositories.
+    return re.sub(r"\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def _equals(
+    rule: Rule, document: Any, folder: dict[str, str | None]
+) -> Iterator[tuple[JsonPath, str]]:
+    expected = folder.get(rule.to or "")
+    if expected is None:  # the folder value itself is invalid and reported as such
+        return
+    for path, actual in find(document, rule.segments):
+        if type(actual) is type(expected) and actual != expected:
+            yield (
+                path,
+                _fill(rule.message, {"actual": _shown(actual), "expected": _shown(expected)}),
+            )
+
+
+def _unique(
+    rule: Rule, document: Any, folder: dict[str, str | None]
+) -> Iterator[tuple[JsonPath, str]]:
+    seen: list[Any] = []
+    for path, value in find(document, rule.segments):
+        if value in seen:
+            yield path, _fill(rule.message, {"value": _shown(value)})
+        else:
+            seen.append(value)
+
+
+_EVALUATORS: dict[
+    str, Callable[[Rule, Any, dict[str, str | None]], Iterator[tuple[JsonPath, str]]]
+] = {
+    "equals": _equals,
+    "unique": _unique,
+}
+
+
+def evaluate(
+    rule: Rule, document: Any, folder: dict[str, str | None]
+) -> Iterator[tuple[JsonPath, str]]:
+    """(path, message) for every place where `document` breaks `rule`."""
+    return _EVALUATORS[rule.kind](rule, document, folder)

@@ -1,0 +1,68 @@
+"""Reading one version folder from a working tree into `PolicyFiles`.
+
+Owns the file-system safety rules: no symlink out of the repository, regular files only, and
+never more than MAX_FILE_BYTES + 1 bytes read from any file.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from policy_checks.model import Finding, PolicyFiles
+from policy_checks.naming import DEFINITION_FILE, MAX_FILE_BYTES, METADATA_FILE
+
+
+def _read_file(repo_root: Path, rel: str) -> tuple[bytes | None, Finding | None]:
+    path = repo_root / rel
+    if not os.path.lexists(path):
+        return None, None
+    resolved = path.resolve()
+    if not resolved.is_relative_to(repo_root.resolve()):
+        return None, Finding(
+            rel,
+            "file is a symlink that leads outside the repository",
+            hint="policy files must live in the repository; copy the file instead of linking it",
+            rule="file-type",
+        )
+    try:
+        # O_NONBLOCK: opening a FIFO must not hang; it is refused below as not a regular file.
+        fd = os.open(resolved, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        return None, Finding(
+            rel, "file is a symlink to a file that does not exist", rule="file-type"
+        )
+    except OSError as exc:
+        return None, Finding(rel, f"file cannot be read: {exc.strerror}", rule="file-type")
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None, Finding(
+                rel,
+                "file is not a regular file",
+                hint="replace it with a plain file",
+                rule="file-type",
+            )
+        # One byte over the limit is enough for the checker to report the file as too large.
+        chunks: list[bytes] = []
+        remaining = MAX_FILE_BYTES + 1
+        while remaining and (chunk := os.read(fd, remaining)):
+            chunks.append(chunk)
+            remaining -= len(chunk)
+        return b"".join(chunks), None
+    except OSError as exc:
+        return None, Finding(rel, f"file cannot be read: {exc.strerror}", rule="file-type")
+    finally:
+        os.close(fd)
+
+
+def read_policy_folder(repo_root: Path, folder: str) -> PolicyFiles:
+    """The two files of `folder` (repo-relative posix) as found in the working tree."""
+    contents: dict[str, bytes | None] = {}
+    errors: list[Finding] = []
+    for name in (METADATA_FILE, DEFINITION_FILE):
+        data, error = _read_file(repo_root, f"{folder}/{name}")
+        contents[name] = data
+        if error is not None:
+            errors.append(error)
+    return PolicyFiles(folder, contents[METADATA_FILE], contents[DEFINITION_FILE], tuple(errors))

@@ -1,0 +1,299 @@
+"""Safe loading, line maps, names and the content digest of policy_checks.
+
+Unit tests below the acceptance cases of test_checks_examples.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policy_checks import (
+    NAME_RE,
+    SEMVER_RE,
+    Finding,
+    PolicyChecker,
+    PolicyFiles,
+    parse_version_dir,
+    policy_digest,
+)
+from policy_checks.loading import load_json, load_yaml
+
+CONTRACT_METADATA = {
+    "name": "require-tags",
+    "version": "1.2.0",
+    "title": "Require cost-center tags",
+    "description": "Resources must carry a cost-center tag.",
+    "owner": "platform-security",
+    "tags": ["tagging", "cost"],
+}
+CONTRACT_DEFINITION_YAML = b"""\
+apiVersion: policyhub/v1
+kind: PolicyDefinition
+spec:
+  severity: high              # low | medium | high | critical
+  enforcement: deny           # audit | warn | deny; optional, default audit
+  targets:                    # optional
+    - kind: storage.bucket
+  parameters:                 # optional: name -> {type, default, description}
+    tag:
+      type: string
+      default: cost-center
+  rules:                      # at least one; ids unique within the policy
+    - id: has-cost-center
+      description: Every bucket carries the tag
+      condition: "params.tag in resource.tags"
+"""
+FOLDER = "policies/require-tags/v1.2.0"
+
+
+@pytest.fixture(scope="module")
+def checker() -> PolicyChecker:
+    return PolicyChecker.load()
+
+
+@pytest.mark.parametrize(
+    ("dirname", "version"),
+    [
+        ("v1.2.3", "1.2.3"),
+        ("v2.0.0-rc.1", "2.0.0-rc.1"),
+        ("v1.0.0+build.5", "1.0.0+build.5"),
+        ("v1.2", None),
+        ("1.2.3", None),
+        ("latest", None),
+        ("V1.2.3", None),
+        ("v01.2.3", None),
+        ("v1.2.3\n", None),
+        ("", None),
+    ],
+)
+def test_parse_version_dir(dirname: str, version: str | None) -> None:
+    assert parse_version_dir(dirname) == version
+
+
+@pytest.mark.parametrize("name", ["a", "require-tags", "x1", "a" * 64])
+def test_valid_names(name: str) -> None:
+    assert NAME_RE.match(name)
+
+
+@pytest.mark.parametrize("name", ["", "-a", "a-", "Bad", "a_b", "a.b", "a" * 65])
+def test_invalid_names(name: str) -> None:
+    assert not NAME_RE.match(name)
+
+
+def test_semver_regex_is_the_official_one() -> None:
+    assert SEMVER_RE.match("1.0.0-alpha.1+001")
+    assert not SEMVER_RE.match("1.0.0-01")
+    assert not SEMVER_RE.match("v1.0.0")
+
+
+def test_finding_render() -> None:
+    full = Finding("p/m.json", "bad", 3, "$.version", "quote it", "schema")
+    assert full.render() == "p/m.json:3: $.version: bad (hint: quote it)"
+    assert Finding("p/v1.0.0", "missing").render() == "p/v1.0.0: missing"
+
+
+def test_yaml_line_map_points_at_keys_and_items() -> None:
+    document = load_yaml(CONTRACT_DEFINITION_YAML, "d.yaml")
+    assert document.ok
+    assert document.source.line(()) == 1
+    assert document.source.line(("spec", "severity")) == 4
+    assert document.source.line(("spec", "targets", 0)) == 7
+    assert document.source.line(("spec", "rules", 0, "condition")) == 15
+    # A path that does not exist falls back to its nearest existing ancestor.
+    assert document.source.line(("spec", "rules", 0, "missing", 3)) == 13
+
+
+def test_json_line_map_and_raw_text() -> None:
+    text = b'{\n\t"a":\t{"b" :[1,\n"\\ud83d\\ude00\\"",  1.10, {}, [],\n  {"q": [true]}]}}'
+    document = load_json(text, "m.json")
+    assert document.ok
+    assert document.value == {"a": {"b": [1, '\U0001f600"', 1.1, {}, [], {"q": [True]}]}}
+    assert document.source.line(("a",)) == 2
+    assert document.source.line(("a", "b", 1)) == 3
+    assert document.source.line(("a", "b", 5, "q", 0)) == 4
+    assert document.source.raw_text(("a", "b", 2)) == "1.10"
+
+
+@pytest.mark.parametrize(
+    ("text", "rule", "line"),
+    [
+        (b'{"a": 1,\n "a": 2}', "duplicate-key", 2),
+        (b'{"a": NaN}', "non-finite-number", 1),
+        (b'{"a":\n 1e999}', "non-finite-number", 1),
+        (b'{"a": 1,}', "json-syntax", 1),
+        (b"[" * 100_000 + b"]" * 100_000, "nesting-depth", None),
+        (b"\xef\xbb\xbf{}", "utf-8", 1),
+    ],
+)
+def test_json_rejections(text: bytes, rule: str, line: int | None) -> None:
+    document = load_json(text, "m.json")
+    assert [(f.rule, f.line) for f in document.findings] == [(rule, line)]
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        (b"a: 1\na: 2\n", "duplicate-key"),
+        (b"? [a]\n: 1\n", "non-string-key"),
+        (b"null: 1\n", "non-string-key"),
+        (b"a: 2024-01-01\n", "yaml-type"),
+        (b"a: !!binary aGk=\n", "yaml-type"),
+        (b"a: !!set {x}\n", "yaml-type"),
+        (b"a: !!omap [x: 1]\n", "yaml-type"),
+        (b"a: !custom x\n", "yaml-type"),
+        (b"base: &b {x: 1}\nother:\n  <<: *b\n", "yaml-type"),
+        (b"a: -.inf\n", "non-finite-number"),
+        (b"a: 1\n---\nb: 2\n", "multiple-documents"),
+        (b"a: [\n", "yaml-syntax"),
+        (b"a: " + b"[" * 900 + b"]" * 900 + b"\n", "nesting-depth"),
+    ],
+)
+def test_yaml_rejections(text: bytes, rule: str) -> None:
+    document = load_yaml(text, "d.yaml")
+    assert not document.ok
+    assert document.findings[0].rule == rule
+
+
+def test_yaml_scalars_are_read_as_json_values() -> None:
+    text = b"s: 'x'\ni: 0x1f\nf: 1.5e+3\nb: off\nn: ~\nq: !!str 12\nl: [1, two]\n"
+    document = load_yaml(text, "d.yaml")
+    assert document.value == {
+        "s": "x",
+        "i": 31,
+        "f": 1500.0,
+        "b": False,
+        "n": None,
+        "q": "12",
+        "l": [1, "two"],
+    }
+
+
+def test_alias_bomb_is_refused_without_expansion() -> None:
+    # 10 levels of 10 references each: 10**10 nodes if expanded.
+    lines = ["l0: &l0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 11)]
+    document = load_yaml("\n".join(lines).encode(), "d.yaml")
+    assert [f.rule for f in document.findings] == ["yaml-alias"]
+    assert "100 aliases" in document.findings[0].message
+
+
+def test_findings_per_file_are_capped() -> None:
+    text = "".join(f"k{i}: 2024-01-{i % 28 + 1:02d}\n" for i in range(500)).encode()
+    assert len(load_yaml(text, "d.yaml").findings) == 20
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
+def test_check_never_raises(data: bytes) -> None:
+    checker = PolicyChecker.load()
+    result = checker.check(PolicyFiles("policies/x/v1.0.0", data, data))
+    assert all(isinstance(f, Finding) for f in result.findings)
+    assert all(f.rule != "internal" for f in result.findings)
+
+
+def test_contract_digest_is_computed_the_documented_way(checker: PolicyChecker) -> None:
+    metadata = json.dumps(CONTRACT_METADATA, indent=2).encode()
+    result = checker.check(PolicyFiles(FOLDER, metadata, CONTRACT_DEFINITION_YAML))
+    assert result.ok, [f.render() for f in result.findings]
+    canonical = (
+        '{"definition":{"apiVersion":"policyhub/v1","kind":"PolicyDefinition","spec":'
+        '{"enforcement":"deny","parameters":{"tag":{"default":"cost-center","type":"string"}},'
+        '"rules":[{"condition":"params.tag in resource.tags","description":'
+        '"Every bucket carries the tag","id":"has-cost-center"}],"severity":"high",'
+        '"targets":[{"kind":"storage.bucket"}]}},"metadata":{"description":'
+        '"Resources must carry a cost-center tag.","name":"require-tags","owner":'
+        '"platform-security","tags":["tagging","cost"],"title":"Require cost-center tags",'
+        '"version":"1.2.0"}}'
+    )
+    assert result.digest == "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    assert result.digest == policy_digest(result.metadata, result.definition)
+
+
+def test_digest_ignores_formatting_key_order_and_comments(checker: PolicyChecker) -> None:
+    compact = json.dumps(dict(reversed(CONTRACT_METADATA.items())), separators=(",", ":"))
+    flow_yaml = (
+        b"# the same definition in flow style\n"
+        b"{spec: {rules: [{condition: 'params.tag in resource.tags', id: has-cost-center,\n"
+        b"  description: Every bucket carries the tag}], severity: high, enforcement: deny,\n"
+        b"  targets: [{kind: storage.bucket}],\n"
+        b"  parameters: {tag: {default: cost-center, type: string}}},\n"
+        b" kind: PolicyDefinition, apiVersion: policyhub/v1}\n"
+    )
+    pretty = checker.check(
+        PolicyFiles(
+            FOLDER, json.dumps(CONTRACT_METADATA, indent=4).encode(), CONTRACT_DEFINITION_YAML
+        )
+    )
+    other = checker.check(PolicyFiles(FOLDER, compact.encode(), flow_yaml))
+    assert pretty.ok and other.ok
+    assert pretty.digest == other.digest
+
+
+def test_digest_of_the_same_content_in_json_and_yaml_is_equal(checker: PolicyChecker) -> None:
+    definition = load_yaml(CONTRACT_DEFINITION_YAML, "d.yaml").value
+    as_json = json.dumps(definition, indent=1).encode()
+    # JSON is YAML: the definition file may be written as JSON and digests the same.
+    result = checker.check(PolicyFiles(FOLDER, json.dumps(CONTRACT_METADATA).encode(), as_json))
+    assert result.ok
+    assert result.digest == policy_digest(CONTRACT_METADATA, definition)
+
+
+def test_digest_is_present_when_files_parse_but_fail_the_schema(checker: PolicyChecker) -> None:
+    metadata = json.dumps({**CONTRACT_METADATA, "owner": ""}).encode()
+    result = checker.check(PolicyFiles(FOLDER, metadata, CONTRACT_DEFINITION_YAML))
+    assert not result.ok
+    assert result.digest == policy_digest(result.metadata, result.definition)
+
+
+def test_no_digest_when_a_file_does_not_parse(checker: PolicyChecker) -> None:
+    result = checker.check(PolicyFiles(FOLDER, b"{", CONTRACT_DEFINITION_YAML))
+    assert result.digest is None
+    assert result.metadata is None
+    assert result.definition is not None
+
+
+def test_result_names_the_policy(checker: PolicyChecker) -> None:
+    result = checker.check(PolicyFiles("policies/x/v2.0.0-rc.1", None, None))
+    assert (result.name, result.version) == ("x", "2.0.0-rc.1")
+    assert checker.check(PolicyFiles("policies/x/latest", None, None)).version == "latest"
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=25,
+)
+
+
+def _all_paths(value: object, here: tuple = ()) -> list[tuple]:
+    paths = [here]
+    if isinstance(value, dict):
+        for key, item in value.items():
+            paths += _all_paths(item, (*here, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            paths += _all_paths(item, (*here, index))
+    return paths
+
+
+@settings(max_examples=200, deadline=None)
+@given(_JSON_VALUES, st.sampled_from([None, 0, 2, "\t"]))
+def test_json_line_map_covers_every_value(value: object, indent: int | str | None) -> None:
+    text = json.dumps(value, indent=indent, ensure_ascii=False)
+    document = load_json(text.encode(), "m.json")
+    assert document.ok and document.value == value
+    lines = text.split("\n")
+    for path in _all_paths(value):
+        line = document.source.line(path)
+        assert line is not None and 1 <= line <= len(lines)
+        if path and isinstance(path[-1], str):
+            assert json.dumps(path[-1], ensure_ascii=False) in lines[line - 1]
