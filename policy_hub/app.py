@@ -1,0 +1,453 @@
+"""The HTTP face of the hub: routes, auth and fault dependencies, the body cap, and the
+JSON error shape `{"error": code, "detail": text}` that every refusal uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPBearer
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from policy_hub.auth import READ, WRITE, Tokens
+from policy_hub.faults import Faults, InjectedConnectionDrop
+from policy_hub.models import (
+    IDEMPOTENCY_KEY_PATTERN,
+    NAME_PATTERN,
+    VERSION_PATTERN,
+    ErrorBody,
+    Health,
+    PolicyIn,
+    PolicyRecord,
+    PolicyVersions,
+    content_digest,
+    semver_key,
+)
+from policy_hub.store import Answer, Store
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+# anyio's default of 40 worker threads would cap concurrency (and injected latency would
+# then serialise beyond 40 clients); requests here are short, so a larger pool is cheap.
+WORKER_THREADS = 100
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class HubError(Exception):
+    """An answer other than success: status, error code, detail, extra fields and headers."""
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.error = error
+        self.detail = detail
+        self.headers = headers
+        self.extra = extra
+
+
+def error_response(
+    status: int, error: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    return JSONResponse({"error": error, "detail": detail, **extra}, status, headers=headers)
+
+
+class BodyLimit:
+    """Refuses bodies over `limit` bytes with 413 before they are read whole: first by
+    Content-Length, then by counting while streaming (chunked uploads declare no length)."""
+
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = [v for k, v in scope["headers"] if k == b"content-length"]
+        if declared:
+            text = declared[0].decode("latin-1").strip()
+            if len(declared) > 1 or not text.isdigit():
+                await error_response(400, "bad-request", "invalid Content-Length")(
+                    scope, receive, send
+                )
+                return
+            if int(text) > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                # The client went away: nothing to answer.
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._too_large(scope, receive, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(413, "too-large", f"request body exceeds {self.limit} bytes")
+        await response(scope, receive, send)
+
+
+class DroppedResponse(Response):
+    """Starts the answer, then aborts: the client sees headers and a truncated body."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status_code,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(self.body)).encode()),
+                ],
+            }
+        )
+        raise InjectedConnectionDrop("injected fault: connection dropped after commit")
+
+
+class _QuietInjectedDrops(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], InjectedConnectionDrop))
+
+
+def quiet_injected_drops() -> None:
+    """Keep uvicorn from logging a traceback for every connection we drop on purpose."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _QuietInjectedDrops) for f in logger.filters):
+        logger.addFilter(_QuietInjectedDrops())
+
+
+def _errors_of(exc: RequestValidationError | ValidationError) -> list[dict[str, Any]]:
+    # Only the location, message and type: inputs can be huge and ctx may not be JSON.
+    return [
+        {
+            "loc": list(e.get("loc", ())),
+            "msg": str(e.get("msg", "")),
+            "type": str(e.get("type", "")),
+        }
+        for e in exc.errors()[:20]
+    ]
+
+
+def _error_doc(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: _error_doc("missing, malformed or unknown bearer token"),
+    403: _error_doc("the token lacks the scope this operation needs"),
+    429: _error_doc("rate limited; see Retry-After"),
+    503: _error_doc("temporarily unavailable"),
+}
+
+
+@dataclass(frozen=True)
+class Hub:
+    """What the routes work with; kept on `app.state.hub`."""
+
+    store: Store
+    tokens: Tokens
+    faults: Faults | None
+
+
+def hub_of(request: Request) -> Hub:
+    return request.app.state.hub  # type: ignore[no-any-return]
+
+
+bearer = HTTPBearer(auto_error=False)
+
+
+def _authorize(request: Request, scope: str) -> None:
+    granted = hub_of(request).tokens.scopes_of(request.headers.get("authorization"))
+    if granted is None:
+        raise HubError(
+            401,
+            "unauthorized",
+            "missing, malformed or unknown bearer token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if scope not in granted:
+        raise HubError(403, "forbidden", f"this token lacks the {scope} scope")
+    if scope == WRITE:
+        request.state.writer = True
+
+
+# The bearer dependency only documents the scheme in /openapi.json; _authorize decides.
+def require_read(request: Request, _: Annotated[Any, Depends(bearer)] = None) -> None:
+    _authorize(request, READ)
+
+
+def require_write(request: Request, _: Annotated[Any, Depends(bearer)] = None) -> None:
+    _authorize(request, WRITE)
+
+
+def injected_faults(request: Request) -> None:
+    """Latency, then a 503 or 429 decided before the request has any effect."""
+    faults = hub_of(request).faults
+    if faults is None:
+        return
+    faults.delay()
+    refusal = faults.refusal()
+    if refusal == 503:
+        raise HubError(503, "unavailable", "injected fault: service unavailable")
+    if refusal == 429:
+        raise HubError(
+            429,
+            "rate-limited",
+            "injected fault: too many requests",
+            headers={"Retry-After": str(faults.spec.retry_after)},
+        )
+
+
+async def policy_body(request: Request) -> PolicyIn:
+    raw = await request.body()
+    try:
+        # pydantic's own JSON parser: it refuses NaN/Infinity and overly deep nesting.
+        return PolicyIn.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
+        ) from exc
+
+
+router = APIRouter()
+
+
+@router.get("/health", response_model=Health, tags=["health"], summary="Liveness (no auth)")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/policies/{name}/{version}",
+    response_model=PolicyRecord,
+    responses={
+        404: _error_doc("no such policy version"),
+        422: _error_doc("invalid name or version"),
+        **AUTH_ERRORS,
+    },
+    dependencies=[Depends(require_read), Depends(injected_faults)],
+    tags=["policies"],
+    summary="One policy version",
+)
+def get_policy_version(
+    request: Request,
+    name: Annotated[str, Path(pattern=NAME_PATTERN, max_length=64)],
+    version: Annotated[str, Path(pattern=VERSION_PATTERN, max_length=256)],
+) -> dict[str, Any]:
+    hub = hub_of(request)
+    record = hub.store.get(name, version)
+    if hub.faults is not None:
+        hub.faults.maybe_slow()
+    if record is None:
+        raise HubError(404, "not-found", f"{name}@{version} is not in the hub")
+    return record
+
+
+@router.get(
+    "/policies/{name}",
+    response_model=PolicyVersions,
+    responses={
+        404: _error_doc("no version of this policy"),
+        422: _error_doc("invalid name"),
+        **AUTH_ERRORS,
+    },
+    dependencies=[Depends(require_read), Depends(injected_faults)],
+    tags=["policies"],
+    summary="The versions of one policy, in SemVer order",
+)
+def get_policy(
+    request: Request, name: Annotated[str, Path(pattern=NAME_PATTERN, max_length=64)]
+) -> dict[str, Any]:
+    versions = sorted(hub_of(request).store.versions(name), key=semver_key)
+    if not versions:
+        raise HubError(404, "not-found", f"{name} is not in the hub")
+    return {"name": name, "versions": versions}
+
+
+@router.post(
+    "/policies",
+    status_code=201,
+    response_model=PolicyRecord,
+    responses={
+        201: {"description": "created; a replay of the same key and body answers the same"},
+        400: _error_doc("unparseable request framing (e.g. Content-Length)"),
+        409: _error_doc(
+            "`exists`: the version is already published (digest = the stored one); "
+            "`in-flight`: the same Idempotency-Key is being processed, retry"
+        ),
+        413: _error_doc("body too large"),
+        422: _error_doc(
+            "invalid body, digest mismatch, or Idempotency-Key reused with another body"
+        ),
+        **AUTH_ERRORS,
+    },
+    dependencies=[Depends(require_write), Depends(injected_faults)],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": PolicyIn.model_json_schema()}},
+        }
+    },
+    tags=["policies"],
+    summary="Publish a policy version (immutable, idempotent)",
+)
+def create_policy(
+    request: Request,
+    policy: Annotated[PolicyIn, Depends(policy_body)],
+    idempotency_key: Annotated[
+        str,
+        Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN, max_length=400),
+    ],
+) -> Response:
+    hub = hub_of(request)
+    computed = content_digest(policy.metadata, policy.definition)
+    if computed != policy.digest:
+        refused = Answer(
+            422,
+            {
+                "error": "digest-mismatch",
+                "detail": f"digest {policy.digest} does not match the content ({computed})",
+            },
+            "digest-mismatch",
+        )
+        hub.store.audit(policy.name, policy.version, idempotency_key, refused)
+        return JSONResponse(refused.body, refused.status)
+    fields = policy.model_dump()
+    body_sha256 = hashlib.sha256(
+        json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
+    settled = hub.store.claim(idempotency_key, body_sha256)
+    if settled is not None:
+        hub.store.audit(policy.name, policy.version, idempotency_key, settled)
+        return _answer(hub, settled)
+    try:
+        created = hub.store.create(idempotency_key, fields)
+    except BaseException:
+        hub.store.release(idempotency_key)
+        raise
+    return _answer(hub, created)
+
+
+def _answer(hub: Hub, result: Answer) -> Response:
+    if hub.faults is not None and result.outcome in ("created", "exists", "replayed"):
+        # Both happen after the commit: the client's retry must find the record.
+        hub.faults.maybe_slow()
+        if hub.faults.drop_now():
+            return DroppedResponse(json.dumps(result.body), result.status)
+    return JSONResponse(result.body, result.status)
+
+
+def _audit_refusal(request: Request, status: int, error: str) -> None:
+    # Only for POSTs that passed auth: an anonymous client must not write to the file.
+    if request.method == "POST" and request.scope.get("state", {}).get("writer"):
+        hub_of(request).store.audit(
+            None, None, request.headers.get("idempotency-key"), Answer(status, {}, error)
+        )
+
+
+def hub_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HubError)
+    _audit_refusal(request, exc.status, exc.error)
+    return error_response(exc.status, exc.error, exc.detail, exc.headers, **exc.extra)
+
+
+def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    _audit_refusal(request, 422, "invalid")
+    errors = _errors_of(exc)
+    summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:3])
+    return error_response(422, "invalid", summary or "invalid request", errors=errors)
+
+
+def http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    codes = {404: "not-found", 405: "method-not-allowed"}
+    return error_response(
+        exc.status_code,
+        codes.get(exc.status_code, f"http-{exc.status_code}"),
+        str(exc.detail),
+        dict(exc.headers) if exc.headers else None,
+    )
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(500, "internal", "internal server error")
+
+
+@asynccontextmanager
+async def _lifespan(_: FastAPI) -> AsyncIterator[None]:
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    limiter.total_tokens = max(limiter.total_tokens, WORKER_THREADS)
+    yield
+
+
+def create_app(
+    store: Store,
+    tokens: Tokens,
+    faults: Faults | None = None,
+    *,
+    max_body_bytes: int = MAX_BODY_BYTES,
+) -> FastAPI:
+    """The hub as an ASGI app over an initialized store."""
+    app = FastAPI(
+        title="Policy Hub",
+        version="1.0.0",
+        description=(
+            "The reference Policy Hub (CONTRACT.md section 5). Every request but /health and "
+            "/openapi.json needs `Authorization: Bearer <token>`: GET needs the read scope, "
+            "POST the write scope (write implies read)."
+        ),
+        docs_url=None,
+        redoc_url=None,
+        lifespan=_lifespan,
+    )
+    app.state.hub = Hub(store, tokens, faults)
+    app.include_router(router)
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    # Sync handlers run in the threadpool, where their audit writes to SQLite belong.
+    app.add_exception_handler(HubError, hub_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, internal_error)
+    return app

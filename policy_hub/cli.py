@@ -1,0 +1,144 @@
+"""`policy-hub serve`: argument parsing, start-up checks (tokens, database, port) with
+one-line errors and exit 2, the "listening" line, and shutdown on SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from policy_hub.auth import TOKENS_ENV, TokenConfigError, load_tokens
+from policy_hub.faults import FAULTS_ENV, Faults, FaultSpec, FaultSpecError
+from policy_hub.store import Store, StoreError
+
+USAGE_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="policy-hub", description="The reference Policy Hub (CONTRACT.md section 5)."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser(
+        "serve",
+        help="serve the hub API",
+        description=(
+            "Serve the hub. Prints 'policy-hub listening on http://HOST:PORT' to stdout once it "
+            f"accepts connections. Tokens come from --token-file and/or {TOKENS_ENV} "
+            "('write:abc,read:def')."
+        ),
+    )
+    serve.add_argument("--db", required=True, type=Path, help="the SQLite file (created if absent)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one")
+    serve.add_argument(
+        "--token-file",
+        type=Path,
+        help="lines '<read|write> <token>'; '#' starts a comment; write implies read",
+    )
+    serve.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="allow starting without any token (then every request may read and write)",
+    )
+    serve.add_argument(
+        "--inject-faults",
+        metavar="SPEC",
+        help=(
+            "TEST ONLY: e.g. 'latency_ms=20,rate_503=0.1,rate_429=0.1,retry_after=1,"
+            f"drop_after_commit=0.2,slow_rate=0.05,slow_ms=3000,seed=7' (also {FAULTS_ENV})"
+        ),
+    )
+    serve.add_argument("--max-body-bytes", type=int, default=None, help="default 2 MiB")
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    serve.add_argument(
+        "--no-access-log", action="store_true", help="do not log one line per request"
+    )
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"policy-hub: error: {message}", file=sys.stderr, flush=True)
+    return USAGE_ERROR
+
+
+def _log_config() -> dict[str, object]:
+    from uvicorn.config import LOGGING_CONFIG
+
+    # stdout carries only the "listening" line; every log line (access log included,
+    # which holds method, path and status, never headers) goes to stderr.
+    config = copy.deepcopy(LOGGING_CONFIG)
+    for handler in config["handlers"].values():
+        handler["stream"] = "ext://sys.stderr"
+    return config
+
+
+def serve(args: argparse.Namespace) -> int:
+    try:
+        tokens = load_tokens(args.token_file, no_auth=args.no_auth)
+    except TokenConfigError as exc:
+        return _fail(str(exc))
+    spec_text = args.inject_faults if args.inject_faults is not None else os.environ.get(FAULTS_ENV)
+    faults = None
+    if spec_text:
+        try:
+            spec = FaultSpec.parse(spec_text)
+        except FaultSpecError as exc:
+            return _fail(f"--inject-faults: {exc}")
+        faults = Faults(spec)
+    store = Store(args.db)
+    try:
+        store.initialize()
+    except StoreError as exc:
+        return _fail(str(exc))
+
+    from policy_hub.app import MAX_BODY_BYTES, create_app, quiet_injected_drops
+    from policy_hub.server import listen_socket, make_server, url_of
+
+    try:
+        sock = listen_socket(args.host, args.port)
+    except OSError as exc:
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    url = url_of(sock)
+    if tokens.open_access:
+        print("policy-hub: WARNING: --no-auth: anyone may publish", file=sys.stderr, flush=True)
+    if faults is not None:
+        print(
+            f"policy-hub: WARNING: TEST-ONLY fault injection active: {faults.spec.describe()}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    app = create_app(store, tokens, faults, max_body_bytes=args.max_body_bytes or MAX_BODY_BYTES)
+    server = make_server(
+        app,
+        log_level=args.log_level,
+        access_log=not args.no_access_log,
+        log_config=_log_config(),
+        on_started=lambda: print(f"policy-hub listening on {url}", flush=True),
+    )
+    quiet_injected_drops()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        # uvicorn installs its own handlers while serving and re-raises the signal after
+        # a graceful shutdown; this handler makes that a clean exit 0 instead of a kill.
+        server.should_exit = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    server.run(sockets=[sock])
+    return 0 if server.started else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    return USAGE_ERROR

@@ -1,0 +1,83 @@
+"""The hub inside the calling process (`--hub-url local`): uvicorn in a daemon thread on a
+free loopback port, quiet, with one write token, stopped gracefully by `stop()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+START_TIMEOUT_SECONDS = 15.0
+
+
+class EmbeddedHub:
+    """A running in-process hub: `url` to talk to, `stop()` to end it."""
+
+    def __init__(self, url: str, server: Any, thread: threading.Thread) -> None:
+        self.url = url
+        self._server = server
+        self._thread = thread
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout)
+
+    def __enter__(self) -> EmbeddedHub:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def start_embedded_hub(db_path: Path, token: str, host: str = "127.0.0.1") -> EmbeddedHub:
+    """Start a hub on `db_path` that accepts `token` for read and write.
+
+    Raises StoreError (unusable database), TokenConfigError (token not token68) or
+    RuntimeError (the server did not come up).
+    """
+    # Imported here: the harness pays for FastAPI and uvicorn only when it asks for a hub.
+    from policy_hub.app import create_app, quiet_injected_drops
+    from policy_hub.auth import Tokens, parse_token_env
+    from policy_hub.server import listen_socket, make_server, url_of
+    from policy_hub.store import Store
+
+    tokens = Tokens(by_scope=tuple(parse_token_env(f"write:{token}")))
+    store = Store(Path(db_path))
+    store.initialize()
+    sock = listen_socket(host, 0)
+    url = url_of(sock)
+    # log_config=None leaves the host process's logging setup alone.
+    server = make_server(
+        create_app(store, tokens), log_level="warning", access_log=False, log_config=None
+    )
+    quiet_injected_drops()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            asyncio.run(server.serve(sockets=[sock]))
+        except BaseException as exc:  # SystemExit included: uvicorn exits on start-up failure
+            failure.append(exc)
+        finally:
+            sock.close()
+
+    thread = threading.Thread(target=run, name="policy-hub-embedded", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            thread.join(5)
+            reason = repr(failure[0]) if failure else "did not start in time"
+            raise RuntimeError(f"embedded policy hub failed to start: {reason}")
+        time.sleep(0.01)
+    return EmbeddedHub(url, server, thread)

@@ -1,0 +1,127 @@
+"""What the hub accepts and answers: name/version/digest patterns, the request and response
+bodies (which FastAPI turns into /openapi.json), and the content digest the hub re-computes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+# The official SemVer 2.0.0 regex (semver.org) with [0-9] for \d, which would also take
+# non-ASCII digits.
+VERSION_PATTERN = (
+    r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+    r"(?:-((?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)"
+    r"(?:\.(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
+)
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+RELEASE_SHA_PATTERN = r"^[0-9a-f]{40}$"
+# Printable ASCII without spaces: the harness sends `<sha>:<name>@<version>`.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,400}$"
+
+# Python's `$` also matches before a trailing newline; these full matches do not.
+_NAME_RE = re.compile(NAME_PATTERN.rstrip("$"))
+_VERSION_RE = re.compile(VERSION_PATTERN.rstrip("$"))
+
+
+def is_name(value: str) -> bool:
+    return _NAME_RE.fullmatch(value) is not None
+
+
+def is_version(value: str) -> bool:
+    return _VERSION_RE.fullmatch(value) is not None
+
+
+def content_digest(metadata: dict[str, Any], definition: dict[str, Any]) -> str:
+    """CONTRACT.md section 4: sha256 of the canonical JSON of metadata + definition."""
+    canonical = json.dumps(
+        {"metadata": metadata, "definition": definition},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
+def semver_key(version: str) -> tuple[Any, ...]:
+    """Sort key in SemVer precedence (build metadata ignored, then used as a tie-break)."""
+    match = _VERSION_RE.fullmatch(version)
+    if match is None:
+        return ((), (), version)
+    major, minor, patch, pre, build = match.groups()
+    if pre is None:
+        pre_key: tuple[Any, ...] = ((1,),)
+    else:
+        pre_key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+        pre_key = ((0,), *pre_key)
+    return ((int(major), int(minor), int(patch)), pre_key, build or "")
+
+
+class PolicyIn(BaseModel):
+    """The body of `POST /policies`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN, max_length=64)
+    version: str = Field(pattern=VERSION_PATTERN, max_length=256)
+    metadata: dict[str, Any]
+    definition: dict[str, Any]
+    digest: str = Field(pattern=DIGEST_PATTERN)
+    release_sha: str = Field(pattern=RELEASE_SHA_PATTERN)
+
+    @model_validator(mode="after")
+    def _finite_numbers(self) -> PolicyIn:
+        # NaN and Infinity are not JSON: they would make the digest unreproducible.
+        pending: list[Any] = [self.metadata, self.definition]
+        while pending:
+            value = pending.pop()
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError("numbers must be finite (no NaN, Infinity or overflow)")
+            if isinstance(value, dict):
+                pending.extend(value.values())
+            elif isinstance(value, list):
+                pending.extend(value)
+        return self
+
+
+class PolicyRecord(BaseModel):
+    """A stored policy version, as GET answers it and as a 201 returns it."""
+
+    name: str
+    version: str
+    digest: str
+    published_at: str = Field(description="ISO-8601 UTC, e.g. 2026-11-24T10:00:00Z")
+    metadata: dict[str, Any]
+    definition: dict[str, Any]
+    release_sha: str
+
+
+class PolicyVersions(BaseModel):
+    """The versions of one policy, in SemVer precedence order."""
+
+    name: str
+    versions: list[str]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer. `exists` adds name, version and the STORED digest."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="a stable machine-readable code, e.g. exists, in-flight")
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+    name: str | None = None
+    version: str | None = None
+    digest: str | None = None

@@ -1,0 +1,120 @@
+"""Test-only fault injection, each kind observed the way the harness's `requests` client
+meets it: 503s, 429s with Retry-After, dropped connections after commit, slowness, latency.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import requests
+
+from tests.test_hub_api import assert_json_error, auth, policy_body
+
+
+def test_faults_are_off_by_default_and_announced_when_on(hub, hub_factory) -> None:
+    assert "fault injection" not in hub.stderr()
+    faulty = hub_factory("latency_ms=1,seed=3")
+    assert "TEST-ONLY fault injection active: latency_ms=1,seed=3" in faulty.stderr()
+
+
+def test_rate_503_answers_before_any_effect(hub_factory) -> None:
+    hub = hub_factory("rate_503=1")
+    response = requests.post(
+        f"{hub.url}/policies", json=policy_body(), headers=auth(hub.token, "k"), timeout=10
+    )
+    assert_json_error(response, 503, "unavailable")
+    read = requests.get(f"{hub.url}/policies/a/1.0.0", headers=auth(hub.token), timeout=10)
+    assert_json_error(read, 503)
+    assert hub.records() == []
+    # The key was never claimed: once the hub is healthy the same request creates.
+    hub.restart()
+    response = requests.post(
+        f"{hub.url}/policies", json=policy_body(), headers=auth(hub.token, "k"), timeout=10
+    )
+    assert response.status_code == 201
+
+
+def test_rate_429_carries_retry_after(hub_factory) -> None:
+    hub = hub_factory("rate_429=1,retry_after=7")
+    response = requests.post(
+        f"{hub.url}/policies", json=policy_body(), headers=auth(hub.token, "k"), timeout=10
+    )
+    assert_json_error(response, 429, "rate-limited")
+    assert response.headers["Retry-After"] == "7"
+    assert hub.records() == []
+
+
+def test_drop_after_commit_breaks_the_connection_but_keeps_the_record(hub_factory) -> None:
+    hub = hub_factory("drop_after_commit=1")
+    body = policy_body()
+    with pytest.raises((requests.exceptions.ChunkedEncodingError, requests.ConnectionError)):
+        requests.post(f"{hub.url}/policies", json=body, headers=auth(hub.token, "k"), timeout=10)
+    assert hub.records() == [("require-tags", "1.2.0", body["digest"])]
+    assert hub.created("require-tags", "1.2.0") == 1
+    assert "Traceback" not in hub.stderr()
+    # The retry with the same key gets the first answer, and nothing is created twice.
+    hub.restart()
+    replay = requests.post(
+        f"{hub.url}/policies", json=body, headers=auth(hub.token, "k"), timeout=10
+    )
+    assert replay.status_code == 201
+    assert replay.json()["digest"] == body["digest"]
+    assert hub.created("require-tags", "1.2.0") == 1
+
+
+def test_slow_answer_times_the_client_out_after_commit(hub_factory) -> None:
+    hub = hub_factory("slow_rate=1,slow_ms=2000")
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.post(
+            f"{hub.url}/policies", json=policy_body(), headers=auth(hub.token, "k"), timeout=0.5
+        )
+    assert hub.created("require-tags", "1.2.0") == 1
+
+
+def test_latency_delays_each_request_without_serialising_them(hub_factory) -> None:
+    hub = hub_factory("latency_ms=250")
+    url = f"{hub.url}/policies/require-tags/1.0.0"
+    requests.get(url, headers=auth(hub.token), timeout=10)  # warm-up
+
+    started = time.monotonic()
+    assert requests.get(url, headers=auth(hub.token), timeout=10).status_code == 404
+    single = time.monotonic() - started
+    assert single >= 0.25
+
+    clients = 16
+    barrier = threading.Barrier(clients)
+    statuses: list[int] = []
+
+    def client() -> None:
+        barrier.wait()
+        statuses.append(requests.get(url, headers=auth(hub.token), timeout=30).status_code)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    together = time.monotonic() - started
+    assert statuses == [404] * clients
+    # Serialised this would take 16 x 0.25 s = 4 s; side by side about one latency.
+    assert together < 4 * single, (single, together)
+
+
+def test_seeded_faults_mix_but_never_create_twice(hub_factory) -> None:
+    hub = hub_factory("rate_503=0.3,rate_429=0.3,retry_after=0,drop_after_commit=0.3,seed=7")
+    body = policy_body()
+    statuses: list[str] = []
+    for _ in range(30):
+        try:
+            response = requests.post(
+                f"{hub.url}/policies", json=body, headers=auth(hub.token, "same"), timeout=10
+            )
+            statuses.append(str(response.status_code))
+        except requests.RequestException:
+            statuses.append("dropped")
+    assert {"503", "429", "201", "dropped"} <= set(statuses)
+    assert hub.created("require-tags", "1.2.0") == 1
+    assert len(hub.records()) == 1
