@@ -139,12 +139,15 @@ class HubClient:
 
     def publish(self, body: dict[str, Any], idempotency_key: str) -> HubAnswer:
         data = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-        return self._request(
-            "POST",
-            "/policies",
-            data=data.encode("utf-8"),
-            headers={"Content-Type": "application/json", "Idempotency-Key": idempotency_key},
-        )
+        headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
+        for attempt in range(1, self.policy.attempts + 1):
+            answer = self._request("POST", "/policies", data=data.encode("utf-8"), headers=headers)
+            # 409 in-flight: an earlier try with this key is still being processed (a retry
+            # after a dropped connection); its result will be replayed, so ask again shortly.
+            if not (answer.status == 409 and _error_code(answer) == "in-flight"):
+                return answer
+            time.sleep(min(self.policy.backoff_max, self.policy.backoff * 2 ** (attempt - 1)))
+        return answer
 
     def health(self) -> HubAnswer:
         return self._request("GET", "/health")
@@ -185,6 +188,10 @@ class HubClient:
                 return HubAnswer(None, error=error, attempts=attempt)
             pause = min(self.policy.backoff_max, self.policy.backoff * 2 ** (attempt - 1))
             time.sleep(pause + random.uniform(0, self.policy.backoff))
+
+
+def _error_code(answer: HubAnswer) -> str | None:
+    return answer.body.get("error") if isinstance(answer.body, dict) else None
 
 
 def _json_or_none(response: requests.Response) -> Any:

@@ -1,0 +1,114 @@
+"""Usage and configuration errors of `pytest --release`: each is exit 4 with a message naming the
+problem and the fix, before anything is sent (and, where the contract says so, before anything is read).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.policyrepo import PolicyRepo
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> PolicyRepo:
+    repo = PolicyRepo(tmp_path / "repo")
+    repo.add_policy("alpha", "1.0.0")
+    repo.commit()
+    return repo
+
+
+def test_ci_without_a_hub_url_is_a_usage_error(repo: PolicyRepo) -> None:
+    result = repo.pytest("--release", env={"CI": "true"})
+    assert result.returncode == 4
+    assert "set POLICY_HUB_URL" in result.output
+    assert not (repo.path / ".state/.lock").exists(), "nothing may be read before this check"
+    assert not (repo.path / ".policyhub-local").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://hub.example.com", "refusing plain http to hub.example.com"),
+        ("ftp://hub.example.com", "is not an http(s) URL"),
+        ("https://user:pw@hub.example.com", "put no credentials in the hub URL"),
+    ],
+)
+def test_unusable_hub_urls_are_refused(repo: PolicyRepo, url: str, message: str) -> None:
+    result = repo.pytest("--release", "--hub-url", url)
+    assert result.returncode == 4
+    assert message in result.output
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{", "not valid JSON"),
+        ('{"version": 2, "policies": {}}', 'expected an object with "version": 1'),
+        ('{"version": 1, "policies": []}', '"policies" must be an object'),
+        ('{"version": 1, "policies": {"a": {"1.0.0": {"outcome": "x"}}}}', "lacks delivered_at"),
+    ],
+    ids=["syntax", "format-version", "policies-type", "entry-fields"],
+)
+def test_corrupt_delivered_json_is_exit_4_with_the_way_back(
+    repo: PolicyRepo, content: str, message: str
+) -> None:
+    (repo.path / ".state/delivered.json").write_text(content)
+    result = repo.pytest("--release", "--hub-url", "http://127.0.0.1:9")
+    assert result.returncode == 4
+    assert message in result.output
+    assert "git checkout -- .state/delivered.json" in result.output
+    assert (repo.path / ".state/delivered.json").read_text() == content, "never rewritten"
+
+
+def test_shallow_clone_is_exit_4_saying_fetch_full_history(repo: PolicyRepo, tmp_path: Path) -> None:
+    repo.add_policy("beta", "1.0.0")
+    repo.commit()
+    shallow = tmp_path / "shallow"
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", f"file://{repo.path}", str(shallow)], check=True
+    )
+    clone = PolicyRepo.__new__(PolicyRepo)
+    clone.path = shallow
+    result = clone.pytest("--release", "--hub-url", "http://127.0.0.1:9")
+    assert result.returncode == 4
+    assert "fetch-depth: 0" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dry-run"], "only make sense with --release"),
+        (["--release", "--changed-since", "HEAD"], "--changed-since is for author mode"),
+        (["--release", "--dry-run", "--push"], "cannot be combined"),
+        (["--release", "--release-sha", "nope"], "'nope' is not a commit"),
+        (["--release", "--commit-state"], "name a real hub with --hub-url"),
+    ],
+)
+def test_bad_flag_combinations(repo: PolicyRepo, args: list[str], message: str) -> None:
+    result = repo.pytest(*args)
+    assert result.returncode == 4
+    assert message in result.output
+
+
+def test_release_outside_a_policy_repository_is_a_usage_error(tmp_path: Path) -> None:
+    repo = PolicyRepo(tmp_path / "empty")
+    result = repo.pytest("--release", "--hub-url", "http://127.0.0.1:9")
+    assert result.returncode == 4
+    assert "no policies/ folder" in result.output
+
+
+def test_second_run_on_the_same_state_is_refused_clearly(repo: PolicyRepo) -> None:
+    import fcntl
+    import os
+
+    lock = os.open(repo.path / ".state/.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        result = repo.pytest("--release", "--hub-url", "http://127.0.0.1:9")
+    finally:
+        os.close(lock)
+    assert result.returncode == 4
+    assert "in use by another release run" in result.output

@@ -1,0 +1,295 @@
+"""`pytest --release` end to end: real git repositories in temp folders, the real reference hub as a
+process on loopback with its real SQLite file, the harness as a real pytest subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import requests
+
+from policy_checks import policy_digest
+from tests.hubprocess import HubProcess
+from tests.policyrepo import PolicyRepo, definition, metadata
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> PolicyRepo:
+    return PolicyRepo(tmp_path / "repo")
+
+
+def seed_hub(hub: HubProcess, name: str, version: str, meta: dict | None = None) -> str:
+    """Create a version in the hub directly, as another publisher would have."""
+    meta = meta or metadata(name, version)
+    body = {
+        "name": name,
+        "version": version,
+        "metadata": meta,
+        "definition": definition(),
+        "digest": policy_digest(meta, definition()),
+        "release_sha": "0" * 40,
+    }
+    answer = requests.post(
+        f"{hub.url}/policies",
+        json=body,
+        headers={"Authorization": f"Bearer {hub.token}", "Idempotency-Key": f"seed:{name}@{version}"},
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    return body["digest"]
+
+
+def test_release_cycle_valid_invalid_and_already_in_hub(repo: PolicyRepo, hub: HubProcess) -> None:
+    repo.add_policy("alpha", "1.0.0")
+    repo.add_policy("beta", "1.0.0", meta=metadata("not-beta", "1.0.0"))  # invalid: name mismatch
+    repo.add_policy("gamma", "1.0.0")
+    repo.commit("three policies")
+    seed_hub(hub, "gamma", "1.0.0")
+
+    first = repo.release(hub, "-n", "2")
+    assert first.returncode == 1, first.output
+    assert "Partial success – 1 of 3 failed" in first.stdout
+    assert hub.created("alpha", "1.0.0") == 1
+    assert hub.created("beta", "1.0.0") == 0
+    state = repo.delivered()["policies"]
+    assert state["alpha"]["1.0.0"]["outcome"] == "published"
+    assert state["gamma"]["1.0.0"]["outcome"] == "already-in-hub"
+    assert state["alpha"]["1.0.0"]["digest"] == policy_digest(metadata("alpha", "1.0.0"), definition())
+    assert state["alpha"]["1.0.0"]["release_sha"] == repo.head()
+    assert repo.baseline is None, "a partial release must not advance the baseline"
+    assert "beta@1.0.0" in first.stdout and "$.name" in first.stdout
+
+    repo.add_policy("beta", "1.0.0")  # fixed
+    fixed_sha = repo.commit("fix beta")
+    second = repo.release(hub, "-n", "2")
+    assert second.returncode == 0, second.output
+    assert "Release successful – all 1 policies delivered" in second.stdout
+    assert "2 already delivered" in second.stdout
+    assert hub.created("beta", "1.0.0") == 1
+    assert repo.baseline == fixed_sha
+
+    third = repo.release(hub)
+    assert third.returncode == 0, third.output
+    assert "nothing to deliver" in third.stdout
+    assert sorted(r[:2] for r in hub.records()) == [
+        ("alpha", "1.0.0"), ("beta", "1.0.0"), ("gamma", "1.0.0")
+    ]
+    assert [hub.created(n, "1.0.0") for n in ("alpha", "beta", "gamma")] == [1, 1, 1]
+
+
+def test_state_file_is_sorted_indented_and_only_added_to(repo: PolicyRepo, hub: HubProcess) -> None:
+    repo.add_policy("zeta", "1.0.0")
+    repo.add_policy("alpha", "2.0.0")
+    repo.commit()
+    assert repo.release(hub).returncode == 0
+    text = (repo.path / ".state/delivered.json").read_text()
+    data = json.loads(text)
+    assert text == json.dumps(data, sort_keys=True, indent=2) + "\n"
+    first_entry = data["policies"]["zeta"]["1.0.0"]
+    repo.add_policy("zeta", "1.1.0")
+    repo.commit()
+    assert repo.release(hub).returncode == 0
+    assert repo.delivered()["policies"]["zeta"]["1.0.0"] == first_entry
+
+
+def test_faulty_hub_still_gets_every_version_exactly_once(repo: PolicyRepo, tmp_path: Path) -> None:
+    for i in range(12):
+        repo.add_policy(f"policy-{i:02d}", "1.0.0")
+    repo.commit()
+    faults = "rate_503=0.2,rate_429=0.1,retry_after=0,drop_after_commit=0.3,seed=11"
+    with HubProcess(tmp_path / "hub", faults=faults) as hub:
+        result = repo.release(hub, "-n", "2")
+        assert result.returncode == 0, result.output
+        assert "Release successful – all 12 policies delivered" in result.stdout
+        for i in range(12):
+            assert hub.created(f"policy-{i:02d}", "1.0.0") == 1
+    assert len(repo.delivered_versions()) == 12
+    assert repo.baseline == repo.head()
+
+
+def test_dry_run_sends_no_post_and_writes_no_state(repo: PolicyRepo, hub: HubProcess) -> None:
+    repo.add_policy("alpha", "1.0.0")
+    repo.add_policy("gamma", "1.0.0")
+    repo.commit()
+    seed_hub(hub, "gamma", "1.0.0")
+    before = (repo.path / ".state/delivered.json").read_text()
+    result = repo.release(hub, "--dry-run", "-v")
+    assert result.returncode == 0, result.output
+    assert "WOULD-PUBLISH" in result.stdout and "ALREADY-IN-HUB" in result.stdout
+    assert "Dry run – 2 policies" in result.stdout
+    assert hub.created("alpha", "1.0.0") == 0
+    assert (repo.path / ".state/delivered.json").read_text() == before
+    assert repo.baseline is None
+
+
+@pytest.mark.parametrize("selection", [["-k", "alpha"], ["--lf"]], ids=["-k", "--lf"])
+def test_partial_selection_never_advances_the_baseline(
+    repo: PolicyRepo, hub: HubProcess, selection: list[str]
+) -> None:
+    repo.add_policy("alpha", "1.0.0")
+    repo.add_policy("beta", "1.0.0", meta=metadata("beta", "9.9.9"))  # invalid
+    repo.commit()
+    if selection == ["--lf"]:
+        assert repo.release(hub).returncode == 1  # records beta as last failed
+        repo.add_policy("beta", "1.0.0")
+        repo.add_policy("delta", "1.0.0")  # new, and not in the last-failed set
+        repo.commit()
+    result = repo.release(hub, *selection)
+    assert result.returncode == 0, result.output
+    assert repo.baseline is None
+    assert "not run in this session" in result.stdout
+    repo.add_policy("beta", "1.0.0")
+    repo.commit("fix beta")
+    complete = repo.release(hub)
+    assert complete.returncode == 0, complete.output
+    assert repo.baseline == repo.head()
+
+
+def test_crashed_worker_never_advances_the_baseline(repo: PolicyRepo, hub: HubProcess) -> None:
+    for name in ("alpha", "beta", "gamma"):
+        repo.add_policy(name, "1.0.0")
+    repo.write(
+        "conftest.py",
+        "import os\n\ndef pytest_runtest_call(item):\n"
+        "    if 'beta@' in item.nodeid and os.environ.get('CRASH_BETA'):\n"
+        "        os._exit(3)\n",
+    )
+    repo.commit()
+    crashed = repo.release(hub, "-n", "2", env={"CRASH_BETA": "1"})
+    assert crashed.returncode == 1, crashed.output
+    assert repo.baseline is None
+    assert ("beta", "1.0.0") not in repo.delivered_versions()
+    rerun = repo.release(hub, "-n", "2")
+    assert rerun.returncode == 0, rerun.output
+    assert repo.baseline == repo.head()
+    assert [hub.created(n, "1.0.0") for n in ("alpha", "beta", "gamma")] == [1, 1, 1]
+
+
+def test_changed_after_delivery_is_reported_and_never_republished(
+    repo: PolicyRepo, hub: HubProcess
+) -> None:
+    repo.add_policy("alpha", "1.0.0")
+    repo.commit()
+    assert repo.release(hub).returncode == 0
+    repo.add_policy("alpha", "1.0.0", rule_ids=("rule-one", "rule-two"))  # edited in place
+    repo.commit("edit a published version")
+    result = repo.release(hub)
+    assert result.returncode == 0, result.output
+    assert "CHANGED AFTER DELIVERY: alpha@1.0.0" in result.stdout
+    assert hub.created("alpha", "1.0.0") == 1
+
+
+def test_hub_with_different_content_is_said_loudly(repo: PolicyRepo, hub: HubProcess) -> None:
+    seed_hub(hub, "alpha", "1.0.0", meta=metadata("alpha", "1.0.0", title="another title"))
+    repo.add_policy("alpha", "1.0.0")
+    repo.commit()
+    result = repo.release(hub)
+    assert result.returncode == 0, result.output
+    assert "HUB HOLDS DIFFERENT CONTENT: alpha@1.0.0" in result.stdout
+    assert repo.delivered()["policies"]["alpha"]["1.0.0"]["outcome"] == "already-in-hub"
+
+
+def test_deleted_folder_is_reported_never_unpublished(repo: PolicyRepo, hub: HubProcess) -> None:
+    repo.add_policy("alpha", "1.0.0")
+    repo.add_policy("beta", "1.0.0")
+    repo.commit()
+    assert repo.release(hub).returncode == 0
+    repo.git("rm", "-r", "-q", "policies/beta")
+    repo.commit("remove beta")
+    result = repo.release(hub)
+    assert result.returncode == 0, result.output
+    assert "deleted: policies/beta/v1.0.0" in result.stdout
+    assert ("beta", "1.0.0", ) in {r[:2] for r in hub.records()}
+
+
+def test_force_pushed_baseline_starts_from_the_root_with_a_warning(
+    repo: PolicyRepo, hub: HubProcess
+) -> None:
+    repo.add_policy("alpha", "1.0.0")
+    repo.commit()
+    (repo.path / ".state/baseline.sha").write_text("1" * 40 + "\n")  # not in this history
+    repo.commit("a baseline from a rewritten history")
+    result = repo.release(hub)
+    assert result.returncode == 0, result.output
+    assert "starting from the root commit" in result.stdout
+    assert hub.created("alpha", "1.0.0") == 1
+    assert repo.baseline == repo.head()
+
+
+def test_release_sha_other_than_head_publishes_that_commit(repo: PolicyRepo, hub: HubProcess) -> None:
+    repo.add_policy("alpha", "1.0.0")
+    released = repo.commit()
+    repo.add_policy("alpha", "1.0.0", rule_ids=("rule-one", "later-edit"))
+    repo.add_policy("beta", "1.0.0")
+    repo.commit("work after the release")
+    result = repo.release(hub, "--release-sha", released)
+    assert result.returncode == 0, result.output
+    assert hub.created("beta", "1.0.0") == 0
+    assert repo.delivered()["policies"]["alpha"]["1.0.0"]["digest"] == policy_digest(
+        metadata("alpha", "1.0.0"), definition()
+    )
+    assert repo.baseline == released
+
+
+def test_wrong_token_is_one_clear_message(repo: PolicyRepo, hub: HubProcess) -> None:
+    for name in ("alpha", "beta", "gamma"):
+        repo.add_policy(name, "1.0.0")
+    repo.commit()
+    result = repo.pytest("--release", env={"POLICY_HUB_URL": hub.url, "POLICY_HUB_TOKEN": "wrong"})
+    assert result.returncode == 1
+    assert result.stdout.count("policy-hub: ERROR:") == 1
+    assert "refused the token (HTTP 401)" in result.stdout
+    assert "Release failed – no policies delivered" in result.stdout
+    assert hub.created("alpha", "1.0.0") == 0
+
+
+def test_read_only_token_cannot_publish(repo: PolicyRepo, hub: HubProcess) -> None:
+    repo.add_policy("alpha", "1.0.0")
+    repo.commit()
+    result = repo.pytest(
+        "--release", env={"POLICY_HUB_URL": hub.url, "POLICY_HUB_TOKEN": hub.read_token}
+    )
+    assert result.returncode == 1
+    assert "HTTP 403" in result.stdout and "POLICY_HUB_TOKEN" in result.stdout
+    assert repo.delivered_versions() == set()
+
+
+def test_hub_down_fails_cleanly_and_the_next_run_completes(repo: PolicyRepo, tmp_path: Path) -> None:
+    repo.add_policy("alpha", "1.0.0")
+    repo.commit()
+    hub = HubProcess(tmp_path / "hub")
+    url, token = hub.url, hub.token
+    hub.stop()
+    down = repo.pytest("--release", env={"POLICY_HUB_URL": url, "POLICY_HUB_TOKEN": token})
+    assert down.returncode == 1
+    assert "Release failed – no policies delivered" in down.stdout
+    assert "ConnectionError" in down.stdout
+    assert repo.delivered_versions() == set() and repo.baseline is None
+    hub.start()
+    try:
+        up = repo.release(hub)
+        assert up.returncode == 0, up.output
+        assert hub.created("alpha", "1.0.0") == 1
+    finally:
+        hub.stop()
+
+
+def test_token_never_reaches_output_reports_or_state(repo: PolicyRepo, hub: HubProcess) -> None:
+    repo.add_policy("alpha", "1.0.0")
+    repo.add_policy("beta", "1.0.0", meta=metadata("beta", "2.0.0"))  # fails
+    repo.commit()
+    result = repo.release(
+        hub, "-n", "2", "--tb=long", "-l", "-rA", "--junitxml=report.xml",
+        "--json-report", "--json-report-file=report.json",
+        env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(repo.path / "summary.md")},
+    )
+    assert result.returncode == 1
+    places = {"stdout": result.stdout, "stderr": result.stderr}
+    for name in ("report.xml", "report.json", "summary.md", ".state/delivered.json"):
+        places[name] = (repo.path / name).read_text()
+    for where, text in places.items():
+        assert hub.token not in text, f"the token leaked into {where}"
+    assert "::error file=policies/beta/v1.0.0/metadata.json" in result.stdout
+    assert "Partial success – 1 of 2 failed" in places["summary.md"]
