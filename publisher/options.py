@@ -27,7 +27,8 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption(
         "--hub-url",
         metavar="URL",
-        help="Policy Hub API base URL, or `local` for the embedded hub [env POLICY_HUB_URL, ini policy_hub_url]",
+        help="Policy Hub API base URL, or `local` for the embedded hub "
+        "[env POLICY_HUB_URL, ini policy_hub_url]",
     )
     group.addoption(
         "--release-sha",

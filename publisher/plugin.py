@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 from contextlib import ExitStack
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +143,8 @@ class Harness:
     def _prepare_release(self, opts: HarnessOptions) -> None:
         if opts.hub_url is None and opts.in_ci:
             raise UsageError(
-                "--release needs a Policy Hub: set POLICY_HUB_URL (or --hub-url / ini policy_hub_url); "
+                "--release needs a Policy Hub: set POLICY_HUB_URL "
+                "(or --hub-url / ini policy_hub_url); "
                 "with CI set, the embedded local hub is never used implicitly"
             )
         local = opts.hub_url in (None, LOCAL_HUB)
@@ -193,7 +195,8 @@ class Harness:
             from policy_hub.embedded import start_embedded_hub
         except ImportError as exc:
             raise UsageError(
-                f"the embedded local hub needs the hub extra: pip install 'policy-release-harness[hub]' ({exc})"
+                f"the embedded local hub needs the hub extra: "
+                f"pip install 'policy-release-harness[hub]' ({exc})"
             ) from None
         self._token = secrets.token_urlsafe(32)
         db = self.root / LOCAL_DIR / "hub.sqlite3"
@@ -203,12 +206,13 @@ class Harness:
         self.hub_url = hub.url
 
     def _preflight_auth(self, folder: str) -> None:
-        """One authenticated request up front, so a bad token is one clear message, not N failures."""
+        """One authenticated request up front: a bad token is one clear message, not N failures."""
         name, version = folder_identity(folder)
         answer = self.client.get_policy(name, version)
         if answer.status in (401, 403):
             self.auth_problem = (
-                f"not attempted: the hub at {self.hub_url} refused the token (HTTP {answer.status}); "
+                f"not attempted: the hub at {self.hub_url} refused the token "
+                f"(HTTP {answer.status}); "
                 "check POLICY_HUB_TOKEN and that it has read and write access"
             )
             self._write_line(f"policy-hub: ERROR: {self.auth_problem}")
@@ -335,7 +339,9 @@ class Harness:
         if data is None or report.when != "call" or data["outcome"] == VALID:
             return None
         if report.passed:
-            letter = {PUBLISHED: "P", ALREADY_IN_HUB: "A", WOULD_PUBLISH: "W"}.get(data["outcome"], ".")
+            letter = {PUBLISHED: "P", ALREADY_IN_HUB: "A", WOULD_PUBLISH: "W"}.get(
+                data["outcome"], "."
+            )
             return "passed", letter, (data["outcome"].upper(), {"green": True})
         return "failed", "F", (data["outcome"].upper(), {"red": True})
 
@@ -366,7 +372,7 @@ class Harness:
             session.exitstatus = pytest.ExitCode.OK
 
     def _finalize(self) -> None:
-        """Merge this run's deliveries, then advance the baseline iff the change set is delivered."""
+        """Merge this run's deliveries; advance the baseline iff the change set is delivered."""
         assert self.plan is not None and self.opts is not None
         self.report = ReleaseReport(self.plan, self.outcomes, dry_run=self.dry_run)
         if self.dry_run or self.state is None:
@@ -422,7 +428,7 @@ def _outcome_to_json(out: ItemOutcome) -> dict[str, Any]:
         "hub_digest": out.hub_digest,
         "get_status": out.get_status,
         "post_status": out.post_status,
-        "findings": [f.render() for f in out.findings],
+        "findings": [asdict(f) for f in out.findings],
         "delivery": out.delivery.to_json() if out.delivery else None,
     }
     json.dumps(data)  # only plain JSON-like values may cross the xdist channel
@@ -441,6 +447,7 @@ def _outcome_from_json(data: dict[str, Any]) -> ItemOutcome:
         hub_digest=data["hub_digest"],
         get_status=data["get_status"],
         post_status=data["post_status"],
+        findings=[Finding(**f) for f in data["findings"]],
         delivery=DeliveryRecord.from_json(data["name"], data["version"], delivery)
         if delivery
         else None,
@@ -480,7 +487,7 @@ class PolicyDir(pytest.Directory):
     def collect(self) -> list[pytest.Node]:
         nodes: list[pytest.Node] = []
         for folder in sorted(self.folders):
-            name, version = folder_identity(folder)
+            name, _ = folder_identity(folder)
             if folder.count("/") == 1:
                 # Files straight in policies/<name>/: a policy without any version folder.
                 nodes.append(PolicyItem.from_parent(self, name=name, folder=folder))

@@ -70,7 +70,7 @@ class DeliveryRecord:
 
 
 class DeliveredIndex:
-    """Every policy version ever delivered: `{name: {version: DeliveryRecord}}`, only ever added to."""
+    """Every policy version ever delivered, by (name, version); only ever added to."""
 
     def __init__(self, records: Iterable[DeliveryRecord] = ()) -> None:
         self._by_key: dict[tuple[str, str], DeliveryRecord] = {}

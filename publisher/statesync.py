@@ -81,7 +81,8 @@ def _push_with_retry(repo: Path, state: StateDir, delivered_path: str, baseline_
         gitrepo.git(repo, "fetch", "--quiet", "origin", branch)
         merge_remote_state(repo, state, "FETCH_HEAD", delivered_path, baseline_path)
     raise StateSyncError(
-        f"push to origin/{branch} still rejected after {PUSH_ATTEMPTS} attempts: {proc.stderr.strip()}"
+        f"push to origin/{branch} still rejected after {PUSH_ATTEMPTS} attempts: "
+        f"{proc.stderr.strip()}"
     )
 
 

@@ -131,18 +131,13 @@ def annotations(outcomes: Iterable[ItemOutcome]) -> list[str]:
     for out in outcomes:
         if out.passed:
             continue
+        title = _escape_property(f"{out.name}@{out.version}")
         if out.findings:
             for f in out.findings:
-                where = f"file={_escape_property(f.file)}"
-                if f.line:
-                    where += f",line={f.line}"
-                message = f.render()
-                lines.append(
-                    f"::error {where},title={_escape_property(out.name + '@' + out.version)}::{_escape_data(message)}"
-                )
+                where = f"file={_escape_property(f.file)}" + (f",line={f.line}" if f.line else "")
+                lines.append(f"::error {where},title={title}::{_escape_data(f.render())}")
         else:
             where = f"file={_escape_property(out.folder + '/metadata.json')}"
-            lines.append(
-                f"::error {where}::{_escape_data(f'{out.name}@{out.version}: {out.outcome}: {out.reason}')}"
-            )
+            message = f"{out.name}@{out.version}: {out.outcome}: {out.reason}"
+            lines.append(f"::error {where},title={title}::{_escape_data(message)}")
     return lines

@@ -75,7 +75,9 @@ class PolicyRepo:
         path.mkdir(parents=True, exist_ok=True)
         self.git("init", "-q", "-b", "main")
         (path / "pyproject.toml").write_text(PYPROJECT)
-        (path / ".gitignore").write_text(".policyhub-local/\n.state/.lock\n__pycache__/\n.pytest_cache/\n")
+        (path / ".gitignore").write_text(
+            ".policyhub-local/\n.state/.lock\n__pycache__/\n.pytest_cache/\n"
+        )
         state = path / ".state"
         state.mkdir()
         (state / "delivered.json").write_text('{\n  "policies": {},\n  "version": 1\n}\n')
@@ -139,7 +141,9 @@ class PolicyRepo:
         timeout: float = 300,
     ) -> RunResult:
         """Run the harness as users do: `python -m pytest ...` in the repository."""
-        run_env = {k: v for k, v in os.environ.items() if not k.startswith(("POLICY_HUB", "GITHUB_"))}
+        run_env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("POLICY_HUB", "GITHUB_"))
+        }
         run_env.pop("CI", None)
         run_env.update(GIT_ENV)
         run_env["PYTHONDONTWRITEBYTECODE"] = "1"

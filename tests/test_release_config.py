@@ -1,5 +1,6 @@
 """Usage and configuration errors of `pytest --release`: each is exit 4 with a message naming the
-problem and the fix, before anything is sent (and, where the contract says so, before anything is read).
+problem and the fix, before anything is sent (and, where the contract says so, before anything
+is read).
 """
 
 from __future__ import annotations
@@ -63,7 +64,9 @@ def test_corrupt_delivered_json_is_exit_4_with_the_way_back(
     assert (repo.path / ".state/delivered.json").read_text() == content, "never rewritten"
 
 
-def test_shallow_clone_is_exit_4_saying_fetch_full_history(repo: PolicyRepo, tmp_path: Path) -> None:
+def test_shallow_clone_is_exit_4_saying_fetch_full_history(
+    repo: PolicyRepo, tmp_path: Path
+) -> None:
     repo.add_policy("beta", "1.0.0")
     repo.commit()
     shallow = tmp_path / "shallow"

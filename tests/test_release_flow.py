@@ -34,7 +34,10 @@ def seed_hub(hub: HubProcess, name: str, version: str, meta: dict | None = None)
     answer = requests.post(
         f"{hub.url}/policies",
         json=body,
-        headers={"Authorization": f"Bearer {hub.token}", "Idempotency-Key": f"seed:{name}@{version}"},
+        headers={
+            "Authorization": f"Bearer {hub.token}",
+            "Idempotency-Key": f"seed:{name}@{version}",
+        },
         timeout=10,
     )
     assert answer.status_code == 201, answer.text
@@ -56,7 +59,9 @@ def test_release_cycle_valid_invalid_and_already_in_hub(repo: PolicyRepo, hub: H
     state = repo.delivered()["policies"]
     assert state["alpha"]["1.0.0"]["outcome"] == "published"
     assert state["gamma"]["1.0.0"]["outcome"] == "already-in-hub"
-    assert state["alpha"]["1.0.0"]["digest"] == policy_digest(metadata("alpha", "1.0.0"), definition())
+    assert state["alpha"]["1.0.0"]["digest"] == policy_digest(
+        metadata("alpha", "1.0.0"), definition()
+    )
     assert state["alpha"]["1.0.0"]["release_sha"] == repo.head()
     assert repo.baseline is None, "a partial release must not advance the baseline"
     assert "beta@1.0.0" in first.stdout and "$.name" in first.stdout
@@ -74,7 +79,9 @@ def test_release_cycle_valid_invalid_and_already_in_hub(repo: PolicyRepo, hub: H
     assert third.returncode == 0, third.output
     assert "nothing to deliver" in third.stdout
     assert sorted(r[:2] for r in hub.records()) == [
-        ("alpha", "1.0.0"), ("beta", "1.0.0"), ("gamma", "1.0.0")
+        ("alpha", "1.0.0"),
+        ("beta", "1.0.0"),
+        ("gamma", "1.0.0"),
     ]
     assert [hub.created(n, "1.0.0") for n in ("alpha", "beta", "gamma")] == [1, 1, 1]
 
@@ -201,7 +208,10 @@ def test_deleted_folder_is_reported_never_unpublished(repo: PolicyRepo, hub: Hub
     result = repo.release(hub)
     assert result.returncode == 0, result.output
     assert "deleted: policies/beta/v1.0.0" in result.stdout
-    assert ("beta", "1.0.0", ) in {r[:2] for r in hub.records()}
+    assert (
+        "beta",
+        "1.0.0",
+    ) in {r[:2] for r in hub.records()}
 
 
 def test_force_pushed_baseline_starts_from_the_root_with_a_warning(
@@ -218,7 +228,9 @@ def test_force_pushed_baseline_starts_from_the_root_with_a_warning(
     assert repo.baseline == repo.head()
 
 
-def test_release_sha_other_than_head_publishes_that_commit(repo: PolicyRepo, hub: HubProcess) -> None:
+def test_release_sha_other_than_head_publishes_that_commit(
+    repo: PolicyRepo, hub: HubProcess
+) -> None:
     repo.add_policy("alpha", "1.0.0")
     released = repo.commit()
     repo.add_policy("alpha", "1.0.0", rule_ids=("rule-one", "later-edit"))
@@ -256,7 +268,9 @@ def test_read_only_token_cannot_publish(repo: PolicyRepo, hub: HubProcess) -> No
     assert repo.delivered_versions() == set()
 
 
-def test_hub_down_fails_cleanly_and_the_next_run_completes(repo: PolicyRepo, tmp_path: Path) -> None:
+def test_hub_down_fails_cleanly_and_the_next_run_completes(
+    repo: PolicyRepo, tmp_path: Path
+) -> None:
     repo.add_policy("alpha", "1.0.0")
     repo.commit()
     hub = HubProcess(tmp_path / "hub")
@@ -281,8 +295,15 @@ def test_token_never_reaches_output_reports_or_state(repo: PolicyRepo, hub: HubP
     repo.add_policy("beta", "1.0.0", meta=metadata("beta", "2.0.0"))  # fails
     repo.commit()
     result = repo.release(
-        hub, "-n", "2", "--tb=long", "-l", "-rA", "--junitxml=report.xml",
-        "--json-report", "--json-report-file=report.json",
+        hub,
+        "-n",
+        "2",
+        "--tb=long",
+        "-l",
+        "-rA",
+        "--junitxml=report.xml",
+        "--json-report",
+        "--json-report-file=report.json",
         env={"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(repo.path / "summary.md")},
     )
     assert result.returncode == 1
@@ -291,5 +312,7 @@ def test_token_never_reaches_output_reports_or_state(repo: PolicyRepo, hub: HubP
         places[name] = (repo.path / name).read_text()
     for where, text in places.items():
         assert hub.token not in text, f"the token leaked into {where}"
-    assert "::error file=policies/beta/v1.0.0/metadata.json" in result.stdout
+    assert (
+        "::error file=policies/beta/v1.0.0/metadata.json,line=3,title=beta@1.0.0::" in result.stdout
+    )
     assert "Partial success – 1 of 2 failed" in places["summary.md"]
