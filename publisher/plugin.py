@@ -385,7 +385,10 @@ class Harness:
         if len(merged) != len(current):
             self.state.write_delivered(merged)
             self.report.state_written = True
-        if plan_is_complete(self.plan, merged):
+        # With a valid baseline and no policy change since, the baseline stays: it is as good
+        # as the release commit, and rewriting it would make every run a new state commit.
+        unchanged = self.plan.baseline_sha is not None and not self.plan.change_set
+        if plan_is_complete(self.plan, merged) and not unchanged:
             recorded = parse_baseline(self.state.read_baseline_text() or "")
             if recorded != self.plan.release_sha:
                 self.state.write_baseline(self.plan.release_sha)

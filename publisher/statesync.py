@@ -43,6 +43,7 @@ def commit_and_push(repo: Path, state: StateDir, plan: ReleasePlan, push: bool) 
     """Commit the state files; with `push`, push them. Returns lines for the summary."""
     delivered_path, baseline_path = _state_paths(repo, state)
     paths = [p for p in (delivered_path, baseline_path) if (repo / p).exists()]
+    branch = _current_branch(repo) if push else None
     message = (
         f"policy-hub: record release {plan.release_sha[:12]}\n\nState written by pytest --release."
     )
@@ -51,8 +52,8 @@ def commit_and_push(repo: Path, state: StateDir, plan: ReleasePlan, push: bool) 
         notes.append(f"state committed ({', '.join(paths)})")
     else:
         notes.append("state unchanged: nothing to commit")
-    if push:
-        notes.append(_push_with_retry(repo, state, delivered_path, baseline_path))
+    if branch:
+        notes.append(_push_with_retry(repo, state, branch, delivered_path, baseline_path))
     return notes
 
 
@@ -66,8 +67,9 @@ def _current_branch(repo: Path) -> str:
     return branch
 
 
-def _push_with_retry(repo: Path, state: StateDir, delivered_path: str, baseline_path: str) -> str:
-    branch = _current_branch(repo)
+def _push_with_retry(
+    repo: Path, state: StateDir, branch: str, delivered_path: str, baseline_path: str
+) -> str:
     for attempt in range(1, PUSH_ATTEMPTS + 1):
         proc = subprocess.run(
             ["git", "-C", str(repo), "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"],

@@ -77,12 +77,14 @@ class ReleaseReport:
         for out in self.outcomes.values():
             if out.hub_differs:
                 lines.append(f"HUB HOLDS DIFFERENT CONTENT: {out.name}@{out.version}: {out.reason}")
-        if not self.dry_run:
-            lines.append(
-                "baseline advanced to " + plan.release_sha[:12]
-                if self.baseline_advanced
-                else "baseline kept: the next release retries everything not yet delivered"
-            )
+        if self.dry_run:
+            pass
+        elif self.baseline_advanced:
+            lines.append(f"baseline advanced to {plan.release_sha[:12]}")
+        elif plan.baseline_sha and not plan.change_set:
+            lines.append(f"baseline stays at {plan.baseline_sha[:12]}: no policy changed since")
+        else:
+            lines.append("baseline kept: the next release retries everything not yet delivered")
         lines.extend(self.notes)
         return lines
 

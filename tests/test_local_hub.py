@@ -1,0 +1,64 @@
+"""The embedded local hub (`pytest --release` with no hub configured, or `--hub-url local`): the
+README's "run the main job" command, in a temp repository and in a fresh clone of this project.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.policyrepo import GIT_ENV, PolicyRepo
+
+PROJECT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
+def test_release_without_a_hub_url_uses_the_embedded_hub(tmp_path: Path, xdist: list[str]) -> None:
+    repo = PolicyRepo(tmp_path / "repo")
+    repo.add_policy("alpha", "1.0.0")
+    repo.add_policy("beta", "1.0.0")
+    repo.commit()
+    tracked_state = (repo.path / ".state/delivered.json").read_text()
+
+    first = repo.pytest("--release", *xdist)
+    assert first.returncode == 0, first.output
+    assert first.stdout.splitlines()[0].startswith(
+        "policy-hub: no hub URL configured: releasing to the embedded local hub"
+    )
+    assert "Release successful – all 2 policies delivered" in first.stdout
+    assert repo.delivered_versions(".policyhub-local/state") == {
+        ("alpha", "1.0.0"),
+        ("beta", "1.0.0"),
+    }
+    assert (repo.path / ".state/delivered.json").read_text() == tracked_state
+    assert not (repo.path / ".state/baseline.sha").exists()
+    assert (repo.path / ".policyhub-local/hub.sqlite3").is_file()
+
+    again = repo.pytest("--release", "--hub-url", "local", *xdist)
+    assert again.returncode == 0, again.output
+    assert "--hub-url local: releasing to the embedded local hub" in again.stdout
+    assert "nothing to deliver" in again.stdout
+
+
+def test_the_readme_main_job_works_in_a_fresh_clone_of_this_project(tmp_path: Path) -> None:
+    if not (PROJECT / ".git").exists():
+        pytest.skip("not running from a git checkout of the project")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(PROJECT), str(clone)], check=True, env=GIT_ENV)
+    repo = PolicyRepo.__new__(PolicyRepo)
+    repo.path = clone
+    policies = {p.parent for p in clone.glob("policies/*/v*/metadata.json")}
+    first = repo.pytest("--release")
+    assert first.returncode == 0, first.output
+    assert f"Release successful – all {len(policies)} policies delivered" in first.stdout
+    second = repo.pytest("--release")
+    assert second.returncode == 0, second.output
+    assert "nothing to deliver" in second.stdout
+    assert (
+        subprocess.run(
+            ["git", "-C", str(clone), "status", "--porcelain"], capture_output=True, text=True
+        ).stdout
+        == ""
+    ), "the main job must leave the tracked files alone"
