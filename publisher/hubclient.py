@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
 from urllib3.util.retry import Retry
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -27,6 +28,20 @@ USER_AGENT = "policy-release-harness/0.1"
 
 class HubConfigError(ValueError):
     """The hub URL cannot be used as given."""
+
+
+class _BearerAuth(AuthBase):
+    """Adds the token at the last moment, so no dict of ours (a traceback local) ever holds it."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(<hidden>)"
 
 
 class _CappedRetry(Retry):
@@ -103,8 +118,8 @@ class HubClient:
     def __init__(self, base_url: str, token: str | None, policy: RetryPolicy | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.policy = policy or RetryPolicy()
-        self._token = token
         self._session = requests.Session()
+        self._session.auth = _BearerAuth(token) if token else None
         retry = _CappedRetry(
             total=self.policy.attempts - 1,
             connect=self.policy.attempts - 1,
@@ -159,9 +174,6 @@ class HubClient:
         data: bytes | None = None,
         headers: dict[str, str] | None = None,
     ) -> HubAnswer:
-        all_headers = dict(headers or {})
-        if self._token:
-            all_headers["Authorization"] = f"Bearer {self._token}"
         deadline = time.monotonic() + self.policy.deadline
         attempt = 0
         while True:
@@ -171,7 +183,7 @@ class HubClient:
                     method,
                     self.base_url + path,
                     data=data,
-                    headers=all_headers,
+                    headers=headers,
                     timeout=(self.policy.connect_timeout, self.policy.read_timeout),
                     allow_redirects=False,
                 )
@@ -181,6 +193,8 @@ class HubClient:
                 error = _short_error(exc)
             except requests.exceptions.RequestException as exc:
                 # urllib3 already spent its retries on this one.
+                return HubAnswer(None, error=_short_error(exc), attempts=attempt)
+            except Exception as exc:  # any traceback from in here could show request headers
                 return HubAnswer(None, error=_short_error(exc), attempts=attempt)
             else:
                 return HubAnswer(response.status_code, _json_or_none(response), attempts=attempt)

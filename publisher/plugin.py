@@ -48,6 +48,14 @@ from publisher.release import (
     make_plan,
     plan_is_complete,
 )
+from publisher.shard import (
+    Fragment,
+    FragmentError,
+    FragmentOutcome,
+    merge_fragments,
+    restrict_plan,
+    write_fragment,
+)
 from publisher.state import DeliveredIndex, DeliveryRecord, StateDir, StateError, parse_baseline
 from publisher.statesync import StateSyncError, commit_and_push
 from publisher.summary import ReleaseReport, annotations, render_markdown, render_terminal
@@ -109,6 +117,7 @@ class Harness:
         self.state: StateDir | None = None
         self.local_hub_note: str | None = None
         self.sync_failed = False
+        self.scale_out_notes: list[str] = []  # what --finalize merged, or what is missing
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -167,13 +176,22 @@ class Harness:
             )
             self._write_line(self.local_hub_note)
         try:
-            if gitrepo.repo_toplevel(self.root) is None:
+            top = gitrepo.repo_toplevel(self.root)
+            if top is not None and top.resolve() != self.root.resolve():
+                raise ConfigurationError(
+                    f"pytest's rootdir {self.root} is not the top of the git repository {top}; "
+                    "run from the repository's top level, where policies/ and .state/ live"
+                )
+            if top is None:
                 raise ConfigurationError(
                     f"{self.root} is not a git repository; --release needs git history"
                 )
             release_sha = gitrepo.resolve_commit(self.root, opts.release_ref)
             self.state = StateDir(opts.state_dir, self._display(opts.state_dir))
-            self._stack.enter_context(self.state.locked())
+            if opts.shard is None:
+                # A shard only reads the state (written atomically) and writes its own
+                # fragment, so shards may run side by side in one checkout.
+                self._stack.enter_context(self.state.locked())
             delivered = self.state.read_delivered()
             baseline_text = self.state.read_baseline_text()
             baseline = parse_baseline(baseline_text) if baseline_text is not None else None
@@ -184,11 +202,46 @@ class Harness:
             raise UsageError(str(exc)) from None
         if self.plan.baseline_warning:
             self._write_line(f"policy-hub: warning: {self.plan.baseline_warning}")
+        if opts.finalize:
+            self._merge_fragments(opts)
+            return
+        if opts.shard is not None:
+            self.plan = restrict_plan(self.plan, opts.shard)
         self.folders = list(self.plan.to_deliver)
         if local:
             self._start_local_hub()
         if self.plan.to_deliver:
             self._preflight_auth(self.plan.to_deliver[0])
+
+    def _merge_fragments(self, opts: HarnessOptions) -> None:
+        """--finalize: the shards' outcomes become this run's; no item is collected."""
+        assert self.plan is not None
+        paths = [(path, self._display(path)) for path in opts.finalize]
+        try:
+            merged = merge_fragments(paths, self.plan)
+        except FragmentError as exc:
+            raise UsageError(str(exc)) from None
+        self.folders = []
+        self.scale_out_notes = merged.notes()
+        for line in self.scale_out_notes:
+            self._write_line(f"policy-hub: {line}")
+        for fo in merged.outcomes:
+            record = merged.deliveries.get(fo.name, fo.version)
+            self.outcomes[fo.folder] = ItemOutcome(
+                fo.folder, fo.name, fo.version, fo.outcome, fo.reason, fo.digest, delivery=record
+            )
+        for record in merged.deliveries:
+            folder = f"{POLICIES_DIR}/{record.name}/v{record.version}"
+            if folder not in self.outcomes:
+                self.outcomes[folder] = ItemOutcome(
+                    folder,
+                    record.name,
+                    record.version,
+                    record.outcome,
+                    "",
+                    record.digest,
+                    delivery=record,
+                )
 
     def _start_local_hub(self) -> None:
         try:
@@ -309,6 +362,14 @@ class Harness:
 
     # -- collection --------------------------------------------------------------------------
 
+    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
+        # A release runs policy items only, never the repository's other tests.
+        if not self.release:
+            return None
+        policies = self.root / POLICIES_DIR
+        inside = collection_path in (self.root, policies) or policies in collection_path.parents
+        return None if inside else True
+
     def pytest_collect_directory(
         self, path: Path, parent: pytest.Collector
     ) -> pytest.Collector | None:
@@ -361,8 +422,6 @@ class Harness:
             return
         if self.release and self.plan is not None:
             self._finalize()
-            if self.sync_failed and session.exitstatus == pytest.ExitCode.OK:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
         nothing_to_do = not self.selected()
         if (
             exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED
@@ -370,12 +429,27 @@ class Harness:
             and (self.release or (self.opts and self.opts.changed_since))
         ):
             session.exitstatus = pytest.ExitCode.OK
+        # After the "nothing collected" rule: a --finalize run collects nothing by design, and
+        # its failures are the shards' versions that no fragment reports as delivered.
+        finalize_failed = bool(
+            self.opts and self.opts.finalize and self.report and self.report.failed
+        )
+        if (self.sync_failed or finalize_failed) and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def _finalize(self) -> None:
         """Merge this run's deliveries; advance the baseline iff the change set is delivered."""
         assert self.plan is not None and self.opts is not None
         self.report = ReleaseReport(self.plan, self.outcomes, dry_run=self.dry_run)
+        self.report.notes.extend(self.scale_out_notes)
+        if self.opts.finalize:
+            self.report.not_run_reason = "no fragment reports it (shard failed or fragment missing)"
+        if self.opts.shard is not None:
+            self.report.shard = str(self.opts.shard)
         if self.dry_run or self.state is None:
+            return
+        if self.opts.shard is not None:
+            self._write_fragment()
             return
         current = self.state.read_delivered()
         merged = DeliveredIndex(current)
@@ -402,19 +476,48 @@ class Harness:
                 notes = [f"ERROR: state not committed/pushed: {exc}"]
             self.report.notes.extend(notes)
 
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if self.report is None:
+    def _write_fragment(self) -> None:
+        """--shard: this run's deliveries go to a fragment; the state is the finalize run's."""
+        assert self.plan is not None and self.opts is not None and self.report is not None
+        assert self.opts.shard is not None and self.opts.fragment_out is not None
+        ran = [self.outcomes[f] for f in self.plan.to_deliver if f in self.outcomes]
+        fragment = Fragment(
+            release_sha=self.plan.release_sha,
+            shard=self.opts.shard,
+            change_set=list(self.plan.change_set),
+            share=list(self.plan.to_deliver),
+            deliveries=DeliveredIndex(o.delivery for o in ran if o.delivery is not None),
+            outcomes=[
+                FragmentOutcome(o.folder, o.name, o.version, o.outcome, o.reason, o.digest)
+                for o in ran
+            ],
+        )
+        shown = self._display(self.opts.fragment_out)
+        try:
+            write_fragment(self.opts.fragment_out, fragment)
+        except OSError as exc:
+            self.sync_failed = True
+            self.report.notes.append(f"ERROR: fragment not written to {shown}: {exc}")
             return
+        self.report.fragment = shown
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.report is not None:
+            self._write_report(terminalreporter, self.report)
+        # Author mode annotates too (pull-request checks); a --finalize run does not repeat
+        # what its shards already annotated.
+        if os.environ.get("GITHUB_ACTIONS") and not (self.opts and self.opts.finalize):
+            for line in annotations(self.outcomes.values()):
+                terminalreporter.write_line(line)
+
+    def _write_report(self, terminalreporter: Any, report: ReleaseReport) -> None:
         terminalreporter.section("policy hub release")
-        for line in render_terminal(self.report):
+        for line in render_terminal(report):
             terminalreporter.write_line(line)
         summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary_path:
             with open(summary_path, "a", encoding="utf-8") as handle:
-                handle.write(render_markdown(self.report))
-        if os.environ.get("GITHUB_ACTIONS"):
-            for line in annotations(self.outcomes.values()):
-                terminalreporter.write_line(line)
+                handle.write(render_markdown(report))
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.close()

@@ -115,3 +115,30 @@ def test_second_run_on_the_same_state_is_refused_clearly(repo: PolicyRepo) -> No
         os.close(lock)
     assert result.returncode == 4
     assert "in use by another release run" in result.output
+
+
+def test_release_runs_policy_items_only_never_other_tests(tmp_path: Path) -> None:
+    repo = PolicyRepo(tmp_path / "repo")
+    repo.write("pyproject.toml", "[tool.pytest.ini_options]\njunit_family = 'xunit1'\n")
+    repo.write("tests/test_other.py", "def test_other():\n    raise AssertionError('ran')\n")
+    repo.add_policy("alpha", "1.0.0")
+    repo.commit()
+    author = repo.pytest("-q")
+    assert "1 failed, 1 passed" in author.stdout  # author mode: plain pytest, everything
+    release = repo.pytest("--release", "-q")
+    assert release.returncode == 0, release.output
+    assert "test_other" not in release.stdout
+
+
+def test_release_from_a_subfolder_rootdir_is_refused(tmp_path: Path) -> None:
+    outer = PolicyRepo(tmp_path / "outer")
+    inner = outer.path / "sub"
+    inner.mkdir()
+    (inner / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
+    (inner / "policies/alpha/v1.0.0").mkdir(parents=True)
+    outer.commit()
+    sub = PolicyRepo.__new__(PolicyRepo)
+    sub.path = inner
+    result = sub.pytest("--release", "--hub-url", "http://127.0.0.1:9")
+    assert result.returncode == 4
+    assert "is not the top of the git repository" in result.output
