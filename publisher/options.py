@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 
+from publisher.shard import Shard, ShardError, parse_shard
+
 LOCAL_HUB = "local"
 LOCAL_DIR = ".policyhub-local"
 
@@ -61,6 +63,25 @@ def add_options(parser: pytest.Parser) -> None:
         action="store_true",
         help="allow plain http:// to a non-loopback hub",
     )
+    group.addoption(
+        "--shard",
+        metavar="K/N",
+        help="with --release: deliver only shard K of N of the change set (by a stable hash) and "
+        "write a fragment instead of the state; merge with --finalize",
+    )
+    group.addoption(
+        "--fragment-out",
+        metavar="PATH",
+        help="with --shard: where to write the fragment "
+        "[default policyhub-fragment-K-of-N.json in the rootdir]",
+    )
+    group.addoption(
+        "--finalize",
+        metavar="FRAGMENT",
+        nargs="+",
+        help="with --release: collect nothing; merge the shards' fragments into the state and "
+        "advance the baseline iff the change set is delivered",
+    )
     parser.addini("policy_hub_url", "Policy Hub API base URL, or `local`", default="")
     parser.addini("policy_state_dir", "state directory (default .state)", default="")
     parser.addini(
@@ -87,6 +108,9 @@ class HarnessOptions:
     changed_since: str | None
     allow_insecure_hub: bool
     in_ci: bool
+    shard: Shard | None = None
+    fragment_out: Path | None = None  # set whenever shard is
+    finalize: tuple[Path, ...] = ()  # the fragments to merge; empty = not a finalize run
 
     def __repr__(self) -> str:
         # The token must never appear in a traceback's locals or a debug print.
@@ -131,6 +155,7 @@ def resolve_options(
         raise UsageError(
             "--dry-run writes no state, so it cannot be combined with --commit-state/--push"
         )
+    shard, fragment_out, finalize = _scale_out(opt, root)
     return HarnessOptions(
         release=opt.release,
         hub_url=hub_url,
@@ -145,4 +170,37 @@ def resolve_options(
         changed_since=opt.changed_since,
         allow_insecure_hub=opt.allow_insecure_hub,
         in_ci=in_ci,
+        shard=shard,
+        fragment_out=fragment_out,
+        finalize=finalize,
     )
+
+
+def _scale_out(opt: Any, root: Path) -> tuple[Shard | None, Path | None, tuple[Path, ...]]:
+    """`--shard`, `--fragment-out` and `--finalize`, refused where they make no sense."""
+    shard_text = getattr(opt, "shard", None)
+    fragment_out = getattr(opt, "fragment_out", None)
+    finalize = tuple(root / p for p in (getattr(opt, "finalize", None) or ()))
+    if (shard_text or finalize) and not opt.release:
+        raise UsageError("--shard and --finalize are steps of a release: add --release")
+    if shard_text and finalize:
+        raise UsageError(
+            "--shard runs one part of a release, --finalize merges the parts: use one per run"
+        )
+    if fragment_out and not shard_text:
+        raise UsageError("--fragment-out names the fragment of a --shard run")
+    if shard_text and (opt.commit_state or opt.push):
+        raise UsageError(
+            "a --shard run writes a fragment, never the state: "
+            "commit and push from the --finalize run"
+        )
+    if finalize and opt.dry_run:
+        raise UsageError("--finalize writes the state from the fragments; it has no --dry-run")
+    if not shard_text:
+        return None, None, finalize
+    try:
+        shard = parse_shard(shard_text)
+    except ShardError as exc:
+        raise UsageError(str(exc)) from None
+    out = root / (fragment_out or shard.default_fragment_name())
+    return shard, out, finalize

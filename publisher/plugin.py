@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from policy_checks import Finding, PolicyChecker, RulesError
+from policy_checks import NAME_RE, SEMVER_RE, Finding, PolicyChecker, RulesError
 from publisher import gitrepo
 from publisher.gitrepo import POLICIES_DIR, ConfigurationError, GitError
 from publisher.hubclient import HubClient, HubConfigError, check_hub_url
@@ -210,8 +210,10 @@ class Harness:
         self.folders = list(self.plan.to_deliver)
         if local:
             self._start_local_hub()
-        if self.plan.to_deliver:
-            self._preflight_auth(self.plan.to_deliver[0])
+        # Only a well-formed name and version may reach a URL path, even for this probe.
+        probe = next((f for f in self.plan.to_deliver if _well_formed(folder_identity(f))), None)
+        if probe is not None:
+            self._preflight_auth(probe)
 
     def _merge_fragments(self, opts: HarnessOptions) -> None:
         """--finalize: the shards' outcomes become this run's; no item is collected."""
@@ -523,6 +525,11 @@ class Harness:
         self.close()
 
 
+def _well_formed(identity: tuple[str, str]) -> bool:
+    name, version = identity
+    return bool(NAME_RE.match(name) and SEMVER_RE.match(version))
+
+
 def _outcome_to_json(out: ItemOutcome) -> dict[str, Any]:
     data = {
         "folder": out.folder,
@@ -564,22 +571,43 @@ def _outcome_from_json(data: dict[str, Any]) -> ItemOutcome:
 
 
 class PolicyTree(pytest.Directory):
-    """`policies/`: one `PolicyDir` per policy name that has selected version folders."""
+    """`policies/`: the items of the selected version folders, flat; or one `PolicyDir` per policy
+    name when the command line names a path inside `policies/` (pytest matches such an argument
+    one directory level at a time).
+    """
 
     def __init__(self, *, harness: Harness, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.harness = harness
 
-    def collect(self) -> list[pytest.Collector]:
+    def collect(self) -> list[pytest.Node]:
         by_name: dict[str, list[str]] = {}
         for folder in self.harness.selected():
             by_name.setdefault(folder.split("/")[1], []).append(folder)
+        if self._flat():
+            # Every collector node costs pytest ~0.5 ms (hooks, conftest look-up, report), which
+            # each xdist worker pays again: items straight under the tree, same node ids.
+            return [
+                PolicyItem.for_folder(self, folder)
+                for _, folders in sorted(by_name.items())
+                for folder in sorted(folders)
+            ]
         return [
             PolicyDir.from_parent(
                 self, path=self.path / name, harness=self.harness, folders=folders
             )
             for name, folders in sorted(by_name.items())
         ]
+
+    def _flat(self) -> bool:
+        """Flat unless an argument names a path inside the tree or a conftest.py sits in it
+        (pytest finds conftests by collecting each directory)."""
+        base = self.config.invocation_params.dir
+        for arg in self.config.args:
+            path = (base / arg.split("::")[0]).resolve()
+            if path != self.path and path.is_relative_to(self.path):
+                return False
+        return not any(any(self.path.glob(p)) for p in ("*/conftest.py", "*/*/conftest.py"))
 
 
 class PolicyDir(pytest.Directory):
@@ -629,6 +657,31 @@ class PolicyItem(pytest.Item):
         super().__init__(**kwargs)
         self.folder = folder
         self.outcome: ItemOutcome | None = None
+
+    @classmethod
+    def for_folder(cls, tree: PolicyTree, folder: str) -> PolicyItem:
+        """The item of `folder` directly under the tree, with the node id it has in the tree."""
+        parts = folder.split("/")
+        name, version = folder_identity(folder)
+        item_name = f"{name}@{version}" if len(parts) > 2 else name
+        item = cls.from_parent(
+            tree,
+            name=item_name,
+            path=tree.harness.root / folder,
+            nodeid=f"{folder}::{item_name}",
+            folder=folder,
+        )
+        # `-k` matches the names of parent nodes too: keep those of the folders.
+        item.extra_keyword_matches.update(parts[1:])
+        item.flat = True
+        return item
+
+    flat = False  # collected straight under the tree: its hooks are the tree's
+
+    @property
+    def ihook(self) -> Any:
+        # pytest knows the conftests of a directory only once it collected that directory.
+        return self.parent.ihook if self.flat and self.parent else super().ihook
 
     @property
     def harness(self) -> Harness:

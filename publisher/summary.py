@@ -11,6 +11,7 @@ from publisher.layout import folder_identity
 from publisher.release import DELIVERED_OUTCOMES, ItemOutcome, ReleasePlan
 
 NOT_RUN = "not-run"
+NOT_RUN_REASON = "not run in this session (deselected, interrupted or crashed)"
 
 
 @dataclass
@@ -21,6 +22,9 @@ class ReleaseReport:
     baseline_advanced: bool = False
     state_written: bool = False
     notes: list[str] = field(default_factory=list)
+    shard: str | None = None  # "K/N" for a --shard run, which writes a fragment, not the state
+    fragment: str | None = None  # where that fragment was written
+    not_run_reason: str = NOT_RUN_REASON
 
     def rows(self) -> list[tuple[str, str, str, str]]:
         rows = []
@@ -28,14 +32,7 @@ class ReleaseReport:
             out = self.outcomes.get(folder)
             name, version = folder_identity(folder)
             if out is None:
-                rows.append(
-                    (
-                        name,
-                        version,
-                        NOT_RUN,
-                        "not run in this session (deselected, interrupted or crashed)",
-                    )
-                )
+                rows.append((name, version, NOT_RUN, self.not_run_reason))
             else:
                 rows.append((out.name, out.version, out.outcome, out.reason))
         return rows
@@ -45,6 +42,11 @@ class ReleaseReport:
         return sum(1 for _, _, outcome, _ in self.rows() if outcome not in DELIVERED_OUTCOMES)
 
     def verdict(self) -> str:
+        # A shard's verdict is about its share only: say so before the contract's words.
+        prefix = f"Shard {self.shard}: " if self.shard else ""
+        return prefix + self.contract_verdict()
+
+    def contract_verdict(self) -> str:
         total = len(self.plan.to_deliver)
         if self.dry_run:
             return (
@@ -79,6 +81,13 @@ class ReleaseReport:
                 lines.append(f"HUB HOLDS DIFFERENT CONTENT: {out.name}@{out.version}: {out.reason}")
         if self.dry_run:
             pass
+        elif self.shard:
+            lines.append(
+                f"fragment written to {self.fragment}; delivered.json and the baseline are left "
+                "to `pytest --release --finalize`"
+                if self.fragment
+                else "NO FRAGMENT WRITTEN: the finalize run will count this shard as missing"
+            )
         elif self.baseline_advanced:
             lines.append(f"baseline advanced to {plan.release_sha[:12]}")
         elif plan.baseline_sha and not plan.change_set:
@@ -102,10 +111,11 @@ def render_terminal(report: ReleaseReport) -> list[str]:
 
 
 def render_markdown(report: ReleaseReport) -> str:
+    verdict = report.contract_verdict()
     icon = (
         "✅"
-        if report.verdict().startswith("Release successful")
-        else ("❌" if report.verdict().startswith("Release failed") else "⚠️")
+        if verdict.startswith("Release successful")
+        else ("❌" if verdict.startswith("Release failed") else "⚠️")
     )
     parts = [f"## {icon} {report.verdict()}", ""]
     parts.extend(f"- {line}" for line in report.facts())

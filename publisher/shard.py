@@ -1,0 +1,308 @@
+"""Scale-out of one release across machines: which shard owns a version (`--shard K/N`), the
+fragment file a shard run writes instead of the state, and the merge of fragments that the
+finalize run (`--finalize FRAGMENT...`) turns into `delivered.json` and the baseline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from publisher.layout import folder_identity
+from publisher.release import ReleasePlan
+from publisher.state import OUTCOMES, DeliveredIndex, DeliveryRecord, atomic_write
+
+FRAGMENT_FORMAT = "policyhub-fragment"
+FRAGMENT_VERSION = 1
+MAX_SHARDS = 256  # GitHub's cap on the jobs of one matrix; more shards could never all run
+
+_SHARD_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
+_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+class ShardError(ValueError):
+    """A bad `K/N`; the message says what is expected."""
+
+
+class FragmentError(Exception):
+    """A fragment file that cannot be used; the message names the file."""
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard `index` of `total`, both counted from 1 as on the command line."""
+
+    index: int
+    total: int
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.total}"
+
+    def owns(self, folder: str) -> bool:
+        name, version = folder_identity(folder)
+        return shard_index(name, version, self.total) == self.index
+
+    def default_fragment_name(self) -> str:
+        # Not hidden: actions/upload-artifact v4 leaves dot-files out unless told otherwise.
+        return f"policyhub-fragment-{self.index}-of-{self.total}.json"
+
+
+def shard_index(name: str, version: str, total: int) -> int:
+    """The shard (1..total) that owns `name@version`.
+
+    SHA-256 rather than `hash()`: the answer must be the same on every machine and every Python
+    process (string hashing is salted per process), and must not depend on which other versions
+    changed, so every shard decides its share without talking to the others.
+    """
+    if total < 1:
+        raise ShardError(f"the number of shards must be at least 1, not {total}")
+    digest = hashlib.sha256(f"{name}@{version}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % total + 1
+
+
+def parse_shard(text: str) -> Shard:
+    """`"2/3"` -> Shard(2, 3), with a message that says what is wrong otherwise."""
+    match = _SHARD_RE.match(text or "")
+    if not match:
+        raise ShardError(f"--shard {text!r}: expected K/N, for example 2/3 (shard 2 of 3)")
+    index, total = int(match[1]), int(match[2])
+    if total < 1 or total > MAX_SHARDS:
+        raise ShardError(f"--shard {text}: the number of shards must be between 1 and {MAX_SHARDS}")
+    if not 1 <= index <= total:
+        raise ShardError(f"--shard {text}: K counts from 1 and must be at most N ({total})")
+    return Shard(index, total)
+
+
+def restrict_plan(plan: ReleasePlan, shard: Shard) -> ReleasePlan:
+    """The plan of one shard: the same change set, but only its share left to deliver."""
+    data = plan.to_json()
+    data["to_deliver"] = [f for f in plan.to_deliver if shard.owns(f)]
+    return ReleasePlan.from_json(data)
+
+
+@dataclass(frozen=True)
+class FragmentOutcome:
+    """One version a shard ran: enough for the finalize run's table."""
+
+    folder: str
+    name: str
+    version: str
+    outcome: str
+    reason: str
+    digest: str | None
+
+
+@dataclass
+class Fragment:
+    """What one shard run delivered, for the finalize run to merge."""
+
+    release_sha: str
+    shard: Shard
+    change_set: list[str]
+    share: list[str]  # the folders this shard had to deliver
+    deliveries: DeliveredIndex
+    outcomes: list[FragmentOutcome] = field(default_factory=list)
+    path: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FRAGMENT_FORMAT,
+            "version": FRAGMENT_VERSION,
+            "release_sha": self.release_sha,
+            "shard": str(self.shard),
+            "change_set": list(self.change_set),
+            "share": list(self.share),
+            # The same per-entry shape as delivered.json, so a fragment reads like the state.
+            "policies": self.deliveries.to_json()["policies"],
+            "outcomes": [
+                {
+                    "folder": o.folder,
+                    "name": o.name,
+                    "version": o.version,
+                    "outcome": o.outcome,
+                    "reason": o.reason,
+                    "digest": o.digest,
+                }
+                for o in self.outcomes
+            ],
+        }
+
+
+def write_fragment(path: Path, fragment: Fragment) -> None:
+    text = json.dumps(fragment.to_json(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    atomic_write(path, text)
+
+
+def read_fragment(path: Path, shown: str | None = None) -> Fragment:
+    """Read and check one fragment; anything unexpected is a FragmentError naming the file."""
+    shown = shown or str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise FragmentError(f"{shown}: no such fragment file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FragmentError(f"{shown}: cannot read the fragment ({exc})") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise FragmentError(f"{shown}:{exc.lineno}: not a valid fragment: {exc.msg}") from None
+    return _fragment_from_json(data, shown)
+
+
+def _fragment_from_json(data: Any, shown: str) -> Fragment:
+    def bad(what: str) -> FragmentError:
+        return FragmentError(
+            f"{shown}: not a valid fragment: {what} "
+            "(a fragment is written by `pytest --release --shard K/N`)"
+        )
+
+    if not isinstance(data, dict) or data.get("format") != FRAGMENT_FORMAT:
+        raise bad(f'expected an object with "format": "{FRAGMENT_FORMAT}"')
+    if data.get("version") != FRAGMENT_VERSION:
+        raise bad(f'unsupported "version" {data.get("version")!r} (expected {FRAGMENT_VERSION})')
+    sha = data.get("release_sha")
+    if not isinstance(sha, str) or not _SHA_RE.match(sha):
+        raise bad('"release_sha" is not a 40-hex commit')
+    try:
+        shard = parse_shard(str(data.get("shard", "")))
+    except ShardError as exc:
+        raise bad(f'"shard": {exc}') from None
+    lists = {}
+    for key in ("change_set", "share"):
+        value = data.get(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise bad(f'"{key}" must be a list of folders')
+        lists[key] = value
+    policies = data.get("policies")
+    if not isinstance(policies, dict):
+        raise bad('"policies" must be an object')
+    records = []
+    for name, versions in policies.items():
+        if not isinstance(versions, dict):
+            raise bad(f'"policies.{name}" must be an object')
+        for version, entry in versions.items():
+            records.append(_record(name, version, entry, bad))
+    outcomes = data.get("outcomes", [])
+    if not isinstance(outcomes, list):
+        raise bad('"outcomes" must be a list')
+    parsed_outcomes = []
+    for entry in outcomes:
+        try:
+            parsed_outcomes.append(
+                FragmentOutcome(
+                    folder=str(entry["folder"]),
+                    name=str(entry["name"]),
+                    version=str(entry["version"]),
+                    outcome=str(entry["outcome"]),
+                    reason=str(entry.get("reason") or ""),
+                    digest=entry.get("digest"),
+                )
+            )
+        except (KeyError, TypeError, AttributeError):
+            raise bad('every entry of "outcomes" needs folder, name, version and outcome') from None
+    return Fragment(
+        release_sha=sha,
+        shard=shard,
+        change_set=lists["change_set"],
+        share=lists["share"],
+        deliveries=DeliveredIndex(records),
+        outcomes=parsed_outcomes,
+        path=shown,
+    )
+
+
+def _record(name: str, version: str, entry: Any, bad: Any) -> DeliveryRecord:
+    where = f'"policies.{name}.{version}"'
+    if not isinstance(entry, dict):
+        raise bad(f"{where} must be an object")
+    missing = [k for k in ("delivered_at", "release_sha", "digest", "outcome") if k not in entry]
+    if missing:
+        raise bad(f"{where} lacks {', '.join(missing)}")
+    if entry["outcome"] not in OUTCOMES:
+        raise bad(f"{where}: unknown outcome {entry['outcome']!r}")
+    if not isinstance(entry["digest"], str) or not _DIGEST_RE.match(entry["digest"]):
+        raise bad(f"{where}: digest is not sha256:<64 hex>")
+    return DeliveryRecord.from_json(name, version, entry)
+
+
+@dataclass
+class MergedFragments:
+    """The fragments of one release, checked against the finalize run's own plan."""
+
+    deliveries: DeliveredIndex
+    outcomes: list[FragmentOutcome]
+    present: list[Fragment]
+    missing_shards: list[Shard]
+    missing_files: list[str]
+
+    def notes(self) -> list[str]:
+        lines = [
+            f"merged the fragment of shard {f.shard} ({f.path}): {len(f.deliveries)} delivered"
+            for f in self.present
+        ]
+        lines += [f"MISSING FRAGMENT: {p} does not exist" for p in self.missing_files]
+        lines += [
+            f"MISSING FRAGMENT: no fragment from shard {s}; its versions count as not delivered"
+            for s in self.missing_shards
+        ]
+        return lines
+
+
+def merge_fragments(paths: list[tuple[Path, str]], plan: ReleasePlan) -> MergedFragments:
+    """Read, check and merge fragments for the finalize run whose plan is `plan`.
+
+    A fragment of another release commit, or planned from another baseline, is refused: its
+    deliveries may be true, but merging them would make this run's verdict about a different
+    change set. A missing file or shard is not an error: the baseline invariant keeps the
+    baseline, and the next release retries what is not recorded.
+    """
+    present: list[Fragment] = []
+    missing_files: list[str] = []
+    for path, shown in paths:
+        if not path.exists():
+            missing_files.append(shown)
+            continue
+        fragment = read_fragment(path, shown)
+        if fragment.release_sha != plan.release_sha:
+            raise FragmentError(
+                f"{shown}: fragment of release {fragment.release_sha[:12]}, but this run releases "
+                f"{plan.release_sha[:12]}: pass the same --release-sha to the shards and "
+                "to --finalize"
+            )
+        if sorted(fragment.change_set) != sorted(plan.change_set):
+            raise FragmentError(
+                f"{shown}: the shard planned a different change set ({len(fragment.change_set)} "
+                f"versions) than this run ({len(plan.change_set)}): the state changed between "
+                "the shard runs and --finalize; run the release again"
+            )
+        present.append(fragment)
+    totals = {f.shard.total for f in present}
+    if len(totals) > 1:
+        raise FragmentError(
+            "fragments of different shard counts: "
+            + ", ".join(f"{f.path} ({f.shard})" for f in present)
+        )
+    seen: dict[int, str] = {}
+    for fragment in present:
+        if fragment.shard.index in seen:
+            raise FragmentError(
+                f"{fragment.path}: a second fragment for shard {fragment.shard} "
+                f"(the first is {seen[fragment.shard.index]})"
+            )
+        seen[fragment.shard.index] = fragment.path
+    missing_shards: list[Shard] = []
+    if totals:
+        total = totals.pop()
+        missing_shards = [Shard(k, total) for k in range(1, total + 1) if k not in seen]
+    deliveries = DeliveredIndex()
+    outcomes: list[FragmentOutcome] = []
+    for fragment in sorted(present, key=lambda f: f.shard.index):
+        for record in fragment.deliveries:
+            deliveries.add(record)
+        outcomes.extend(fragment.outcomes)
+    return MergedFragments(deliveries, outcomes, present, missing_shards, missing_files)
