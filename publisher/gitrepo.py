@@ -159,17 +159,32 @@ class CommitTree:
     entries: dict[str, TreeEntry] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, repo: Path, commit: str, pathspec: str = POLICIES_DIR) -> CommitTree:
-        out = git(repo, "ls-tree", "-r", "-l", "-z", "--full-tree", commit, "--", pathspec)
-        entries: dict[str, TreeEntry] = {}
+    def load(
+        cls, repo: Path, commit: str, pathspecs: Sequence[str] = (POLICIES_DIR,)
+    ) -> CommitTree:
+        """The files under `pathspecs` (folders) at `commit`; no pathspec reads nothing."""
+        tree = cls(repo, commit)
+        if pathspecs:
+            tree._list(pathspecs)
+        return tree
+
+    def _list(self, pathspecs: Sequence[str]) -> None:
+        # Literal: a folder named `a*` or `:x` must not act as a glob or pathspec magic.
+        args = ("ls-tree", "-r", "-l", "-z", "--full-tree", self.commit, "--", *pathspecs)
+        out = git(self.repo, "--literal-pathspecs", *args)
         for line in out.split("\0"):
             if not line:
                 continue
             meta, path = line.split("\t", 1)
             mode, kind, sha, size = meta.split()
             if kind == "blob":
-                entries[path] = TreeEntry(mode, sha, int(size) if size.isdigit() else 0)
-        return cls(repo, commit, entries)
+                self.entries[path] = TreeEntry(mode, sha, int(size) if size.isdigit() else 0)
+
+    def lookup(self, path: str) -> TreeEntry | None:
+        """One file, listed on demand when it lies outside the folders loaded up front."""
+        if path not in self.entries:
+            self._list([path])
+        return self.entries.get(path)
 
     def version_folders(self) -> set[str]:
         return set(version_folders_of(self.entries))

@@ -5,6 +5,7 @@ mode) or from the release commit's git objects (release mode), with the same ref
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Sequence
 from pathlib import Path
 
 from policy_checks import (
@@ -62,8 +63,15 @@ class WorkingTreeSource:
 class CommitSource:
     """Policy files as they are in one commit, read in bulk through `git cat-file --batch`."""
 
-    def __init__(self, repo: Path, commit: str) -> None:
-        self.tree = CommitTree.load(repo, commit)
+    # Past this many folders one listing of all of policies/ is cheaper than naming each.
+    NAMED_FOLDERS_MAX = 1000
+
+    def __init__(self, repo: Path, commit: str, folders: Sequence[str] | None = None) -> None:
+        """All of `policies/` at `commit`, or only `folders` (a change set) when given."""
+        if folders is None or len(folders) > self.NAMED_FOLDERS_MAX:
+            self.tree = CommitTree.load(repo, commit)
+        else:
+            self.tree = CommitTree.load(repo, commit, sorted(folders))
         self._blobs: dict[str, bytes] = {}
 
     def prefetch(self, folders: list[str]) -> None:
@@ -83,8 +91,9 @@ class CommitSource:
                 entry = self.tree.entries.get(f"{folder}/{filename}")
                 if entry is not None and entry.mode == SYMLINK_MODE:
                     target = self._symlink_target(f"{folder}/{filename}")
-                    if target and target in self.tree.entries:
-                        targets.append(self.tree.entries[target].sha)
+                    found = self.tree.lookup(target) if target else None
+                    if found is not None:
+                        targets.append(found.sha)
         self._blobs.update(self.tree.read_blobs([s for s in targets if s not in self._blobs]))
 
     def read(self, folder: str) -> PolicyFiles:
@@ -129,7 +138,7 @@ class CommitSource:
                     )
                 )
                 return None
-            entry = self.tree.entries.get(target)
+            entry = self.tree.lookup(target)
             if entry is None or entry.mode == SYMLINK_MODE:
                 errors.append(
                     Finding(

@@ -321,7 +321,7 @@ class Harness:
     def source(self) -> WorkingTreeSource | CommitSource:
         if self._source is None:
             if self.release and self.plan is not None:
-                source = CommitSource(self.root, self.plan.release_sha)
+                source = CommitSource(self.root, self.plan.release_sha, self.plan.to_deliver)
                 source.prefetch(self.plan.to_deliver)
                 self._source = source
             else:

@@ -77,7 +77,7 @@ def make_plan(
     touched = gitrepo.version_folders_of(
         gitrepo.changed_paths(repo, baseline.diff_from, release_sha)
     )
-    source = CommitSource(repo, release_sha)
+    source = CommitSource(repo, release_sha, touched)
     existing = source.tree.version_folders()
     change_set = [f for f in touched if f in existing]
     deleted = [f for f in touched if f not in existing]
@@ -282,7 +282,9 @@ def _delivered(
     reason: str,
     dry_run: bool = False,
 ) -> ItemOutcome:
-    digest = out.digest or hub_digest
+    # delivered.json describes what the hub holds: when the hub's content differs, record the
+    # hub's digest, so the next run reports the local edit as changed after delivery.
+    digest = hub_digest or out.digest
     if not digest:
         out.outcome = PUBLISH_FAILED
         out.reason = f"{reason}, but neither the hub nor the local files give a content digest"
