@@ -584,7 +584,7 @@ class PolicyTree(pytest.Directory):
         by_name: dict[str, list[str]] = {}
         for folder in self.harness.selected():
             by_name.setdefault(folder.split("/")[1], []).append(folder)
-        if self._flat():
+        if self._flat(by_name):
             # Every collector node costs pytest ~0.5 ms (hooks, conftest look-up, report), which
             # each xdist worker pays again: items straight under the tree, same node ids.
             return [
@@ -599,15 +599,22 @@ class PolicyTree(pytest.Directory):
             for name, folders in sorted(by_name.items())
         ]
 
-    def _flat(self) -> bool:
-        """Flat unless an argument names a path inside the tree or a conftest.py sits in it
-        (pytest finds conftests by collecting each directory)."""
+    def _flat(self, by_name: dict[str, list[str]]) -> bool:
+        """Flat unless an argument names a path inside the tree or a conftest.py sits in a
+        selected folder (pytest finds conftests by collecting each directory)."""
         base = self.config.invocation_params.dir
         for arg in self.config.args:
             path = (base / arg.split("::")[0]).resolve()
             if path != self.path and path.is_relative_to(self.path):
                 return False
-        return not any(any(self.path.glob(p)) for p in ("*/conftest.py", "*/*/conftest.py"))
+        # Only the selected folders are looked at: a no-op release stats nothing.
+        candidates = [self.path / name / "conftest.py" for name in by_name]
+        candidates += [
+            self.harness.root / folder / "conftest.py"
+            for folders in by_name.values()
+            for folder in folders
+        ]
+        return not any(path.is_file() for path in candidates)
 
 
 class PolicyDir(pytest.Directory):
