@@ -272,7 +272,17 @@ class _TreeReader:
             if tag == _BOOL:
                 return _SCALARS.construct_yaml_bool(node)
             if tag == _INT:
-                return _SCALARS.construct_yaml_int(node)
+                number = _SCALARS.construct_yaml_int(node)
+                if not -INT_LIMIT <= number < INT_LIMIT:
+                    self.report(
+                        _too_large_message(node.value),
+                        path,
+                        line,
+                        "integer-range",
+                        "quote it if it is an identifier",
+                    )
+                    return None
+                return number
             if tag == _FLOAT:
                 number = _SCALARS.construct_yaml_float(node)
                 if not math.isfinite(number):
@@ -386,6 +396,26 @@ def _reject_constant(name: str) -> Any:
     raise _NotFiniteError(name)
 
 
+# Integers must fit in 64 bits: larger ones are not portable JSON (hubs and most parsers lose or
+# reject them) and can only be a mistake in a policy; an identifier that long belongs in quotes.
+INT_LIMIT = 2**63
+
+
+class _IntTooLargeError(Exception):
+    pass
+
+
+def _too_large_message(text: str) -> str:
+    shown = text if len(text) <= 24 else f"{text[:20]}… ({len(text)} characters)"
+    return f"integer {shown} does not fit in 64 bits"
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 19 or not -INT_LIMIT <= int(text) < INT_LIMIT:
+        raise _IntTooLargeError(text)
+    return int(text)
+
+
 def _finite_float(text: str) -> float:
     number = float(text)
     if not math.isfinite(number):
@@ -481,6 +511,7 @@ def load_json(data: bytes, file: str) -> Document:
             object_pairs_hook=_unique_pairs,
             parse_constant=_reject_constant,
             parse_float=_finite_float,
+            parse_int=_bounded_int,
         )
     except json.JSONDecodeError as exc:
         return _failed(
@@ -516,6 +547,19 @@ def load_json(data: bytes, file: str) -> Document:
                 layout.lines.get(path) if path is not None else None,
                 format_path(path) if path is not None else None,
                 rule="non-finite-number",
+            )
+        )
+    except _IntTooLargeError as exc:
+        layout = _json_layout(text)
+        path = next((p for p, raw in layout.raw.items() if raw == str(exc)), None)
+        return _failed(
+            Finding(
+                file,
+                _too_large_message(str(exc)),
+                layout.lines.get(path) if path is not None else None,
+                format_path(path) if path is not None else None,
+                "quote it if it is an identifier",
+                "integer-range",
             )
         )
     except RecursionError:

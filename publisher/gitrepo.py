@@ -71,6 +71,17 @@ def commit_exists(repo: Path, sha: str) -> bool:
     return proc.returncode == 0
 
 
+def moves_forward(repo: Path, recorded: str | None, release: str) -> bool:
+    """Whether replacing the baseline `recorded` with `release` keeps it moving forward.
+
+    Only an older release (an ancestor of the recorded baseline) would move it back; a baseline
+    from a rewritten history, or none, may be replaced.
+    """
+    if not recorded or recorded == release or not commit_exists(repo, recorded):
+        return True
+    return not is_ancestor(repo, release, recorded)
+
+
 def root_commits(repo: Path, commit: str) -> list[str]:
     return git(repo, "rev-list", "--max-parents=0", commit).split()
 

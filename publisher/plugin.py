@@ -464,8 +464,13 @@ class Harness:
         # With a valid baseline and no policy change since, the baseline stays: it is as good
         # as the release commit, and rewriting it would make every run a new state commit.
         unchanged = self.plan.baseline_sha is not None and not self.plan.change_set
-        if plan_is_complete(self.plan, merged) and not unchanged:
-            recorded = parse_baseline(self.state.read_baseline_text() or "")
+        recorded = parse_baseline(self.state.read_baseline_text() or "")
+        if not gitrepo.moves_forward(self.root, recorded, self.plan.release_sha):
+            self.report.notes.append(
+                f"baseline stays at {recorded[:12] if recorded else '?'}: the release commit is "
+                "older than it, and the baseline only moves forward"
+            )
+        elif plan_is_complete(self.plan, merged) and not unchanged:
             if recorded != self.plan.release_sha:
                 self.state.write_baseline(self.plan.release_sha)
                 self.report.state_written = True

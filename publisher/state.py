@@ -203,6 +203,10 @@ class StateDir:
                     f"{self.display} is in use by another release run on this checkout; "
                     "wait for it to finish (the lock is released when that process exits)"
                 ) from None
+            # A run killed mid-write leaves its temp file; with the lock held none is live.
+            for name in (DELIVERED_FILE, BASELINE_FILE):
+                for stale in self.path.glob(f".{name}.*.tmp"):
+                    stale.unlink(missing_ok=True)
             yield
         finally:
             os.close(fd)

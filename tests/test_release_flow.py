@@ -316,3 +316,29 @@ def test_token_never_reaches_output_reports_or_state(repo: PolicyRepo, hub: HubP
         "::error file=policies/beta/v1.0.0/metadata.json,line=3,title=beta@1.0.0::" in result.stdout
     )
     assert "Partial success – 1 of 2 failed" in places["summary.md"]
+
+
+def test_releasing_an_older_commit_never_moves_the_baseline_back(
+    repo: PolicyRepo, hub: HubProcess
+) -> None:
+    repo.add_policy("alpha", "1.0.0")
+    old = repo.commit()
+    repo.add_policy("beta", "1.0.0")
+    new = repo.commit()
+    assert repo.release(hub).returncode == 0
+    assert repo.baseline == new
+    result = repo.release(hub, "--release-sha", old)
+    assert result.returncode == 0, result.output
+    assert "the baseline only moves forward" in result.stdout
+    assert repo.baseline == new
+    assert hub.created("alpha", "1.0.0") == 1
+
+
+def test_a_temp_file_left_by_a_killed_write_is_cleared(repo: PolicyRepo, hub: HubProcess) -> None:
+    repo.add_policy("alpha", "1.0.0")
+    repo.commit()
+    leftover = repo.path / ".state/.delivered.json.abc123.tmp"
+    leftover.write_text('{"half": ')
+    assert repo.release(hub).returncode == 0
+    assert not leftover.exists()
+    assert repo.delivered_versions() == {("alpha", "1.0.0")}
