@@ -10,9 +10,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from policy_checks import MAX_FILE_BYTES
+from tests.hubprocess import HubProcess
 from tests.policyrepo import PYPROJECT, PolicyRepo, definition, metadata
 
 EXAMPLES = Path(__file__).parent / "example-files"
@@ -201,3 +203,20 @@ def test_bad_changed_since_ref_is_a_usage_error(tmp_path: Path) -> None:
     result = repo.pytest("--changed-since", "no-such-ref")
     assert result.returncode == 4
     assert "--changed-since no-such-ref" in result.output
+
+
+def test_author_mode_never_touches_the_network_even_with_a_hub_configured(
+    tmp_path: Path, hub: HubProcess
+) -> None:
+    repo = PolicyRepo(tmp_path / "repo")
+    repo.add_policy("alpha", "1.0.0")
+    repo.commit()
+    repo.add_policy("beta", "1.0.0", meta=metadata("beta", "2.0.0"))
+    repo.commit()
+    env = {"POLICY_HUB_URL": hub.url, "POLICY_HUB_TOKEN": hub.token}
+    assert repo.pytest("-n", "2", env=env).returncode == 1
+    assert repo.pytest("--changed-since", "HEAD~1", env=env).returncode == 1
+    requests.get(f"{hub.url}/health", timeout=5)  # proves the access log is being written
+    log = hub.stderr()
+    assert "/health" in log
+    assert "/policies" not in log
