@@ -41,6 +41,7 @@ from publisher.release import (
     PUBLISHED,
     VALID,
     WOULD_PUBLISH,
+    HubCheckPrefetch,
     ItemOutcome,
     ReleasePlan,
     check_only,
@@ -117,6 +118,7 @@ class Harness:
         self.state: StateDir | None = None
         self.local_hub_note: str | None = None
         self.sync_failed = False
+        self.prefetch: HubCheckPrefetch | None = None
         self.scale_out_notes: list[str] = []  # what --finalize merged, or what is missing
 
     # -- set-up ------------------------------------------------------------------------------
@@ -342,8 +344,22 @@ class Harness:
             return check_only(result)
         assert self.plan is not None
         return deliver_version(
-            result, self.client, self.plan.release_sha, self.auth_problem, dry_run=self.dry_run
+            result,
+            self.client,
+            self.plan.release_sha,
+            self.auth_problem,
+            dry_run=self.dry_run,
+            hub_check=self.prefetch.take(folder) if self.prefetch else None,
         )
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        # Overlap the next version's hub check with this one's validation and POST.
+        if self.release and not self.auth_problem and isinstance(nextitem, PolicyItem):
+            if self.prefetch is None:
+                self.prefetch = HubCheckPrefetch(self.client)
+                self._stack.callback(self.prefetch.close)
+            self.prefetch.start(nextitem.folder)
 
     # -- xdist hand-over ---------------------------------------------------------------------
 
