@@ -12,7 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
 import yaml
+
+from policy_checks import policy_digest
 
 GIT_ENV = {
     "GIT_AUTHOR_NAME": "Policy Author",
@@ -81,6 +84,22 @@ class PolicyRepo:
         state = path / ".state"
         state.mkdir()
         (state / "delivered.json").write_text('{\n  "policies": {},\n  "version": 1\n}\n')
+
+    @classmethod
+    def existing(cls, path: Path) -> PolicyRepo:
+        """A repository that already exists (a clone, a subfolder): nothing is written."""
+        repo = cls.__new__(cls)
+        repo.path = path
+        return repo
+
+    @classmethod
+    def clone_of(cls, source: str | Path, target: Path, *git_args: str) -> PolicyRepo:
+        subprocess.run(
+            ["git", "clone", "-q", *git_args, str(source), str(target)],
+            check=True,
+            env={**os.environ, **GIT_ENV},
+        )
+        return cls.existing(target)
 
     def git(self, *args: str, check: bool = True) -> str:
         proc = subprocess.run(
@@ -166,3 +185,37 @@ class PolicyRepo:
             *args,
             env={"POLICY_HUB_URL": hub.url, "POLICY_HUB_TOKEN": hub.token, **(env or {})},
         )
+
+
+def remote_file(remote: Path, path: str, branch: str = "main") -> str:
+    """A file as the bare repository `remote` holds it on `branch`."""
+    return subprocess.run(
+        ["git", "--git-dir", str(remote), "show", f"{branch}:{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def seed_hub(hub: Any, name: str, version: str, meta: dict[str, Any] | None = None) -> str:
+    """Create a version in the hub directly, as another publisher would have; its digest."""
+    meta = meta or metadata(name, version)
+    body = {
+        "name": name,
+        "version": version,
+        "metadata": meta,
+        "definition": definition(),
+        "digest": policy_digest(meta, definition()),
+        "release_sha": "0" * 40,
+    }
+    answer = requests.post(
+        f"{hub.url}/policies",
+        json=body,
+        headers={
+            "Authorization": f"Bearer {hub.token}",
+            "Idempotency-Key": f"seed:{name}@{version}",
+        },
+        timeout=10,
+    )
+    assert answer.status_code == 201, answer.text
+    return str(body["digest"])

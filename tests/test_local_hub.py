@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.policyrepo import GIT_ENV, PolicyRepo
+from tests.policyrepo import PolicyRepo
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -46,9 +46,7 @@ def test_the_readme_main_job_works_in_a_fresh_clone_of_this_project(tmp_path: Pa
     if not (PROJECT / ".git").exists():
         pytest.skip("not running from a git checkout of the project")
     clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(PROJECT), str(clone)], check=True, env=GIT_ENV)
-    repo = PolicyRepo.__new__(PolicyRepo)
-    repo.path = clone
+    repo = PolicyRepo.clone_of(PROJECT, clone)
     policies = {p.parent for p in clone.glob("policies/*/v*/metadata.json")}
     first = repo.pytest("--release")
     assert first.returncode == 0, first.output

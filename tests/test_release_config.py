@@ -73,8 +73,7 @@ def test_shallow_clone_is_exit_4_saying_fetch_full_history(
     subprocess.run(
         ["git", "clone", "-q", "--depth", "1", f"file://{repo.path}", str(shallow)], check=True
     )
-    clone = PolicyRepo.__new__(PolicyRepo)
-    clone.path = shallow
+    clone = PolicyRepo.existing(shallow)
     result = clone.pytest("--release", "--hub-url", "http://127.0.0.1:9")
     assert result.returncode == 4
     assert "fetch-depth: 0" in result.output
@@ -137,8 +136,7 @@ def test_release_from_a_subfolder_rootdir_is_refused(tmp_path: Path) -> None:
     (inner / "pyproject.toml").write_text("[tool.pytest.ini_options]\n")
     (inner / "policies/alpha/v1.0.0").mkdir(parents=True)
     outer.commit()
-    sub = PolicyRepo.__new__(PolicyRepo)
-    sub.path = inner
+    sub = PolicyRepo.existing(inner)
     result = sub.pytest("--release", "--hub-url", "http://127.0.0.1:9")
     assert result.returncode == 4
     assert "is not the top of the git repository" in result.output

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.hubprocess import HubProcess
-from tests.policyrepo import GIT_ENV, PolicyRepo
+from tests.policyrepo import PolicyRepo, remote_file
 from tests.reliability.figures import figures_file, record
 from tests.reliability.invariants import StateSnapshot, check_step, creations, is_ancestor
 from tests.reliability.runs import install_conftest, start_release
@@ -44,22 +44,6 @@ def test_two_releases_at_once_on_one_checkout(
     record(figures_file(tmp_path_factory), "concurrency", releases=2, lost=0, duplicated=0)
 
 
-def clone(remote: Path, target: Path) -> PolicyRepo:
-    subprocess.run(["git", "clone", "-q", str(remote), str(target)], check=True, env=GIT_ENV)
-    repo = PolicyRepo.__new__(PolicyRepo)
-    repo.path = target
-    return repo
-
-
-def remote_show(remote: Path, path: str) -> str:
-    return subprocess.run(
-        ["git", "--git-dir", str(remote), "show", f"main:{path}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-
-
 def test_two_ci_runs_racing_to_push(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -71,7 +55,10 @@ def test_two_ci_runs_racing_to_push(
     base = origin.commit("shared policies")
     origin.git("remote", "add", "origin", str(remote))
     origin.git("push", "-q", "origin", "main")
-    first, second = clone(remote, tmp_path / "first"), clone(remote, tmp_path / "second")
+    first, second = (
+        PolicyRepo.clone_of(remote, tmp_path / "first"),
+        PolicyRepo.clone_of(remote, tmp_path / "second"),
+    )
     first.add_policy("gamma", "1.0.0")
     first_sha = first.commit("gamma")
     second.add_policy("delta", "1.0.0")
@@ -83,9 +70,9 @@ def test_two_ci_runs_racing_to_push(
             assert result.returncode == 0, result.output
             assert "state pushed to origin/main" in result.stdout
         assert sum("after 2 attempts" in r.stdout or "attempts" in r.stdout for r in results) >= 1
-        delivered = json.loads(remote_show(remote, ".state/delivered.json"))["policies"]
+        delivered = json.loads(remote_file(remote, ".state/delivered.json"))["policies"]
         assert set(delivered) == {"alpha", "beta", "gamma", "delta"}
-        baseline = remote_show(remote, ".state/baseline.sha").strip()
+        baseline = remote_file(remote, ".state/baseline.sha").strip()
         assert baseline in (first_sha, second_sha)
         tip = subprocess.run(
             ["git", "--git-dir", str(remote), "rev-parse", "main"],
@@ -93,7 +80,7 @@ def test_two_ci_runs_racing_to_push(
             text=True,
             check=True,
         ).stdout.strip()
-        follow = clone(remote, tmp_path / "follow")
+        follow = PolicyRepo.clone_of(remote, tmp_path / "follow")
         assert is_ancestor(follow, base, baseline) and is_ancestor(follow, baseline, tip)
         names = ("alpha", "beta", "gamma", "delta")
         assert creations(hub.db_path) == {(n, "1.0.0"): 1 for n in names}

@@ -12,9 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import requests
 
-from policy_checks import policy_digest
 from publisher.release import ReleasePlan
 from publisher.shard import (
     Fragment,
@@ -29,7 +27,7 @@ from publisher.shard import (
 )
 from publisher.state import DeliveredIndex, DeliveryRecord
 from tests.hubprocess import HubProcess
-from tests.policyrepo import PolicyRepo, RunResult, definition, metadata
+from tests.policyrepo import PolicyRepo, RunResult, metadata, seed_hub
 
 SHARDS = 3
 NAMES = [f"policy-{i:02d}" for i in range(9)]
@@ -50,29 +48,7 @@ def run_shards(repo: PolicyRepo, hub: HubProcess, *args: str, n: int = SHARDS) -
 def copy_of(repo: PolicyRepo, dest: Path) -> PolicyRepo:
     """The same repository (same commits, same SHAs) in another folder."""
     shutil.copytree(repo.path, dest)
-    clone = object.__new__(PolicyRepo)
-    clone.path = dest
-    return clone
-
-
-def seed_hub(hub: HubProcess, name: str, version: str) -> None:
-    """Create a version in the hub directly, as another publisher would have."""
-    meta = metadata(name, version)
-    body = {
-        "name": name,
-        "version": version,
-        "metadata": meta,
-        "definition": definition(),
-        "digest": policy_digest(meta, definition()),
-        "release_sha": "0" * 40,
-    }
-    answer = requests.post(
-        f"{hub.url}/policies",
-        json=body,
-        headers={"Authorization": f"Bearer {hub.token}", "Idempotency-Key": f"seed:{name}"},
-        timeout=10,
-    )
-    assert answer.status_code == 201, answer.text
+    return PolicyRepo.existing(dest)
 
 
 def outcomes(repo: PolicyRepo) -> dict[tuple[str, str], str]:

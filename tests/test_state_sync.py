@@ -9,14 +9,7 @@ import subprocess
 from pathlib import Path
 
 from tests.hubprocess import HubProcess
-from tests.policyrepo import GIT_ENV, PolicyRepo
-
-
-def clone(remote: Path, target: Path) -> PolicyRepo:
-    subprocess.run(["git", "clone", "-q", str(remote), str(target)], check=True, env=GIT_ENV)
-    repo = PolicyRepo.__new__(PolicyRepo)
-    repo.path = target
-    return repo
+from tests.policyrepo import PolicyRepo, remote_file
 
 
 def make_remote(tmp_path: Path) -> tuple[Path, PolicyRepo]:
@@ -29,15 +22,6 @@ def make_remote(tmp_path: Path) -> tuple[Path, PolicyRepo]:
     origin.git("remote", "add", "origin", str(remote))
     origin.git("push", "-q", "origin", "main")
     return remote, origin
-
-
-def remote_file(remote: Path, path: str) -> str:
-    return subprocess.run(
-        ["git", "--git-dir", str(remote), "show", f"main:{path}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
 
 
 def test_commit_state_commits_only_the_state_files(tmp_path: Path, hub: HubProcess) -> None:
@@ -64,8 +48,8 @@ def test_push_after_the_branch_moved_merges_state_and_retries(
     tmp_path: Path, hub: HubProcess
 ) -> None:
     remote, _origin = make_remote(tmp_path)
-    first = clone(remote, tmp_path / "first")
-    second = clone(remote, tmp_path / "second")
+    first = PolicyRepo.clone_of(remote, tmp_path / "first")
+    second = PolicyRepo.clone_of(remote, tmp_path / "second")
     # Both clones release the same commit; `first` pushes its state before `second` does.
     assert first.release(hub, "--push").returncode == 0
     second.add_policy("gamma", "1.0.0")
@@ -81,7 +65,7 @@ def test_push_after_the_branch_moved_merges_state_and_retries(
 
 def test_push_from_a_detached_head_says_what_to_do(tmp_path: Path, hub: HubProcess) -> None:
     remote, _origin = make_remote(tmp_path)
-    repo = clone(remote, tmp_path / "clone")
+    repo = PolicyRepo.clone_of(remote, tmp_path / "clone")
     repo.git("checkout", "-q", "--detach")
     result = repo.release(hub, "--push")
     assert result.returncode == 1
