@@ -500,6 +500,16 @@ def _json_source(text: str) -> tuple[dict[Path, int], dict[Path, str]]:
     return layout.lines, layout.raw
 
 
+def _at_token(
+    text: str, file: str, token: str, message: str, hint: str | None, rule: str
+) -> Finding:
+    """A finding about the first value spelt `token`, with its line and JSON path."""
+    layout = _json_layout(text)
+    path = next((p for p, raw in layout.raw.items() if raw == token), None)
+    line = layout.lines.get(path) if path is not None else None
+    return Finding(file, message, line, format_path(path) if path is not None else None, hint, rule)
+
+
 def load_json(data: bytes, file: str) -> Document:
     """Load a JSON policy file: strict JSON, no duplicate keys, no NaN or Infinity."""
     text, problem = decode(data, file)
@@ -538,30 +548,12 @@ def load_json(data: bytes, file: str) -> Document:
             )
         )
     except _NotFiniteError as exc:
-        layout = _json_layout(text)
-        path = next((p for p, raw in layout.raw.items() if raw == str(exc)), None)
-        return _failed(
-            Finding(
-                file,
-                f"{exc} is not a finite number, which JSON does not allow",
-                layout.lines.get(path) if path is not None else None,
-                format_path(path) if path is not None else None,
-                rule="non-finite-number",
-            )
-        )
+        message = f"{exc} is not a finite number, which JSON does not allow"
+        return _failed(_at_token(text, file, str(exc), message, None, "non-finite-number"))
     except _IntTooLargeError as exc:
-        layout = _json_layout(text)
-        path = next((p for p, raw in layout.raw.items() if raw == str(exc)), None)
-        return _failed(
-            Finding(
-                file,
-                _too_large_message(str(exc)),
-                layout.lines.get(path) if path is not None else None,
-                format_path(path) if path is not None else None,
-                "quote it if it is an identifier",
-                "integer-range",
-            )
-        )
+        message = _too_large_message(str(exc))
+        hint = "quote it if it is an identifier"
+        return _failed(_at_token(text, file, str(exc), message, hint, "integer-range"))
     except RecursionError:
         return _failed(Finding(file, "JSON nested too deeply", rule="nesting-depth"))
     except ValueError as exc:  # e.g. an integer beyond Python's digit limit
