@@ -144,6 +144,13 @@ class Harness:
         """Controller only: refuse bad options, then compute what this run collects."""
         opts = self.opts
         assert opts is not None
+        if opts.release and opts.hub_url is None and opts.in_ci:
+            # Before anything is read: no state, no rules, no git.
+            raise UsageError(
+                "--release needs a Policy Hub: set POLICY_HUB_URL "
+                "(or --hub-url / ini policy_hub_url); "
+                "with CI set, the embedded local hub is never used implicitly"
+            )
         self.rules_dir = opts.rules_dir if opts.rules_dir.is_dir() else None
         self.checker  # noqa: B018 - a broken repository rules file is a usage error, now
         if opts.release:
@@ -152,12 +159,6 @@ class Harness:
             self.folders = self._changed_since(opts.changed_since)
 
     def _prepare_release(self, opts: HarnessOptions) -> None:
-        if opts.hub_url is None and opts.in_ci:
-            raise UsageError(
-                "--release needs a Policy Hub: set POLICY_HUB_URL "
-                "(or --hub-url / ini policy_hub_url); "
-                "with CI set, the embedded local hub is never used implicitly"
-            )
         local = opts.hub_url in (None, LOCAL_HUB)
         if local and opts.commit_state:
             raise UsageError(

@@ -220,3 +220,47 @@ def test_author_mode_never_touches_the_network_even_with_a_hub_configured(
     log = hub.stderr()
     assert "/health" in log
     assert "/policies" not in log
+
+
+def test_a_repository_brings_its_own_rules(pytester: pytest.Pytester, policy_dir: Path) -> None:
+    write_good_policy(policy_dir)
+    twice = policy_dir / "policies/good-neighbour/v1.0.0/policy-definition.yaml"
+    spec = definition(("rule-one", "rule-two"))
+    for rule in spec["spec"]["rules"]:
+        rule["description"] = "the same words"
+    twice.write_text(yaml.safe_dump(spec))
+    rules = policy_dir / ".policy-rules"
+    rules.mkdir()
+    (rules / "rules.yaml").write_text(
+        "rules:\n"
+        "  - id: unique-rule-descriptions\n"
+        "    kind: unique\n"
+        "    file: policy-definition.yaml\n"
+        "    path: $.spec.rules[*].description\n"
+        "    message: 'rule description {value} is used more than once'\n"
+    )
+    schema = json.loads(
+        (Path(__file__).parent.parent / "policy_checks/rules/metadata.schema.json").read_text()
+    )
+    schema["required"] = [*schema["required"], "security_contact"]
+    (rules / "metadata.schema.json").write_text(json.dumps(schema))
+    result = pytester.runpytest("-rf")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*metadata.json*'security_contact' is a required property*",
+            '*policy-definition.yaml*rule description "the same words" is used more than once*',
+        ],
+        consecutive=False,
+    )
+
+
+def test_a_broken_repository_rules_file_is_a_usage_error(
+    pytester: pytest.Pytester, policy_dir: Path
+) -> None:
+    write_good_policy(policy_dir)
+    (policy_dir / ".policy-rules").mkdir()
+    (policy_dir / ".policy-rules/rules.yaml").write_text("rules: [unclosed\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert ".policy-rules/rules.yaml" in result.stderr.str()
