@@ -7,20 +7,19 @@ items. Inert in a directory without `policies/`.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 from contextlib import ExitStack
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from policy_checks import NAME_RE, SEMVER_RE, Finding, PolicyChecker, RulesError
+from policy_checks import PolicyChecker, RulesError
 from publisher import gitrepo
 from publisher.gitrepo import POLICIES_DIR, ConfigurationError, GitError
 from publisher.hubclient import HubClient, HubConfigError, check_hub_url
+from publisher.items import HARNESS_PLUGIN, PolicyItem, PolicyTree
 from publisher.layout import (
     CommitSource,
     WorkingTreeSource,
@@ -37,7 +36,6 @@ from publisher.options import (
 )
 from publisher.release import (
     ALREADY_IN_HUB,
-    INVALID,
     PUBLISHED,
     VALID,
     WOULD_PUBLISH,
@@ -48,6 +46,7 @@ from publisher.release import (
     deliver_version,
     make_plan,
     plan_is_complete,
+    well_formed,
 )
 from publisher.shard import (
     Fragment,
@@ -57,7 +56,7 @@ from publisher.shard import (
     restrict_plan,
     write_fragment,
 )
-from publisher.state import DeliveredIndex, DeliveryRecord, StateDir, StateError, parse_baseline
+from publisher.state import DeliveredIndex, StateDir, StateError, parse_baseline
 from publisher.statesync import StateSyncError, commit_and_push
 from publisher.summary import ReleaseReport, annotations, render_markdown, render_terminal
 
@@ -76,16 +75,14 @@ def pytest_configure(config: pytest.Config) -> None:
     if workerinput is not None:
         data = workerinput.get(WORKERINPUT_KEY)
         if data is not None:
-            config.pluginmanager.register(
-                Harness.for_worker(config, root, data), "policyhub-harness"
-            )
+            config.pluginmanager.register(Harness.for_worker(config, root, data), HARNESS_PLUGIN)
         return
     if not (root / POLICIES_DIR).is_dir():
         if config.option.release or config.option.changed_since:
             raise UsageError(f"no {POLICIES_DIR}/ folder in {root}: nothing to validate or release")
         return
     harness = Harness.for_controller(config, root)
-    config.pluginmanager.register(harness, "policyhub-harness")
+    config.pluginmanager.register(harness, HARNESS_PLUGIN)
     try:
         harness.prepare()
     except BaseException:
@@ -214,7 +211,7 @@ class Harness:
         if local:
             self._start_local_hub()
         # Only a well-formed name and version may reach a URL path, even for this probe.
-        probe = next((f for f in self.plan.to_deliver if _well_formed(folder_identity(f))), None)
+        probe = next((f for f in self.plan.to_deliver if well_formed(*folder_identity(f))), None)
         if probe is not None:
             self._preflight_auth(probe)
 
@@ -403,7 +400,7 @@ class Harness:
         outcome = yield
         report = outcome.get_result()
         if isinstance(item, PolicyItem) and call.when == "call" and item.outcome is not None:
-            setattr(report, REPORT_ATTR, _outcome_to_json(item.outcome))
+            setattr(report, REPORT_ATTR, item.outcome.to_json())
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_json_runtest_metadata(
@@ -430,7 +427,7 @@ class Harness:
             return
         data = getattr(report, REPORT_ATTR, None)
         if data is not None:
-            out = _outcome_from_json(data)
+            out = ItemOutcome.from_json(data)
             self.outcomes[out.folder] = out
 
     # -- finishing ---------------------------------------------------------------------------
@@ -545,201 +542,3 @@ class Harness:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.close()
-
-
-def _well_formed(identity: tuple[str, str]) -> bool:
-    name, version = identity
-    return bool(NAME_RE.match(name) and SEMVER_RE.match(version))
-
-
-def _outcome_to_json(out: ItemOutcome) -> dict[str, Any]:
-    data = {
-        "folder": out.folder,
-        "name": out.name,
-        "version": out.version,
-        "outcome": out.outcome,
-        "reason": out.reason,
-        "digest": out.digest,
-        "hub_digest": out.hub_digest,
-        "get_status": out.get_status,
-        "post_status": out.post_status,
-        "findings": [asdict(f) for f in out.findings],
-        "delivery": out.delivery.to_json() if out.delivery else None,
-    }
-    json.dumps(data)  # only plain JSON-like values may cross the xdist channel
-    return data
-
-
-def _outcome_from_json(data: dict[str, Any]) -> ItemOutcome:
-    delivery = data.get("delivery")
-    return ItemOutcome(
-        folder=data["folder"],
-        name=data["name"],
-        version=data["version"],
-        outcome=data["outcome"],
-        reason=data["reason"],
-        digest=data["digest"],
-        hub_digest=data["hub_digest"],
-        get_status=data["get_status"],
-        post_status=data["post_status"],
-        findings=[Finding(**f) for f in data["findings"]],
-        delivery=DeliveryRecord.from_json(data["name"], data["version"], delivery)
-        if delivery
-        else None,
-    )
-
-
-# -- collectors and the item -------------------------------------------------------------------
-
-
-class PolicyTree(pytest.Directory):
-    """`policies/`: the items of the selected version folders, flat; or one `PolicyDir` per policy
-    name when the command line names a path inside `policies/` (pytest matches such an argument
-    one directory level at a time).
-    """
-
-    def __init__(self, *, harness: Harness, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.harness = harness
-
-    def collect(self) -> list[pytest.Node]:
-        by_name: dict[str, list[str]] = {}
-        for folder in self.harness.selected():
-            by_name.setdefault(folder.split("/")[1], []).append(folder)
-        if self._flat(by_name):
-            # Every collector node costs pytest ~0.5 ms (hooks, conftest look-up, report), which
-            # each xdist worker pays again: items straight under the tree, same node ids.
-            return [
-                PolicyItem.for_folder(self, folder)
-                for _, folders in sorted(by_name.items())
-                for folder in sorted(folders)
-            ]
-        return [
-            PolicyDir.from_parent(
-                self, path=self.path / name, harness=self.harness, folders=folders
-            )
-            for name, folders in sorted(by_name.items())
-        ]
-
-    def _flat(self, by_name: dict[str, list[str]]) -> bool:
-        """Flat unless an argument names a path inside the tree or a conftest.py sits in a
-        selected folder (pytest finds conftests by collecting each directory)."""
-        base = self.config.invocation_params.dir
-        for arg in self.config.args:
-            path = (base / arg.split("::")[0]).resolve()
-            if path != self.path and path.is_relative_to(self.path):
-                return False
-        # Only the selected folders are looked at: a no-op release stats nothing.
-        candidates = [self.path / name / "conftest.py" for name in by_name]
-        candidates += [
-            self.harness.root / folder / "conftest.py"
-            for folders in by_name.values()
-            for folder in folders
-        ]
-        return not any(path.is_file() for path in candidates)
-
-
-class PolicyDir(pytest.Directory):
-    """`policies/<name>/`: its version folders."""
-
-    def __init__(self, *, harness: Harness, folders: list[str], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.harness = harness
-        self.folders = folders
-
-    def collect(self) -> list[pytest.Node]:
-        nodes: list[pytest.Node] = []
-        for folder in sorted(self.folders):
-            name, _ = folder_identity(folder)
-            if folder.count("/") == 1:
-                # Files straight in policies/<name>/: a policy without any version folder.
-                nodes.append(PolicyItem.from_parent(self, name=name, folder=folder))
-                continue
-            version_dir = self.harness.root / folder
-            nodes.append(
-                VersionDir.from_parent(self, path=version_dir, harness=self.harness, folder=folder)
-            )
-        return nodes
-
-
-class VersionDir(pytest.Directory):
-    """`policies/<name>/v<version>/`: exactly one item."""
-
-    def __init__(self, *, harness: Harness, folder: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.harness = harness
-        self.folder = folder
-
-    def collect(self) -> list[pytest.Item]:
-        name, version = folder_identity(self.folder)
-        return [PolicyItem.from_parent(self, name=f"{name}@{version}", folder=self.folder)]
-
-
-class PolicyFailure(Exception):
-    """An item's failure: its message is the whole report (no traceback to show or leak)."""
-
-
-class PolicyItem(pytest.Item):
-    """One policy version: checked in author mode, delivered in release mode."""
-
-    def __init__(self, *, folder: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.folder = folder
-        self.outcome: ItemOutcome | None = None
-
-    @classmethod
-    def for_folder(cls, tree: PolicyTree, folder: str) -> PolicyItem:
-        """The item of `folder` directly under the tree, with the node id it has in the tree."""
-        parts = folder.split("/")
-        name, version = folder_identity(folder)
-        item_name = f"{name}@{version}" if len(parts) > 2 else name
-        item = cls.from_parent(
-            tree,
-            name=item_name,
-            path=tree.harness.root / folder,
-            nodeid=f"{folder}::{item_name}",
-            folder=folder,
-        )
-        # `-k` matches the names of parent nodes too: keep those of the folders.
-        item.extra_keyword_matches.update(parts[1:])
-        item.flat = True
-        return item
-
-    flat = False  # collected straight under the tree: its hooks are the tree's
-
-    @property
-    def ihook(self) -> Any:
-        # pytest knows the conftests of a directory only once it collected that directory.
-        return self.parent.ihook if self.flat and self.parent else super().ihook
-
-    @property
-    def harness(self) -> Harness:
-        return self.config.pluginmanager.get_plugin("policyhub-harness")  # type: ignore[no-any-return]
-
-    def runtest(self) -> None:
-        if self.folder.count("/") == 1:
-            name = self.folder.split("/")[1]
-            out = ItemOutcome(self.folder, name, "", INVALID, "no version folder")
-            out.findings.append(
-                Finding(
-                    file=self.folder,
-                    message="holds files but no version folder",
-                    hint=f"move them into {self.folder}/v1.0.0/",
-                    rule="layout",
-                )
-            )
-        else:
-            out = self.harness.run_item(self.folder)
-        self.outcome = out
-        self.user_properties.extend(out.properties())
-        if not out.passed:
-            raise PolicyFailure(out.failure_text())
-
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
-        if isinstance(excinfo.value, PolicyFailure):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style)
-
-    def reportinfo(self) -> tuple[Path, int | None, str]:
-        # No "domain": pytest would turn the dots of a version into "::" in progress lines.
-        return self.path, None, ""

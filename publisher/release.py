@@ -153,6 +153,43 @@ class ItemOutcome:
             props.append(("hub_digest", self.hub_digest))
         return props
 
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-like data: what crosses the xdist channel on a test report."""
+        return {
+            "folder": self.folder,
+            "name": self.name,
+            "version": self.version,
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "digest": self.digest,
+            "hub_digest": self.hub_digest,
+            "get_status": self.get_status,
+            "post_status": self.post_status,
+            "findings": [asdict(f) for f in self.findings],
+            "delivery": self.delivery.to_json() if self.delivery else None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ItemOutcome:
+        delivery = data.get("delivery")
+        return cls(
+            folder=data["folder"],
+            name=data["name"],
+            version=data["version"],
+            outcome=data["outcome"],
+            reason=data["reason"],
+            digest=data["digest"],
+            hub_digest=data["hub_digest"],
+            get_status=data["get_status"],
+            post_status=data["post_status"],
+            findings=[Finding(**f) for f in data["findings"]],
+            delivery=(
+                DeliveryRecord.from_json(data["name"], data["version"], delivery)
+                if delivery
+                else None
+            ),
+        )
+
     def failure_text(self) -> str:
         head = f"{self.name}@{self.version}: {self.outcome}"
         lines = [head + (f" – {self.reason}" if self.reason else "")]
@@ -189,8 +226,7 @@ class HubCheckPrefetch:
 
     def start(self, folder: str) -> None:
         name, version = folder_identity(folder)
-        # Only a well-formed name and version may reach a URL path.
-        if folder in self._started or not (NAME_RE.match(name) and SEMVER_RE.match(version)):
+        if folder in self._started or not well_formed(name, version):
             return
         self._started[folder] = self._pool.submit(self._client.get_policy, name, version)
 
@@ -199,6 +235,11 @@ class HubCheckPrefetch:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def well_formed(name: str, version: str) -> bool:
+    """Only a well-formed name and version may ever reach a URL path."""
+    return bool(NAME_RE.match(name) and SEMVER_RE.match(version))
 
 
 def idempotency_key(release_sha: str, name: str, version: str) -> str:
@@ -254,8 +295,7 @@ def deliver_version(
         digest=result.digest,
         findings=list(result.findings),
     )
-    # Only a well-formed name and version may reach a URL path.
-    if not (NAME_RE.match(result.name) and SEMVER_RE.match(result.version)):
+    if not well_formed(result.name, result.version):
         out.reason = "not a valid policy folder (see the problems below); nothing sent"
         return out
     if auth_problem:
