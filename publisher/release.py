@@ -313,10 +313,8 @@ def deliver_version(
     if not result.ok:
         out.reason = f"{len(result.findings)} problem(s); nothing sent"
         return out
-    if answer.status in (401, 403):
-        # Without a valid token the POST cannot work either: say so once, clearly.
-        out.outcome, out.reason = PUBLISH_FAILED, _auth_reason(answer)
-        return out
+    # Any other answer to the GET (401/403 included) goes on to the POST, as the contract says;
+    # a token the hub refuses was already reported once, up front, by the plugin's preflight.
     if dry_run:
         out.outcome = WOULD_PUBLISH
         out.reason = "would be published" + (
