@@ -37,7 +37,7 @@ GIT_ENV = {
     "GIT_CONFIG_NOSYSTEM": "1",
 }
 PYPROJECT = '[tool.pytest.ini_options]\ntestpaths = ["policies"]\njunit_family = "xunit1"\n'
-GITIGNORE = ".policyhub-local/\n.state/.lock\n__pycache__/\n.pytest_cache/\n"
+GITIGNORE = ".policyhub-local/\n__pycache__/\n.pytest_cache/\n"
 LISTENING_PREFIX = "policy-hub listening on "
 RELEASE_SHA_STAMP = "2026-01-01T00:00:00Z"
 

@@ -17,7 +17,7 @@ from policy_checks.naming import (
     parse_version_dir,
 )
 from policy_checks.rules import RulesError
-from policy_checks.worktree import read_policy_folder
+from policy_checks.worktree import read_policy_folder, symlink_finding
 
 __all__ = [
     "DEFINITION_FILE",
@@ -33,4 +33,5 @@ __all__ = [
     "parse_version_dir",
     "policy_digest",
     "read_policy_folder",
+    "symlink_finding",
 ]

@@ -112,11 +112,13 @@ class PolicyChecker:
             findings.append(Finding(folder, problem[0], hint=problem[1], rule="folder-version"))
 
         unreadable = {finding.file for finding in files.read_errors}
+        # A folder that is itself unreadable (a link) has no files to call missing.
+        whole_folder = any(folder == f or folder.startswith(f + "/") for f in unreadable)
         documents: dict[str, Document] = {}
         for name, data in ((METADATA_FILE, files.metadata), (DEFINITION_FILE, files.definition)):
             file = f"{folder}/{name}"
             if data is None:
-                if file not in unreadable:
+                if file not in unreadable and not whole_folder:
                     findings.append(
                         Finding(
                             folder,

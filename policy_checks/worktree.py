@@ -1,12 +1,11 @@
 """Reading one version folder from a working tree into `PolicyFiles`.
 
-Owns the file-system safety rules: no symlink out of the repository, regular files only, and
-never more than MAX_FILE_BYTES + 1 bytes read from any file.
+Owns the file-system safety rules: no symbolic link followed (each is a finding), regular files
+only, and never more than MAX_FILE_BYTES + 1 bytes read from any file.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import stat
 from pathlib import Path
@@ -14,39 +13,53 @@ from pathlib import Path
 from policy_checks.model import Finding, PolicyFiles
 from policy_checks.naming import DEFINITION_FILE, MAX_FILE_BYTES, METADATA_FILE
 
-
-@functools.lru_cache(maxsize=16)
-def _real(path: str) -> str:
-    return os.path.realpath(path)
+SYMLINK_HINT = "commit the file or folder itself instead of a link"
 
 
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root + os.sep)
+def symlink_finding(rel: str) -> Finding:
+    """The finding for a symbolic link under `policies/` (CONTRACT section 1), in every mode."""
+    return Finding(
+        rel,
+        "is a symlink; links under policies/ are never followed",
+        hint=SYMLINK_HINT,
+        rule="symlink",
+    )
 
 
-def _read_file(repo_root: Path, rel: str, real_dir: str) -> tuple[bytes | None, Finding | None]:
-    # Path.resolve() per file dominated reading 10 000 folders; the folder's real path is
-    # resolved once by the caller, and a file is only resolved itself when it is a link.
-    path = os.path.join(real_dir, os.path.basename(rel))
-    try:
-        is_link = stat.S_ISLNK(os.lstat(path).st_mode)
-    except FileNotFoundError:
-        return None, None
-    resolved = os.path.realpath(path) if is_link else path
-    if not _inside(resolved, _real(str(repo_root))):
-        return None, Finding(
-            rel,
-            "file is a symlink that leads outside the repository",
-            hint="policy files must live in the repository; copy the file instead of linking it",
-            rule="file-type",
-        )
+def symlinks_of(repo_root: Path, folder: str) -> list[str]:
+    """Symbolic links that make up `folder` (it or a parent below the repository) or lie
+    anywhere inside it, as repository-relative paths; [] when there is none."""
+    parts = folder.split("/")
+    for depth in range(1, len(parts) + 1):
+        rel = "/".join(parts[:depth])
+        if os.path.islink(os.path.join(repo_root, rel)):
+            return [rel]
+    found: list[str] = []
+    pending = [folder]
+    while pending:
+        rel = pending.pop()
+        try:
+            entries = os.scandir(os.path.join(repo_root, rel))
+        except OSError:
+            continue
+        with entries:
+            for entry in entries:
+                child = f"{rel}/{entry.name}"
+                if entry.is_symlink():
+                    found.append(child)
+                elif entry.is_dir(follow_symlinks=False):
+                    pending.append(child)
+    return sorted(found)
+
+
+def _read_file(path: str, rel: str) -> tuple[bytes | None, Finding | None]:
     try:
         # O_NONBLOCK: opening a FIFO must not hang; it is refused below as not a regular file.
-        fd = os.open(resolved, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        # O_NOFOLLOW: a link that appeared since the folder was scanned is still not followed.
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(path, flags | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
-        return None, Finding(
-            rel, "file is a symlink to a file that does not exist", rule="file-type"
-        )
+        return None, None
     except OSError as exc:
         return None, Finding(rel, f"file cannot be read: {exc.strerror}", rule="file-type")
     try:
@@ -71,12 +84,20 @@ def _read_file(repo_root: Path, rel: str, real_dir: str) -> tuple[bytes | None, 
 
 
 def read_policy_folder(repo_root: Path, folder: str) -> PolicyFiles:
-    """The two files of `folder` (repo-relative posix) as found in the working tree."""
+    """The two files of `folder` (repo-relative posix) as found in the working tree; a link in
+    or above the folder is a finding and is never followed."""
+    links = symlinks_of(repo_root, folder)
+    errors = [symlink_finding(rel) for rel in links]
+    if any(rel == folder or folder.startswith(rel + "/") for rel in links):
+        return PolicyFiles(folder, None, None, tuple(errors))
     contents: dict[str, bytes | None] = {}
-    errors: list[Finding] = []
-    real_dir = os.path.realpath(os.path.join(repo_root, folder))
+    base = os.path.join(repo_root, folder)
     for name in (METADATA_FILE, DEFINITION_FILE):
-        data, error = _read_file(repo_root, f"{folder}/{name}", real_dir)
+        rel = f"{folder}/{name}"
+        if rel in links:
+            contents[name] = None
+            continue
+        data, error = _read_file(os.path.join(base, name), rel)
         contents[name] = data
         if error is not None:
             errors.append(error)

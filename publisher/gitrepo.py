@@ -35,6 +35,11 @@ def git(repo: Path, *args: str, input: bytes | None = None, check: bool = True) 
     return proc.stdout.decode("utf-8", "surrogateescape")
 
 
+def git_dir(repo: Path) -> Path:
+    """This checkout's own git directory (`.git`, or a worktree's folder inside it)."""
+    return Path(git(repo, "rev-parse", "--absolute-git-dir").strip())
+
+
 def repo_toplevel(path: Path) -> Path | None:
     proc = subprocess.run(
         ["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, text=True
@@ -154,6 +159,16 @@ def version_folders_of(paths: Iterable[str]) -> list[str]:
     return sorted(folders)
 
 
+def loose_entries_of(paths: Iterable[str]) -> list[str]:
+    """Paths straight in `policies/` or `policies/<name>/`: only a symbolic link there is a
+    folder of its own (it fails validation; a link is never followed or skipped)."""
+    return sorted(
+        path
+        for path in paths
+        if 2 <= len(PurePosixPath(path).parts) <= 3 and PurePosixPath(path).parts[0] == POLICIES_DIR
+    )
+
+
 @dataclass
 class TreeEntry:
     mode: str
@@ -199,6 +214,18 @@ class CommitTree:
 
     def version_folders(self) -> set[str]:
         return set(version_folders_of(self.entries))
+
+    def links_in(self, folder: str) -> list[str]:
+        """Symbolic links that are `folder` or lie inside it (git keeps nothing under a link)."""
+        return sorted(
+            path
+            for path, entry in self.entries.items()
+            if entry.mode == SYMLINK_MODE and (path == folder or path.startswith(folder + "/"))
+        )
+
+    def is_link(self, path: str) -> bool:
+        entry = self.entries.get(path)
+        return entry is not None and entry.mode == SYMLINK_MODE
 
     def read_blobs(self, shas: Sequence[str]) -> dict[str, bytes]:
         """Contents of many blobs through one `git cat-file --batch` process."""

@@ -1,93 +1,140 @@
-"""`HubClient`: the Policy Hub API of CONTRACT.md section 5 as the release flow uses it.
+"""`HubClient`: the Policy Hub API of CONTRACT.md section 5 as the release flow uses it, and the one
+place where a hub's answers are checked before anything trusts them.
 
-One pooled `requests` session per process, timeouts on every call, retries through urllib3's
-`Retry` (connection errors, timeouts, 429/5xx, exponential backoff with jitter, `Retry-After`
-honoured but capped) plus one outer loop for answers cut off mid-body. POST is retried only because
-it always carries the same `Idempotency-Key`. Every failure comes back as a `HubAnswer`, never as an
-exception, so no traceback (and no request header holding the token) can reach a report.
+One retry layer (`HubClient._request`): connection errors, timeouts, 429/5xx and a 409 `in-flight`
+are tried again with jittered exponential backoff, `Retry-After` honoured up to a cap, a bounded
+number of times within a deadline. Every wait is bounded (`RetryPolicy`): the connect, one try's
+whole answer (a watchdog closes the socket of a hub that drips its answer), one request with all
+its tries, one item. Every failure comes back as a `HubAnswer`, never as an exception, and every
+text taken from an answer or an exception passes through `printable` (escaped, capped, the token
+redacted). The CA bundle and the standard proxy variables are honoured; `~/.netrc` never is.
 """
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import json
 import random
+import re
+import socket
+import threading
 import time
+from contextlib import suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
-from urllib3.util.retry import Retry
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import PoolManager
+
+from publisher.printable import printable
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "policy-release-harness/0.1"
+MAX_ANSWER_BYTES = 8 * 1024 * 1024  # a record is at most ~2 MiB; more is not a hub's answer
+DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 class HubConfigError(ValueError):
     """The hub URL cannot be used as given."""
 
 
-class _BearerAuth(AuthBase):
-    """Adds the token at the last moment, so no dict of ours (a traceback local) ever holds it."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["Authorization"] = f"Bearer {self._token}"
-        return request
-
-    def __repr__(self) -> str:
-        return "_BearerAuth(<hidden>)"
-
-
-class _CappedRetry(Retry):
-    """urllib3's Retry with `Retry-After` capped, so a hub cannot park a worker for an hour."""
-
-    RETRY_AFTER_CAP = 30.0
-
-    def get_retry_after(self, response: Any) -> float | None:
-        value = super().get_retry_after(response)
-        return None if value is None else min(value, self.RETRY_AFTER_CAP)
-
-
 @dataclass(frozen=True)
 class RetryPolicy:
-    attempts: int = 6  # total tries of one request, first included
-    backoff: float = 0.25  # seconds; doubles per retry, with jitter
+    """Every bound on waiting for the hub; the defaults are the README's table."""
+
+    attempts: int = 6  # tries of one request, the first included
+    backoff: float = 0.5  # seconds before the 2nd try; doubles per try, plus up to 100 % jitter
     backoff_max: float = 8.0
+    retry_after_cap: float = 30.0  # a hub's Retry-After is honoured up to this
     connect_timeout: float = 5.0
-    read_timeout: float = 30.0
-    deadline: float = 180.0  # seconds for one request including every retry
+    read_timeout: float = 30.0  # one try's whole answer, headers and body, however it trickles
+    deadline: float = 120.0  # one request, every try and pause included
+    item_deadline: float = 300.0  # one policy version: its hub check and its POST
+
+    def pause(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait after failed try number `attempt`."""
+        base = min(self.backoff_max, self.backoff * 2 ** (attempt - 1))
+        pause = base + random.uniform(0, base)
+        if retry_after is not None:
+            pause = max(pause, min(retry_after, self.retry_after_cap))
+        return pause
 
 
 @dataclass(frozen=True)
 class HubAnswer:
-    """What the hub said (status and JSON body) or why it could not be asked (error)."""
+    """What the hub said (status and JSON body) or why it could not be asked (error).
+
+    `unreachable` is set when no HTTP answer came back at all after every try (refused, timed
+    out, TLS failed): the run then stops asking this hub.
+    """
 
     status: int | None
     body: Any = None
     error: str | None = None
     attempts: int = 1
+    unreachable: bool = False
+    final: bool = False  # not worth another try (an untrusted TLS certificate)
 
     @property
     def describe(self) -> str:
+        tries = f"after {self.attempts} tr{'y' if self.attempts == 1 else 'ies'}"
         if self.status is None:
-            return f"no answer ({self.error}) after {self.attempts} attempt(s)"
+            return f"no answer ({self.error}) {tries}"
         detail = ""
         if isinstance(self.body, dict):
-            detail = str(self.body.get("detail") or self.body.get("error") or "")
-        return f"HTTP {self.status}" + (f": {detail}" if detail else "")
+            detail = printable(self.body.get("detail") or self.body.get("error") or "", 200)
+        text = f"HTTP {self.status}" + (f": {detail}" if detail else "")
+        return text + (f" ({tries})" if self.attempts > 1 else "")
+
+
+@dataclass(frozen=True)
+class HubRecord:
+    """A record of one version as the hub holds it, checked (`hub_record`)."""
+
+    name: str
+    version: str
+    digest: str
+
+
+def hub_record(body: Any, name: str, version: str) -> HubRecord | None:
+    """The hub's record of `name@version` in `body`, or None when `body` is not one.
+
+    The single check of anything the hub says about a version before it can change state: a JSON
+    object naming this very name and version, with a digest of the form `sha256:<64 hex>`.
+    """
+    if not isinstance(body, dict):
+        return None
+    digest = body.get("digest")
+    if body.get("name") != name or body.get("version") != version:
+        return None
+    if not isinstance(digest, str) or not DIGEST_RE.fullmatch(digest):
+        return None
+    return HubRecord(name, version, digest)
+
+
+def describe_body(body: Any) -> str:
+    """A short, printable account of an answer body that is not what was expected."""
+    if body is None:
+        return "not JSON"
+    if not isinstance(body, dict):
+        return f"a JSON {type(body).__name__}, not an object"
+    return "an object " + printable(json.dumps(body, sort_keys=True, default=str), 160)
 
 
 def check_hub_url(url: str, allow_insecure: bool) -> str:
     """Normalise the hub URL; refuse plain http to anything but loopback unless allowed."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise HubConfigError(f"hub URL {url!r} is not an http(s) URL (or use `local`)")
+        raise HubConfigError(
+            f"hub URL {printable(url, 120)!r} is not an http(s) URL (or use `local`)"
+        )
     if parts.username or parts.password:
         raise HubConfigError("put no credentials in the hub URL; set POLICY_HUB_TOKEN instead")
     if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
@@ -112,36 +159,133 @@ def policy_path(name: str, version: str) -> str:
     return f"/policies/{quote(name, safe='')}/{quote(version, safe='')}"
 
 
-class HubClient:
-    """A client of one Policy Hub; safe to share between the items of one process."""
+# -- the whole-answer watchdog -----------------------------------------------------------------
+#
+# A socket timeout bounds each read, not the answer: a hub that sends one byte every second keeps
+# every read short and the answer endless. So each try runs under a timer that shuts the
+# connection's socket down when the try's time is up; the blocked read then ends at once.
 
-    def __init__(self, base_url: str, token: str | None, policy: RetryPolicy | None = None) -> None:
+_current = threading.local()
+
+
+class _AnswerWatch:
+    def __init__(self, seconds: float) -> None:
+        self.expired = False
+        self._conn: HTTPConnection | None = None
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(max(0.0, seconds), self._expire)
+        self._timer.daemon = True
+
+    def watch(self, conn: HTTPConnection) -> None:
+        with self._lock:
+            self._conn = conn
+            if self.expired:
+                self._shutdown()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        sock = getattr(self._conn, "sock", None)
+        if sock is not None:
+            with suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> _AnswerWatch:
+        _current.watch = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        _current.watch = None
+
+
+def _watched(conn: HTTPConnection) -> None:
+    watch = getattr(_current, "watch", None)
+    if watch is not None:
+        watch.watch(conn)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watched(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _watched(self)
+        super().request(*args, **kwargs)
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter with no retries of its own and watched connections (direct or proxied)."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> PoolManager:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if not proxy.lower().startswith("socks"):
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
+class _BearerAuth(AuthBase):
+    """Adds the token at the last moment, so no dict of ours (a traceback local) ever holds it."""
+
+    def __init__(self, token: str | None) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        # Set even without a token: requests would otherwise fill in ~/.netrc credentials.
+        if self._token:
+            request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(<hidden>)"
+
+
+class HubClient:
+    """A client of one Policy Hub; safe to share between the items of one process.
+
+    `ca_bundle` is the file of CA certificates the hub's TLS certificate is checked against
+    (None: certifi's bundle, requests' default). Proxies come from `HTTPS_PROXY`, `HTTP_PROXY`
+    and `NO_PROXY`, as for every HTTP tool.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str | None,
+        policy: RetryPolicy | None = None,
+        ca_bundle: str | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.policy = policy or RetryPolicy()
+        self._verify: str | bool = ca_bundle or True
         self._session = requests.Session()
-        self._session.auth = _BearerAuth(token) if token else None
-        retry = _CappedRetry(
-            total=self.policy.attempts - 1,
-            connect=self.policy.attempts - 1,
-            read=self.policy.attempts - 1,
-            status=self.policy.attempts - 1,
-            other=0,
-            redirect=0,
-            allowed_methods=frozenset({"GET", "POST"}),
-            status_forcelist=RETRY_STATUSES,
-            backoff_factor=self.policy.backoff,
-            backoff_max=self.policy.backoff_max,
-            backoff_jitter=self.policy.backoff,
-            respect_retry_after_header=True,
-            raise_on_status=False,
-            raise_on_redirect=False,
-        )
-        adapter = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=32)
+        self._session.auth = _BearerAuth(token)
+        adapter = _WatchedAdapter(max_retries=0, pool_connections=4, pool_maxsize=32)
         self._session.mount("http://", adapter)
         self._session.mount("https://", adapter)
         self._session.headers["User-Agent"] = USER_AGENT
-        # The token stays in this object only; `trust_env` off keeps ~/.netrc from replacing it.
-        self._session.trust_env = False
 
     def __repr__(self) -> str:
         return f"HubClient({self.base_url!r})"
@@ -149,23 +293,17 @@ class HubClient:
     def close(self) -> None:
         self._session.close()
 
-    def get_policy(self, name: str, version: str) -> HubAnswer:
-        return self._request("GET", policy_path(name, version))
+    def get_policy(self, name: str, version: str, deadline: float | None = None) -> HubAnswer:
+        return self._request("GET", policy_path(name, version), deadline=deadline)
 
-    def publish(self, body: dict[str, Any], idempotency_key: str) -> HubAnswer:
+    def publish(
+        self, body: dict[str, Any], idempotency_key: str, deadline: float | None = None
+    ) -> HubAnswer:
         data = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
-        for attempt in range(1, self.policy.attempts + 1):
-            answer = self._request("POST", "/policies", data=data.encode("utf-8"), headers=headers)
-            # 409 in-flight: an earlier try with this key is still being processed (a retry
-            # after a dropped connection); its result will be replayed, so ask again shortly.
-            if not (answer.status == 409 and _error_code(answer) == "in-flight"):
-                return answer
-            time.sleep(min(self.policy.backoff_max, self.policy.backoff * 2 ** (attempt - 1)))
-        return answer
-
-    def health(self) -> HubAnswer:
-        return self._request("GET", "/health")
+        return self._request(
+            "POST", "/policies", data=data.encode("utf-8"), headers=headers, deadline=deadline
+        )
 
     def _request(
         self,
@@ -173,49 +311,147 @@ class HubClient:
         path: str,
         data: bytes | None = None,
         headers: dict[str, str] | None = None,
+        deadline: float | None = None,
     ) -> HubAnswer:
-        deadline = time.monotonic() + self.policy.deadline
+        """The one retry loop. POST is retried only because it carries the same idempotency key
+        on every try; a 409 `in-flight` means an earlier try with that key is still being
+        processed, so it is asked again like a 503."""
+        policy = self.policy
+        end = time.monotonic() + policy.deadline
+        if deadline is not None:
+            end = min(end, deadline)
         attempt = 0
         while True:
             attempt += 1
+            answer, retry_after = self._try(method, path, data, headers, end, attempt)
+            if answer.final or not _worth_retrying(answer):
+                return answer
+            if attempt >= policy.attempts:
+                return answer
+            pause = policy.pause(attempt, retry_after)
+            if time.monotonic() + pause >= end:
+                return answer
+            time.sleep(pause)
+
+    def _try(
+        self,
+        method: str,
+        path: str,
+        data: bytes | None,
+        headers: dict[str, str] | None,
+        end: float,
+        attempt: int,
+    ) -> tuple[HubAnswer, float | None]:
+        budget = max(0.05, min(self.policy.read_timeout, end - time.monotonic()))
+        with _AnswerWatch(budget) as watch:
             try:
                 response = self._session.request(
                     method,
                     self.base_url + path,
                     data=data,
                     headers=headers,
-                    timeout=(self.policy.connect_timeout, self.policy.read_timeout),
+                    timeout=(self.policy.connect_timeout, budget),
                     allow_redirects=False,
+                    verify=self._verify,
+                    stream=True,
                 )
-            except (requests.exceptions.ChunkedEncodingError, requests.exceptions.Timeout) as exc:
-                # The connection broke mid-answer (the request may have taken effect): ask again
-                # with the same idempotency key, which the hub answers with the first result.
-                error = _short_error(exc)
+                try:
+                    raw = _read_capped(response)
+                except BaseException:
+                    # Closing after a whole answer would race: urllib3 already gave the
+                    # connection back to the pool, where another thread may be using it.
+                    response.close()
+                    raise
+            except requests.exceptions.SSLError as exc:
+                error = _tls_error(exc)
+                return HubAnswer(
+                    None, error=error, attempts=attempt, unreachable=True, final=True
+                ), None
+            except requests.exceptions.ConnectTimeout:
+                error = f"no connection within {self.policy.connect_timeout:g} s"
+                return HubAnswer(None, error=error, attempts=attempt, unreachable=True), None
             except requests.exceptions.RequestException as exc:
-                # urllib3 already spent its retries on this one.
-                return HubAnswer(None, error=_short_error(exc), attempts=attempt)
+                if watch.expired or isinstance(exc, requests.exceptions.ReadTimeout):
+                    error = f"no complete answer within {budget:g} s"
+                else:
+                    error = _short_error(exc)
+                return HubAnswer(None, error=error, attempts=attempt, unreachable=True), None
+            except _AnswerTooLarge:
+                error = f"an answer over {MAX_ANSWER_BYTES // (1024 * 1024)} MiB"
+                return HubAnswer(response.status_code, error=error, attempts=attempt), None
             except Exception as exc:  # any traceback from in here could show request headers
-                return HubAnswer(None, error=_short_error(exc), attempts=attempt)
-            else:
-                return HubAnswer(response.status_code, _json_or_none(response), attempts=attempt)
-            if attempt >= self.policy.attempts or time.monotonic() >= deadline:
-                return HubAnswer(None, error=error, attempts=attempt)
-            pause = min(self.policy.backoff_max, self.policy.backoff * 2 ** (attempt - 1))
-            time.sleep(pause + random.uniform(0, self.policy.backoff))
+                return HubAnswer(None, error=_short_error(exc), attempts=attempt), None
+        body = _json_or_none(raw)
+        answer = HubAnswer(response.status_code, body, attempts=attempt)
+        return answer, _retry_after(response.headers.get("Retry-After"))
 
 
-def _error_code(answer: HubAnswer) -> str | None:
-    return answer.body.get("error") if isinstance(answer.body, dict) else None
+class _AnswerTooLarge(Exception):
+    pass
 
 
-def _json_or_none(response: requests.Response) -> Any:
+def _worth_retrying(answer: HubAnswer) -> bool:
+    if answer.status is None:
+        return True
+    if answer.status == 409:
+        return isinstance(answer.body, dict) and answer.body.get("error") == "in-flight"
+    return answer.status in RETRY_STATUSES
+
+
+def _read_capped(response: requests.Response) -> bytes:
+    chunks = []
+    size = 0
+    for chunk in response.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > MAX_ANSWER_BYTES:
+            raise _AnswerTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
     try:
-        return response.json()
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+TLS_UNTRUSTED = "the hub's TLS certificate is not trusted"
+
+
+def _tls_error(exc: BaseException) -> str:
+    text = str(exc)
+    match = re.search(r"certificate verify failed: ([^(]*)", text)
+    if match:
+        return printable(f"{TLS_UNTRUSTED} ({match.group(1).strip()})", 240)
+    match = re.search(r"\[SSL[^\]]*\] ([^(]*)", text)
+    return printable(f"TLS failed: {match.group(1).strip() if match else text}", 240)
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
     except ValueError:
         return None
 
 
 def _short_error(exc: BaseException) -> str:
-    # The exception text names the URL and the cause, never request headers.
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= 300 else text[:297] + "..."
+    # urllib3 nests its cause in long reprs; the innermost reason is the useful part.
+    text = str(exc)
+    match = re.search(r"\[Errno -?\d+\] [^'\"()]*", text)
+    if match:
+        text = match.group().strip()
+    elif "RemoteDisconnected" in text or "Connection aborted" in text:
+        text = "the hub closed the connection without an answer"
+    elif "IncompleteRead" in text or "Connection broken" in text:
+        text = "the connection broke in the middle of the answer"
+    return printable(f"{type(exc).__name__}: {text}", 240)

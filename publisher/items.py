@@ -147,14 +147,20 @@ class PolicyItem(pytest.Item):
         if self.folder.count("/") == 1:
             name = self.folder.split("/")[1]
             out = ItemOutcome(self.folder, name, "", INVALID, "no version folder")
-            out.findings.append(
-                Finding(
-                    file=self.folder,
-                    message="holds files but no version folder",
-                    hint=f"move them into {self.folder}/v1.0.0/",
-                    rule="layout",
+            # A link where a policy folder would be: its finding, never what it points at.
+            problems = self.harness.source.read(self.folder).read_errors
+            out.findings.extend(problems)
+            if problems:
+                out.reason = "not a valid policy folder (see the problems below); nothing sent"
+            else:
+                out.findings.append(
+                    Finding(
+                        file=self.folder,
+                        message="holds files but no version folder",
+                        hint=f"move them into {self.folder}/v1.0.0/",
+                        rule="layout",
+                    )
                 )
-            )
         else:
             out = self.harness.run_item(self.folder)
         self.outcome = out

@@ -4,7 +4,6 @@ mode) or from the release commit's git objects (release mode), with the same ref
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from policy_checks import (
     PolicyFiles,
     parse_version_dir,
     read_policy_folder,
+    symlink_finding,
 )
 from publisher.gitrepo import POLICIES_DIR, SYMLINK_MODE, CommitTree
 
@@ -34,14 +34,20 @@ def discover_version_folders(root: Path) -> list[str]:
     """Every folder under `policies/` that is, or looks like, a policy version folder.
 
     Each directory two levels down is a candidate (a malformed one becomes a failing item, never a
-    silent skip); a policy directory holding no version directory at all is a candidate itself.
+    silent skip); a policy directory holding no version directory at all is a candidate itself,
+    and so is every symbolic link at either level (it fails; it is never followed).
     """
     base = root / POLICIES_DIR
     if not base.is_dir():
         return []
     folders = []
-    for policy_dir in sorted(p for p in base.iterdir() if p.is_dir()):
-        versions = sorted(p for p in policy_dir.iterdir() if p.is_dir())
+    for policy_dir in sorted(base.iterdir()):
+        if policy_dir.is_symlink():
+            folders.append(f"{POLICIES_DIR}/{policy_dir.name}")
+            continue
+        if not policy_dir.is_dir():
+            continue
+        versions = sorted(p for p in policy_dir.iterdir() if p.is_symlink() or p.is_dir())
         if not versions:
             if any(p.is_file() for p in policy_dir.iterdir()):
                 folders.append(f"{POLICIES_DIR}/{policy_dir.name}")
@@ -75,32 +81,22 @@ class CommitSource:
         self._blobs: dict[str, bytes] = {}
 
     def prefetch(self, folders: list[str]) -> None:
-        """Read every file of these folders in one git process (symlink targets included)."""
+        """Read every file of these folders in one git process."""
         wanted = []
         for folder in folders:
             for filename in POLICY_FILES:
-                path = f"{folder}/{filename}"
-                entry = self.tree.entries.get(path)
-                if entry is None:
-                    continue
-                wanted.append(entry.sha)
-        self._blobs.update(self.tree.read_blobs([s for s in wanted if s not in self._blobs]))
-        targets = []
-        for folder in folders:
-            for filename in POLICY_FILES:
                 entry = self.tree.entries.get(f"{folder}/{filename}")
-                if entry is not None and entry.mode == SYMLINK_MODE:
-                    target = self._symlink_target(f"{folder}/{filename}")
-                    found = self.tree.lookup(target) if target else None
-                    if found is not None:
-                        targets.append(found.sha)
-        self._blobs.update(self.tree.read_blobs([s for s in targets if s not in self._blobs]))
+                if entry is not None and entry.mode != SYMLINK_MODE:
+                    wanted.append(entry.sha)
+        self._blobs.update(self.tree.read_blobs([s for s in wanted if s not in self._blobs]))
 
     def read(self, folder: str) -> PolicyFiles:
-        errors: list[Finding] = []
+        links = self.tree.links_in(folder)
+        errors: list[Finding] = [symlink_finding(path) for path in links]
         contents: dict[str, bytes | None] = {}
         for filename in POLICY_FILES:
-            contents[filename] = self._read_file(f"{folder}/{filename}", errors)
+            path = f"{folder}/{filename}"
+            contents[filename] = None if path in links else self._read_file(path, errors)
         return PolicyFiles(
             folder=folder,
             metadata=contents[METADATA_FILE],
@@ -113,41 +109,10 @@ class CommitSource:
             self._blobs.update(self.tree.read_blobs([sha]))
         return self._blobs[sha]
 
-    def _symlink_target(self, path: str) -> str | None:
-        """The repository path a committed symlink points at, or None when it leaves the repo."""
-        entry = self.tree.entries[path]
-        raw = self._blob(entry.sha).decode("utf-8", "replace")
-        if raw.startswith("/"):
-            return None
-        target = posixpath.normpath(posixpath.join(posixpath.dirname(path), raw))
-        return None if target.startswith("../") or target == ".." else target
-
     def _read_file(self, path: str, errors: list[Finding]) -> bytes | None:
         entry = self.tree.entries.get(path)
-        if entry is None:
+        if entry is None or entry.mode == SYMLINK_MODE:
             return None
-        if entry.mode == SYMLINK_MODE:
-            target = self._symlink_target(path)
-            if target is None:
-                errors.append(
-                    Finding(
-                        file=path,
-                        message="is a symlink that leaves the repository; refusing to read it",
-                        hint="commit the file itself instead of a link",
-                        rule="symlink",
-                    )
-                )
-                return None
-            entry = self.tree.lookup(target)
-            if entry is None or entry.mode == SYMLINK_MODE:
-                errors.append(
-                    Finding(
-                        file=path,
-                        message=f"is a symlink to {target}, which is not a file in this commit",
-                        rule="symlink",
-                    )
-                )
-                return None
         if entry.size > MAX_FILE_BYTES:
             errors.append(
                 Finding(

@@ -3,16 +3,32 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from publisher.printable import register_secret
 from publisher.shard import Shard, ShardError, parse_shard
 
 LOCAL_HUB = "local"
 LOCAL_DIR = ".policyhub-local"
+TOKEN_ENV = "POLICY_HUB_TOKEN"
+
+# ini key -> (RetryPolicy field, default, meaning): every bound on waiting for the hub.
+LIMIT_KEYS: dict[str, tuple[str, float, str]] = {
+    "policy_hub_attempts": ("attempts", 6, "tries of one request, the first included"),
+    "policy_hub_connect_timeout": ("connect_timeout", 5.0, "connecting to the hub"),
+    "policy_hub_answer_timeout": ("read_timeout", 30.0, "one try's whole answer"),
+    "policy_hub_request_deadline": ("deadline", 120.0, "one request, all its tries"),
+    "policy_hub_item_deadline": ("item_deadline", 300.0, "one policy version's requests"),
+}
+
+# Anything but printable ASCII (a space included) cannot travel in an HTTP header as it is.
+_TOKEN_BAD_CHAR = re.compile(r"[^\x20-\x7e]")
 
 
 class UsageError(pytest.UsageError):
@@ -64,6 +80,12 @@ def add_options(parser: pytest.Parser) -> None:
         help="allow plain http:// to a non-loopback hub",
     )
     group.addoption(
+        "--hub-ca-bundle",
+        metavar="PATH",
+        help="CA certificates to check the hub's TLS certificate against "
+        "[env REQUESTS_CA_BUNDLE, SSL_CERT_FILE; ini policy_hub_ca_bundle; default certifi's]",
+    )
+    group.addoption(
         "--shard",
         metavar="K/N",
         help="with --release: deliver only shard K of N of the change set (by a stable hash) and "
@@ -84,6 +106,12 @@ def add_options(parser: pytest.Parser) -> None:
     )
     parser.addini("policy_hub_url", "Policy Hub API base URL, or `local`", default="")
     parser.addini("policy_state_dir", "state directory (default .state)", default="")
+    parser.addini(
+        "policy_hub_ca_bundle", "CA certificates for the hub's TLS certificate", default=""
+    )
+    for key, (_, default, meaning) in LIMIT_KEYS.items():
+        unit = "" if key == "policy_hub_attempts" else "seconds, "
+        parser.addini(key, f"{meaning} ({unit}default {default:g})", default="")
     parser.addini(
         "policy_rules_dir",
         "a folder of repository rules for policy_checks (default .policy-rules)",
@@ -108,6 +136,8 @@ class HarnessOptions:
     changed_since: str | None
     allow_insecure_hub: bool
     in_ci: bool
+    ca_bundle: str | None = None  # None: certifi's bundle
+    limits: dict[str, float] = field(default_factory=dict)  # RetryPolicy overrides from ini
     shard: Shard | None = None
     fragment_out: Path | None = None  # set whenever shard is
     finalize: tuple[Path, ...] = ()  # the fragments to merge; empty = not a finalize run
@@ -115,6 +145,28 @@ class HarnessOptions:
     def __repr__(self) -> str:
         # The token must never appear in a traceback's locals or a debug print.
         return f"HarnessOptions(release={self.release}, hub_url={self.hub_url!r}, token=<hidden>)"
+
+
+def resolve_token(env: Mapping[str, str]) -> str | None:
+    """The bearer token from `POLICY_HUB_TOKEN`: surrounding whitespace (a pasted newline) is
+    stripped; any other control or non-ASCII character is a usage error that never shows the
+    token. The token is registered for redaction from every printed text of this process.
+    """
+    raw = env.get(TOKEN_ENV)
+    token = raw.strip() if raw else ""
+    if not token:
+        return None
+    register_secret(raw)
+    register_secret(token)
+    bad = _TOKEN_BAD_CHAR.search(token)
+    if bad is not None:
+        kind = "a control character" if ord(bad.group()) < 0x80 else "a non-ASCII character"
+        raise UsageError(
+            f"{TOKEN_ENV} holds {kind} at position {bad.start() + 1} of {len(token)} "
+            "(surrounding whitespace is already stripped); set the secret to the token alone, "
+            "without line breaks or other characters pasted with it"
+        )
+    return token
 
 
 def _first(*candidates: tuple[str, Any]) -> tuple[str, Any]:
@@ -156,11 +208,13 @@ def resolve_options(
             "--dry-run writes no state, so it cannot be combined with --commit-state/--push"
         )
     shard, fragment_out, finalize = _scale_out(opt, root)
+    ca_bundle = _ca_bundle(config, root, env) if opt.release else None
     return HarnessOptions(
         release=opt.release,
         hub_url=hub_url,
         hub_url_source=hub_source,
-        token=env.get("POLICY_HUB_TOKEN") or None,
+        # Author mode sends nothing, so a token it never uses cannot stop it.
+        token=resolve_token(env) if opt.release else None,
         release_ref=ref or "HEAD",
         state_dir=(root / state).resolve(),
         rules_dir=(root / (rules or ".policy-rules")),
@@ -170,10 +224,60 @@ def resolve_options(
         changed_since=opt.changed_since,
         allow_insecure_hub=opt.allow_insecure_hub,
         in_ci=in_ci,
+        ca_bundle=ca_bundle,
+        limits=_limits(config),
         shard=shard,
         fragment_out=fragment_out,
         finalize=finalize,
     )
+
+
+def _ca_bundle(config: pytest.Config, root: Path, env: Mapping[str, str]) -> str | None:
+    """The CA bundle (flag > ini > REQUESTS_CA_BUNDLE > SSL_CERT_FILE), checked to be a
+    readable file now, so a typo is one usage error and not a TLS failure per version."""
+    source, value = _first(
+        ("--hub-ca-bundle", config.option.hub_ca_bundle),
+        ("ini policy_hub_ca_bundle", config.getini("policy_hub_ca_bundle")),
+        ("REQUESTS_CA_BUNDLE", env.get("REQUESTS_CA_BUNDLE")),
+        ("SSL_CERT_FILE", env.get("SSL_CERT_FILE")),
+    )
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if source.startswith("ini") and not path.is_absolute():
+        path = root / path
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(1 << 16)
+    except OSError as exc:
+        raise UsageError(
+            f"the CA bundle {value} (from {source}) cannot be read: {exc.strerror or exc}"
+        ) from None
+    if b"-----BEGIN CERTIFICATE-----" not in head:
+        raise UsageError(
+            f"the CA bundle {value} (from {source}) holds no PEM certificate "
+            "(-----BEGIN CERTIFICATE-----)"
+        )
+    return str(path.resolve())
+
+
+def _limits(config: pytest.Config) -> dict[str, float]:
+    """RetryPolicy overrides from the ini keys of LIMIT_KEYS; a bad value is a usage error."""
+    limits: dict[str, float] = {}
+    for key, (attr, _, _) in LIMIT_KEYS.items():
+        raw = str(config.getini(key) or "").strip()
+        if not raw:
+            continue
+        whole = attr == "attempts"
+        try:
+            value = int(raw) if whole else float(raw)
+        except ValueError:
+            value = -1
+        if not 0 < value <= 86400:
+            what = "a whole number of tries" if whole else "a number of seconds"
+            raise UsageError(f"ini {key} = {raw!r}: expected {what} above 0")
+        limits[attr] = value
+    return limits
 
 
 def _scale_out(opt: Any, root: Path) -> tuple[Shard | None, Path | None, tuple[Path, ...]]:

@@ -7,8 +7,11 @@ items. Inert in a directory without `policies/`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
+import shutil
+import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ import pytest
 from policy_checks import PolicyChecker, RulesError
 from publisher import gitrepo
 from publisher.gitrepo import POLICIES_DIR, ConfigurationError, GitError
-from publisher.hubclient import HubClient, HubConfigError, check_hub_url
+from publisher.hubclient import TLS_UNTRUSTED, HubClient, HubConfigError, RetryPolicy, check_hub_url
 from publisher.items import HARNESS_PLUGIN, PolicyItem, PolicyTree
 from publisher.layout import (
     CommitSource,
@@ -33,6 +36,7 @@ from publisher.options import (
     UsageError,
     add_options,
     resolve_options,
+    resolve_token,
 )
 from publisher.release import (
     ALREADY_IN_HUB,
@@ -40,12 +44,14 @@ from publisher.release import (
     VALID,
     WOULD_PUBLISH,
     HubCheckPrefetch,
+    HubOutage,
     ItemOutcome,
     ReleasePlan,
     check_only,
     deliver_version,
     make_plan,
     plan_is_complete,
+    unreachable_reason,
     well_formed,
 )
 from publisher.shard import (
@@ -56,7 +62,14 @@ from publisher.shard import (
     restrict_plan,
     write_fragment,
 )
-from publisher.state import DeliveredIndex, StateDir, StateError, parse_baseline
+from publisher.state import (
+    DeliveredIndex,
+    StateDir,
+    StateError,
+    os_reason,
+    parse_baseline,
+    release_lock_path,
+)
 from publisher.statesync import StateSyncError, commit_and_push
 from publisher.summary import ReleaseReport, annotations, render_markdown, render_terminal
 
@@ -117,6 +130,10 @@ class Harness:
         self.sync_failed = False
         self.prefetch: HubCheckPrefetch | None = None
         self.scale_out_notes: list[str] = []  # what --finalize merged, or what is missing
+        self.ca_bundle: str | None = None
+        self.limits: dict[str, float] = {}
+        self.outage: HubOutage | None = None  # shared by all processes of a release run
+        self.collect_only = bool(config.option.collectonly)
 
     # -- set-up ------------------------------------------------------------------------------
 
@@ -134,7 +151,10 @@ class Harness:
         harness.hub_url = data.get("hub_url")
         harness.auth_problem = data.get("auth_problem")
         harness.rules_dir = Path(data["rules_dir"]) if data.get("rules_dir") else None
-        harness._token = data.get("token") or os.environ.get("POLICY_HUB_TOKEN") or None
+        harness._token = data.get("token") or resolve_token(os.environ)
+        harness.ca_bundle = data.get("ca_bundle")
+        harness.limits = data.get("limits") or {}
+        harness.outage = HubOutage(Path(data["outage"])) if data.get("outage") else None
         return harness
 
     def prepare(self) -> None:
@@ -168,6 +188,8 @@ class Harness:
             except HubConfigError as exc:
                 raise UsageError(str(exc)) from None
             self._token = opts.token
+            self.ca_bundle = opts.ca_bundle
+        self.limits = dict(opts.limits)
         if local:
             why = "no hub URL configured" if opts.hub_url is None else "--hub-url local"
             self.local_hub_note = (
@@ -188,10 +210,14 @@ class Harness:
                 )
             release_sha = gitrepo.resolve_commit(self.root, opts.release_ref)
             self.state = StateDir(opts.state_dir, self._display(opts.state_dir))
-            if opts.shard is None:
-                # A shard only reads the state (written atomically) and writes its own
-                # fragment, so shards may run side by side in one checkout.
-                self._stack.enter_context(self.state.locked())
+            # A shard only reads the state (written atomically) and writes its own fragment, so
+            # shards may run side by side in one checkout; a dry run or --collect-only writes
+            # nothing at all, so it neither locks nor probes.
+            if opts.shard is None and not self.writes_nothing:
+                self._stack.enter_context(
+                    self.state.locked(release_lock_path(gitrepo.git_dir(self.root), opts.state_dir))
+                )
+                self.state.check_writable()
             delivered = self.state.read_delivered()
             baseline_text = self.state.read_baseline_text()
             baseline = parse_baseline(baseline_text) if baseline_text is not None else None
@@ -208,12 +234,17 @@ class Harness:
         if opts.shard is not None:
             self.plan = restrict_plan(self.plan, opts.shard)
         self.folders = list(self.plan.to_deliver)
+        if self.collect_only:
+            return
         if local:
             self._start_local_hub()
+        outage_dir = tempfile.mkdtemp(prefix="policyhub-run-")
+        self._stack.callback(shutil.rmtree, outage_dir, ignore_errors=True)
+        self.outage = HubOutage(Path(outage_dir) / "hub-unreachable")
         # Only a well-formed name and version may reach a URL path, even for this probe.
         probe = next((f for f in self.plan.to_deliver if well_formed(*folder_identity(f))), None)
         if probe is not None:
-            self._preflight_auth(probe)
+            self._preflight(probe)
 
     def _merge_fragments(self, opts: HarnessOptions) -> None:
         """--finalize: the shards' outcomes become this run's; no item is collected."""
@@ -260,10 +291,26 @@ class Harness:
         self._stack.callback(hub.stop)
         self.hub_url = hub.url
 
-    def _preflight_auth(self, folder: str) -> None:
-        """One authenticated request up front: a bad token is one clear message, not N failures."""
+    @property
+    def writes_nothing(self) -> bool:
+        return self.dry_run or self.collect_only
+
+    def _preflight(self, folder: str) -> None:
+        """One authenticated request up front: a bad token, an untrusted certificate or a dead
+        hub is one clear line, not N failures."""
         name, version = folder_identity(folder)
         answer = self.client.get_policy(name, version)
+        if answer.unreachable:
+            assert self.outage is not None and self.hub_url is not None
+            why = unreachable_reason(self.hub_url, answer)
+            if answer.error and answer.error.startswith(TLS_UNTRUSTED):
+                why += (
+                    "; pass the CA certificates that signed it with --hub-ca-bundle PATH "
+                    "(or ini policy_hub_ca_bundle, REQUESTS_CA_BUNDLE, SSL_CERT_FILE)"
+                )
+            self.outage.mark(why)
+            self._write_line(f"policy-hub: ERROR: {why}; no version is attempted")
+            return
         if answer.status in (401, 403):
             self.auth_problem = (
                 f"not attempted: the hub at {self.hub_url} refused the token "
@@ -313,7 +360,8 @@ class Harness:
     def client(self) -> HubClient:
         if self._client is None:
             assert self.hub_url is not None
-            self._client = HubClient(self.hub_url, self._token)
+            policy = dataclasses.replace(RetryPolicy(), **self.limits)
+            self._client = HubClient(self.hub_url, self._token, policy, self.ca_bundle)
             self._stack.callback(self._client.close)
         return self._client
 
@@ -348,12 +396,14 @@ class Harness:
             self.auth_problem,
             dry_run=self.dry_run,
             hub_check=self.prefetch.take(folder) if self.prefetch else None,
+            outage=self.outage,
         )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         # Overlap the next version's hub check with this one's validation and POST.
-        if self.release and not self.auth_problem and isinstance(nextitem, PolicyItem):
+        down = self.outage is not None and self.outage.known()
+        if self.release and not (self.auth_problem or down) and isinstance(nextitem, PolicyItem):
             if self.prefetch is None:
                 self.prefetch = HubCheckPrefetch(self.client)
                 self._stack.callback(self.prefetch.close)
@@ -371,6 +421,9 @@ class Harness:
             "hub_url": self.hub_url,
             "auth_problem": self.auth_problem,
             "rules_dir": str(self.rules_dir) if self.rules_dir else None,
+            "ca_bundle": self.ca_bundle,
+            "limits": self.limits,
+            "outage": str(self.outage.path) if self.outage else None,
             # Only the embedded hub's throw-away token travels this way; a real one comes from
             # the environment the workers inherit.
             "token": self._token if self.opts and self.opts.hub_url in (None, LOCAL_HUB) else None,
@@ -448,7 +501,10 @@ class Harness:
         # After the "nothing collected" rule: a --finalize run collects nothing by design, and
         # its failures are the shards' versions that no fragment reports as delivered.
         finalize_failed = bool(
-            self.opts and self.opts.finalize and self.report and self.report.failed
+            self.opts
+            and self.opts.finalize
+            and self.report
+            and (self.report.failed or self.report.not_run)
         )
         if (self.sync_failed or finalize_failed) and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -456,39 +512,27 @@ class Harness:
     def _finalize(self) -> None:
         """Merge this run's deliveries; advance the baseline iff the change set is delivered."""
         assert self.plan is not None and self.opts is not None
-        self.report = ReleaseReport(self.plan, self.outcomes, dry_run=self.dry_run)
+        self.report = ReleaseReport(self.plan, self.outcomes, dry_run=self.writes_nothing)
         self.report.notes.extend(self.scale_out_notes)
         if self.opts.finalize:
             self.report.not_run_reason = "no fragment reports it (shard failed or fragment missing)"
         if self.opts.shard is not None:
             self.report.shard = str(self.opts.shard)
-        if self.dry_run or self.state is None:
+        if self.outage is not None and (down := self.outage.known()):
+            self.report.notes.append(
+                f"HUB UNREACHABLE: {down}; the versions not attempted are "
+                "retried by the next release"
+            )
+        if self.writes_nothing or self.state is None:
             return
         if self.opts.shard is not None:
             self._write_fragment()
             return
-        current = self.state.read_delivered()
-        merged = DeliveredIndex(current)
-        for out in self.outcomes.values():
-            if out.delivery is not None:
-                merged.add(out.delivery)
-        if len(merged) != len(current):
-            self.state.write_delivered(merged)
-            self.report.state_written = True
-        # With a valid baseline and no policy change since, the baseline stays: it is as good
-        # as the release commit, and rewriting it would make every run a new state commit.
-        unchanged = self.plan.baseline_sha is not None and not self.plan.change_set
-        recorded = parse_baseline(self.state.read_baseline_text() or "")
-        if not gitrepo.moves_forward(self.root, recorded, self.plan.release_sha):
-            self.report.notes.append(
-                f"baseline stays at {recorded[:12] if recorded else '?'}: the release commit is "
-                "older than it, and the baseline only moves forward"
-            )
-        elif plan_is_complete(self.plan, merged) and not unchanged:
-            if recorded != self.plan.release_sha:
-                self.state.write_baseline(self.plan.release_sha)
-                self.report.state_written = True
-            self.report.baseline_advanced = True
+        try:
+            self._record_state(self.state, self.report)
+        except (OSError, StateError) as exc:
+            self._state_write_failed(exc)
+            return
         if self.opts.commit_state:
             try:
                 notes = commit_and_push(self.root, self.state, self.plan, push=self.opts.push)
@@ -496,6 +540,50 @@ class Harness:
                 self.sync_failed = True
                 notes = [f"ERROR: state not committed/pushed: {exc}"]
             self.report.notes.extend(notes)
+
+    def _record_state(self, state: StateDir, report: ReleaseReport) -> None:
+        """Merge this run's deliveries into delivered.json; advance the baseline by the rule."""
+        assert self.plan is not None
+        current = state.read_delivered()
+        merged = DeliveredIndex(current)
+        for out in self.outcomes.values():
+            if out.delivery is not None:
+                merged.add(out.delivery)
+        if len(merged) != len(current):
+            state.write_delivered(merged)
+            report.state_written = True
+        # With a valid baseline and no policy change since, the baseline stays: it is as good
+        # as the release commit, and rewriting it would make every run a new state commit.
+        unchanged = self.plan.baseline_sha is not None and not self.plan.change_set
+        recorded = parse_baseline(state.read_baseline_text() or "")
+        if not gitrepo.moves_forward(self.root, recorded, self.plan.release_sha):
+            report.notes.append(
+                f"baseline stays at {recorded[:12] if recorded else '?'}: the release commit is "
+                "older than it, and the baseline only moves forward"
+            )
+        elif plan_is_complete(self.plan, merged) and not unchanged:
+            if recorded != self.plan.release_sha:
+                state.write_baseline(self.plan.release_sha)
+                report.state_written = True
+            report.baseline_advanced = True
+
+    def _state_write_failed(self, exc: OSError | StateError) -> None:
+        """A state write failed after publishing: say what the hub got that the state lacks."""
+        assert self.report is not None and self.state is not None
+        self.sync_failed = True
+        why = os_reason(exc) if isinstance(exc, OSError) else str(exc)
+        made = sorted(
+            f"{o.name}@{o.version}" for o in self.outcomes.values() if o.delivery is not None
+        )
+        self.report.notes.append(
+            f"ERROR: the state in {self.state.display} could not be written ({why}); "
+            "the baseline stays"
+        )
+        if made and not self.report.state_written:
+            self.report.notes.append(
+                f"DELIVERED BUT NOT RECORDED ({len(made)}): {', '.join(made)}; they are in the "
+                "hub, and the next release finds them there and records them"
+            )
 
     def _write_fragment(self) -> None:
         """--shard: this run's deliveries go to a fragment; the state is the finalize run's."""

@@ -4,6 +4,8 @@ of one policy version (hub check → validate → publish), each a plain functio
 
 from __future__ import annotations
 
+import os
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -12,7 +14,7 @@ from typing import Any
 
 from policy_checks import NAME_RE, SEMVER_RE, CheckResult, Finding, PolicyChecker
 from publisher import gitrepo
-from publisher.hubclient import HubAnswer, HubClient
+from publisher.hubclient import HubAnswer, HubClient, describe_body, hub_record
 from publisher.layout import CommitSource, folder_identity
 from publisher.state import DeliveredIndex, DeliveryRecord
 
@@ -75,12 +77,14 @@ def make_plan(
     """Baseline → change set → early filter (CONTRACT.md section 3, steps 1-3)."""
     gitrepo.check_not_shallow(repo)
     baseline = gitrepo.resolve_baseline(repo, baseline_sha, baseline_text, release_sha)
-    touched = gitrepo.version_folders_of(
-        gitrepo.changed_paths(repo, baseline.diff_from, release_sha)
-    )
-    source = CommitSource(repo, release_sha, touched)
+    changed = gitrepo.changed_paths(repo, baseline.diff_from, release_sha)
+    touched = gitrepo.version_folders_of(changed)
+    loose = gitrepo.loose_entries_of(changed)
+    source = CommitSource(repo, release_sha, touched + loose)
     existing = source.tree.version_folders()
-    change_set = [f for f in touched if f in existing]
+    # A link where a policy or version folder would be is a folder of its own that fails.
+    links = [p for p in loose if source.tree.is_link(p)]
+    change_set = sorted([f for f in touched if f in existing] + links)
     deleted = [f for f in touched if f not in existing]
     to_deliver, dropped = [], []
     for folder in change_set:
@@ -238,8 +242,41 @@ class HubCheckPrefetch:
 
 
 def well_formed(name: str, version: str) -> bool:
-    """Only a well-formed name and version may ever reach a URL path."""
-    return bool(NAME_RE.match(name) and SEMVER_RE.match(version))
+    """Only a well-formed name and version may ever reach a URL path (fullmatch: `$` in a
+    `match` would let a trailing newline through)."""
+    return bool(NAME_RE.fullmatch(name) and SEMVER_RE.fullmatch(version))
+
+
+# Findings that make a folder unusable before any request: it is not sent, not even looked up.
+STRUCTURAL_RULES = frozenset({"symlink"})
+
+
+class HubOutage:
+    """Whether this run already found the hub unreachable, shared by every process of the run
+    through one file (the controller names it in `workerinput`): once one item saw no answer
+    after all its tries, every later item is not attempted, so a dead hub costs one request
+    deadline per process, not one per version."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def known(self) -> str | None:
+        try:
+            return self.path.read_text(encoding="utf-8") or "the hub did not answer"
+        except OSError:
+            return None
+
+    def mark(self, why: str) -> None:
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(why, encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # at worst the next item finds out for itself
+
+
+def unreachable_reason(hub_url: str, answer: HubAnswer) -> str:
+    return f"the hub at {hub_url} did not answer: {answer.describe}"
 
 
 def idempotency_key(release_sha: str, name: str, version: str) -> str:
@@ -262,10 +299,6 @@ def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _hub_digest(answer: HubAnswer) -> str | None:
-    return answer.body.get("digest") if isinstance(answer.body, dict) else None
-
-
 def _auth_reason(answer: HubAnswer) -> str:
     return (
         f"the hub refused the token (HTTP {answer.status}): check POLICY_HUB_TOKEN "
@@ -281,11 +314,13 @@ def deliver_version(
     *,
     dry_run: bool = False,
     hub_check: Future[HubAnswer] | None = None,
+    outage: HubOutage | None = None,
 ) -> ItemOutcome:
     """One version through the hub check, validation and publishing (CONTRACT.md section 3.4).
 
     `hub_check` is the GET already started for this version (see `HubCheckPrefetch`); its answer
-    is used exactly as if the GET were sent here.
+    is used exactly as if the GET were sent here. Every answer is checked by `hub_record` before
+    it can make the version count as delivered.
     """
     out = ItemOutcome(
         folder=result.folder,
@@ -295,20 +330,45 @@ def deliver_version(
         digest=result.digest,
         findings=list(result.findings),
     )
-    if not well_formed(result.name, result.version):
+    if not well_formed(result.name, result.version) or any(
+        f.rule in STRUCTURAL_RULES for f in result.findings
+    ):
         out.reason = "not a valid policy folder (see the problems below); nothing sent"
         return out
     if auth_problem:
         out.outcome, out.reason = NOT_ATTEMPTED, auth_problem
         return out
+    down = outage.known() if outage else None
+    if down:
+        out.outcome, out.reason = NOT_ATTEMPTED, f"not attempted: {down}"
+        return out
 
-    answer = hub_check.result() if hub_check else client.get_policy(result.name, result.version)
+    deadline = time.monotonic() + client.policy.item_deadline
+    answer = (
+        hub_check.result()
+        if hub_check
+        else client.get_policy(result.name, result.version, deadline=deadline)
+    )
     out.get_status = answer.status
+    if answer.unreachable:
+        why = unreachable_reason(client.base_url, answer)
+        if outage:
+            outage.mark(why)
+        out.outcome, out.reason = NOT_ATTEMPTED, f"not attempted: {why}"
+        return out
+    check_note = ""
     if answer.status == 200:
-        hub_digest = _hub_digest(answer)
-        return _delivered(
-            out, ALREADY_IN_HUB, release_sha, hub_digest, "already in the hub", dry_run
+        record = hub_record(answer.body, result.name, result.version)
+        if record is not None:
+            return _delivered(
+                out, ALREADY_IN_HUB, release_sha, record.digest, "already in the hub", dry_run
+            )
+        check_note = (
+            f" (the hub check answered HTTP 200 with {describe_body(answer.body)}, "
+            "not a record of this version: taken as not found)"
         )
+    elif answer.status != 404:
+        check_note = f" (hub check: {answer.describe})"
 
     if not result.ok:
         out.reason = f"{len(result.findings)} problem(s); nothing sent"
@@ -317,28 +377,42 @@ def deliver_version(
     # a token the hub refuses was already reported once, up front, by the plugin's preflight.
     if dry_run:
         out.outcome = WOULD_PUBLISH
-        out.reason = "would be published" + (
-            "" if answer.status == 404 else f" (hub check: {answer.describe})"
-        )
+        out.reason = "would be published" + check_note
         return out
 
     key = idempotency_key(release_sha, result.name, result.version)
-    answer = client.publish(publish_body(result, release_sha), key)
+    answer = client.publish(publish_body(result, release_sha), key, deadline=deadline)
     out.post_status = answer.status
-    if answer.status is not None and 200 <= answer.status < 300:
-        return _delivered(out, PUBLISHED, release_sha, _hub_digest(answer), "published")
-    if (
-        answer.status == 409
-        and isinstance(answer.body, dict)
-        and answer.body.get("error") == "exists"
-    ):
-        digest = _hub_digest(answer)
-        return _delivered(out, ALREADY_IN_HUB, release_sha, digest, "already in the hub (409)")
+    status = answer.status
+    if answer.unreachable and outage:
+        outage.mark(unreachable_reason(client.base_url, answer))
+    if status is not None and 200 <= status < 300:
+        record = hub_record(answer.body, result.name, result.version)
+        if record is not None:
+            return _delivered(out, PUBLISHED, release_sha, record.digest, "published" + check_note)
+        out.outcome = PUBLISH_FAILED
+        out.reason = (
+            f"the hub answered HTTP {status} but not with its record of "
+            f"{result.name}@{result.version} ({describe_body(answer.body)}); not recorded as "
+            "delivered: the next release asks the hub again"
+        )
+        return out
+    if status == 409 and isinstance(answer.body, dict) and answer.body.get("error") == "exists":
+        record = hub_record(answer.body, result.name, result.version)
+        if record is not None:
+            return _delivered(
+                out, ALREADY_IN_HUB, release_sha, record.digest, "already in the hub (409)"
+            )
     out.outcome = PUBLISH_FAILED
-    if answer.status in (401, 403):
+    if status in (401, 403):
         out.reason = _auth_reason(answer)
-    elif answer.status is not None and 300 <= answer.status < 400:
-        out.reason = f"the hub answered a redirect (HTTP {answer.status}); POST is never redirected"
+    elif status is not None and 300 <= status < 400:
+        out.reason = f"the hub answered a redirect (HTTP {status}); POST is never redirected"
+    elif status == 409:
+        out.reason = (
+            f"publish failed: HTTP 409 without the hub's record of {result.name}@"
+            f"{result.version} ({describe_body(answer.body)})"
+        )
     else:
         out.reason = f"publish failed: {answer.describe}"
     return out
@@ -348,24 +422,20 @@ def _delivered(
     out: ItemOutcome,
     outcome: str,
     release_sha: str,
-    hub_digest: str | None,
+    hub_digest: str,
     reason: str,
     dry_run: bool = False,
 ) -> ItemOutcome:
-    # delivered.json describes what the hub holds: when the hub's content differs, record the
-    # hub's digest, so the next run reports the local edit as changed after delivery.
-    digest = hub_digest or out.digest
-    if not digest:
-        out.outcome = PUBLISH_FAILED
-        out.reason = f"{reason}, but neither the hub nor the local files give a content digest"
-        return out
+    """Count the version as delivered. `digest` is the local files' digest (CONTRACT section 4);
+    only when the local files give none (they do not parse) is the hub's recorded instead."""
+    local = out.digest
     out.outcome = outcome
     out.reason = reason
-    if hub_digest and out.digest and hub_digest != out.digest:
+    if local and hub_digest != local:
         out.hub_digest = hub_digest
         out.reason = (
             f"{reason}, BUT THE HUB HOLDS DIFFERENT CONTENT for this version "
-            f"(hub {hub_digest[:19]}…, local {out.digest[:19]}…); versions are immutable: "
+            f"(hub {hub_digest[:19]}…, local {local[:19]}…); versions are immutable: "
             "publish the change as a new version"
         )
     if dry_run:
@@ -375,7 +445,8 @@ def _delivered(
         version=out.version,
         delivered_at=_now(),
         release_sha=release_sha,
-        digest=digest,
+        digest=local or hub_digest,
         outcome=outcome,
+        hub_digest=out.hub_digest,
     )
     return out

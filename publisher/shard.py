@@ -14,7 +14,7 @@ from typing import Any
 
 from publisher.layout import folder_identity
 from publisher.release import ReleasePlan
-from publisher.state import OUTCOMES, DeliveredIndex, DeliveryRecord, atomic_write
+from publisher.state import DeliveredIndex, DeliveryRecord, atomic_write, entry_problem
 
 FRAGMENT_FORMAT = "policyhub-fragment"
 FRAGMENT_VERSION = 1
@@ -217,16 +217,9 @@ def _fragment_from_json(data: Any, shown: str) -> Fragment:
 
 
 def _record(name: str, version: str, entry: Any, bad: Any) -> DeliveryRecord:
-    where = f'"policies.{name}.{version}"'
-    if not isinstance(entry, dict):
-        raise bad(f"{where} must be an object")
-    missing = [k for k in ("delivered_at", "release_sha", "digest", "outcome") if k not in entry]
-    if missing:
-        raise bad(f"{where} lacks {', '.join(missing)}")
-    if entry["outcome"] not in OUTCOMES:
-        raise bad(f"{where}: unknown outcome {entry['outcome']!r}")
-    if not isinstance(entry["digest"], str) or not _DIGEST_RE.match(entry["digest"]):
-        raise bad(f"{where}: digest is not sha256:<64 hex>")
+    problem = entry_problem(entry)
+    if problem is not None:
+        raise bad(f'"policies.{name}.{version}" {problem}')
     return DeliveryRecord.from_json(name, version, entry)
 
 

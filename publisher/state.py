@@ -1,25 +1,29 @@
 """The git-tracked release state: `.state/baseline.sha` and `.state/delivered.json`.
 
-Reading refuses anything it cannot parse (a corrupt file is never treated as empty); every write
-is atomic (temp file in the same folder, fsync, rename), and a lock keeps two runs apart.
+Reading refuses anything it cannot parse (a corrupt file is never treated as empty) and keeps the
+fields it does not know; every write is atomic (temp file in the same folder, fsync, rename) and
+keeps the file's permissions; a lock outside the state folder (in git's own directory) keeps two
+runs apart, so nothing untracked ever appears in `.state/`.
 """
 
 from __future__ import annotations
 
-import fcntl
+import errno
+import hashlib
 import json
 import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import filelock
+
 BASELINE_FILE = "baseline.sha"
 DELIVERED_FILE = "delivered.json"
-LOCK_FILE = ".lock"
 STATE_FORMAT_VERSION = 1
 OUTCOMES = ("published", "already-in-hub")
 
@@ -38,9 +42,16 @@ class StateLockedError(StateError):
     """Another run holds the state directory."""
 
 
+_KNOWN_FIELDS = ("delivered_at", "release_sha", "digest", "outcome", "hub_digest")
+
+
 @dataclass(frozen=True)
 class DeliveryRecord:
-    """One delivered policy version, as `delivered.json` stores it."""
+    """One delivered policy version, as `delivered.json` stores it.
+
+    `digest` is the digest of the files at the release commit; `hub_digest` is set only when the
+    hub holds other content for that version. `extra` keeps fields this harness does not know.
+    """
 
     name: str
     version: str
@@ -48,14 +59,20 @@ class DeliveryRecord:
     release_sha: str
     digest: str
     outcome: str
+    hub_digest: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
-    def to_json(self) -> dict[str, str]:
-        return {
-            "delivered_at": self.delivered_at,
-            "release_sha": self.release_sha,
-            "digest": self.digest,
-            "outcome": self.outcome,
-        }
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = dict(self.extra)
+        data.update(
+            delivered_at=self.delivered_at,
+            release_sha=self.release_sha,
+            digest=self.digest,
+            outcome=self.outcome,
+        )
+        if self.hub_digest is not None:
+            data["hub_digest"] = self.hub_digest
+        return data
 
     @classmethod
     def from_json(cls, name: str, version: str, data: dict[str, Any]) -> DeliveryRecord:
@@ -66,13 +83,37 @@ class DeliveryRecord:
             release_sha=data["release_sha"],
             digest=data["digest"],
             outcome=data["outcome"],
+            hub_digest=data.get("hub_digest"),
+            extra={k: v for k, v in data.items() if k not in _KNOWN_FIELDS},
         )
+
+
+def entry_problem(entry: Any) -> str | None:
+    """What is wrong with one `delivered.json` entry (also a fragment's), or None."""
+    if not isinstance(entry, dict):
+        return "must be an object"
+    missing = [k for k in ("delivered_at", "release_sha", "digest", "outcome") if k not in entry]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    if entry["outcome"] not in OUTCOMES:
+        return f"unknown outcome {entry['outcome']!r}"
+    for key in ("digest", "hub_digest"):
+        value = entry.get(key, "sha256:" + "0" * 64)
+        if not isinstance(value, str) or not _DIGEST_RE.match(value):
+            return f"{key} is not sha256:<64 hex>"
+    if not all(isinstance(entry[k], str) for k in ("delivered_at", "release_sha")):
+        return "delivered_at and release_sha must be strings"
+    return None
 
 
 class DeliveredIndex:
     """Every policy version ever delivered, by (name, version); only ever added to."""
 
-    def __init__(self, records: Iterable[DeliveryRecord] = ()) -> None:
+    def __init__(
+        self, records: Iterable[DeliveryRecord] = (), extra: dict[str, Any] | None = None
+    ) -> None:
+        # Top-level fields this harness does not know, kept as they are.
+        self.extra: dict[str, Any] = dict(getattr(records, "extra", None) or extra or {})
         self._by_key: dict[tuple[str, str], DeliveryRecord] = {}
         for record in records:
             self._by_key.setdefault((record.name, record.version), record)
@@ -99,13 +140,13 @@ class DeliveredIndex:
 
     def merged(self, other: DeliveredIndex) -> DeliveredIndex:
         """The union of two indexes; where both hold a version, this one's entry stays."""
-        return DeliveredIndex([*self, *other])
+        return DeliveredIndex([*self, *other], {**other.extra, **self.extra})
 
     def to_json(self) -> dict[str, Any]:
         policies: dict[str, dict[str, Any]] = {}
         for record in self:
             policies.setdefault(record.name, {})[record.version] = record.to_json()
-        return {"version": STATE_FORMAT_VERSION, "policies": policies}
+        return {**self.extra, "version": STATE_FORMAT_VERSION, "policies": policies}
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
@@ -130,20 +171,12 @@ def parse_delivered(text: str, path: str) -> DeliveredIndex:
         if not isinstance(versions, dict):
             raise StateError(f'{path}: "policies.{name}" must be an object; {hint}')
         for version, entry in versions.items():
-            where = f'{path}: "policies.{name}.{version}"'
-            if not isinstance(entry, dict):
-                raise StateError(f"{where} must be an object; {hint}")
-            missing = [
-                k for k in ("delivered_at", "release_sha", "digest", "outcome") if k not in entry
-            ]
-            if missing:
-                raise StateError(f"{where} lacks {', '.join(missing)}; {hint}")
-            if entry["outcome"] not in OUTCOMES:
-                raise StateError(f"{where}: unknown outcome {entry['outcome']!r}; {hint}")
-            if not isinstance(entry["digest"], str) or not _DIGEST_RE.match(entry["digest"]):
-                raise StateError(f"{where}: digest is not sha256:<64 hex>; {hint}")
+            problem = entry_problem(entry)
+            if problem is not None:
+                raise StateError(f'{path}: "policies.{name}.{version}" {problem}; {hint}')
             records.append(DeliveryRecord.from_json(name, version, entry))
-    return DeliveredIndex(records)
+    extra = {k: v for k, v in data.items() if k not in ("version", "policies")}
+    return DeliveredIndex(records, extra)
 
 
 def parse_baseline(text: str) -> str | None:
@@ -190,33 +223,88 @@ class StateDir:
     def write_baseline(self, sha: str) -> None:
         atomic_write(self.baseline_path, sha + "\n")
 
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        """Hold an exclusive lock on the state directory for the length of a run."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    def check_writable(self) -> None:
+        """Prove, before anything is sent, that the state can be written: a probe file is
+        created, written, synced and removed (permissions alone do not tell: root, read-only
+        mounts, a full disk). Raises StateError naming the folder and why."""
         try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=self.path, prefix=".probe.", suffix=".tmp")
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise StateLockedError(
-                    f"{self.display} is in use by another release run on this checkout; "
-                    "wait for it to finish (the lock is released when that process exits)"
-                ) from None
+                os.write(fd, b"\n")
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+                Path(probe).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StateError(
+                f"the state folder {self.display} cannot be written ({os_reason(exc)}); "
+                "a release would publish and then be unable to record it, so nothing was sent: "
+                "make the folder writable, or name another with --state-dir"
+            ) from None
+
+    @contextmanager
+    def locked(self, lock_path: Path) -> Iterator[None]:
+        """Hold an exclusive lock for the length of a run; `lock_path` lies outside the state
+        folder (in git's directory), so nothing untracked appears in a policy repository."""
+        lock = filelock.FileLock(lock_path, timeout=0)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise StateLockedError(
+                f"{self.display} is in use by another release run on this checkout; "
+                "wait for it to finish (the lock is released when that process exits)"
+            ) from None
+        except OSError as exc:
+            raise StateError(
+                f"cannot take the release lock {lock_path}: {os_reason(exc)}"
+            ) from None
+        try:
             # A run killed mid-write leaves its temp file; with the lock held none is live.
             for name in (DELIVERED_FILE, BASELINE_FILE):
                 for stale in self.path.glob(f".{name}.*.tmp"):
                     stale.unlink(missing_ok=True)
             yield
         finally:
-            os.close(fd)
+            lock.release()
+
+
+def release_lock_path(git_dir: Path, state_dir: Path) -> Path:
+    """The lock of one state folder: in git's own directory, never tracked, never in `.state/`."""
+    key = hashlib.sha256(str(state_dir).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return git_dir / f"policyhub-release-{key}.lock"
+
+
+def os_reason(exc: OSError) -> str:
+    """A short reason for a failed file operation, for messages."""
+    if exc.errno == errno.ENOSPC:
+        return "no space left on the device"
+    if exc.errno == errno.EROFS:
+        return "read-only file system"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return "it is not a folder"
+    return exc.strerror or str(exc)
+
+
+def _new_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def atomic_write(path: Path, text: str) -> None:
-    """Replace `path` with `text` so that a crash at any instant leaves the old or the new file."""
+    """Replace `path` with `text` so that a crash at any instant leaves the old or the new file;
+    the file keeps its permissions (a new one gets the usual ones, not mkstemp's 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = _new_file_mode()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             handle.write(text)
             handle.flush()
@@ -225,6 +313,8 @@ def atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if os.name == "nt":  # Windows cannot open a folder to sync it; the rename is durable there
+        return
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

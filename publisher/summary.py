@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from publisher.layout import folder_identity
+from publisher.printable import printable
 from publisher.release import DELIVERED_OUTCOMES, ItemOutcome, ReleasePlan
 
 NOT_RUN = "not-run"
@@ -39,7 +40,14 @@ class ReleaseReport:
 
     @property
     def failed(self) -> int:
-        return sum(1 for _, _, outcome, _ in self.rows() if outcome not in DELIVERED_OUTCOMES)
+        """Versions that ran and were not delivered (not those that did not run)."""
+        return sum(
+            1 for _, _, outcome, _ in self.rows() if outcome not in (*DELIVERED_OUTCOMES, NOT_RUN)
+        )
+
+    @property
+    def not_run(self) -> int:
+        return sum(1 for _, _, outcome, _ in self.rows() if outcome == NOT_RUN)
 
     def verdict(self) -> str:
         # A shard's verdict is about its share only: say so before the contract's words.
@@ -54,11 +62,14 @@ class ReleaseReport:
             )
         if total == 0:
             return "Release successful – all 0 policies delivered (nothing to deliver)"
-        if self.failed == 0:
+        failed, not_run = self.failed, self.not_run
+        if failed == 0 and not_run == 0:
             return f"Release successful – all {total} policies delivered"
-        if self.failed == total:
+        if failed == total:
             return "Release failed – no policies delivered"
-        return f"Partial success – {self.failed} of {total} failed"
+        # A subset run (-k, --deselect, -x) counts what it did not run apart, never as failed.
+        tail = f", {not_run} not run" if not_run else ""
+        return f"Partial success – {failed} of {total} failed{tail}"
 
     def facts(self) -> list[str]:
         plan = self.plan
@@ -106,7 +117,7 @@ def render_terminal(report: ReleaseReport) -> list[str]:
         widths = [max(len(headers[i]), *(len(r[i]) for r in rows)) for i in range(3)]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
         lines.append(fmt.format(*headers))
-        lines.extend(fmt.format(*row) for row in rows)
+        lines.extend(fmt.format(*(printable(cell, 500) for cell in row)) for row in rows)
     return lines
 
 
@@ -123,7 +134,7 @@ def render_markdown(report: ReleaseReport) -> str:
     if rows:
         parts += ["", "| policy | version | outcome | reason |", "|---|---|---|---|"]
         parts.extend(
-            "| " + " | ".join(cell.replace("|", "\\|").replace("\n", " ") for cell in row) + " |"
+            "| " + " | ".join(printable(cell, 500).replace("|", "\\|") for cell in row) + " |"
             for row in rows
         )
     return "\n".join(parts) + "\n"

@@ -78,9 +78,7 @@ class PolicyRepo:
         path.mkdir(parents=True, exist_ok=True)
         self.git("init", "-q", "-b", "main")
         (path / "pyproject.toml").write_text(PYPROJECT)
-        (path / ".gitignore").write_text(
-            ".policyhub-local/\n.state/.lock\n__pycache__/\n.pytest_cache/\n"
-        )
+        (path / ".gitignore").write_text(".policyhub-local/\n__pycache__/\n.pytest_cache/\n")
         state = path / ".state"
         state.mkdir()
         (state / "delivered.json").write_text('{\n  "policies": {},\n  "version": 1\n}\n')

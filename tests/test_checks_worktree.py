@@ -49,14 +49,19 @@ def test_missing_file_is_none(repo: Path) -> None:
     assert [f.rule for f in result.findings] == ["missing-file"]
 
 
-def test_symlink_inside_the_repository_is_followed(repo: Path) -> None:
+def test_symlink_inside_the_repository_is_refused_not_followed(repo: Path) -> None:
+    # CONTRACT section 1: a link anywhere under policies/ fails its folder, wherever it leads.
     shared = repo / "shared" / "metadata.json"
     shared.parent.mkdir()
     (repo / FOLDER / METADATA_FILE).rename(shared)
     (repo / FOLDER / METADATA_FILE).symlink_to(Path("../../../shared/metadata.json"))
     files = read_policy_folder(repo, FOLDER)
-    assert files.read_errors == ()
-    assert files.metadata == shared.read_bytes()
+    assert files.metadata is None
+    [error] = files.read_errors
+    assert (error.file, error.rule) == (f"{FOLDER}/{METADATA_FILE}", "symlink")
+    # The checker reports the link, not a second "missing" finding.
+    result = PolicyChecker.load().check(files)
+    assert [f.rule for f in result.findings] == ["symlink"]
 
 
 def test_symlink_leaving_the_repository_is_refused(repo: Path, tmp_path: Path) -> None:
@@ -68,26 +73,34 @@ def test_symlink_leaving_the_repository_is_refused(repo: Path, tmp_path: Path) -
     assert files.metadata is None
     [error] = files.read_errors
     assert error.file == f"{FOLDER}/{METADATA_FILE}"
-    assert "outside the repository" in error.message
-    # The checker reports the read error, not a second "missing" finding.
-    result = PolicyChecker.load().check(files)
-    assert [f.rule for f in result.findings] == ["file-type"]
+    assert "symlink" in error.message and "never followed" in error.message
 
 
-def test_symlinked_folder_leaving_the_repository_is_refused(repo: Path, tmp_path: Path) -> None:
+def test_symlinked_folder_is_one_finding_and_nothing_is_read(repo: Path, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     (repo / FOLDER).rename(outside)
     (repo / FOLDER).symlink_to(outside, target_is_directory=True)
     files = read_policy_folder(repo, FOLDER)
     assert files.metadata is None and files.definition is None
-    assert len(files.read_errors) == 2
+    [error] = files.read_errors
+    assert (error.file, error.rule) == (FOLDER, "symlink")
+    assert [f.rule for f in PolicyChecker.load().check(files).findings] == ["symlink"]
+
+
+def test_symlink_deeper_in_the_folder_is_reported(repo: Path) -> None:
+    (repo / FOLDER / "examples").mkdir()
+    (repo / FOLDER / "examples" / "link.yaml").symlink_to("../metadata.json")
+    files = read_policy_folder(repo, FOLDER)
+    assert files.metadata is not None
+    [error] = files.read_errors
+    assert error.file == f"{FOLDER}/examples/link.yaml"
 
 
 def test_dangling_symlink_is_reported(repo: Path) -> None:
     (repo / FOLDER / METADATA_FILE).unlink()
     (repo / FOLDER / METADATA_FILE).symlink_to("nowhere.json")
     [error] = read_policy_folder(repo, FOLDER).read_errors
-    assert "does not exist" in error.message
+    assert error.rule == "symlink"
 
 
 def test_directory_in_place_of_a_file_is_refused(repo: Path) -> None:

@@ -12,24 +12,38 @@ import pytest
 import yaml
 
 from policy_checks import PolicyChecker, PolicyFiles
-from publisher.hubclient import HubAnswer
-from publisher.release import ALREADY_IN_HUB, PUBLISH_FAILED, PUBLISHED, deliver_version
+from publisher.hubclient import HubAnswer, RetryPolicy
+from publisher.release import (
+    ALREADY_IN_HUB,
+    NOT_ATTEMPTED,
+    PUBLISH_FAILED,
+    PUBLISHED,
+    HubOutage,
+    deliver_version,
+)
 from tests.policyrepo import definition, metadata
 
 SHA = "a" * 40
 
 
 class StandInClient:
+    base_url = "https://hub.example.invalid"
+    policy = RetryPolicy()
+
     def __init__(self, get: HubAnswer, post: HubAnswer) -> None:
         self.get, self.post = get, post
         self.posted: list[tuple[dict[str, Any], str]] = []
 
-    def get_policy(self, name: str, version: str) -> HubAnswer:
+    def get_policy(self, name: str, version: str, deadline: float | None = None) -> HubAnswer:
         return self.get
 
-    def publish(self, body: dict[str, Any], key: str) -> HubAnswer:
+    def publish(self, body: dict[str, Any], key: str, deadline: float | None = None) -> HubAnswer:
         self.posted.append((body, key))
         return self.post
+
+
+def record(digest: str, **extra: Any) -> dict[str, Any]:
+    return {"name": "alpha", "version": "1.0.0", "digest": digest, **extra}
 
 
 @pytest.fixture(scope="module")
@@ -46,11 +60,16 @@ def result() -> Any:
 
 @pytest.mark.parametrize(
     "get",
-    [HubAnswer(None, error="ConnectionError: refused", attempts=6), HubAnswer(500), HubAnswer(401)],
-    ids=["network-error", "500", "401"],
+    [
+        HubAnswer(None, error="the connection broke in the middle of the answer", attempts=6),
+        HubAnswer(500),
+        HubAnswer(401),
+        HubAnswer(200, "<html>proxy login</html>"),
+    ],
+    ids=["network-error", "500", "401", "200-not-a-record"],
 )
 def test_a_failed_hub_check_goes_on_to_publish(result: Any, get: HubAnswer) -> None:
-    client = StandInClient(get, HubAnswer(201, {"digest": result.digest}))
+    client = StandInClient(get, HubAnswer(201, record(result.digest)))
     out = deliver_version(result, client, SHA)  # type: ignore[arg-type]
     assert out.outcome == PUBLISHED and out.delivery is not None
     [(body, key)] = client.posted
@@ -62,7 +81,7 @@ def test_a_failed_hub_check_goes_on_to_publish(result: Any, get: HubAnswer) -> N
     ("post", "outcome", "reason"),
     [
         (
-            HubAnswer(409, {"error": "exists", "digest": "sha256:" + "0" * 64}),
+            HubAnswer(409, record("sha256:" + "0" * 64, error="exists")),
             ALREADY_IN_HUB,
             "DIFFERENT CONTENT",
         ),
@@ -82,3 +101,58 @@ def test_publish_answers(result: Any, post: HubAnswer, outcome: str, reason: str
     assert out.outcome == outcome
     assert reason in out.reason
     assert (out.delivery is not None) == (outcome == ALREADY_IN_HUB)
+
+
+def test_an_unreachable_hub_check_marks_the_outage_and_sends_nothing(
+    result: Any, tmp_path: Any
+) -> None:
+    outage = HubOutage(tmp_path / "outage")
+    dead = HubAnswer(None, error="no complete answer within 30 s", attempts=4, unreachable=True)
+    client = StandInClient(dead, HubAnswer(201, record(result.digest)))
+    out = deliver_version(result, client, SHA, outage=outage)  # type: ignore[arg-type]
+    assert out.outcome == NOT_ATTEMPTED and client.posted == []
+    assert "did not answer: no answer (no complete answer within 30 s) after 4 tries" in out.reason
+    assert outage.known() is not None
+    # Every later version of the run is not attempted, without a request.
+    again = deliver_version(result, client, SHA, outage=outage)  # type: ignore[arg-type]
+    assert again.outcome == NOT_ATTEMPTED and client.posted == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        None,
+        [],
+        {"name": "alpha", "version": "1.0.0"},
+        {"name": "alpha", "version": "1.0.0", "digest": 7},
+        {"name": "alpha", "version": "1.0.0", "digest": "sha256:" + "0" * 64 + "\n::error::x"},
+        {"name": "beta", "version": "1.0.0", "digest": "sha256:" + "0" * 64},
+        {"name": "alpha", "version": "1.0.1", "digest": "sha256:" + "0" * 64},
+    ],
+    ids=[
+        "html",
+        "list",
+        "no-digest",
+        "digest-not-string",
+        "digest-injection",
+        "other-name",
+        "other-version",
+    ],
+)
+def test_answers_that_are_not_a_record_never_count_as_delivered(result: Any, body: Any) -> None:
+    as_201 = deliver_version(result, StandInClient(HubAnswer(404), HubAnswer(201, body)), SHA)  # type: ignore[arg-type]
+    assert as_201.outcome == PUBLISH_FAILED and as_201.delivery is None
+    assert "not with its record of alpha@1.0.0" in as_201.reason
+    assert "\n" not in as_201.reason
+    conflict = body if not isinstance(body, dict) else {**body, "error": "exists"}
+    as_409 = deliver_version(result, StandInClient(HubAnswer(404), HubAnswer(409, conflict)), SHA)  # type: ignore[arg-type]
+    assert as_409.outcome == PUBLISH_FAILED and as_409.delivery is None
+    assert "\n" not in as_409.reason
+
+
+def test_other_content_in_the_hub_records_the_local_digest_and_the_hubs(result: Any) -> None:
+    other = "sha256:" + "1" * 64
+    out = deliver_version(result, StandInClient(HubAnswer(200, record(other)), HubAnswer(500)), SHA)  # type: ignore[arg-type]
+    assert out.outcome == ALREADY_IN_HUB and out.delivery is not None
+    assert out.delivery.digest == result.digest and out.delivery.hub_digest == other
+    assert "DIFFERENT CONTENT" in out.reason

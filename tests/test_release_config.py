@@ -8,8 +8,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import filelock
 import pytest
 
+from publisher.state import release_lock_path
 from tests.policyrepo import PolicyRepo
 
 
@@ -103,17 +105,13 @@ def test_release_outside_a_policy_repository_is_a_usage_error(tmp_path: Path) ->
 
 
 def test_second_run_on_the_same_state_is_refused_clearly(repo: PolicyRepo) -> None:
-    import fcntl
-    import os
-
-    lock = os.open(repo.path / ".state/.lock", os.O_RDWR | os.O_CREAT)
-    fcntl.flock(lock, fcntl.LOCK_EX)
-    try:
+    git_dir = Path(repo.git("rev-parse", "--absolute-git-dir"))
+    lock = filelock.FileLock(release_lock_path(git_dir, (repo.path / ".state").resolve()))
+    with lock:
         result = repo.pytest("--release", "--hub-url", "http://127.0.0.1:9")
-    finally:
-        os.close(lock)
     assert result.returncode == 4
     assert "in use by another release run" in result.output
+    assert sorted(p.name for p in (repo.path / ".state").iterdir()) == ["delivered.json"]
 
 
 def test_release_runs_policy_items_only_never_other_tests(tmp_path: Path) -> None:

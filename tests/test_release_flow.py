@@ -11,7 +11,7 @@ import pytest
 
 from policy_checks import policy_digest
 from tests.hubprocess import HubProcess
-from tests.policyrepo import PolicyRepo, definition, metadata, seed_hub
+from tests.policyrepo import PYPROJECT, PolicyRepo, definition, metadata, seed_hub
 
 
 @pytest.fixture
@@ -81,6 +81,10 @@ def test_faulty_hub_still_gets_every_version_exactly_once(repo: PolicyRepo, tmp_
         repo.add_policy(f"policy-{i:02d}", "1.0.0")
     repo.commit()
     faults = "rate_503=0.2,rate_429=0.1,retry_after=0,drop_after_commit=0.3,seed=11"
+    # Half of all tries fail here: more tries than the default, so the test is about exactly
+    # once, not about the odds of six failures in a row.
+    repo.write("pyproject.toml", PYPROJECT + "policy_hub_attempts = 12\n")
+    repo.commit("more tries")
     with HubProcess(tmp_path / "hub", faults=faults) as hub:
         result = repo.release(hub, "-n", "2")
         assert result.returncode == 0, result.output
