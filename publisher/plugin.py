@@ -52,7 +52,6 @@ from publisher.release import (
     make_plan,
     plan_is_complete,
     unreachable_reason,
-    well_formed,
 )
 from publisher.shard import (
     Fragment,
@@ -242,7 +241,7 @@ class Harness:
         self._stack.callback(shutil.rmtree, outage_dir, ignore_errors=True)
         self.outage = HubOutage(Path(outage_dir) / "hub-unreachable")
         # Only a well-formed name and version may reach a URL path, even for this probe.
-        probe = next((f for f in self.plan.to_deliver if well_formed(*folder_identity(f))), None)
+        probe = next((f for f in self.plan.to_deliver if self.plan.sendable(f)), None)
         if probe is not None:
             self._preflight(probe)
 
@@ -405,7 +404,7 @@ class Harness:
         down = self.outage is not None and self.outage.known()
         if self.release and not (self.auth_problem or down) and isinstance(nextitem, PolicyItem):
             if self.prefetch is None:
-                self.prefetch = HubCheckPrefetch(self.client)
+                self.prefetch = HubCheckPrefetch(self.client, self.plan)
                 self._stack.callback(self.prefetch.close)
             self.prefetch.start(nextitem.folder)
 

@@ -50,6 +50,11 @@ class ReleasePlan:
     already_delivered: list[str]
     changed_after_delivery: list[ChangedAfterDelivery] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    linked: list[str] = field(default_factory=list)  # folders with a symlink: never sent
+
+    def sendable(self, folder: str) -> bool:
+        """Whether a request may name this folder's version: well formed, and no link in it."""
+        return well_formed(*folder_identity(folder)) and folder not in self.linked
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -107,6 +112,7 @@ def make_plan(
         already_delivered=dropped,
         changed_after_delivery=changed_after,
         deleted=deleted,
+        linked=[f for f in change_set if source.tree.links_in(f)],
     )
 
 
@@ -223,15 +229,16 @@ class HubCheckPrefetch:
     current item's validation and POST overlap the next item's GET.
     """
 
-    def __init__(self, client: HubClient, threads: int = 2) -> None:
+    def __init__(self, client: HubClient, plan: ReleasePlan, threads: int = 2) -> None:
         self._client = client
+        self._plan = plan
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hub-check")
         self._started: dict[str, Future[HubAnswer]] = {}
 
     def start(self, folder: str) -> None:
-        name, version = folder_identity(folder)
-        if folder in self._started or not well_formed(name, version):
+        if folder in self._started or not self._plan.sendable(folder):
             return
+        name, version = folder_identity(folder)
         self._started[folder] = self._pool.submit(self._client.get_policy, name, version)
 
     def take(self, folder: str) -> Future[HubAnswer] | None:

@@ -126,6 +126,9 @@ def test_partial_selection_never_advances_the_baseline(
     assert result.returncode == 0, result.output
     assert repo.baseline is None
     assert "not run in this session" in result.stdout
+    if selection == ["-k", "alpha"]:
+        # Deselected versions are not run, never failed (CONTRACT section 3, step 5).
+        assert "Partial success – 0 of 2 failed, 1 not run" in result.stdout
     repo.add_policy("beta", "1.0.0")
     repo.commit("fix beta")
     complete = repo.release(hub)

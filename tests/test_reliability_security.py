@@ -67,6 +67,7 @@ HOSTILE = {
     "a%2f..%2fadmin/v1.0.0": ("a/../admin", "1.0.0"),
     "ctl\x01name/v1.0.0": ("ctl\x01name", "1.0.0"),
     "nl\nname/v1.0.0": ("nl\nname", "1.0.0"),
+    "evil-name\n/v1.0.0": ("evil-name\n", "1.0.0"),  # `$` in a re.match would accept it
     "ünïcode/v1.0.0": ("ünïcode", "1.0.0"),
     "dots/v1.0.0%2F..": ("dots", "1.0.0/.."),
     "claims-dotdot/v1.0.0": ("..", "1.0.0"),
