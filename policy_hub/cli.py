@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve the hub API",
         description=(
-            "Serve the hub. Prints 'policy-hub listening on http://HOST:PORT' to stdout once it "
+            "Serve the hub. Prints 'policy-hub listening on http(s)://HOST:PORT' to stdout once it "
             f"accepts connections. Tokens come from --token-file and/or {TOKENS_ENV} "
             "('write:abc,read:def')."
         ),
@@ -54,6 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
             f"drop_after_commit=0.2,slow_rate=0.05,slow_ms=3000,seed=7' (also {FAULTS_ENV})"
         ),
     )
+    serve.add_argument(
+        "--tls-cert",
+        type=Path,
+        metavar="PEM",
+        help="serve HTTPS with this certificate (chain) file; needs --tls-key",
+    )
+    serve.add_argument("--tls-key", type=Path, metavar="PEM", help="the private key of --tls-cert")
     serve.add_argument("--max-body-bytes", type=int, default=None, help="default 2 MiB")
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
@@ -93,6 +100,11 @@ def serve(args: argparse.Namespace) -> int:
         except FaultSpecError as exc:
             return _fail(f"--inject-faults: {exc}")
         faults = Faults(spec)
+    if (args.tls_cert is None) != (args.tls_key is None):
+        return _fail("--tls-cert and --tls-key go together")
+    for option, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
+        if path is not None and not os.access(path, os.R_OK):
+            return _fail(f"{option} {path}: not a readable file")
     store = Store(args.db)
     try:
         store.initialize()
@@ -106,7 +118,7 @@ def serve(args: argparse.Namespace) -> int:
         sock = listen_socket(args.host, args.port)
     except OSError as exc:
         return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
-    url = url_of(sock)
+    url = url_of(sock, "https" if args.tls_cert else "http")
     if tokens.open_access:
         print("policy-hub: WARNING: --no-auth: anyone may publish", file=sys.stderr, flush=True)
     if faults is not None:
@@ -123,6 +135,8 @@ def serve(args: argparse.Namespace) -> int:
         access_log=not args.no_access_log,
         log_config=_log_config(),
         on_started=lambda: print(f"policy-hub listening on {url}", flush=True),
+        tls_cert=str(args.tls_cert) if args.tls_cert else None,
+        tls_key=str(args.tls_key) if args.tls_key else None,
     )
     quiet_injected_drops()
 

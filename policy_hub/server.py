@@ -27,9 +27,9 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def url_of(sock: socket.socket) -> str:
+def url_of(sock: socket.socket, scheme: str = "http") -> str:
     host, port = sock.getsockname()[:2]
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 class HubServer(uvicorn.Server):
@@ -52,9 +52,14 @@ def make_server(
     access_log: bool,
     log_config: dict[str, Any] | None,
     on_started: Callable[[], None] | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
 ) -> HubServer:
+    """`tls_cert`/`tls_key` (PEM files) make it serve HTTPS instead of HTTP."""
     config = uvicorn.Config(
         app,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
         log_level=log_level,
         access_log=access_log,
         log_config=log_config,

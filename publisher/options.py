@@ -25,6 +25,7 @@ LIMIT_KEYS: dict[str, tuple[str, float, str]] = {
     "policy_hub_answer_timeout": ("read_timeout", 30.0, "one try's whole answer"),
     "policy_hub_request_deadline": ("deadline", 120.0, "one request, all its tries"),
     "policy_hub_item_deadline": ("item_deadline", 300.0, "one policy version's requests"),
+    "policy_hub_retry_after_cap": ("retry_after_cap", 30.0, "the longest Retry-After honoured"),
 }
 
 # Anything but printable ASCII (a space included) cannot travel in an HTTP header as it is.
@@ -33,6 +34,45 @@ _TOKEN_BAD_CHAR = re.compile(r"[^\x20-\x7e]")
 
 class UsageError(pytest.UsageError):
     """A bad flag or configuration: pytest exits 4 before anything is read or sent."""
+
+
+# Options whose value is a path that often lies outside the checkout (fragments, a CA bundle).
+PATH_OPTIONS = ("finalize", "fragment_out", "hub_ca_bundle")
+
+
+def repair_rootdir(config: pytest.Config, args: list[str]) -> None:
+    """Choose pytest's rootdir again when it was chosen from one of our options' values.
+
+    pytest picks its rootdir and ini file before any plugin's options are known, so the value of
+    `--finalize /elsewhere/frag.json` (a separate argument, not `--finalize=...`) is taken for a
+    test path and the rootdir becomes a common ancestor such as `/`. Once our options are
+    parsed (this runs in `pytest_load_initial_conftests`, before any conftest or collection),
+    the choice is made again from the real test paths, as pytest would have made it.
+    """
+    from _pytest.config.findpaths import determine_setup  # the very function pytest uses
+
+    namespace = config.known_args_namespace
+    values: set[str] = set()
+    for dest in PATH_OPTIONS:
+        value = getattr(namespace, dest, None)
+        values.update(map(str, value) if isinstance(value, list) else [str(value)] if value else [])
+    if not values.intersection(args):
+        return
+    rootpath, inipath, inicfg, ignored = determine_setup(
+        inifile=namespace.inifilename,
+        override_ini=namespace.override_ini,
+        args=namespace.file_or_dir,
+        rootdir_cmd_arg=namespace.rootdir or None,
+        invocation_dir=config.invocation_params.dir,
+    )
+    if rootpath == config.rootpath and inipath == config.inipath:
+        return
+    old_confcut = str(config.inipath.parent if config.inipath else config.rootpath)
+    config._rootpath, config._inipath = rootpath, inipath
+    config._inicfg, config._ignored_config_files = inicfg, ignored
+    config._inicache.clear()
+    if namespace.confcutdir == old_confcut:
+        namespace.confcutdir = str(inipath.parent if inipath else rootpath)
 
 
 def add_options(parser: pytest.Parser) -> None:

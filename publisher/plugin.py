@@ -35,6 +35,7 @@ from publisher.options import (
     HarnessOptions,
     UsageError,
     add_options,
+    repair_rootdir,
     resolve_options,
     resolve_token,
 )
@@ -78,6 +79,13 @@ REPORT_ATTR = "policyhub"  # the item's outcome, shipped by xdist on the test re
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    repair_rootdir(early_config, args)
 
 
 @pytest.hookimpl(trylast=True)

@@ -27,11 +27,22 @@ def register_secret(value: str | None) -> None:
             _secrets.add(value)
 
 
+# A secret this short is replaced only where it stands alone (not inside a longer word), so a
+# test token such as "t" does not turn every "t" of a message into "***".
+SHORT_SECRET = 8
+_TOKEN_CHAR = r"[A-Za-z0-9._~+/=-]"
+
+
 def redact(text: str) -> str:
     """`text` with every registered secret replaced by `***` (longest first)."""
     for secret in sorted(_secrets, key=len, reverse=True):
-        if secret in text:
+        if secret not in text:
+            continue
+        if len(secret) >= SHORT_SECRET:
             text = text.replace(secret, REDACTED)
+        else:
+            alone = rf"(?<!{_TOKEN_CHAR}){re.escape(secret)}(?!{_TOKEN_CHAR})"
+            text = re.sub(alone, REDACTED, text)
     return text
 
 
