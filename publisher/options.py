@@ -141,6 +141,7 @@ def add_options(parser: pytest.Parser) -> None:
         "--finalize",
         metavar="FRAGMENT",
         nargs="+",
+        action="extend",  # `--finalize=a --finalize=b` adds up, as `--finalize a b` does
         help="with --release: collect nothing; merge the shards' fragments into the state and "
         "advance the baseline iff the change set is delivered",
     )

@@ -7,10 +7,14 @@ deliveries, and the baseline that is further along history. Then the push is ret
 
 from __future__ import annotations
 
+import os
+import random
 import subprocess
+import time
 from pathlib import Path
 
 from publisher import gitrepo
+from publisher.printable import printable
 from publisher.release import ReleasePlan
 from publisher.state import (
     BASELINE_FILE,
@@ -23,6 +27,7 @@ from publisher.state import (
 )
 
 PUSH_ATTEMPTS = 5
+PUSH_TIMEOUT = 120  # seconds for one `git push`
 
 
 class StateSyncError(Exception):
@@ -70,21 +75,33 @@ def _current_branch(repo: Path) -> str:
 def _push_with_retry(
     repo: Path, state: StateDir, branch: str, delivered_path: str, baseline_path: str
 ) -> str:
+    error = ""
     for attempt in range(1, PUSH_ATTEMPTS + 1):
-        proc = subprocess.run(
-            ["git", "-C", str(repo), "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode == 0:
-            return f"state pushed to origin/{branch}" + (
-                f" after {attempt} attempts" if attempt > 1 else ""
+        try:
+            proc = subprocess.run(
+                ["git", "-C", str(repo), "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"],
+                capture_output=True,
+                text=True,
+                timeout=PUSH_TIMEOUT,
+                env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
             )
+        except subprocess.TimeoutExpired:
+            error = f"git push gave no answer within {PUSH_TIMEOUT} s"
+        else:
+            if proc.returncode == 0:
+                return f"state pushed to origin/{branch}" + (
+                    f" after {attempt} attempts" if attempt > 1 else ""
+                )
+            error = proc.stderr.strip()
+        if attempt == PUSH_ATTEMPTS:
+            break
+        # Jittered, so concurrent releases that raced for the branch do not race again.
+        time.sleep(min(8.0, 0.5 * 2 ** (attempt - 1)) * random.uniform(1.0, 2.0))
         gitrepo.git(repo, "fetch", "--quiet", "origin", branch)
         merge_remote_state(repo, state, "FETCH_HEAD", delivered_path, baseline_path)
     raise StateSyncError(
         f"push to origin/{branch} still rejected after {PUSH_ATTEMPTS} attempts: "
-        f"{proc.stderr.strip()}"
+        f"{printable(error, 500)}"
     )
 
 

@@ -301,3 +301,29 @@ def test_two_fragments_for_one_shard_are_refused(tmp_path: Path) -> None:
         )
     with pytest.raises(FragmentError, match="a second fragment for shard 1/2"):
         merge_fragments([(tmp_path / f"f{k}.json", f"f{k}.json") for k in (1, 2)], _plan(change))
+
+
+@pytest.mark.parametrize("spelling", ["separate", "equals"])
+def test_fragments_outside_the_checkout_work_in_both_spellings(
+    repo: PolicyRepo, hub: HubProcess, tmp_path: Path, spelling: str
+) -> None:
+    # pytest picks its rootdir from every argument that exists as a path, before it knows that
+    # `/elsewhere/f.json` is the value of one of our options: both spellings must work.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    paths = [elsewhere / f"frag-{k}.json" for k in (1, 2, 3)]
+
+    def option(name: str, *values: Path) -> list[str]:
+        if spelling == "equals":
+            return [f"{name}={value}" for value in values]
+        return [name, *map(str, values)]
+
+    for k, path in enumerate(paths, start=1):
+        path.write_text("{}")  # exists already: the case that used to pick / as rootdir
+        shard = repo.release(hub, "--shard", f"{k}/3", *option("--fragment-out", path))
+        assert shard.returncode == 0, shard.output
+        assert json.loads(path.read_text())["shard"] == f"{k}/3"
+    final = repo.release(hub, *option("--finalize", *paths))
+    assert final.returncode == 0, final.output
+    assert "Release successful – all 9 policies delivered" in final.stdout
+    assert repo.baseline == repo.head()
