@@ -136,15 +136,15 @@ class PolicyChecker:
 
         folder_values = {"folder.name": files.name, "folder.version": version}
         for rule in self.rule_set.rules:
-            document = documents.get(rule.file)
-            if document is None:
+            loaded = documents.get(rule.file)
+            if loaded is None:
                 continue
-            for path, message in evaluate(rule, document.value, folder_values):
+            for path, message in evaluate(rule, loaded.value, folder_values):
                 findings.append(
                     Finding(
                         f"{folder}/{rule.file}",
                         message,
-                        document.source.line(path),
+                        loaded.source.line(path),
                         format_path(path),
                         rule.hint,
                         rule.id,

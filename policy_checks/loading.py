@@ -160,7 +160,7 @@ class _TreeReader:
 
     def report(
         self, message: str, path: Path, line: int | None, rule: str, hint: str | None = None
-    ):
+    ) -> None:
         if len(self.findings) < MAX_FINDINGS_PER_FILE:
             self.findings.append(Finding(self.file, message, line, format_path(path), hint, rule))
 
@@ -231,7 +231,7 @@ class _TreeReader:
 
     def key(self, node: Node, path: Path, line: int) -> str | None:
         if isinstance(node, ScalarNode) and node.tag == _STR:
-            return node.value
+            return str(node.value)
         if isinstance(node, ScalarNode) and node.tag in _UNSUPPORTED:
             self.report_tag(node, path, line)
             return None
@@ -284,8 +284,8 @@ class _TreeReader:
                     return None
                 return number
             if tag == _FLOAT:
-                number = _SCALARS.construct_yaml_float(node)
-                if not math.isfinite(number):
+                real: float = _SCALARS.construct_yaml_float(node)
+                if not math.isfinite(real):
                     self.report(
                         f"{node.value} is not a finite number, which JSON cannot hold",
                         path,
@@ -294,7 +294,7 @@ class _TreeReader:
                         f'quote it: "{node.value}"',
                     )
                     return None
-                return number
+                return real
         except (ValueError, KeyError, TypeError) as exc:
             self.report(
                 f"cannot read {node.value!r} as {tag.replace(_TAG, '!!')}: {exc}",

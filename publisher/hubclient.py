@@ -20,8 +20,9 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -58,10 +59,16 @@ class RetryPolicy:
     deadline: float = 120.0  # one request, every try and pause included
     item_deadline: float = 300.0  # one policy version: its hub check and its POST
 
+    def with_limits(self, limits: Mapping[str, float]) -> RetryPolicy:
+        """This policy with some bounds replaced (the ini keys of `options.LIMIT_KEYS`)."""
+        values = {**asdict(self), **limits}
+        values["attempts"] = int(values["attempts"])
+        return RetryPolicy(**values)
+
     def pause(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait after failed try number `attempt`."""
-        base = min(self.backoff_max, self.backoff * 2 ** (attempt - 1))
-        pause = base + random.uniform(0, base)
+        base = min(self.backoff_max, self.backoff * 2.0 ** (attempt - 1))
+        pause: float = base + random.uniform(0, base)
         if retry_after is not None:
             pause = max(pause, min(retry_after, self.retry_after_cap))
         return pause
@@ -240,7 +247,7 @@ class _WatchedAdapter(HTTPAdapter):
         self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
 
     def proxy_manager_for(self, proxy: str, **kwargs: Any) -> PoolManager:
-        manager = super().proxy_manager_for(proxy, **kwargs)
+        manager: PoolManager = super().proxy_manager_for(proxy, **kwargs)
         if not proxy.lower().startswith("socks"):
             manager.pool_classes_by_scheme = _WATCHED_POOLS
         return manager

@@ -1,22 +1,29 @@
 """The pytest nodes of the policy tree: `policies/` as a collector, one `PolicyItem` per version
-folder. They know the harness only through the plugin object registered as `policyhub-harness`.
+folder. They know what runs them only through the small `Runner` protocol, passed down from the
+tree to every node (`publisher/runner.py` implements it).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pytest
 
-from policy_checks import Finding
+from policy_checks import Finding, PolicyFiles
 from publisher.layout import folder_identity
-from publisher.release import INVALID, ItemOutcome
+from publisher.outcome import Outcome
+from publisher.release import ItemOutcome
 
-if TYPE_CHECKING:
-    from publisher.plugin import Harness
 
-HARNESS_PLUGIN = "policyhub-harness"
+class Runner(Protocol):
+    root: Path
+
+    def selected(self) -> list[str]: ...
+
+    def read(self, folder: str) -> PolicyFiles: ...
+
+    def run_item(self, folder: str) -> ItemOutcome: ...
 
 
 class PolicyTree(pytest.Directory):
@@ -25,13 +32,13 @@ class PolicyTree(pytest.Directory):
     one directory level at a time).
     """
 
-    def __init__(self, *, harness: Harness, **kwargs: Any) -> None:
+    def __init__(self, *, runner: Runner, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.harness = harness
+        self.runner = runner
 
-    def collect(self) -> list[pytest.Node]:
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
         by_name: dict[str, list[str]] = {}
-        for folder in self.harness.selected():
+        for folder in self.runner.selected():
             by_name.setdefault(folder.split("/")[1], []).append(folder)
         if self._flat(by_name):
             # Every collector node costs pytest ~0.5 ms (hooks, conftest look-up, report), which
@@ -42,9 +49,7 @@ class PolicyTree(pytest.Directory):
                 for folder in sorted(folders)
             ]
         return [
-            PolicyDir.from_parent(
-                self, path=self.path / name, harness=self.harness, folders=folders
-            )
+            PolicyDir.from_parent(self, path=self.path / name, runner=self.runner, folders=folders)
             for name, folders in sorted(by_name.items())
         ]
 
@@ -59,7 +64,7 @@ class PolicyTree(pytest.Directory):
         # Only the selected folders are looked at: a no-op release stats nothing.
         candidates = [self.path / name / "conftest.py" for name in by_name]
         candidates += [
-            self.harness.root / folder / "conftest.py"
+            self.runner.root / folder / "conftest.py"
             for folders in by_name.values()
             for folder in folders
         ]
@@ -69,22 +74,24 @@ class PolicyTree(pytest.Directory):
 class PolicyDir(pytest.Directory):
     """`policies/<name>/`: its version folders."""
 
-    def __init__(self, *, harness: Harness, folders: list[str], **kwargs: Any) -> None:
+    def __init__(self, *, runner: Runner, folders: list[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.harness = harness
+        self.runner = runner
         self.folders = folders
 
-    def collect(self) -> list[pytest.Node]:
-        nodes: list[pytest.Node] = []
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
+        nodes: list[pytest.Item | pytest.Collector] = []
         for folder in sorted(self.folders):
             name, _ = folder_identity(folder)
             if folder.count("/") == 1:
                 # Files straight in policies/<name>/: a policy without any version folder.
-                nodes.append(PolicyItem.from_parent(self, name=name, folder=folder))
+                nodes.append(
+                    PolicyItem.from_parent(self, name=name, folder=folder, runner=self.runner)
+                )
                 continue
-            version_dir = self.harness.root / folder
+            version_dir = self.runner.root / folder
             nodes.append(
-                VersionDir.from_parent(self, path=version_dir, harness=self.harness, folder=folder)
+                VersionDir.from_parent(self, path=version_dir, runner=self.runner, folder=folder)
             )
         return nodes
 
@@ -92,14 +99,18 @@ class PolicyDir(pytest.Directory):
 class VersionDir(pytest.Directory):
     """`policies/<name>/v<version>/`: exactly one item."""
 
-    def __init__(self, *, harness: Harness, folder: str, **kwargs: Any) -> None:
+    def __init__(self, *, runner: Runner, folder: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.harness = harness
+        self.runner = runner
         self.folder = folder
 
-    def collect(self) -> list[pytest.Item]:
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
         name, version = folder_identity(self.folder)
-        return [PolicyItem.from_parent(self, name=f"{name}@{version}", folder=self.folder)]
+        return [
+            PolicyItem.from_parent(
+                self, name=f"{name}@{version}", folder=self.folder, runner=self.runner
+            )
+        ]
 
 
 class PolicyFailure(Exception):
@@ -109,9 +120,10 @@ class PolicyFailure(Exception):
 class PolicyItem(pytest.Item):
     """One policy version: checked in author mode, delivered in release mode."""
 
-    def __init__(self, *, folder: str, **kwargs: Any) -> None:
+    def __init__(self, *, folder: str, runner: Runner, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.folder = folder
+        self.runner = runner
         self.outcome: ItemOutcome | None = None
 
     @classmethod
@@ -123,9 +135,10 @@ class PolicyItem(pytest.Item):
         item = cls.from_parent(
             tree,
             name=item_name,
-            path=tree.harness.root / folder,
+            path=tree.runner.root / folder,
             nodeid=f"{folder}::{item_name}",
             folder=folder,
+            runner=tree.runner,
         )
         # `-k` matches the names of parent nodes too: keep those of the folders.
         item.extra_keyword_matches.update(parts[1:])
@@ -139,16 +152,12 @@ class PolicyItem(pytest.Item):
         # pytest knows the conftests of a directory only once it collected that directory.
         return self.parent.ihook if self.flat and self.parent else super().ihook
 
-    @property
-    def harness(self) -> Harness:
-        return self.config.pluginmanager.get_plugin(HARNESS_PLUGIN)  # type: ignore[no-any-return]
-
     def runtest(self) -> None:
         if self.folder.count("/") == 1:
             name = self.folder.split("/")[1]
-            out = ItemOutcome(self.folder, name, "", INVALID, "no version folder")
+            out = ItemOutcome(self.folder, name, "", Outcome.INVALID, "no version folder")
             # A link where a policy folder would be: its finding, never what it points at.
-            problems = self.harness.source.read(self.folder).read_errors
+            problems = self.runner.read(self.folder).read_errors
             out.findings.extend(problems)
             if problems:
                 out.reason = "not a valid policy folder (see the problems below); nothing sent"
@@ -162,7 +171,7 @@ class PolicyItem(pytest.Item):
                     )
                 )
         else:
-            out = self.harness.run_item(self.folder)
+            out = self.runner.run_item(self.folder)
         self.outcome = out
         self.user_properties.extend(out.properties())
         if not out.passed:

@@ -32,8 +32,8 @@ LIMIT_KEYS: dict[str, tuple[str, float, str]] = {
 _TOKEN_BAD_CHAR = re.compile(r"[^\x20-\x7e]")
 
 
-class UsageError(pytest.UsageError):
-    """A bad flag or configuration: pytest exits 4 before anything is read or sent."""
+# A bad flag or configuration: pytest exits 4 and prints the message alone (no traceback).
+UsageError = pytest.UsageError
 
 
 # Options whose value is a path that often lies outside the checkout (fragments, a CA bundle).

@@ -16,17 +16,8 @@ from policy_checks import NAME_RE, SEMVER_RE, CheckResult, Finding, PolicyChecke
 from publisher import gitrepo
 from publisher.hubclient import HubAnswer, HubClient, describe_body, hub_record
 from publisher.layout import CommitSource, folder_identity
+from publisher.outcome import Outcome
 from publisher.state import DeliveredIndex, DeliveryRecord
-
-# Item outcomes, as they appear in reports and the summary table.
-VALID = "valid"
-INVALID = "invalid"
-PUBLISHED = "published"
-ALREADY_IN_HUB = "already-in-hub"
-PUBLISH_FAILED = "publish-failed"
-NOT_ATTEMPTED = "not-attempted"
-WOULD_PUBLISH = "would-publish"  # --dry-run: new in the hub and valid
-DELIVERED_OUTCOMES = (PUBLISHED, ALREADY_IN_HUB)
 
 
 @dataclass
@@ -91,7 +82,8 @@ def make_plan(
     links = [p for p in loose if source.tree.is_link(p)]
     change_set = sorted([f for f in touched if f in existing] + links)
     deleted = [f for f in touched if f not in existing]
-    to_deliver, dropped = [], []
+    to_deliver: list[str] = []
+    dropped: list[str] = []
     for folder in change_set:
         (dropped if folder_identity(folder) in delivered else to_deliver).append(folder)
     changed_after: list[ChangedAfterDelivery] = []
@@ -139,7 +131,7 @@ class ItemOutcome:
 
     @property
     def passed(self) -> bool:
-        return self.outcome in (VALID, PUBLISHED, ALREADY_IN_HUB, WOULD_PUBLISH)
+        return Outcome(self.outcome).passed
 
     @property
     def hub_differs(self) -> bool:
@@ -150,7 +142,7 @@ class ItemOutcome:
         props: list[tuple[str, Any]] = [
             ("policy", self.name),
             ("version", self.version),
-            ("outcome", self.outcome),
+            ("outcome", str(self.outcome)),  # plain str: xdist cannot ship an enum
             ("digest", self.digest or ""),
         ]
         if self.reason:
@@ -169,7 +161,7 @@ class ItemOutcome:
             "folder": self.folder,
             "name": self.name,
             "version": self.version,
-            "outcome": self.outcome,
+            "outcome": str(self.outcome),
             "reason": self.reason,
             "digest": self.digest,
             "hub_digest": self.hub_digest,
@@ -213,7 +205,7 @@ def check_only(result: CheckResult) -> ItemOutcome:
         folder=result.folder,
         name=result.name,
         version=result.version,
-        outcome=VALID if result.ok else INVALID,
+        outcome=Outcome.VALID if result.ok else Outcome.INVALID,
         digest=result.digest,
         findings=list(result.findings),
     )
@@ -333,7 +325,7 @@ def deliver_version(
         folder=result.folder,
         name=result.name,
         version=result.version,
-        outcome=INVALID,
+        outcome=Outcome.INVALID,
         digest=result.digest,
         findings=list(result.findings),
     )
@@ -343,11 +335,11 @@ def deliver_version(
         out.reason = "not a valid policy folder (see the problems below); nothing sent"
         return out
     if auth_problem:
-        out.outcome, out.reason = NOT_ATTEMPTED, auth_problem
+        out.outcome, out.reason = Outcome.NOT_ATTEMPTED, auth_problem
         return out
     down = outage.known() if outage else None
     if down:
-        out.outcome, out.reason = NOT_ATTEMPTED, f"not attempted: {down}"
+        out.outcome, out.reason = Outcome.NOT_ATTEMPTED, f"not attempted: {down}"
         return out
 
     deadline = time.monotonic() + client.policy.item_deadline
@@ -361,14 +353,19 @@ def deliver_version(
         why = unreachable_reason(client.base_url, answer)
         if outage:
             outage.mark(why)
-        out.outcome, out.reason = NOT_ATTEMPTED, f"not attempted: {why}"
+        out.outcome, out.reason = Outcome.NOT_ATTEMPTED, f"not attempted: {why}"
         return out
     check_note = ""
     if answer.status == 200:
         record = hub_record(answer.body, result.name, result.version)
         if record is not None:
             return _delivered(
-                out, ALREADY_IN_HUB, release_sha, record.digest, "already in the hub", dry_run
+                out,
+                Outcome.ALREADY_IN_HUB,
+                release_sha,
+                record.digest,
+                "already in the hub",
+                dry_run,
             )
         check_note = (
             f" (the hub check answered HTTP 200 with {describe_body(answer.body)}, "
@@ -383,7 +380,7 @@ def deliver_version(
     # Any other answer to the GET (401/403 included) goes on to the POST, as the contract says;
     # a token the hub refuses was already reported once, up front, by the plugin's preflight.
     if dry_run:
-        out.outcome = WOULD_PUBLISH
+        out.outcome = Outcome.WOULD_PUBLISH
         out.reason = "would be published" + check_note
         return out
 
@@ -396,8 +393,10 @@ def deliver_version(
     if status is not None and 200 <= status < 300:
         record = hub_record(answer.body, result.name, result.version)
         if record is not None:
-            return _delivered(out, PUBLISHED, release_sha, record.digest, "published" + check_note)
-        out.outcome = PUBLISH_FAILED
+            return _delivered(
+                out, Outcome.PUBLISHED, release_sha, record.digest, "published" + check_note
+            )
+        out.outcome = Outcome.PUBLISH_FAILED
         out.reason = (
             f"the hub answered HTTP {status} but not with its record of "
             f"{result.name}@{result.version} ({describe_body(answer.body)}); not recorded as "
@@ -408,9 +407,9 @@ def deliver_version(
         record = hub_record(answer.body, result.name, result.version)
         if record is not None:
             return _delivered(
-                out, ALREADY_IN_HUB, release_sha, record.digest, "already in the hub (409)"
+                out, Outcome.ALREADY_IN_HUB, release_sha, record.digest, "already in the hub (409)"
             )
-    out.outcome = PUBLISH_FAILED
+    out.outcome = Outcome.PUBLISH_FAILED
     if status in (401, 403):
         out.reason = _auth_reason(answer)
     elif status is not None and 300 <= status < 400:

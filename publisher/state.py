@@ -22,10 +22,11 @@ from typing import Any
 
 import filelock
 
+from publisher.outcome import DELIVERED
+
 BASELINE_FILE = "baseline.sha"
 DELIVERED_FILE = "delivered.json"
 STATE_FORMAT_VERSION = 1
-OUTCOMES = ("published", "already-in-hub")
 
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
 _DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -68,7 +69,7 @@ class DeliveryRecord:
             delivered_at=self.delivered_at,
             release_sha=self.release_sha,
             digest=self.digest,
-            outcome=self.outcome,
+            outcome=str(self.outcome),  # plain str: this crosses the xdist channel too
         )
         if self.hub_digest is not None:
             data["hub_digest"] = self.hub_digest
@@ -95,7 +96,7 @@ def entry_problem(entry: Any) -> str | None:
     missing = [k for k in ("delivered_at", "release_sha", "digest", "outcome") if k not in entry]
     if missing:
         return f"lacks {', '.join(missing)}"
-    if entry["outcome"] not in OUTCOMES:
+    if entry["outcome"] not in DELIVERED:
         return f"unknown outcome {entry['outcome']!r}"
     for key in ("digest", "hub_digest"):
         value = entry.get(key, "sha256:" + "0" * 64)

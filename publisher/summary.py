@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from publisher.finalize import BaselineDecision
 from publisher.layout import folder_identity
+from publisher.outcome import DELIVERED, Outcome
 from publisher.printable import printable
-from publisher.release import DELIVERED_OUTCOMES, ItemOutcome, ReleasePlan
+from publisher.release import ItemOutcome, ReleasePlan
 
-NOT_RUN = "not-run"
 NOT_RUN_REASON = "not run in this session (deselected, interrupted or crashed)"
 
 
@@ -20,20 +21,20 @@ class ReleaseReport:
     plan: ReleasePlan
     outcomes: dict[str, ItemOutcome]  # by folder
     dry_run: bool = False
-    baseline_advanced: bool = False
-    state_written: bool = False
+    baseline: BaselineDecision | None = None  # None: nothing was written (dry run, failure)
+    state_written: bool = False  # delivered.json was rewritten
     notes: list[str] = field(default_factory=list)
     shard: str | None = None  # "K/N" for a --shard run, which writes a fragment, not the state
     fragment: str | None = None  # where that fragment was written
     not_run_reason: str = NOT_RUN_REASON
 
     def rows(self) -> list[tuple[str, str, str, str]]:
-        rows = []
+        rows: list[tuple[str, str, str, str]] = []
         for folder in self.plan.to_deliver:
             out = self.outcomes.get(folder)
             name, version = folder_identity(folder)
             if out is None:
-                rows.append((name, version, NOT_RUN, self.not_run_reason))
+                rows.append((name, version, str(Outcome.NOT_RUN), self.not_run_reason))
             else:
                 rows.append((out.name, out.version, out.outcome, out.reason))
         return rows
@@ -42,12 +43,14 @@ class ReleaseReport:
     def failed(self) -> int:
         """Versions that ran and were not delivered (not those that did not run)."""
         return sum(
-            1 for _, _, outcome, _ in self.rows() if outcome not in (*DELIVERED_OUTCOMES, NOT_RUN)
+            1
+            for _, _, outcome, _ in self.rows()
+            if outcome not in DELIVERED and outcome != Outcome.NOT_RUN
         )
 
     @property
     def not_run(self) -> int:
-        return sum(1 for _, _, outcome, _ in self.rows() if outcome == NOT_RUN)
+        return sum(1 for _, _, outcome, _ in self.rows() if outcome == Outcome.NOT_RUN)
 
     def verdict(self) -> str:
         # A shard's verdict is about its share only: say so before the contract's words.
@@ -99,10 +102,8 @@ class ReleaseReport:
                 if self.fragment
                 else "NO FRAGMENT WRITTEN: the finalize run will count this shard as missing"
             )
-        elif self.baseline_advanced:
-            lines.append(f"baseline advanced to {plan.release_sha[:12]}")
-        elif plan.baseline_sha and not plan.change_set:
-            lines.append(f"baseline stays at {plan.baseline_sha[:12]}: no policy changed since")
+        elif self.baseline is not None:
+            lines.append(self.baseline.why)
         else:
             lines.append("baseline kept: the next release retries everything not yet delivered")
         lines.extend(self.notes)
@@ -148,7 +149,7 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def annotations(outcomes: Iterable[ItemOutcome]) -> list[str]:
+def workflow_annotations(outcomes: Iterable[ItemOutcome]) -> list[str]:
     """GitHub workflow commands: one `::error` per finding or failure, with file and line."""
     lines = []
     for out in outcomes:

@@ -13,15 +13,12 @@ import yaml
 
 from policy_checks import PolicyChecker, PolicyFiles
 from publisher.hubclient import HubAnswer, RetryPolicy
-from publisher.release import (
-    ALREADY_IN_HUB,
-    NOT_ATTEMPTED,
-    PUBLISH_FAILED,
-    PUBLISHED,
-    HubOutage,
-    deliver_version,
-)
+from publisher.outcome import Outcome
+from publisher.release import HubOutage, deliver_version
 from tests.policyrepo import definition, metadata
+
+ALREADY_IN_HUB, NOT_ATTEMPTED = Outcome.ALREADY_IN_HUB, Outcome.NOT_ATTEMPTED
+PUBLISH_FAILED, PUBLISHED = Outcome.PUBLISH_FAILED, Outcome.PUBLISHED
 
 SHA = "a" * 40
 

@@ -1,0 +1,67 @@
+"""`Reporter`: what a person and a dashboard see of a run, on the controller: the outcome words
+of progress lines (`P`, `A`, `W`, `F`), the release summary in the terminal, the GitHub step
+summary (Markdown) and `::error` annotations. The texts themselves are `publisher/summary.py`'s.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import pytest
+
+from publisher.outcome import Outcome
+from publisher.release import ItemOutcome
+from publisher.runner import REPORT_ATTR
+from publisher.summary import (
+    ReleaseReport,
+    render_markdown,
+    render_terminal,
+    workflow_annotations,
+)
+
+REPORTER_PLUGIN = "policyhub-reporter"
+LETTERS = {Outcome.PUBLISHED: "P", Outcome.ALREADY_IN_HUB: "A", Outcome.WOULD_PUBLISH: "W"}
+
+
+class RunResults(Protocol):
+    """What the reporter reads of the controller."""
+
+    @property
+    def report(self) -> ReleaseReport | None: ...
+
+    @property
+    def outcomes(self) -> Mapping[str, ItemOutcome]: ...
+
+
+class Reporter:
+    def __init__(self, results: RunResults, annotate: bool) -> None:
+        self._results = results
+        # Author mode annotates too (pull-request checks); a --finalize run does not repeat
+        # what its shards already annotated.
+        self._annotate = annotate
+
+    def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Any:
+        """Outcome words in progress lines: PUBLISHED, ALREADY-IN-HUB, INVALID, ..."""
+        data = getattr(report, REPORT_ATTR, None)
+        if data is None or report.when != "call" or data["outcome"] == Outcome.VALID:
+            return None
+        if report.passed:
+            letter = LETTERS.get(data["outcome"], ".")
+            return "passed", letter, (data["outcome"].upper(), {"green": True})
+        return "failed", "F", (data["outcome"].upper(), {"red": True})
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        report = self._results.report
+        if report is not None:
+            terminalreporter.section("policy hub release")
+            for line in render_terminal(report):
+                terminalreporter.write_line(line)
+            summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
+            if summary_path:
+                with open(summary_path, "a", encoding="utf-8") as handle:
+                    handle.write(render_markdown(report))
+        if os.environ.get("GITHUB_ACTIONS") and self._annotate:
+            for line in workflow_annotations(self._results.outcomes.values()):
+                terminalreporter.write_line(line)

@@ -1,0 +1,168 @@
+"""`ItemRunner`: what runs policy items, the same on the controller (without xdist) and on every
+xdist worker, built from one `RunSpec`. It owns collection (`policies/` becomes a `PolicyTree`),
+running one version (the checks, or the delivery of `release.deliver_version`), the hub-check
+prefetch, and shipping each outcome on its test report to the controller.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from policy_checks import PolicyChecker, PolicyFiles, RulesError
+from publisher.gitrepo import POLICIES_DIR
+from publisher.hubclient import HubClient, RetryPolicy
+from publisher.items import PolicyItem, PolicyTree
+from publisher.layout import CommitSource, WorkingTreeSource, discover_version_folders
+from publisher.options import UsageError
+from publisher.release import (
+    HubCheckPrefetch,
+    HubOutage,
+    ItemOutcome,
+    check_only,
+    deliver_version,
+)
+from publisher.runspec import RunSpec
+
+RUNNER_PLUGIN = "policyhub-runner"
+REPORT_ATTR = "policyhub"  # the item's outcome, shipped by xdist on the test report
+
+
+def load_checker(rules_dir: str | None) -> PolicyChecker:
+    """The checks with a repository's own rules; a broken rules file is a usage error."""
+    try:
+        return PolicyChecker.load(Path(rules_dir) if rules_dir else None)
+    except RulesError as exc:
+        raise UsageError(str(exc)) from None
+
+
+class ItemRunner:
+    """Registered as a plugin object in every process that runs policy items."""
+
+    def __init__(
+        self,
+        root: Path,
+        spec: RunSpec,
+        token: str | None,
+        checker: PolicyChecker | None = None,
+    ) -> None:
+        self.root = root
+        self.spec = spec
+        self._token = token  # for the HubClient only; never printed, never on `spec`
+        self._checker = checker
+        self._client: HubClient | None = None
+        self._source: WorkingTreeSource | CommitSource | None = None
+        self._prefetch: HubCheckPrefetch | None = None
+        self._folders = spec.folders
+        self._outage = HubOutage(Path(spec.outage_file)) if spec.outage_file else None
+        self._stack = ExitStack()
+
+    # -- what this process needs, made on first use -------------------------------------------
+
+    @property
+    def checker(self) -> PolicyChecker:
+        if self._checker is None:
+            self._checker = load_checker(self.spec.rules_dir)
+        return self._checker
+
+    @property
+    def client(self) -> HubClient:
+        if self._client is None:
+            assert self.spec.hub_url is not None
+            policy = RetryPolicy().with_limits(self.spec.limits)
+            self._client = HubClient(self.spec.hub_url, self._token, policy, self.spec.ca_bundle)
+            self._stack.callback(self._client.close)
+        return self._client
+
+    @property
+    def source(self) -> WorkingTreeSource | CommitSource:
+        if self._source is None:
+            plan = self.spec.plan
+            if self.spec.release and plan is not None:
+                source = CommitSource(self.root, plan.release_sha, plan.to_deliver)
+                source.prefetch(plan.to_deliver)
+                self._source = source
+            else:
+                self._source = WorkingTreeSource(self.root)
+        return self._source
+
+    def close(self) -> None:
+        self._stack.close()
+
+    # -- the items' side (items.Runner) ---------------------------------------------------------
+
+    def selected(self) -> list[str]:
+        if self._folders is None:
+            self._folders = discover_version_folders(self.root)
+        return self._folders
+
+    def read(self, folder: str) -> PolicyFiles:
+        return self.source.read(folder)
+
+    def run_item(self, folder: str) -> ItemOutcome:
+        result = self.checker.check(self.source.read(folder))
+        plan = self.spec.plan
+        if not self.spec.release or plan is None:
+            return check_only(result)
+        return deliver_version(
+            result,
+            self.client,
+            plan.release_sha,
+            self.spec.auth_problem,
+            dry_run=self.spec.dry_run,
+            hub_check=self._prefetch.take(folder) if self._prefetch else None,
+            outage=self._outage,
+        )
+
+    # -- collection ----------------------------------------------------------------------------
+
+    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
+        # A release runs policy items only, never the repository's other tests.
+        if not self.spec.release:
+            return None
+        policies = self.root / POLICIES_DIR
+        inside = collection_path in (self.root, policies) or policies in collection_path.parents
+        return None if inside else True
+
+    def pytest_collect_directory(
+        self, path: Path, parent: pytest.Collector
+    ) -> pytest.Collector | None:
+        if path == self.root / POLICIES_DIR:
+            return PolicyTree.from_parent(parent, path=path, runner=self)
+        return None
+
+    # -- running -------------------------------------------------------------------------------
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        # Overlap the next version's hub check with this one's validation and POST.
+        plan = self.spec.plan
+        if not self.spec.release or plan is None or not isinstance(nextitem, PolicyItem):
+            return
+        if self.spec.auth_problem or (self._outage is not None and self._outage.known()):
+            return
+        if self._prefetch is None:
+            self._prefetch = HubCheckPrefetch(self.client, plan)
+            self._stack.callback(self._prefetch.close)
+        self._prefetch.start(nextitem.folder)
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        outcome = yield
+        report = outcome.get_result()
+        if isinstance(item, PolicyItem) and call.when == "call" and item.outcome is not None:
+            setattr(report, REPORT_ATTR, item.outcome.to_json())
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_json_runtest_metadata(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> dict[str, Any]:
+        if isinstance(item, PolicyItem) and call.when == "call":
+            return dict(item.user_properties)
+        return {}
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        self.close()
