@@ -14,15 +14,13 @@ from typing import Any
 
 from publisher.layout import folder_identity
 from publisher.release import ReleasePlan
-from publisher.state import DeliveredIndex, DeliveryRecord, atomic_write, entry_problem
+from publisher.state import DeliveredIndex, atomic_write, records_of, schema_problem
 
 FRAGMENT_FORMAT = "policyhub-fragment"
 FRAGMENT_VERSION = 1
 MAX_SHARDS = 256  # GitHub's cap on the jobs of one matrix; more shards could never all run
 
 _SHARD_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
-_SHA_RE = re.compile(r"^[0-9a-f]{40}$")
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 class ShardError(ValueError):
@@ -155,72 +153,36 @@ def read_fragment(path: Path, shown: str | None = None) -> Fragment:
 
 
 def _fragment_from_json(data: Any, shown: str) -> Fragment:
-    def bad(what: str) -> FragmentError:
-        return FragmentError(
-            f"{shown}: not a valid fragment: {what} "
+    problem = schema_problem(data, "fragment")
+    try:
+        shard = parse_shard(data["shard"]) if problem is None else None
+    except ShardError as exc:
+        problem = f"$.shard: {exc}"
+    if problem is not None or shard is None:
+        raise FragmentError(
+            f"{shown}: not a valid fragment: {problem} "
             "(a fragment is written by `pytest --release --shard K/N`)"
         )
-
-    if not isinstance(data, dict) or data.get("format") != FRAGMENT_FORMAT:
-        raise bad(f'expected an object with "format": "{FRAGMENT_FORMAT}"')
-    if data.get("version") != FRAGMENT_VERSION:
-        raise bad(f'unsupported "version" {data.get("version")!r} (expected {FRAGMENT_VERSION})')
-    sha = data.get("release_sha")
-    if not isinstance(sha, str) or not _SHA_RE.match(sha):
-        raise bad('"release_sha" is not a 40-hex commit')
-    try:
-        shard = parse_shard(str(data.get("shard", "")))
-    except ShardError as exc:
-        raise bad(f'"shard": {exc}') from None
-    lists = {}
-    for key in ("change_set", "share"):
-        value = data.get(key)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise bad(f'"{key}" must be a list of folders')
-        lists[key] = value
-    policies = data.get("policies")
-    if not isinstance(policies, dict):
-        raise bad('"policies" must be an object')
-    records = []
-    for name, versions in policies.items():
-        if not isinstance(versions, dict):
-            raise bad(f'"policies.{name}" must be an object')
-        for version, entry in versions.items():
-            records.append(_record(name, version, entry, bad))
-    outcomes = data.get("outcomes", [])
-    if not isinstance(outcomes, list):
-        raise bad('"outcomes" must be a list')
-    parsed_outcomes = []
-    for entry in outcomes:
-        try:
-            parsed_outcomes.append(
-                FragmentOutcome(
-                    folder=str(entry["folder"]),
-                    name=str(entry["name"]),
-                    version=str(entry["version"]),
-                    outcome=str(entry["outcome"]),
-                    reason=str(entry.get("reason") or ""),
-                    digest=entry.get("digest"),
-                )
-            )
-        except (KeyError, TypeError, AttributeError):
-            raise bad('every entry of "outcomes" needs folder, name, version and outcome') from None
+    outcomes = [
+        FragmentOutcome(
+            folder=entry["folder"],
+            name=entry["name"],
+            version=entry["version"],
+            outcome=entry["outcome"],
+            reason=entry.get("reason") or "",
+            digest=entry.get("digest"),
+        )
+        for entry in data.get("outcomes", [])
+    ]
     return Fragment(
-        release_sha=sha,
+        release_sha=data["release_sha"],
         shard=shard,
-        change_set=lists["change_set"],
-        share=lists["share"],
-        deliveries=DeliveredIndex(records),
-        outcomes=parsed_outcomes,
+        change_set=data["change_set"],
+        share=data["share"],
+        deliveries=DeliveredIndex(records_of(data["policies"])),
+        outcomes=outcomes,
         path=shown,
     )
-
-
-def _record(name: str, version: str, entry: Any, bad: Any) -> DeliveryRecord:
-    problem = entry_problem(entry)
-    if problem is not None:
-        raise bad(f'"policies.{name}.{version}" {problem}')
-    return DeliveryRecord.from_json(name, version, entry)
 
 
 @dataclass

@@ -9,6 +9,7 @@ runs apart, so nothing untracked ever appears in `.state/`.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -17,19 +18,20 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import filelock
-
-from publisher.outcome import DELIVERED
+import jsonschema
+import referencing
+from jsonschema.exceptions import best_match
 
 BASELINE_FILE = "baseline.sha"
 DELIVERED_FILE = "delivered.json"
 STATE_FORMAT_VERSION = 1
 
 _SHA_RE = re.compile(r"^[0-9a-f]{40}$")
-_DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 _RESTORE_HINT = (
     "restore it with `git checkout -- {path}` (or delete it to start from the root commit)"
 )
@@ -89,22 +91,34 @@ class DeliveryRecord:
         )
 
 
-def entry_problem(entry: Any) -> str | None:
-    """What is wrong with one `delivered.json` entry (also a fragment's), or None."""
-    if not isinstance(entry, dict):
-        return "must be an object"
-    missing = [k for k in ("delivered_at", "release_sha", "digest", "outcome") if k not in entry]
-    if missing:
-        return f"lacks {', '.join(missing)}"
-    if entry["outcome"] not in DELIVERED:
-        return f"unknown outcome {entry['outcome']!r}"
-    for key in ("digest", "hub_digest"):
-        value = entry.get(key, "sha256:" + "0" * 64)
-        if not isinstance(value, str) or not _DIGEST_RE.match(value):
-            return f"{key} is not sha256:<64 hex>"
-    if not all(isinstance(entry[k], str) for k in ("delivered_at", "release_sha")):
-        return "delivered_at and release_sha must be strings"
-    return None
+SCHEMAS = ("delivered", "fragment")  # publisher/schemas/<name>.schema.json, shipped as data
+
+
+@functools.cache
+def _validator(name: str) -> jsonschema.protocols.Validator:
+    folder = resources.files("publisher") / "schemas"
+    documents = {
+        f"{n}.schema.json": json.loads((folder / f"{n}.schema.json").read_text("utf-8"))
+        for n in SCHEMAS
+    }
+    registry: referencing.Registry[Any] = referencing.Registry().with_resources(
+        (uri, referencing.Resource.from_contents(doc)) for uri, doc in documents.items()
+    )
+    schema = documents[f"{name}.schema.json"]
+    cls = jsonschema.validators.validator_for(schema)
+    return cls(schema, registry=registry)
+
+
+def schema_problem(data: Any, schema: str) -> str | None:
+    """`<JSON path>: <what is wrong>` for the most relevant error of `data` against one of the
+    state formats' JSON Schemas (`publisher/schemas/`), or None when it conforms."""
+    errors = list(_validator(schema).iter_errors(data))
+    # A wrong format marker or format version explains every other difference: say that first.
+    error = best_match([e for e in errors if e.validator == "const"] or errors)
+    if error is None:
+        return None
+    message = error.message if len(error.message) <= 200 else error.message[:199] + "…"
+    return f"{error.json_path}: {message}"
 
 
 class DeliveredIndex:
@@ -160,24 +174,20 @@ def parse_delivered(text: str, path: str) -> DeliveredIndex:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise StateError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}); {hint}") from None
-    if not isinstance(data, dict) or data.get("version") != STATE_FORMAT_VERSION:
-        raise StateError(
-            f'{path}: expected an object with "version": {STATE_FORMAT_VERSION}; {hint}'
-        )
-    policies = data.get("policies")
-    if not isinstance(policies, dict):
-        raise StateError(f'{path}: "policies" must be an object; {hint}')
-    records = []
-    for name, versions in policies.items():
-        if not isinstance(versions, dict):
-            raise StateError(f'{path}: "policies.{name}" must be an object; {hint}')
-        for version, entry in versions.items():
-            problem = entry_problem(entry)
-            if problem is not None:
-                raise StateError(f'{path}: "policies.{name}.{version}" {problem}; {hint}')
-            records.append(DeliveryRecord.from_json(name, version, entry))
+    problem = schema_problem(data, "delivered")
+    if problem is not None:
+        raise StateError(f"{path}: {problem}; {hint}")
     extra = {k: v for k, v in data.items() if k not in ("version", "policies")}
-    return DeliveredIndex(records, extra)
+    return DeliveredIndex(records_of(data["policies"]), extra)
+
+
+def records_of(policies: dict[str, dict[str, Any]]) -> list[DeliveryRecord]:
+    """The records of a `policies` object already checked against the schema."""
+    return [
+        DeliveryRecord.from_json(name, version, entry)
+        for name, versions in policies.items()
+        for version, entry in versions.items()
+    ]
 
 
 def parse_baseline(text: str) -> str | None:

@@ -49,11 +49,19 @@ def test_unusable_hub_urls_are_refused(repo: PolicyRepo, url: str, message: str)
     ("content", "message"),
     [
         ("{", "not valid JSON"),
-        ('{"version": 2, "policies": {}}', 'expected an object with "version": 1'),
-        ('{"version": 1, "policies": []}', '"policies" must be an object'),
-        ('{"version": 1, "policies": {"a": {"1.0.0": {"outcome": "x"}}}}', "lacks delivered_at"),
+        ('{"version": 2, "policies": {}}', "$.version: 1 was expected"),
+        ('{"version": 1, "policies": []}', "$.policies: [] is not of type 'object'"),
+        (
+            '{"version": 1, "policies": {"a": {"1.0.0": {"outcome": "x"}}}}',
+            "$.policies.a['1.0.0']: 'delivered_at' is a required property",
+        ),
+        (
+            '{"version": 1, "policies": {"a": {"1.0.0": {"delivered_at": "", "release_sha": "",'
+            ' "outcome": "published", "digest": "sha256:0\\n::error::x"}}}}',
+            "$.policies.a['1.0.0'].digest: 'sha256:0\\n::error::x' does not match",
+        ),
     ],
-    ids=["syntax", "format-version", "policies-type", "entry-fields"],
+    ids=["syntax", "format-version", "policies-type", "entry-fields", "digest"],
 )
 def test_corrupt_delivered_json_is_exit_4_with_the_way_back(
     repo: PolicyRepo, content: str, message: str

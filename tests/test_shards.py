@@ -280,9 +280,13 @@ def test_fragment_round_trip_and_merge(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("[]", "format"),
-        ('{"format": "policyhub-fragment", "version": 2}', "unsupported"),
-        ('{"format": "policyhub-fragment", "version": 1, "release_sha": "x"}', "release_sha"),
+        ("[]", r"\$: \[\] is not of type 'object'"),
+        ('{"format": "policyhub-fragment", "version": 2}', r"\$.version: 1 was expected"),
+        (
+            '{"format": "policyhub-fragment", "version": 1, "release_sha": "x", "shard": "1/2",'
+            ' "change_set": [], "share": [], "policies": {}}',
+            r"\$.release_sha: 'x' does not match",
+        ),
     ],
 )
 def test_bad_fragments_name_the_file(tmp_path: Path, content: str, message: str) -> None:
