@@ -4,6 +4,7 @@ policy files straight from a commit (so the published bytes are a pure function 
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,13 +23,38 @@ class ConfigurationError(Exception):
     """The repository cannot be released as it is (e.g. a shallow clone); the message says why."""
 
 
+GIT_TIMEOUT = 300.0  # seconds for one git command (a push or fetch included)
+
+
+def run_git(
+    repo: Path, *args: str, input: bytes | None = None, timeout: float = GIT_TIMEOUT
+) -> subprocess.CompletedProcess[bytes]:
+    """The one way this project runs git: bounded in time, never prompting for credentials
+    (`GIT_TERMINAL_PROMPT=0`: a CI job would hang on the prompt). Raises GitError when git is
+    missing or gives no answer in time; the exit status is the caller's to judge."""
+    try:
+        return subprocess.run(
+            ["git", "-C", str(repo), *args],
+            input=input,
+            capture_output=True,
+            timeout=timeout,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git {args[0]} gave no answer within {timeout:g} s") from None
+    except FileNotFoundError:
+        raise GitError("git is not installed, or not on PATH") from None
+
+
+def succeeds(repo: Path, *args: str) -> bool:
+    """Whether a git command that answers by its exit status says yes."""
+    return run_git(repo, *args).returncode == 0
+
+
 def git(repo: Path, *args: str, input: bytes | None = None, check: bool = True) -> str:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), *args],
-        input=input,
-        capture_output=True,
-        check=False,
-    )
+    """`run_git`, its stdout as text, and a GitError naming the command when it fails."""
+    proc = run_git(repo, *args, input=input)
     if check and proc.returncode != 0:
         err = proc.stderr.decode("utf-8", "replace").strip()
         raise GitError(f"git {' '.join(args)} failed: {err}")
@@ -41,10 +67,8 @@ def git_dir(repo: Path) -> Path:
 
 
 def repo_toplevel(path: Path) -> Path | None:
-    proc = subprocess.run(
-        ["git", "-C", str(path), "rev-parse", "--show-toplevel"], capture_output=True, text=True
-    )
-    return Path(proc.stdout.strip()) if proc.returncode == 0 else None
+    proc = run_git(path, "rev-parse", "--show-toplevel")
+    return Path(proc.stdout.decode().strip()) if proc.returncode == 0 else None
 
 
 def resolve_commit(repo: Path, ref: str) -> str:
@@ -62,18 +86,11 @@ def is_shallow(repo: Path) -> bool:
 
 
 def is_ancestor(repo: Path, ancestor: str, commit: str) -> bool:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "merge-base", "--is-ancestor", ancestor, commit],
-        capture_output=True,
-    )
-    return proc.returncode == 0
+    return succeeds(repo, "merge-base", "--is-ancestor", ancestor, commit)
 
 
 def commit_exists(repo: Path, sha: str) -> bool:
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "cat-file", "-e", f"{sha}^{{commit}}"], capture_output=True
-    )
-    return proc.returncode == 0
+    return succeeds(repo, "cat-file", "-e", f"{sha}^{{commit}}")
 
 
 def moves_forward(repo: Path, recorded: str | None, release: str) -> bool:
@@ -85,10 +102,6 @@ def moves_forward(repo: Path, recorded: str | None, release: str) -> bool:
     if not recorded or recorded == release or not commit_exists(repo, recorded):
         return True
     return not is_ancestor(repo, release, recorded)
-
-
-def root_commits(repo: Path, commit: str) -> list[str]:
-    return git(repo, "rev-list", "--max-parents=0", commit).split()
 
 
 @dataclass(frozen=True)
@@ -232,11 +245,8 @@ class CommitTree:
         if not shas:
             return {}
         unique = list(dict.fromkeys(shas))
-        proc = subprocess.run(
-            ["git", "-C", str(self.repo), "cat-file", "--batch"],
-            input="".join(f"{s}\n" for s in unique).encode(),
-            capture_output=True,
-            check=False,
+        proc = run_git(
+            self.repo, "cat-file", "--batch", input="".join(f"{s}\n" for s in unique).encode()
         )
         if proc.returncode != 0:
             raise GitError(f"git cat-file --batch failed: {proc.stderr.decode(errors='replace')}")

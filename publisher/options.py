@@ -166,7 +166,6 @@ class HarnessOptions:
 
     release: bool
     hub_url: str | None  # None = not configured
-    hub_url_source: str  # "flag", "env", "ini" or "default" for messages
     token: str | None
     release_ref: str
     state_dir: Path
@@ -222,7 +221,7 @@ def resolve_options(
 ) -> HarnessOptions:
     env = dict(os.environ) if env is None else env
     opt = config.option
-    hub_source, hub_url = _first(
+    _, hub_url = _first(
         ("flag", opt.hub_url),
         ("env", env.get("POLICY_HUB_URL")),
         ("ini", config.getini("policy_hub_url")),
@@ -253,7 +252,6 @@ def resolve_options(
     return HarnessOptions(
         release=opt.release,
         hub_url=hub_url,
-        hub_url_source=hub_source,
         # Author mode sends nothing, so a token it never uses cannot stop it.
         token=resolve_token(env) if opt.release else None,
         release_ref=ref or "HEAD",

@@ -25,8 +25,8 @@ class ChangedAfterDelivery:
     folder: str
     name: str
     version: str
-    recorded_digest: str
-    local_digest: str | None
+    delivered_at: str  # when and in which release the recorded content was delivered
+    release_sha: str
 
 
 @dataclass
@@ -94,7 +94,9 @@ def make_plan(
         assert record is not None
         local = checker.check(source.read(folder)).digest
         if local != record.digest:
-            changed_after.append(ChangedAfterDelivery(folder, name, version, record.digest, local))
+            changed_after.append(
+                ChangedAfterDelivery(folder, name, version, record.delivered_at, record.release_sha)
+            )
     return ReleasePlan(
         release_sha=release_sha,
         baseline_sha=baseline.sha,

@@ -7,13 +7,12 @@ deliveries, and the baseline that is further along history. Then the push is ret
 
 from __future__ import annotations
 
-import os
 import random
-import subprocess
 import time
 from pathlib import Path
 
 from publisher import gitrepo
+from publisher.gitrepo import GitError
 from publisher.printable import printable
 from publisher.release import ReleasePlan
 from publisher.state import (
@@ -78,21 +77,17 @@ def _push_with_retry(
     error = ""
     for attempt in range(1, PUSH_ATTEMPTS + 1):
         try:
-            proc = subprocess.run(
-                ["git", "-C", str(repo), "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}"],
-                capture_output=True,
-                text=True,
-                timeout=PUSH_TIMEOUT,
-                env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+            proc = gitrepo.run_git(
+                repo, "push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", timeout=PUSH_TIMEOUT
             )
-        except subprocess.TimeoutExpired:
-            error = f"git push gave no answer within {PUSH_TIMEOUT} s"
+        except GitError as exc:
+            error = str(exc)
         else:
             if proc.returncode == 0:
                 return f"state pushed to origin/{branch}" + (
                     f" after {attempt} attempts" if attempt > 1 else ""
                 )
-            error = proc.stderr.strip()
+            error = proc.stderr.decode("utf-8", "replace").strip()
         if attempt == PUSH_ATTEMPTS:
             break
         # Jittered, so concurrent releases that raced for the branch do not race again.
@@ -115,17 +110,14 @@ def merge_remote_state(
     their_baseline = parse_baseline(
         gitrepo.git(repo, "show", f"{remote}:{baseline_path}", check=False)
     )
-    proc = subprocess.run(
-        ["git", "-C", str(repo), "merge", "--no-ff", "--no-commit", "--quiet", remote],
-        capture_output=True,
-        text=True,
-    )
+    proc = gitrepo.run_git(repo, "merge", "--no-ff", "--no-commit", "--quiet", remote)
     conflicted = gitrepo.git(repo, "diff", "--name-only", "--diff-filter=U").split()
     outside = [p for p in conflicted if p not in (delivered_path, baseline_path)]
     if outside or (proc.returncode != 0 and not conflicted):
         gitrepo.git(repo, "merge", "--abort", check=False)
         raise StateSyncError(
-            f"cannot merge {remote} automatically ({', '.join(outside) or proc.stderr.strip()}); "
+            f"cannot merge {remote} automatically "
+            f"({', '.join(outside) or proc.stderr.decode('utf-8', 'replace').strip()}); "
             "the state commit is kept locally: merge by hand and push"
         )
     state.write_delivered(ours.merged(theirs))
@@ -141,7 +133,7 @@ def merge_remote_state(
 
 
 def _read_remote_delivered(repo: Path, remote: str, path: str) -> DeliveredIndex:
-    proc = subprocess.run(["git", "-C", str(repo), "show", f"{remote}:{path}"], capture_output=True)
+    proc = gitrepo.run_git(repo, "show", f"{remote}:{path}")
     if proc.returncode != 0:
         return DeliveredIndex()
     try:

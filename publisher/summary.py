@@ -85,8 +85,8 @@ class ReleaseReport:
         for c in plan.changed_after_delivery:
             lines.append(
                 f"CHANGED AFTER DELIVERY: {c.name}@{c.version} ({c.folder}) differs from what was "
-                "delivered; published versions are immutable, so it is NOT republished: "
-                "publish the change as a new version"
+                f"delivered on {c.delivered_at} (release {c.release_sha[:12]}); published versions "
+                "are immutable, so it is NOT republished: publish the change as a new version"
             )
         for folder in plan.deleted:
             lines.append(f"deleted: {folder} (never unpublished from the hub)")

@@ -264,3 +264,28 @@ def test_a_broken_repository_rules_file_is_a_usage_error(
     result = pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert ".policy-rules/rules.yaml" in result.stderr.str()
+
+
+WINDOWS_LIKE = """
+import sys
+# Modules that do not exist on Windows: importing any of them must not be needed.
+for name in ("fcntl", "termios", "pwd", "grp", "resource"):
+    sys.modules[name] = None
+"""
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
+def test_author_mode_runs_where_fcntl_does_not_exist(tmp_path: Path, workers: list[str]) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(WINDOWS_LIKE)  # every process, xdist workers too
+    repo = PolicyRepo(tmp_path / "repo")
+    repo.add_policy("alpha", "1.0.0")
+    repo.add_policy("beta", "1.0.0", meta=metadata("beta", "2.0.0"))
+    repo.commit()
+    probe = repo.pytest("-p", "no:cacheprovider", "--co", "-q", env={"PYTHONPATH": str(site)})
+    assert probe.returncode == 0, probe.output
+    result = repo.pytest("-p", "no:cacheprovider", *workers, env={"PYTHONPATH": str(site)})
+    assert result.returncode == 1, result.output
+    assert "1 failed, 1 passed" in result.stdout
+    assert "ModuleNotFoundError" not in result.output and "ImportError" not in result.output
