@@ -89,13 +89,17 @@ class Controller:
             )
         rules_dir = str(opts.rules_dir) if opts.rules_dir.is_dir() else None
         self.checker = load_checker(rules_dir)  # a broken rules file is a usage error, now
-        self.spec = RunSpec(rules_dir=rules_dir)
         if opts.release:
             self._prepare_release(rules_dir)
-        elif opts.changed_since:
-            self.spec = RunSpec(
-                rules_dir=rules_dir, folders=self._changed_since(opts.changed_since)
-            )
+            return self.spec
+        # Author mode guards immutability offline, from delivered.json (read here once, so a
+        # corrupt file is one usage error, not a failure per item).
+        try:
+            StateDir(opts.state_dir, self._display(opts.state_dir)).read_delivered()
+        except StateError as exc:
+            raise UsageError(str(exc)) from None
+        folders = self._changed_since(opts.changed_since) if opts.changed_since else None
+        self.spec = RunSpec(rules_dir=rules_dir, state_dir=str(opts.state_dir), folders=folders)
         return self.spec
 
     def _prepare_release(self, rules_dir: str | None) -> None:

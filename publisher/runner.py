@@ -26,6 +26,7 @@ from publisher.release import (
     deliver_version,
 )
 from publisher.runspec import RunSpec
+from publisher.state import DeliveredIndex, StateDir
 
 RUNNER_PLUGIN = "policyhub-runner"
 REPORT_ATTR = "policyhub"  # the item's outcome, shipped by xdist on the test report
@@ -58,6 +59,7 @@ class ItemRunner:
         self._prefetch: HubCheckPrefetch | None = None
         self._folders = spec.folders
         self._outage = HubOutage(Path(spec.outage_file)) if spec.outage_file else None
+        self._delivered: DeliveredIndex | None = None
         self._stack = ExitStack()
 
     # -- what this process needs, made on first use -------------------------------------------
@@ -89,6 +91,16 @@ class ItemRunner:
                 self._source = WorkingTreeSource(self.root)
         return self._source
 
+    @property
+    def delivered(self) -> DeliveredIndex:
+        """Author mode: what the state records as delivered (the controller checked it parses)."""
+        if self._delivered is None:
+            state_dir = self.spec.state_dir
+            self._delivered = (
+                StateDir(Path(state_dir)).read_delivered() if state_dir else DeliveredIndex()
+            )
+        return self._delivered
+
     def close(self) -> None:
         self._stack.close()
 
@@ -106,7 +118,7 @@ class ItemRunner:
         result = self.checker.check(self.source.read(folder))
         plan = self.spec.plan
         if not self.spec.release or plan is None:
-            return check_only(result)
+            return check_only(result, self.delivered.get(result.name, result.version))
         return deliver_version(
             result,
             self.client,

@@ -19,6 +19,7 @@ class RunSpec:
     dry_run: bool = False
     folders: list[str] | None = None  # the version folders to run; None: all in the working tree
     rules_dir: str | None = None  # a repository's own rules (.policy-rules), when present
+    state_dir: str | None = None  # author mode: whose delivered.json the immutability guard reads
     plan: ReleasePlan | None = None  # release mode
     hub_url: str | None = None
     auth_problem: str | None = None  # set when the hub refused the token up front
