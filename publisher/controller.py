@@ -43,7 +43,7 @@ from publisher.state import (
     release_lock_path,
 )
 from publisher.statesync import StateSyncError, commit_and_push
-from publisher.summary import ReleaseReport
+from publisher.summary import ReleasePreview, ReleaseReport
 
 CONTROLLER_PLUGIN = "policyhub-controller"
 
@@ -64,6 +64,8 @@ class Controller:
         self.outage: HubOutage | None = None
         self.outcomes: dict[str, ItemOutcome] = {}
         self.report: ReleaseReport | None = None
+        self.preview: ReleasePreview | None = None  # author mode with --changed-since
+        self.delivered = DeliveredIndex()
         self.scale_out_notes: list[str] = []  # what --finalize merged, or what is missing
         self.sync_failed = False
         self._stack = ExitStack()
@@ -95,7 +97,9 @@ class Controller:
         # Author mode guards immutability offline, from delivered.json (read here once, so a
         # corrupt file is one usage error, not a failure per item).
         try:
-            StateDir(opts.state_dir, self._display(opts.state_dir)).read_delivered()
+            self.delivered = StateDir(
+                opts.state_dir, self._display(opts.state_dir)
+            ).read_delivered()
         except StateError as exc:
             raise UsageError(str(exc)) from None
         folders = self._changed_since(opts.changed_since) if opts.changed_since else None
@@ -300,6 +304,8 @@ class Controller:
         opts = self.opts
         if opts.release and self.plan is not None:
             self._finalize(self.plan)
+        elif opts.changed_since:
+            self.preview = ReleasePreview.of(self.outcomes.values(), self.delivered)
         nothing_to_do = self.spec.folders == []
         if (
             exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED

@@ -15,8 +15,11 @@ from publisher.outcome import Outcome
 from publisher.release import ItemOutcome
 from publisher.runner import REPORT_ATTR
 from publisher.summary import (
+    ReleasePreview,
     ReleaseReport,
     render_markdown,
+    render_preview_markdown,
+    render_preview_terminal,
     render_terminal,
     workflow_annotations,
 )
@@ -33,6 +36,9 @@ class RunResults(Protocol):
 
     @property
     def outcomes(self) -> Mapping[str, ItemOutcome]: ...
+
+    @property
+    def preview(self) -> ReleasePreview | None: ...
 
 
 class Reporter:
@@ -53,15 +59,25 @@ class Reporter:
         return "failed", "F", (data["outcome"].upper(), {"red": True})
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        report = self._results.report
+        report, preview = self._results.report, self._results.preview
         if report is not None:
             terminalreporter.section("policy hub release")
             for line in render_terminal(report):
                 terminalreporter.write_line(line)
-            summary_path = os.environ.get("GITHUB_STEP_SUMMARY")
-            if summary_path:
-                with open(summary_path, "a", encoding="utf-8") as handle:
-                    handle.write(render_markdown(report))
+            _step_summary(render_markdown(report))
+        if preview is not None:
+            terminalreporter.section("policy release preview")
+            for line in render_preview_terminal(preview):
+                terminalreporter.write_line(line)
+            _step_summary(render_preview_markdown(preview))
         if os.environ.get("GITHUB_ACTIONS") and self._annotate:
             for line in workflow_annotations(self._results.outcomes.values()):
                 terminalreporter.write_line(line)
+
+
+def _step_summary(markdown: str) -> None:
+    """Append to the GitHub step summary, when this runs in GitHub Actions."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if path:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(markdown)

@@ -12,6 +12,7 @@ from publisher.layout import folder_identity
 from publisher.outcome import DELIVERED, Outcome
 from publisher.printable import printable
 from publisher.release import ItemOutcome, ReleasePlan
+from publisher.state import DeliveredIndex
 
 NOT_RUN_REASON = "not run in this session (deselected, interrupted or crashed)"
 
@@ -134,10 +135,86 @@ def render_markdown(report: ReleaseReport) -> str:
     rows = report.rows()
     if rows:
         parts += ["", "| policy | version | outcome | reason |", "|---|---|---|---|"]
-        parts.extend(
-            "| " + " | ".join(printable(cell, 500).replace("|", "\\|") for cell in row) + " |"
-            for row in rows
+        parts.extend("| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows)
+    return "\n".join(parts) + "\n"
+
+
+def _cell(text: str) -> str:
+    return printable(text, 500).replace("|", "\\|")
+
+
+@dataclass
+class ReleasePreview:
+    """What the next release will do with the versions a pull request changes (`pytest
+    --changed-since REF`), offline: publish, skip as already delivered, fail as edited in
+    place, or fail as invalid (with each problem)."""
+
+    publish: list[ItemOutcome] = field(default_factory=list)
+    delivered: list[ItemOutcome] = field(default_factory=list)
+    edited: list[ItemOutcome] = field(default_factory=list)
+    invalid: list[ItemOutcome] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, outcomes: Iterable[ItemOutcome], delivered: DeliveredIndex) -> ReleasePreview:
+        preview = cls()
+        for out in sorted(outcomes, key=lambda o: o.folder):
+            if any(f.rule == "immutable" for f in out.findings):
+                preview.edited.append(out)
+            elif not out.passed:
+                preview.invalid.append(out)
+            elif (out.name, out.version) in delivered:
+                preview.delivered.append(out)
+            else:
+                preview.publish.append(out)
+        return preview
+
+    def sections(self) -> list[tuple[str, list[ItemOutcome]]]:
+        return [
+            ("will be published by the next release", self.publish),
+            ("already delivered (the release skips them)", self.delivered),
+            ("edited after delivery (the release will not republish them)", self.edited),
+            ("invalid (the release would fail them)", self.invalid),
+        ]
+
+    def headline(self) -> str:
+        counts = ", ".join(
+            f"{len(items)} {title.split(' (')[0]}" for title, items in self.sections()
         )
+        return f"Release preview – {counts}"
+
+
+def render_preview_terminal(preview: ReleasePreview) -> list[str]:
+    lines = [preview.headline()]
+    for title, items in preview.sections():
+        if not items:
+            continue
+        lines.append(f"{title}:")
+        for out in items:
+            lines.append(f"  {out.name}@{out.version}")
+            if out in preview.invalid or out in preview.edited:
+                lines.extend(f"    {printable(f.render(), 500)}" for f in out.findings)
+    return lines
+
+
+def render_preview_markdown(preview: ReleasePreview) -> str:
+    parts = [f"## 🔎 {preview.headline()}", ""]
+    for title, items in preview.sections():
+        if not items:
+            continue
+        parts += [f"### {title[0].upper()}{title[1:]}", ""]
+        if items is preview.publish or items is preview.delivered:
+            parts += ["| policy | version | digest |", "|---|---|---|"]
+            parts.extend(
+                f"| {_cell(o.name)} | {_cell(o.version)} | `{o.digest or ''}` |" for o in items
+            )
+        else:
+            parts += ["| policy | version | problem |", "|---|---|---|"]
+            for out in items:
+                for finding in out.findings or []:
+                    parts.append(
+                        f"| {_cell(out.name)} | {_cell(out.version)} | {_cell(finding.render())} |"
+                    )
+        parts.append("")
     return "\n".join(parts) + "\n"
 
 
