@@ -1,13 +1,13 @@
-"""The HTTP face of the hub: routes, auth and fault dependencies, the body cap, and the
-JSON error shape `{"error": code, "detail": text}` that every refusal uses.
+"""The HTTP face of the hub: routes, the auth dependencies, the body cap, and the JSON error
+shape `{"error": code, "detail": text}` that every refusal uses. Test-only fault injection is a
+middleware (faults.py) that `create_app` adds when asked.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -15,13 +15,14 @@ from typing import Annotated, Any
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from policy_hub.auth import READ, WRITE, Tokens
-from policy_hub.faults import Faults, InjectedConnectionDrop
+from policy_hub.faults import FaultInjection, Faults
 from policy_hub.models import (
     IDEMPOTENCY_KEY_PATTERN,
     NAME_PATTERN,
@@ -37,14 +38,9 @@ from policy_hub.models import (
 from policy_hub.store import Answer, Store
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
-# anyio's default of 40 worker threads would cap concurrency (and injected latency would
-# then serialise beyond 40 clients); requests here are short, so a larger pool is cheap.
+# The sync routes run in anyio's worker threads, 40 by default, which would cap concurrency
+# (SQLite's busy waits hold a thread); requests here are short, so a larger pool is cheap.
 WORKER_THREADS = 100
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 
 class HubError(Exception):
@@ -77,7 +73,7 @@ class BodyLimit:
     """Refuses bodies over `limit` bytes with 413 before they are read whole: first by
     Content-Length, then by counting while streaming (chunked uploads declare no length)."""
 
-    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
 
@@ -128,35 +124,6 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-class DroppedResponse(Response):
-    """Starts the answer, then aborts: the client sees headers and a truncated body."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send(
-            {
-                "type": "http.response.start",
-                "status": self.status_code,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(self.body)).encode()),
-                ],
-            }
-        )
-        raise InjectedConnectionDrop("injected fault: connection dropped after commit")
-
-
-class _QuietInjectedDrops(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], InjectedConnectionDrop))
-
-
-def quiet_injected_drops() -> None:
-    """Keep uvicorn from logging a traceback for every connection we drop on purpose."""
-    logger = logging.getLogger("uvicorn.error")
-    if not any(isinstance(f, _QuietInjectedDrops) for f in logger.filters):
-        logger.addFilter(_QuietInjectedDrops())
-
-
 def _errors_of(exc: RequestValidationError | ValidationError) -> list[dict[str, Any]]:
     # Only the location, message and type: inputs can be huge and ctx may not be JSON.
     return [
@@ -187,11 +154,11 @@ class Hub:
 
     store: Store
     tokens: Tokens
-    faults: Faults | None
 
 
 def hub_of(request: Request) -> Hub:
-    return request.app.state.hub  # type: ignore[no-any-return]
+    hub: Hub = request.app.state.hub
+    return hub
 
 
 bearer = HTTPBearer(auto_error=False)
@@ -221,24 +188,6 @@ def require_write(request: Request, _: Annotated[Any, Depends(bearer)] = None) -
     _authorize(request, WRITE)
 
 
-def injected_faults(request: Request) -> None:
-    """Latency, then a 503 or 429 decided before the request has any effect."""
-    faults = hub_of(request).faults
-    if faults is None:
-        return
-    faults.delay()
-    refusal = faults.refusal()
-    if refusal == 503:
-        raise HubError(503, "unavailable", "injected fault: service unavailable")
-    if refusal == 429:
-        raise HubError(
-            429,
-            "rate-limited",
-            "injected fault: too many requests",
-            headers={"Retry-After": str(faults.spec.retry_after)},
-        )
-
-
 async def policy_body(request: Request) -> PolicyIn:
     raw = await request.body()
     try:
@@ -266,7 +215,7 @@ def health() -> dict[str, str]:
         422: _error_doc("invalid name or version"),
         **AUTH_ERRORS,
     },
-    dependencies=[Depends(require_read), Depends(injected_faults)],
+    dependencies=[Depends(require_read)],
     tags=["policies"],
     summary="One policy version",
 )
@@ -275,10 +224,7 @@ def get_policy_version(
     name: Annotated[str, Path(pattern=NAME_PATTERN, max_length=64)],
     version: Annotated[str, Path(pattern=VERSION_PATTERN, max_length=256)],
 ) -> dict[str, Any]:
-    hub = hub_of(request)
-    record = hub.store.get(name, version)
-    if hub.faults is not None:
-        hub.faults.maybe_slow()
+    record = hub_of(request).store.get(name, version)
     if record is None:
         raise HubError(404, "not-found", f"{name}@{version} is not in the hub")
     return record
@@ -292,7 +238,7 @@ def get_policy_version(
         422: _error_doc("invalid name"),
         **AUTH_ERRORS,
     },
-    dependencies=[Depends(require_read), Depends(injected_faults)],
+    dependencies=[Depends(require_read)],
     tags=["policies"],
     summary="The versions of one policy, in SemVer order",
 )
@@ -322,7 +268,7 @@ def get_policy(
         ),
         **AUTH_ERRORS,
     },
-    dependencies=[Depends(require_write), Depends(injected_faults)],
+    dependencies=[Depends(require_write)],
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -339,7 +285,7 @@ def create_policy(
         str,
         Header(alias="Idempotency-Key", pattern=IDEMPOTENCY_KEY_PATTERN, max_length=400),
     ],
-) -> Response:
+) -> JSONResponse:
     hub = hub_of(request)
     computed = content_digest(policy.metadata, policy.definition)
     if computed != policy.digest:
@@ -360,22 +306,13 @@ def create_policy(
     settled = hub.store.claim(idempotency_key, body_sha256)
     if settled is not None:
         hub.store.audit(policy.name, policy.version, idempotency_key, settled)
-        return _answer(hub, settled)
+        return JSONResponse(settled.body, settled.status)
     try:
         created = hub.store.create(idempotency_key, fields)
     except BaseException:
         hub.store.release(idempotency_key)
         raise
-    return _answer(hub, created)
-
-
-def _answer(hub: Hub, result: Answer) -> Response:
-    if hub.faults is not None and result.outcome in ("created", "exists", "replayed"):
-        # Both happen after the commit: the client's retry must find the record.
-        hub.faults.maybe_slow()
-        if hub.faults.drop_now():
-            return DroppedResponse(json.dumps(result.body), result.status)
-    return JSONResponse(result.body, result.status)
+    return JSONResponse(created.body, created.status)
 
 
 def _audit_refusal(request: Request, status: int, error: str) -> None:
@@ -429,7 +366,8 @@ def create_app(
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
-    """The hub as an ASGI app over an initialized store."""
+    """The hub as an ASGI app over an initialized store; `faults` (tests only) adds the
+    FaultInjection middleware."""
     app = FastAPI(
         title="Policy Hub",
         version="1.0.0",
@@ -442,8 +380,11 @@ def create_app(
         redoc_url=None,
         lifespan=_lifespan,
     )
-    app.state.hub = Hub(store, tokens, faults)
+    app.state.hub = Hub(store, tokens)
     app.include_router(router)
+    if faults is not None:
+        # Inside BodyLimit (the last added is outermost): a refused body draws no faults.
+        app.add_middleware(FaultInjection, faults=faults)
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     # Sync handlers run in the threadpool, where their audit writes to SQLite belong.
     app.add_exception_handler(HubError, hub_error)

@@ -111,7 +111,7 @@ def serve(args: argparse.Namespace) -> int:
     except StoreError as exc:
         return _fail(str(exc))
 
-    from policy_hub.app import MAX_BODY_BYTES, create_app, quiet_injected_drops
+    from policy_hub.app import MAX_BODY_BYTES, create_app
     from policy_hub.server import listen_socket, make_server, url_of
 
     try:
@@ -138,7 +138,6 @@ def serve(args: argparse.Namespace) -> int:
         tls_cert=str(args.tls_cert) if args.tls_cert else None,
         tls_key=str(args.tls_key) if args.tls_key else None,
     )
-    quiet_injected_drops()
 
     def stop(signum: int, frame: FrameType | None) -> None:
         # uvicorn installs its own handlers while serving and re-raises the signal after

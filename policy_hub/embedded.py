@@ -45,7 +45,7 @@ def start_embedded_hub(db_path: Path, token: str, host: str = "127.0.0.1") -> Em
     RuntimeError (the server did not come up).
     """
     # Imported here: the harness pays for FastAPI and uvicorn only when it asks for a hub.
-    from policy_hub.app import create_app, quiet_injected_drops
+    from policy_hub.app import create_app
     from policy_hub.auth import Tokens, parse_token_env
     from policy_hub.server import listen_socket, make_server, url_of
     from policy_hub.store import Store
@@ -59,7 +59,6 @@ def start_embedded_hub(db_path: Path, token: str, host: str = "127.0.0.1") -> Em
     server = make_server(
         create_app(store, tokens), log_level="warning", access_log=False, log_config=None
     )
-    quiet_injected_drops()
     failure: list[BaseException] = []
 
     def run() -> None:
