@@ -33,6 +33,7 @@ from policy_hub.models import (
     PolicyRecord,
     PolicyVersions,
     content_digest,
+    metadata_mismatches,
     semver_key,
 )
 from policy_hub.store import Answer, Store
@@ -264,7 +265,9 @@ def get_policy(
         ),
         413: _error_doc("body too large"),
         422: _error_doc(
-            "invalid body, digest mismatch, or Idempotency-Key reused with another body"
+            "`invalid` body; a valid body whose digest is not its content's "
+            "(`digest-mismatch`) or whose metadata names another version "
+            "(`metadata-mismatch`); or an Idempotency-Key reused with another body"
         ),
         **AUTH_ERRORS,
     },
@@ -287,16 +290,8 @@ def create_policy(
     ],
 ) -> JSONResponse:
     hub = hub_of(request)
-    computed = content_digest(policy.metadata, policy.definition)
-    if computed != policy.digest:
-        refused = Answer(
-            422,
-            {
-                "error": "digest-mismatch",
-                "detail": f"digest {policy.digest} does not match the content ({computed})",
-            },
-            "digest-mismatch",
-        )
+    refused = content_refusal(policy)
+    if refused is not None:
         hub.store.audit(policy.name, policy.version, idempotency_key, refused)
         return JSONResponse(refused.body, refused.status)
     fields = policy.model_dump()
@@ -313,6 +308,21 @@ def create_policy(
         hub.store.release(idempotency_key)
         raise
     return JSONResponse(created.body, created.status)
+
+
+def content_refusal(policy: PolicyIn) -> Answer | None:
+    """The 422 for a body the schema allows but the hub must not store: a digest that is not
+    its content's, or metadata that names another policy version. Decided before the key is
+    claimed, so the same key with a corrected body may still create."""
+    computed = content_digest(policy.metadata, policy.definition)
+    if computed != policy.digest:
+        detail = f"digest {policy.digest} does not match the content ({computed})"
+        return Answer(422, {"error": "digest-mismatch", "detail": detail}, "digest-mismatch")
+    mismatches = metadata_mismatches(policy)
+    if mismatches:
+        detail = "; ".join(mismatches)
+        return Answer(422, {"error": "metadata-mismatch", "detail": detail}, "metadata-mismatch")
+    return None
 
 
 def _audit_refusal(request: Request, status: int, error: str) -> None:

@@ -71,9 +71,16 @@ class PolicyIn(BaseModel):
 
     name: str = Field(pattern=NAME_PATTERN, max_length=64)
     version: str = Field(pattern=VERSION_PATTERN, max_length=256)
-    metadata: dict[str, Any]
+    metadata: dict[str, Any] = Field(
+        description="`name` and `version` in it, when present, must equal the body's "
+        "(else 422 metadata-mismatch)"
+    )
     definition: dict[str, Any]
-    digest: str = Field(pattern=DIGEST_PATTERN)
+    digest: str = Field(
+        pattern=DIGEST_PATTERN,
+        description="sha256 of the canonical JSON of metadata and definition (CONTRACT.md "
+        "section 4), which the hub recomputes (else 422 digest-mismatch)",
+    )
     release_sha: str = Field(pattern=RELEASE_SHA_PATTERN)
 
     @model_validator(mode="after")
@@ -89,6 +96,19 @@ class PolicyIn(BaseModel):
             elif isinstance(value, list):
                 pending.extend(value)
         return self
+
+
+def metadata_mismatches(policy: PolicyIn) -> list[str]:
+    """What in `metadata` names another policy version than the body does (absent is fine: a
+    repository may bring its own metadata schema)."""
+    found = []
+    for field, expected in (("name", policy.name), ("version", policy.version)):
+        if field in policy.metadata and policy.metadata[field] != expected:
+            # The client's own value, but of any size and type: JSON, and only its start.
+            shown = json.dumps(policy.metadata[field], ensure_ascii=False)
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
+            found.append(f"metadata.{field} is {shown}, not {json.dumps(expected)}")
+    return found
 
 
 class PolicyRecord(BaseModel):

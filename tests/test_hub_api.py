@@ -126,6 +126,47 @@ def test_digest_mismatch_is_422_and_stores_nothing(hub: HubProcess) -> None:
     assert hub.records() == []
 
 
+@pytest.mark.parametrize(
+    "metadata, named",
+    [
+        ({"name": "another-policy"}, ["metadata.name"]),
+        ({"version": "1.2.1"}, ["metadata.version"]),
+        ({"name": "x", "version": "9.9.9"}, ["metadata.name", "metadata.version"]),
+        ({"version": 1.2}, ["metadata.version"]),
+        ({"name": None}, ["metadata.name"]),
+    ],
+    ids=["name", "version", "both", "not-a-string", "null"],
+)
+def test_metadata_naming_another_version_is_422_and_stores_nothing(
+    hub: HubProcess, metadata: dict[str, Any], named: list[str]
+) -> None:
+    # The digest is right: the body is consistent with itself but not with what it names.
+    response = post(hub, policy_body(metadata=metadata), key="k")
+    body = assert_json_error(response, 422, "metadata-mismatch")
+    assert [part.split(" ")[0] for part in body["detail"].split("; ")] == named
+    assert hub.records() == []
+    # Refused before the key is claimed: the corrected body may use the same key.
+    assert post(hub, policy_body(), key="k").status_code == 201
+    conn = sqlite3.connect(hub.db_path)
+    outcomes = conn.execute("SELECT status, outcome FROM audit ORDER BY id").fetchall()
+    conn.close()
+    assert outcomes == [(422, "metadata-mismatch"), (201, "created")]
+
+
+def test_metadata_without_name_or_version_is_accepted(hub: HubProcess) -> None:
+    # A repository may bring its own metadata schema: only a disagreement is refused.
+    body = policy_body()
+    del body["metadata"]["name"], body["metadata"]["version"]
+    body["digest"] = content_digest(body["metadata"], body["definition"])
+    assert post(hub, body).status_code == 201
+
+
+def test_a_long_metadata_value_is_cut_in_the_detail(hub: HubProcess) -> None:
+    response = post(hub, policy_body(metadata={"name": "n" * 5000}))
+    detail = assert_json_error(response, 422, "metadata-mismatch")["detail"]
+    assert detail.startswith('metadata.name is "nnn') and len(detail) < 120
+
+
 def test_missing_idempotency_key_is_422(hub: HubProcess) -> None:
     assert_json_error(post(hub, policy_body(), key=None), 422, "invalid")
     assert hub.records() == []
