@@ -14,10 +14,11 @@ from policy_checks.naming import (
     METADATA_FILE,
     NAME_RE,
     SEMVER_RE,
+    looks_like_version,
     parse_version_dir,
 )
 from policy_checks.rules import RulesError
-from policy_checks.worktree import read_policy_folder, symlink_finding
+from policy_checks.worktree import not_a_folder_finding, read_policy_folder, symlink_finding
 
 __all__ = [
     "DEFINITION_FILE",
@@ -30,6 +31,8 @@ __all__ = [
     "PolicyChecker",
     "PolicyFiles",
     "RulesError",
+    "looks_like_version",
+    "not_a_folder_finding",
     "parse_version_dir",
     "policy_digest",
     "read_policy_folder",

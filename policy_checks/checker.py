@@ -6,7 +6,9 @@ contents is data (schemas, rules.yaml) evaluated here with validators compiled o
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,38 @@ def _type_hint(error: ValidationError, source: SourceMap, path: JsonPath) -> str
     return f"quote it: {raw or json.dumps(instance)} is read as {_read_as(instance)}"
 
 
+def _spelling(error: ValidationError, path: JsonPath) -> tuple[str | None, JsonPath]:
+    """A hint for a misspelt key, from the keys the schema in force knows, and the key's path."""
+    if not isinstance(error.instance, dict) or not isinstance(error.schema, dict):
+        return None, path
+    known = [str(key) for key in error.schema.get("properties", {})]
+    unknown = [str(key) for key in error.instance if key not in known]
+    if error.validator == "additionalProperties":
+        for key in unknown:
+            match = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+            if match:
+                return f"did you mean `{match[0]}`?", path
+    if error.validator == "required":
+        wanted = re.match(r"'(.+)' is a required property", error.message)
+        match = difflib.get_close_matches(wanted[1], unknown, n=1, cutoff=0.75) if wanted else []
+        if wanted and match:
+            return f"`{match[0]}` looks like a misspelling of `{wanted[1]}`: rename it", (
+                *path,
+                match[0],
+            )
+    return None, path
+
+
+def _misnamed(wanted: str, names: tuple[str, ...]) -> str | None:
+    """A hint when the folder holds a file that is nearly the one that is missing."""
+    stem = wanted.rsplit(".", 1)[0]
+    for name in names:
+        if name != wanted and name.rsplit(".", 1)[0].lower() == stem:
+            return f"found {name}: the file must be named {wanted} (rename it)"
+    match = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.8)
+    return f"found {match[0]}: the file must be named {wanted} (rename it)" if match else None
+
+
 def _error_path(error: ValidationError) -> JsonPath:
     path = tuple(error.absolute_path)
     # Point at the offending key rather than at the object that holds it.
@@ -91,7 +125,7 @@ class PolicyChecker:
             return CheckResult(
                 files.folder,
                 files.name,
-                parse_version_dir(files.version_dir) or files.version_dir,
+                parse_version_dir(files.version_dir) or files.version_dir.removeprefix("v"),
                 (
                     Finding(
                         files.folder, f"internal error while checking: {exc!r}", rule="internal"
@@ -123,7 +157,7 @@ class PolicyChecker:
                         Finding(
                             folder,
                             f"{name} is missing",
-                            hint=_BOTH_FILES,
+                            hint=_misnamed(name, files.names) or _BOTH_FILES,
                             rule="missing-file",
                         )
                     )
@@ -157,7 +191,8 @@ class PolicyChecker:
         return CheckResult(
             folder=folder,
             name=files.name,
-            version=version or files.version_dir,
+            # The raw folder name without its `v`, as the item's id spells it.
+            version=version or files.version_dir.removeprefix("v"),
             findings=tuple(findings),
             metadata=metadata.value if metadata else None,
             definition=definition.value if definition else None,
@@ -175,13 +210,14 @@ class PolicyChecker:
             # best_match descends into anyOf/oneOf contexts to the most relevant cause.
             best = best_match([error]) or error
             path = _error_path(best)
+            spelling, line_path = _spelling(best, path)
             findings.append(
                 Finding(
                     file,
                     best.message,
-                    document.source.line(path),
+                    document.source.line(line_path),
                     format_path(path),
-                    _type_hint(best, document.source, path),
+                    _type_hint(best, document.source, path) or spelling,
                     "schema",
                 )
             )

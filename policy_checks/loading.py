@@ -325,6 +325,15 @@ def _yaml_error(file: str, text: str, exc: yaml.YAMLError) -> Finding:
             )
         detail = ", ".join(part for part in (exc.context, exc.problem) if part)
         column = f" (column {mark.column + 1})" if mark else ""
+        tab_line = _tab_indented_line(text, line)
+        if tab_line is not None:
+            return Finding(
+                file,
+                f"YAML syntax error: a tab is used for indentation on line {tab_line}",
+                tab_line,
+                hint="indent with spaces; YAML does not allow tabs in indentation",
+                rule="yaml-tab",
+            )
         return Finding(file, f"YAML syntax error: {detail}{column}", line, rule="yaml-syntax")
     if isinstance(exc, yaml.reader.ReaderError):
         # libyaml counts bytes of the UTF-8 encoding, the Python reader counts characters.
@@ -344,6 +353,17 @@ def _yaml_error(file: str, text: str, exc: yaml.YAMLError) -> Finding:
             rule="yaml-syntax",
         )
     return Finding(file, f"YAML error: {exc}", rule="yaml-syntax")
+
+
+def _tab_indented_line(text: str, near: int | None) -> int | None:
+    """The line (1-based) at or just before `near` whose indentation holds a tab, if any."""
+    lines = text.splitlines()
+    for number in (near, (near or 0) - 1):
+        if number and 1 <= number <= len(lines):
+            line = lines[number - 1]
+            if "\t" in line[: len(line) - len(line.lstrip())]:
+                return number
+    return None
 
 
 def load_yaml(data: bytes, file: str) -> Document:
@@ -510,6 +530,24 @@ def _at_token(
     return Finding(file, message, line, format_path(path) if path is not None else None, hint, rule)
 
 
+def _json_syntax(file: str, text: str, exc: json.JSONDecodeError) -> Finding:
+    """A JSON syntax error, named for the fix when it is the usual one (a trailing comma)."""
+    before = text[: exc.pos].rstrip()
+    if before.endswith(",") and text[exc.pos : exc.pos + 1] in ("}", "]"):
+        line = before.count("\n") + 1
+        closer = text[exc.pos]
+        return Finding(
+            file,
+            f"invalid JSON: a trailing comma before '{closer}'",
+            line,
+            hint="remove the comma after the last entry; JSON allows none",
+            rule="json-trailing-comma",
+        )
+    return Finding(
+        file, f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno, rule="json-syntax"
+    )
+
+
 def load_json(data: bytes, file: str) -> Document:
     """Load a JSON policy file: strict JSON, no duplicate keys, no NaN or Infinity."""
     text, problem = decode(data, file)
@@ -524,14 +562,7 @@ def load_json(data: bytes, file: str) -> Document:
             parse_int=_bounded_int,
         )
     except json.JSONDecodeError as exc:
-        return _failed(
-            Finding(
-                file,
-                f"invalid JSON: {exc.msg} (column {exc.colno})",
-                exc.lineno,
-                rule="json-syntax",
-            )
-        )
+        return _failed(_json_syntax(file, text, exc))
     except _DuplicateKeyError:
         layout = _json_layout(text)
         return _failed(

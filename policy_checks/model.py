@@ -43,6 +43,7 @@ class PolicyFiles:
     metadata: bytes | None
     definition: bytes | None
     read_errors: tuple[Finding, ...] = ()
+    names: tuple[str, ...] = ()  # the folder's file names, for hints about a misnamed file
 
     @property
     def name(self) -> str:

@@ -32,6 +32,13 @@ def parse_version_dir(dirname: str) -> str | None:
     return version if SEMVER_RE.fullmatch(version) else None
 
 
+def looks_like_version(dirname: str) -> bool:
+    """Whether an entry of `policies/<name>/` is meant as a version (`v1.2.3`, `v1.2`, `1.0`):
+    those are validated, and fail when malformed; anything else there (`docs/`, `examples/`)
+    belongs to the policy and is left alone (CONTRACT section 1)."""
+    return re.match(r"[vV]?\d", dirname) is not None
+
+
 def name_problem(name: str) -> tuple[str, str] | None:
     """(message, hint) when `name` is not a valid policy name, else None."""
     if NAME_RE.fullmatch(name):

@@ -26,9 +26,21 @@ def symlink_finding(rel: str) -> Finding:
     )
 
 
-def symlinks_of(repo_root: Path, folder: str) -> list[str]:
+def not_a_folder_finding(folder: str) -> Finding:
+    """A file where a version folder would be (`policies/<name>/v2.0.0` as a file)."""
+    return Finding(
+        folder,
+        "is a file, not a version folder",
+        hint=f"a version is a folder holding {METADATA_FILE} and {DEFINITION_FILE}: "
+        f"{folder}/{METADATA_FILE}",
+        rule="layout",
+    )
+
+
+def symlinks_of(repo_root: Path, folder: str, names: list[str] | None = None) -> list[str]:
     """Symbolic links that make up `folder` (it or a parent below the repository) or lie
-    anywhere inside it, as repository-relative paths; [] when there is none."""
+    anywhere inside it, as repository-relative paths; [] when there is none. The names of the
+    folder's own entries are added to `names` on the way (one scan serves both)."""
     parts = folder.split("/")
     for depth in range(1, len(parts) + 1):
         rel = "/".join(parts[:depth])
@@ -45,6 +57,8 @@ def symlinks_of(repo_root: Path, folder: str) -> list[str]:
         with entries:
             for entry in entries:
                 child = f"{rel}/{entry.name}"
+                if names is not None and rel == folder:
+                    names.append(entry.name)
                 if entry.is_symlink():
                     found.append(child)
                 elif entry.is_dir(follow_symlinks=False):
@@ -86,9 +100,13 @@ def _read_file(path: str, rel: str) -> tuple[bytes | None, Finding | None]:
 def read_policy_folder(repo_root: Path, folder: str) -> PolicyFiles:
     """The two files of `folder` (repo-relative posix) as found in the working tree; a link in
     or above the folder is a finding and is never followed."""
-    links = symlinks_of(repo_root, folder)
+    names: list[str] = []
+    links = symlinks_of(repo_root, folder, names)
     errors = [symlink_finding(rel) for rel in links]
     if any(rel == folder or folder.startswith(rel + "/") for rel in links):
+        return PolicyFiles(folder, None, None, tuple(errors))
+    if os.path.isfile(os.path.join(repo_root, folder)):
+        errors.append(not_a_folder_finding(folder))
         return PolicyFiles(folder, None, None, tuple(errors))
     contents: dict[str, bytes | None] = {}
     base = os.path.join(repo_root, folder)
@@ -101,4 +119,6 @@ def read_policy_folder(repo_root: Path, folder: str) -> PolicyFiles:
         contents[name] = data
         if error is not None:
             errors.append(error)
-    return PolicyFiles(folder, contents[METADATA_FILE], contents[DEFINITION_FILE], tuple(errors))
+    return PolicyFiles(
+        folder, contents[METADATA_FILE], contents[DEFINITION_FILE], tuple(errors), tuple(names)
+    )

@@ -264,6 +264,14 @@ class Controller:
             self.outage.mark(why)
             self._write_line(f"policy-hub: ERROR: {why}; no version is attempted")
             return None
+        if answer.status in (401, 403) and not self.token:
+            problem = (
+                f"not attempted: POLICY_HUB_TOKEN is not set, and the hub at {spec.hub_url} "
+                f"asks for one (HTTP {answer.status}); set it (in GitHub Actions: a repository "
+                "secret passed as env POLICY_HUB_TOKEN)"
+            )
+            self._write_line(f"policy-hub: ERROR: {problem}")
+            return problem
         if answer.status in (401, 403):
             problem = (
                 f"not attempted: the hub at {spec.hub_url} refused the token "

@@ -10,6 +10,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from policy_checks import looks_like_version
+
 POLICIES_DIR = "policies"
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 SYMLINK_MODE = "120000"
@@ -167,7 +169,7 @@ def version_folders_of(paths: Iterable[str]) -> list[str]:
     folders = set()
     for path in paths:
         parts = PurePosixPath(path).parts
-        if len(parts) >= 4 and parts[0] == POLICIES_DIR:
+        if len(parts) >= 4 and parts[0] == POLICIES_DIR and looks_like_version(parts[2]):
             folders.add("/".join(parts[:3]))
     return sorted(folders)
 
@@ -234,6 +236,15 @@ class CommitTree:
             path
             for path, entry in self.entries.items()
             if entry.mode == SYMLINK_MODE and (path == folder or path.startswith(folder + "/"))
+        )
+
+    def names_in(self, folder: str) -> list[str]:
+        """The names of the files straight inside `folder`."""
+        prefix = folder + "/"
+        return sorted(
+            path[len(prefix) :]
+            for path in self.entries
+            if path.startswith(prefix) and "/" not in path[len(prefix) :]
         )
 
     def is_link(self, path: str) -> bool:

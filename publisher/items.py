@@ -183,5 +183,7 @@ class PolicyItem(pytest.Item):
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        # No "domain": pytest would turn the dots of a version into "::" in progress lines.
-        return self.path, None, ""
+        # The failure header names the version. Not `name@version` itself: pytest replaces the
+        # dots of a domain that ends the node id with "::" in progress lines (1::2::0).
+        name, version = folder_identity(self.folder)
+        return self.path, None, f"policy {name}@{version}" if version else f"policy {name}"

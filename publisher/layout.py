@@ -13,6 +13,8 @@ from policy_checks import (
     METADATA_FILE,
     Finding,
     PolicyFiles,
+    looks_like_version,
+    not_a_folder_finding,
     parse_version_dir,
     read_policy_folder,
     symlink_finding,
@@ -33,9 +35,11 @@ def folder_identity(folder: str) -> tuple[str, str]:
 def discover_version_folders(root: Path) -> list[str]:
     """Every folder under `policies/` that is, or looks like, a policy version folder.
 
-    Each directory two levels down is a candidate (a malformed one becomes a failing item, never a
-    silent skip); a policy directory holding no version directory at all is a candidate itself,
-    and so is every symbolic link at either level (it fails; it is never followed).
+    Each entry two levels down that looks like a version (`looks_like_version`) is a candidate,
+    a folder or not (a malformed one, or a file, becomes a failing item, never a silent skip);
+    other folders there (`docs/`) belong to the policy. A policy directory holding no version at
+    all but files is a candidate itself, and so is every symbolic link at either level (it
+    fails; it is never followed).
     """
     base = root / POLICIES_DIR
     if not base.is_dir():
@@ -47,8 +51,9 @@ def discover_version_folders(root: Path) -> list[str]:
             continue
         if not policy_dir.is_dir():
             continue
-        versions = sorted(p for p in policy_dir.iterdir() if p.is_symlink() or p.is_dir())
-        if not versions:
+        entries = sorted(policy_dir.iterdir())
+        versions = [p for p in entries if p.is_symlink() or looks_like_version(p.name)]
+        if not versions and not any(p.is_dir() for p in entries):
             if any(p.is_file() for p in policy_dir.iterdir()):
                 folders.append(f"{POLICIES_DIR}/{policy_dir.name}")
             continue
@@ -93,6 +98,8 @@ class CommitSource:
     def read(self, folder: str) -> PolicyFiles:
         links = self.tree.links_in(folder)
         errors: list[Finding] = [symlink_finding(path) for path in links]
+        if folder in self.tree.entries and folder not in links:
+            errors.append(not_a_folder_finding(folder))
         contents: dict[str, bytes | None] = {}
         for filename in POLICY_FILES:
             path = f"{folder}/{filename}"
@@ -102,6 +109,7 @@ class CommitSource:
             metadata=contents[METADATA_FILE],
             definition=contents[DEFINITION_FILE],
             read_errors=tuple(errors),
+            names=tuple(self.tree.names_in(folder)),
         )
 
     def _blob(self, sha: str) -> bytes:

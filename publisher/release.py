@@ -9,10 +9,17 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
-from policy_checks import NAME_RE, SEMVER_RE, CheckResult, Finding, PolicyChecker
+from policy_checks import (
+    NAME_RE,
+    SEMVER_RE,
+    CheckResult,
+    Finding,
+    PolicyChecker,
+    looks_like_version,
+)
 from publisher import gitrepo
 from publisher.hubclient import HubAnswer, HubClient, describe_body, hub_record
 from publisher.layout import CommitSource, folder_identity
@@ -41,11 +48,12 @@ class ReleasePlan:
     already_delivered: list[str]
     changed_after_delivery: list[ChangedAfterDelivery] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
-    linked: list[str] = field(default_factory=list)  # folders with a symlink: never sent
+    # Folders refused before any request: a symlink in or at them, or a file named like one.
+    refused: list[str] = field(default_factory=list)
 
     def sendable(self, folder: str) -> bool:
         """Whether a request may name this folder's version: well formed, and no link in it."""
-        return well_formed(*folder_identity(folder)) and folder not in self.linked
+        return well_formed(*folder_identity(folder)) and folder not in self.refused
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,9 +86,15 @@ def make_plan(
     loose = gitrepo.loose_entries_of(changed)
     source = CommitSource(repo, release_sha, touched + loose)
     existing = source.tree.version_folders()
-    # A link where a policy or version folder would be is a folder of its own that fails.
-    links = [p for p in loose if source.tree.is_link(p)]
-    change_set = sorted([f for f in touched if f in existing] + links)
+    # A link where a policy or version folder would be, or a file named like a version
+    # (`policies/<name>/v2.0.0`), is a folder of its own that fails.
+    loose_folders = [
+        p
+        for p in loose
+        if p in source.tree.entries
+        and (source.tree.is_link(p) or looks_like_version(PurePosixPath(p).name))
+    ]
+    change_set = sorted([f for f in touched if f in existing] + loose_folders)
     deleted = [f for f in touched if f not in existing]
     to_deliver: list[str] = []
     dropped: list[str] = []
@@ -106,7 +120,7 @@ def make_plan(
         already_delivered=dropped,
         changed_after_delivery=changed_after,
         deleted=deleted,
-        linked=[f for f in change_set if source.tree.links_in(f)],
+        refused=[f for f in change_set if source.tree.links_in(f) or f in source.tree.entries],
     )
 
 
@@ -145,8 +159,9 @@ class ItemOutcome:
             ("policy", self.name),
             ("version", self.version),
             ("outcome", str(self.outcome)),  # plain str: xdist cannot ship an enum
-            ("digest", self.digest or ""),
         ]
+        if self.digest:  # absent when unknown (files that do not parse), never ""
+            props.append(("digest", self.digest))
         if self.reason:
             props.append(("reason", self.reason))
         if self.get_status is not None:
@@ -289,7 +304,7 @@ def well_formed(name: str, version: str) -> bool:
 
 
 # Findings that make a folder unusable before any request: it is not sent, not even looked up.
-STRUCTURAL_RULES = frozenset({"symlink"})
+STRUCTURAL_RULES = frozenset({"symlink", "layout"})
 
 
 class HubOutage:

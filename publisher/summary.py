@@ -65,11 +65,15 @@ class ReleaseReport:
                 f"Dry run – {total} policies would be checked against the hub and published if new"
             )
         if total == 0:
-            return "Release successful – all 0 policies delivered (nothing to deliver)"
+            return "Release successful – nothing to deliver"
         failed, not_run = self.failed, self.not_run
         if failed == 0 and not_run == 0:
+            if total == 1:
+                return "Release successful – the 1 policy delivered"
             return f"Release successful – all {total} policies delivered"
         if failed == total:
+            if total == 1:
+                return "Release failed – the 1 policy was not delivered"
             return "Release failed – no policies delivered"
         # A subset run (-k, --deselect, -x) counts what it did not run apart, never as failed.
         tail = f", {not_run} not run" if not_run else ""
@@ -136,6 +140,12 @@ def render_markdown(report: ReleaseReport) -> str:
     if rows:
         parts += ["", "| policy | version | outcome | reason |", "|---|---|---|---|"]
         parts.extend("| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows)
+    failing = [o for o in report.outcomes.values() if not o.passed and o.findings]
+    if failing:
+        parts += ["", "### Problems", ""]
+        for out in sorted(failing, key=lambda o: o.folder):
+            parts.append(f"- **{_cell(out.name)}@{_cell(out.version)}**")
+            parts.extend(f"  - {_cell(f.render())}" for f in out.findings)
     return "\n".join(parts) + "\n"
 
 

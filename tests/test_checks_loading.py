@@ -125,7 +125,7 @@ def test_json_line_map_and_raw_text() -> None:
         (b'{"a": 1,\n "a": 2}', "duplicate-key", 2),
         (b'{"a": NaN}', "non-finite-number", 1),
         (b'{"a":\n 1e999}', "non-finite-number", 1),
-        (b'{"a": 1,}', "json-syntax", 1),
+        (b'{"a": 1,}', "json-trailing-comma", 1),
         (b"[" * 100_000 + b"]" * 100_000, "nesting-depth", None),
         (b"\xef\xbb\xbf{}", "utf-8", 1),
     ],

@@ -60,7 +60,7 @@ def test_a_200_that_is_not_a_record_goes_on_to_publish(
     with HostileHub(rules, upstream=hub.url) as hostile:
         result = release(repo, hostile.url, hub.token, "-v", GITHUB_ACTIONS="true")
     assert result.returncode == 0, result.output
-    assert "Release successful – all 1 policies delivered" in result.stdout
+    assert "Release successful – the 1 policy delivered" in result.stdout
     assert hub.created("alpha", "1.0.0") == 1, "the version must reach the hub"
     entry = repo.delivered()["policies"]["alpha"]["1.0.0"]
     assert entry["outcome"] == "published"
@@ -81,7 +81,7 @@ def test_a_201_or_409_that_is_not_a_record_fails_the_version_and_records_nothing
         with HostileHub(rules) as hostile:
             result = release(repo, hostile.url, "t0ken", GITHUB_ACTIONS="true")
         assert result.returncode == 1, result.output
-        assert "Release failed – no policies delivered" in result.stdout
+        assert "Release failed – the 1 policy was not delivered" in result.stdout
         assert "INTERNALERROR" not in result.output and "Traceback" not in result.output
         assert f"HTTP {status}" in result.stdout
         assert repo.delivered()["policies"] == {}, "nothing the hub did not prove is recorded"

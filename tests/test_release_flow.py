@@ -45,7 +45,7 @@ def test_release_cycle_valid_invalid_and_already_in_hub(repo: PolicyRepo, hub: H
     fixed_sha = repo.commit("fix beta")
     second = repo.release(hub, "-n", "2")
     assert second.returncode == 0, second.output
-    assert "Release successful – all 1 policies delivered" in second.stdout
+    assert "Release successful – the 1 policy delivered" in second.stdout
     assert "2 already delivered" in second.stdout
     assert hub.created("beta", "1.0.0") == 1
     assert repo.baseline == fixed_sha
@@ -225,6 +225,19 @@ def test_release_sha_other_than_head_publishes_that_commit(
         metadata("alpha", "1.0.0"), definition()
     )
     assert repo.baseline == released
+
+
+def test_a_missing_token_reads_differently_from_a_refused_one(
+    repo: PolicyRepo, hub: HubProcess
+) -> None:
+    repo.add_policy("alpha", "1.0.0")
+    repo.commit()
+    result = repo.pytest("--release", env={"POLICY_HUB_URL": hub.url, "POLICY_HUB_TOKEN": " \n"})
+    assert result.returncode == 1, result.output
+    assert result.stdout.count("policy-hub: ERROR:") == 1
+    assert "POLICY_HUB_TOKEN is not set, and the hub at" in result.stdout
+    assert "refused the token" not in result.stdout
+    assert hub.created("alpha", "1.0.0") == 0
 
 
 def test_wrong_token_is_one_clear_message(repo: PolicyRepo, hub: HubProcess) -> None:
