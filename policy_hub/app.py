@@ -1,6 +1,6 @@
-"""The HTTP face of the hub: routes, the auth dependencies, the body cap, and the JSON error
-shape `{"error": code, "detail": text}` that every refusal uses. Test-only fault injection is a
-middleware (faults.py) that `create_app` adds when asked.
+"""The HTTP face of the hub: routes, the auth dependencies, the body cap, every answer in the
+OpenAPI document, and the JSON error shape `{"error": code, "detail": text}` of every refusal.
+Test-only fault injection is a middleware (faults.py) that `create_app` adds when asked.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,11 +27,24 @@ from policy_hub.models import (
     IDEMPOTENCY_KEY_PATTERN,
     NAME_PATTERN,
     VERSION_PATTERN,
-    ErrorBody,
+    BadRequest,
+    DigestMismatch,
+    Exists,
+    Forbidden,
     Health,
+    InFlight,
+    Internal,
+    Invalid,
+    KeyReused,
+    MetadataMismatch,
+    NotFound,
     PolicyIn,
     PolicyRecord,
     PolicyVersions,
+    RateLimited,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
     content_digest,
     metadata_mismatches,
     semver_key,
@@ -137,16 +150,59 @@ def _errors_of(exc: RequestValidationError | ValidationError) -> list[dict[str, 
     ]
 
 
-def _error_doc(description: str) -> dict[str, Any]:
-    return {"model": ErrorBody, "description": description}
+# The bodies of a status that has several error codes, told apart by `error`.
+CONFLICT = Annotated[Exists | InFlight, Field(discriminator="error")]
+POST_REFUSAL = Annotated[
+    Invalid | DigestMismatch | MetadataMismatch | KeyReused, Field(discriminator="error")
+]
 
 
-AUTH_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: _error_doc("missing, malformed or unknown bearer token"),
-    403: _error_doc("the token lacks the scope this operation needs"),
-    429: _error_doc("rate limited; see Retry-After"),
-    503: _error_doc("temporarily unavailable"),
+def _header(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "required": True, "schema": schema}
+
+
+# Every answer a route can give besides its success, for `responses=` (and so /openapi.json).
+# 400/413 come from BodyLimit and 500 from internal_error, for any route; 429/503 from a hub
+# that is overloaded or, in tests, from FaultInjection (CONTRACT.md: any endpoint may).
+ANSWERS: dict[int, dict[str, Any]] = {
+    400: {"model": BadRequest, "description": "The request's framing cannot be read."},
+    401: {
+        "model": Unauthorized,
+        "description": "Missing, malformed or unknown bearer token.",
+        "headers": {"WWW-Authenticate": _header("`Bearer`", {"type": "string"})},
+    },
+    403: {"model": Forbidden, "description": "The token lacks the scope this operation needs."},
+    409: {
+        "model": CONFLICT,
+        "description": "`exists`: the version is already published (`digest` is the stored "
+        "one); `in-flight`: the same Idempotency-Key is being processed, retry.",
+    },
+    413: {"model": TooLarge, "description": "The request body is too large."},
+    429: {
+        "model": RateLimited,
+        "description": "Rate limited.",
+        "headers": {
+            "Retry-After": _header("seconds to wait", {"type": "string", "pattern": "^[0-9]+$"})
+        },
+    },
+    500: {"model": Internal, "description": "An unexpected failure of the hub."},
+    503: {"model": Unavailable, "description": "Temporarily unavailable; retry."},
 }
+
+
+def answers(
+    statuses: tuple[int, ...], special: dict[int, dict[str, Any]] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: ANSWERS for `statuses` and for 400/413/500 (any route may give
+    those), then this route's `special` entries, in status order."""
+    chosen = {status: ANSWERS[status] for status in {400, 413, 500, *statuses}}
+    chosen.update(special or {})
+    return {status: chosen[status] for status in sorted(chosen)}
+
+
+# No 403 for a read: every token may read.
+READ_ANSWERS = (401, 429, 503)
+WRITE_ANSWERS = (401, 403, 409, 429, 503)
 
 
 @dataclass(frozen=True)
@@ -203,7 +259,13 @@ async def policy_body(request: Request) -> PolicyIn:
 router = APIRouter()
 
 
-@router.get("/health", response_model=Health, tags=["health"], summary="Liveness (no auth)")
+@router.get(
+    "/health",
+    response_model=Health,
+    responses=answers(()),
+    tags=["health"],
+    summary="Liveness (no auth)",
+)
 def health() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -211,11 +273,13 @@ def health() -> dict[str, str]:
 @router.get(
     "/policies/{name}/{version}",
     response_model=PolicyRecord,
-    responses={
-        404: _error_doc("no such policy version"),
-        422: _error_doc("invalid name or version"),
-        **AUTH_ERRORS,
-    },
+    responses=answers(
+        READ_ANSWERS,
+        {
+            404: {"model": NotFound, "description": "No such policy version."},
+            422: {"model": Invalid, "description": "The name or version is invalid."},
+        },
+    ),
     dependencies=[Depends(require_read)],
     tags=["policies"],
     summary="One policy version",
@@ -234,11 +298,13 @@ def get_policy_version(
 @router.get(
     "/policies/{name}",
     response_model=PolicyVersions,
-    responses={
-        404: _error_doc("no version of this policy"),
-        422: _error_doc("invalid name"),
-        **AUTH_ERRORS,
-    },
+    responses=answers(
+        READ_ANSWERS,
+        {
+            404: {"model": NotFound, "description": "No version of this policy."},
+            422: {"model": Invalid, "description": "The name is invalid."},
+        },
+    ),
     dependencies=[Depends(require_read)],
     tags=["policies"],
     summary="The versions of one policy, in SemVer order",
@@ -256,21 +322,19 @@ def get_policy(
     "/policies",
     status_code=201,
     response_model=PolicyRecord,
-    responses={
-        201: {"description": "created; a replay of the same key and body answers the same"},
-        400: _error_doc("unparseable request framing (e.g. Content-Length)"),
-        409: _error_doc(
-            "`exists`: the version is already published (digest = the stored one); "
-            "`in-flight`: the same Idempotency-Key is being processed, retry"
-        ),
-        413: _error_doc("body too large"),
-        422: _error_doc(
-            "`invalid` body; a valid body whose digest is not its content's "
-            "(`digest-mismatch`) or whose metadata names another version "
-            "(`metadata-mismatch`); or an Idempotency-Key reused with another body"
-        ),
-        **AUTH_ERRORS,
-    },
+    responses=answers(
+        WRITE_ANSWERS,
+        {
+            201: {"description": "Created; a replay of the same key and body answers the same."},
+            422: {
+                "model": POST_REFUSAL,
+                "description": "`invalid`: the request does not match this document. A body "
+                "that does can still be refused: `digest-mismatch`, `metadata-mismatch` "
+                "(rules between fields, which a schema cannot state) and "
+                "`idempotency-key-reused` (the key was first used with another body).",
+            },
+        },
+    ),
     dependencies=[Depends(require_write)],
     openapi_extra={
         "requestBody": {

@@ -8,7 +8,7 @@ import hashlib
 import json
 import math
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -134,14 +134,111 @@ class Health(BaseModel):
     status: str
 
 
+# -- error answers: `{"error": code, "detail": text}`, one model per code ----------------
+
+
 class ErrorBody(BaseModel):
-    """Every error answer. `exists` adds name, version and the STORED digest."""
+    """Every error answer: a stable machine-readable `error` code and a `detail` for people."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
-    error: str = Field(description="a stable machine-readable code, e.g. exists, in-flight")
+    error: str
     detail: str
-    errors: list[dict[str, Any]] | None = None
-    name: str | None = None
-    version: str | None = None
-    digest: str | None = None
+
+
+class BadRequest(ErrorBody):
+    """The request's framing cannot be read (e.g. an invalid Content-Length)."""
+
+    error: Literal["bad-request"]
+
+
+class Unauthorized(ErrorBody):
+    """The bearer token is missing, malformed or unknown."""
+
+    error: Literal["unauthorized"]
+
+
+class Forbidden(ErrorBody):
+    """The token lacks the scope this operation needs (POST needs write)."""
+
+    error: Literal["forbidden"]
+
+
+class NotFound(ErrorBody):
+    """No such policy, or no such version of it."""
+
+    error: Literal["not-found"]
+
+
+class Exists(ErrorBody):
+    """The version is already published and immutable; `digest` is the STORED one."""
+
+    error: Literal["exists"]
+    name: str
+    version: str
+    digest: str
+
+
+class InFlight(ErrorBody):
+    """A request with the same Idempotency-Key is being processed; retry later."""
+
+    error: Literal["in-flight"]
+
+
+class TooLarge(ErrorBody):
+    """The request body is over the hub's limit (2 MiB unless configured)."""
+
+    error: Literal["too-large"]
+
+
+class Problem(BaseModel):
+    """One reason a request does not match this document: where, what, and its kind."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Invalid(ErrorBody):
+    """The request does not match this document (path, header or body); up to 20 problems."""
+
+    error: Literal["invalid"]
+    errors: list[Problem]
+
+
+class DigestMismatch(ErrorBody):
+    """The body's `digest` is not the digest of its `metadata` and `definition`."""
+
+    error: Literal["digest-mismatch"]
+
+
+class MetadataMismatch(ErrorBody):
+    """`metadata.name` or `metadata.version` is present and differs from `name` or `version`."""
+
+    error: Literal["metadata-mismatch"]
+
+
+class KeyReused(ErrorBody):
+    """This Idempotency-Key was first used with a different body."""
+
+    error: Literal["idempotency-key-reused"]
+
+
+class RateLimited(ErrorBody):
+    """Too many requests; retry after `Retry-After` seconds."""
+
+    error: Literal["rate-limited"]
+
+
+class Unavailable(ErrorBody):
+    """The hub is temporarily unavailable; retry."""
+
+    error: Literal["unavailable"]
+
+
+class Internal(ErrorBody):
+    """An unexpected failure of the hub; a retry with the same Idempotency-Key is safe."""
+
+    error: Literal["internal"]
