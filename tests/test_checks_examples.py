@@ -37,7 +37,8 @@ def _load_case(path: Path) -> tuple[PolicyFiles, dict[str, Any]]:
         contents[name] = file.read_bytes() if file.exists() else None
     for name in spec.get("oversize", []):
         contents[name] = b"#" * (MAX_FILE_BYTES + 1)
-    return PolicyFiles(folder, contents[METADATA_FILE], contents[DEFINITION_FILE]), spec
+    names = tuple(sorted(p.name for p in path.iterdir() if p.name != "case.yaml"))
+    return PolicyFiles(folder, contents[METADATA_FILE], contents[DEFINITION_FILE], (), names), spec
 
 
 def _matches(entry: dict[str, Any], finding: Finding, folder: str) -> bool:

@@ -77,7 +77,9 @@ def test_hub_crashes_mid_run(
         state, bad = check_step(repo, hub.db_path, StateSnapshot({}, None), repo.head(), "crash")
         assert not bad, bad.found
         assert state.baseline is None
-        assert 2 <= len(state.delivered) < len(VERSIONS)
+        # The hub may die between committing a version and answering for it: that version is
+        # in the hub but not (yet) in the state, and the rerun records it from the hub.
+        assert len(state.delivered) <= creation_count(hub.db_path) < len(VERSIONS)
 
         hub.faults = None
         hub.start()
