@@ -26,6 +26,8 @@ LIMIT_KEYS: dict[str, tuple[str, float, str]] = {
     "policy_hub_request_deadline": ("deadline", 120.0, "one request, all its tries"),
     "policy_hub_item_deadline": ("item_deadline", 300.0, "one policy version's requests"),
     "policy_hub_retry_after_cap": ("retry_after_cap", 30.0, "the longest Retry-After honoured"),
+    "policy_hub_backoff": ("backoff", 0.5, "the pause after a first failed try, doubling"),
+    "policy_hub_backoff_max": ("backoff_max", 8.0, "the longest pause between tries"),
 }
 
 # Anything but printable ASCII (a space included) cannot travel in an HTTP header as it is.

@@ -22,17 +22,15 @@ from tests.policyrepo import GIT_ENV, PolicyRepo, RunResult
 REPO_CONFTEST = '''\
 """Reliability tests only: pause points for kills, and short hub timeouts (see RELIABILITY_*)."""
 
-import functools
 import os
 import pathlib
 import time
 
-from publisher import hubclient, state
+from publisher import state
 
 _PAUSE = os.environ.get("RELIABILITY_PAUSE_AT", "")
 _MARKER = os.environ.get("RELIABILITY_MARKER", "")
 _HOLD = float(os.environ.get("RELIABILITY_HOLD_SECONDS", "0") or 0)
-_READ_TIMEOUT = os.environ.get("RELIABILITY_READ_TIMEOUT")
 
 
 def _pause(point):
@@ -40,14 +38,6 @@ def _pause(point):
         pathlib.Path(_MARKER).write_text(point)
         time.sleep(60)
 
-
-if _READ_TIMEOUT or os.environ.get("RELIABILITY_FAST_RETRY"):
-    _overrides = {}
-    if _READ_TIMEOUT:
-        _overrides["read_timeout"] = float(_READ_TIMEOUT)
-    if os.environ.get("RELIABILITY_FAST_RETRY"):
-        _overrides.update(backoff=0.05, backoff_max=0.2)
-    hubclient.RetryPolicy = functools.partial(hubclient.RetryPolicy, **_overrides)
 
 if _PAUSE == "before-baseline-write":
     _write_baseline = state.StateDir.write_baseline
@@ -96,6 +86,14 @@ def release_env(hub_url: str, token: str, extra: dict[str, str] | None = None) -
     env["POLICY_HUB_URL"] = hub_url
     env["POLICY_HUB_TOKEN"] = token
     env.update(extra or {})
+    # Short limits through the harness's own ini keys (README: every limit), as a user sets them.
+    limits = []
+    if env.get("RELIABILITY_READ_TIMEOUT"):
+        limits.append(f"-o policy_hub_answer_timeout={env['RELIABILITY_READ_TIMEOUT']}")
+    if env.get("RELIABILITY_FAST_RETRY"):
+        limits += ["-o policy_hub_backoff=0.05", "-o policy_hub_backoff_max=0.2"]
+    if limits:
+        env["PYTEST_ADDOPTS"] = " ".join([env.get("PYTEST_ADDOPTS", ""), *limits]).strip()
     return env
 
 
