@@ -41,6 +41,18 @@ def pytest_load_initial_conftests(
     repair_rootdir(early_config, args)
 
 
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto`: no more workers than versions, and none for a handful (xdisthooks)."""
+    from xdist.plugin import (  # type: ignore[import-untyped]  # xdist ships no py.typed
+        pytest_xdist_auto_num_workers as cpu_count,
+    )
+
+    from publisher.xdisthooks import auto_workers
+
+    return auto_workers(config, cpu_count(config))
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     manager = config.pluginmanager

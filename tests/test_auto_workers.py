@@ -1,0 +1,81 @@
+"""`-n auto` sized to the work (pytest_xdist_auto_num_workers): no workers for a handful of
+versions, where starting them costs more than the work; never more workers than versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from publisher import xdisthooks
+from tests.hubprocess import HubProcess
+from tests.policyrepo import PolicyRepo
+
+
+def started_workers(output: str) -> int:
+    for line in output.splitlines():
+        if line.startswith("created: "):  # "created: 2/2 workers"
+            return int(line.split()[1].split("/")[0])
+    return 0
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> PolicyRepo:
+    return PolicyRepo(tmp_path / "repo")
+
+
+def test_a_small_release_starts_no_worker(repo: PolicyRepo, hub: HubProcess) -> None:
+    for i in range(3):
+        repo.add_policy(f"p{i}", "1.0.0")
+    repo.commit()
+    result = repo.release(hub, "-n", "auto")
+    assert result.returncode == 0, result.output
+    assert started_workers(result.stdout) == 0
+    assert "Release successful – all 3 policies delivered" in result.stdout
+
+
+def test_a_larger_release_gets_workers_but_never_more_than_versions(
+    repo: PolicyRepo, hub: HubProcess
+) -> None:
+    count = xdisthooks.RELEASE_MIN_FOR_WORKERS
+    for i in range(count):
+        repo.add_policy(f"p{i:02d}", "1.0.0")
+    repo.commit()
+    result = repo.release(hub, "-n", "auto")
+    assert result.returncode == 0, result.output
+    assert 1 <= started_workers(result.stdout) <= count
+
+
+def test_author_mode_with_a_handful_starts_no_worker(repo: PolicyRepo) -> None:
+    for i in range(5):
+        repo.add_policy(f"p{i}", "1.0.0")
+    repo.commit()
+    result = repo.pytest("-n", "auto")
+    assert result.returncode == 0, result.output
+    assert started_workers(result.stdout) == 0 and "5 passed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("work", "release", "expected"),
+    [
+        (0, True, 0),
+        (7, True, 0),
+        (8, True, 2),
+        (100, True, 2),
+        (10, False, 0),
+        (399, False, 0),
+        (800, False, 2),
+        (10_000, False, 2),
+    ],
+)
+def test_the_sizing_rule(
+    work: int, release: bool, expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Option:
+        pass
+
+    option = Option()
+    option.release = release  # type: ignore[attr-defined]
+    config = type("Config", (), {"option": option})()
+    monkeypatch.setattr(xdisthooks, "_work", lambda config: work)
+    assert xdisthooks.auto_workers(config, cpus=2) == expected  # type: ignore[arg-type]
