@@ -14,7 +14,8 @@ from typing import Any
 
 from publisher.layout import folder_identity
 from publisher.release import ReleasePlan
-from publisher.state import DeliveredIndex, atomic_write, records_of, schema_problem
+from publisher.state import DeliveredIndex, atomic_write, records_of
+from publisher.stateschema import schema_problem
 
 FRAGMENT_FORMAT = "policyhub-fragment"
 FRAGMENT_VERSION = 1

@@ -9,7 +9,6 @@ runs apart, so nothing untracked ever appears in `.state/`.
 from __future__ import annotations
 
 import errno
-import functools
 import hashlib
 import json
 import os
@@ -18,14 +17,12 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import filelock
-import jsonschema
-import referencing
-from jsonschema.exceptions import best_match
+
+from publisher.stateschema import schema_problem
 
 BASELINE_FILE = "baseline.sha"
 DELIVERED_FILE = "delivered.json"
@@ -89,36 +86,6 @@ class DeliveryRecord:
             hub_digest=data.get("hub_digest"),
             extra={k: v for k, v in data.items() if k not in _KNOWN_FIELDS},
         )
-
-
-SCHEMAS = ("delivered", "fragment")  # publisher/schemas/<name>.schema.json, shipped as data
-
-
-@functools.cache
-def _validator(name: str) -> jsonschema.protocols.Validator:
-    folder = resources.files("publisher") / "schemas"
-    documents = {
-        f"{n}.schema.json": json.loads((folder / f"{n}.schema.json").read_text("utf-8"))
-        for n in SCHEMAS
-    }
-    registry: referencing.Registry[Any] = referencing.Registry().with_resources(
-        (uri, referencing.Resource.from_contents(doc)) for uri, doc in documents.items()
-    )
-    schema = documents[f"{name}.schema.json"]
-    cls = jsonschema.validators.validator_for(schema)
-    return cls(schema, registry=registry)
-
-
-def schema_problem(data: Any, schema: str) -> str | None:
-    """`<JSON path>: <what is wrong>` for the most relevant error of `data` against one of the
-    state formats' JSON Schemas (`publisher/schemas/`), or None when it conforms."""
-    errors = list(_validator(schema).iter_errors(data))
-    # A wrong format marker or format version explains every other difference: say that first.
-    error = best_match([e for e in errors if e.validator == "const"] or errors)
-    if error is None:
-        return None
-    message = error.message if len(error.message) <= 200 else error.message[:199] + "…"
-    return f"{error.json_path}: {message}"
 
 
 class DeliveredIndex:
