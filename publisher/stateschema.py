@@ -4,8 +4,9 @@ thousand entries on every release, with jsonschema's own message (and JSON path)
 
 jsonschema walks every entry through `$ref`s and validator objects (about 0.25 ms an entry: a
 second for 4000). The schemas use a small subset of JSON Schema, so `_compile` turns that subset
-into plain Python predicates once; a document they accept is valid (the two are kept equal by a
-property test), and only a document they refuse is handed to jsonschema for the message.
+into Python source once (as fastjsonschema does for whole drafts); a document it accepts is
+valid (the two are kept equal by a property test), and only a document it refuses is handed to
+jsonschema for the message.
 """
 
 from __future__ import annotations
@@ -61,66 +62,75 @@ def _resolve(ref: str, base: str) -> tuple[Any, str]:
     return node, uri
 
 
-_TYPES: dict[str, Callable[[Any], bool]] = {
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "string": lambda v: isinstance(v, str),
-    "null": lambda v: v is None,
-}
+_TYPES = {"object": "dict", "array": "list", "string": "str", "null": "type(None)"}
 _ANNOTATIONS = {"$schema", "$id", "title", "description", "$defs"}
+_MISSING = object()
 
 
 def _compile(schema: Any, base: str) -> Predicate:
-    """Predicates for: $ref, type (one or a list), const, enum, pattern, required, properties,
-    additionalProperties, items. Any other keyword is refused here, so a schema that grows past
-    this subset fails loudly instead of being checked loosely."""
-    checks: list[Predicate] = []
-    for keyword, value in schema.items():
-        if keyword in _ANNOTATIONS:
-            continue
-        if keyword == "$ref":
-            target, uri = _resolve(value, base)
-            checks.append(_lazy(functools.partial(_compile, target, uri)))
-        elif keyword == "type":
-            checks.append(
-                _of_type([_TYPES[k] for k in ([value] if isinstance(value, str) else value)])
-            )
-        elif keyword in ("const", "enum"):
-            checks.append(_one_of([value] if keyword == "const" else list(value)))
-        elif keyword == "pattern":
-            checks.append(_matching(re.compile(value)))
-        elif keyword == "required":
-            checks.append(_having(list(value)))
-        elif keyword == "properties":
-            checks.append(_properties({key: _compile(sub, base) for key, sub in value.items()}))
-        elif keyword == "additionalProperties":
-            checks.append(_others(set(schema.get("properties", {})), _compile(value, base)))
-        elif keyword == "items":
-            checks.append(_each(_compile(value, base)))
-        else:
-            raise ValueError(f"{base}: keyword {keyword!r} is outside the fast subset")
-    return _all(checks)
+    """Python source for the schemas' subset ($ref, type, const, enum, pattern, required,
+    properties, additionalProperties, items), compiled once: one function per schema node, no
+    per-value interpretation. Any other keyword is refused, so a schema that grows past this
+    subset fails loudly instead of being checked loosely."""
+    lines: list[str] = []
+    constants: dict[str, Any] = {"_same": _same, "_MISSING": _MISSING, "re": re}
+    names: dict[int, str] = {}
 
+    def function(node: Any, uri: str) -> str:
+        if id(node) in names:
+            return names[id(node)]
+        name = names[id(node)] = f"_f{len(names)}"
+        body: list[str] = []
+        for keyword, value in node.items():
+            if keyword in _ANNOTATIONS:
+                continue
+            if keyword == "$ref":
+                target, target_uri = _resolve(value, uri)
+                body.append(f"if not {function(target, target_uri)}(v): return False")
+            elif keyword == "type":
+                kinds = ", ".join(_TYPES[k] for k in ([value] if isinstance(value, str) else value))
+                body.append(f"if not isinstance(v, ({kinds},)): return False")
+            elif keyword in ("const", "enum"):
+                options = f"_c{len(constants)}"
+                constants[options] = [value] if keyword == "const" else list(value)
+                body.append(f"if not any(_same(v, o) for o in {options}): return False")
+            elif keyword == "pattern":
+                pattern = f"_p{len(constants)}"
+                constants[pattern] = re.compile(value)
+                body.append(f"if isinstance(v, str) and {pattern}.search(v) is None: return False")
+            elif keyword == "required":
+                keys = " and ".join(f"{key!r} in v" for key in value) or "True"
+                body.append(f"if isinstance(v, dict) and not ({keys}): return False")
+            elif keyword == "properties":
+                body.append("if isinstance(v, dict):")
+                for key, sub in value.items():
+                    check = function(sub, uri)
+                    body.append(f"    x = v.get({key!r}, _MISSING)")
+                    body.append(f"    if x is not _MISSING and not {check}(x): return False")
+            elif keyword == "additionalProperties":
+                known = f"_k{len(constants)}"
+                constants[known] = frozenset(node.get("properties", {}))
+                check = function(value, uri)
+                body.append("if isinstance(v, dict):")
+                body.append("    for k, x in v.items():")
+                body.append(f"        if k not in {known} and not {check}(x): return False")
+            elif keyword == "items":
+                check = function(value, uri)
+                body.append("if isinstance(v, list):")
+                body.append("    for x in v:")
+                body.append(f"        if not {check}(x): return False")
+            else:
+                raise ValueError(f"{uri}: keyword {keyword!r} is outside the fast subset")
+        lines.append(f"def {name}(v):")
+        lines.extend(f"    {line}" for line in body)
+        lines.append("    return True")
+        return name
 
-def _all(checks: list[Predicate]) -> Predicate:
-    def check(value: Any) -> bool:
-        return all(each(value) for each in checks)
-
-    return check
-
-
-def _of_type(kinds: list[Predicate]) -> Predicate:
-    def check(value: Any) -> bool:
-        return any(kind(value) for kind in kinds)
-
-    return check
-
-
-def _one_of(options: list[Any]) -> Predicate:
-    def check(value: Any) -> bool:
-        return any(_same(value, option) for option in options)
-
-    return check
+    entry = function(schema, base)
+    namespace = dict(constants)
+    exec(compile("\n".join(lines), f"<{base} predicates>", "exec"), namespace)
+    predicate: Predicate = namespace[entry]
+    return predicate
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -129,57 +139,6 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool):
         return not isinstance(b, bool) and a == b
     return type(a) is type(b) and a == b
-
-
-def _matching(pattern: re.Pattern[str]) -> Predicate:
-    def check(value: Any) -> bool:
-        return not isinstance(value, str) or pattern.search(value) is not None
-
-    return check
-
-
-def _having(keys: list[str]) -> Predicate:
-    def check(value: Any) -> bool:
-        return not isinstance(value, dict) or all(key in value for key in keys)
-
-    return check
-
-
-def _properties(props: dict[str, Predicate]) -> Predicate:
-    def check(value: Any) -> bool:
-        if not isinstance(value, dict):
-            return True
-        return all(each(value[key]) for key, each in props.items() if key in value)
-
-    return check
-
-
-def _others(known: set[str], each: Predicate) -> Predicate:
-    def check(value: Any) -> bool:
-        if not isinstance(value, dict):
-            return True
-        return all(each(item) for key, item in value.items() if key not in known)
-
-    return check
-
-
-def _each(item: Predicate) -> Predicate:
-    def check(value: Any) -> bool:
-        return not isinstance(value, list) or all(map(item, value))
-
-    return check
-
-
-def _lazy(make: Callable[[], Predicate]) -> Predicate:
-    """A predicate compiled on first use (a `$ref` may point back at its own schema)."""
-    compiled: list[Predicate] = []
-
-    def check(value: Any) -> bool:
-        if not compiled:
-            compiled.append(make())
-        return compiled[0](value)
-
-    return check
 
 
 def schema_problem(data: Any, name: str) -> str | None:
