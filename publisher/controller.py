@@ -65,7 +65,7 @@ class Controller:
         self.outcomes: dict[str, ItemOutcome] = {}
         self.report: ReleaseReport | None = None
         self.preview: ReleasePreview | None = None  # author mode with --changed-since
-        self.delivered = DeliveredIndex()
+        self.delivered = DeliveredIndex()  # the state's delivered.json, read once per run
         self.scale_out_notes: list[str] = []  # what --finalize merged, or what is missing
         self.sync_failed = False
         self._stack = ExitStack()
@@ -189,7 +189,7 @@ class Controller:
                 lock = release_lock_path(gitrepo.git_dir(self.root), opts.state_dir)
                 self._stack.enter_context(self.state.locked(lock))
                 self.state.check_writable()
-            delivered = self.state.read_delivered()
+            delivered = self.delivered = self.state.read_delivered()
             baseline_text = self.state.read_baseline_text()
             baseline = parse_baseline(baseline_text) if baseline_text is not None else None
             return make_plan(
@@ -365,7 +365,8 @@ class Controller:
         recorded_baseline = parse_baseline(state.read_baseline_text() or "")
         done = finalize_release(
             plan,
-            state.read_delivered(),
+            # As read for the plan: the release lock kept every other run from writing since.
+            self.delivered,
             (out.delivery for out in self.outcomes.values() if out.delivery is not None),
             release_is_older=not gitrepo.moves_forward(
                 self.root, recorded_baseline, plan.release_sha
