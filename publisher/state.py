@@ -163,6 +163,10 @@ def parse_baseline(text: str) -> str | None:
     return value if _SHA_RE.match(value) and text.count("\n") <= 1 else None
 
 
+# The last parse of each delivered.json, keyed by what identifies its content.
+_PARSED: dict[str, tuple[tuple[object, ...], DeliveredIndex]] = {}
+
+
 class StateDir:
     """The state directory of one repository (`.state` by default)."""
 
@@ -179,15 +183,26 @@ class StateDir:
         return self.path / BASELINE_FILE
 
     def read_delivered(self) -> DeliveredIndex:
+        """The parsed file (a copy: callers may add to it). Parsed once per process while the
+        file is unchanged: `-n auto`'s estimate and the plan both read it."""
         path = self.delivered_path
         try:
-            text = path.read_text(encoding="utf-8")
+            stat = path.stat()
+            text = path.read_bytes()
         except FileNotFoundError:
             return DeliveredIndex()
-        except UnicodeDecodeError:
+        key = (str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino, hash(text))
+        cached = _PARSED.get(str(path))
+        if cached is None or cached[0] != key:
             shown = f"{self.display}/{DELIVERED_FILE}"
-            raise StateError(f"{shown}: not UTF-8; {_RESTORE_HINT.format(path=shown)}") from None
-        return parse_delivered(text, f"{self.display}/{DELIVERED_FILE}")
+            try:
+                decoded = text.decode("utf-8")
+            except UnicodeDecodeError:
+                raise StateError(
+                    f"{shown}: not UTF-8; {_RESTORE_HINT.format(path=shown)}"
+                ) from None
+            cached = _PARSED[str(path)] = (key, parse_delivered(decoded, shown))
+        return DeliveredIndex(cached[1])
 
     def read_baseline_text(self) -> str | None:
         try:
