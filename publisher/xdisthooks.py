@@ -29,7 +29,7 @@ class XdistHooks:
 # `-n auto` sized to the work (pytest_xdist_auto_num_workers). Starting the workers costs about a
 # second on a 2-core runner (docs/benchmarks.md, "small release"), so below these counts one
 # process is faster; above them, never more workers than versions.
-RELEASE_MIN_FOR_WORKERS = 8  # versions to deliver: each waits on the hub twice
+RELEASE_MIN_FOR_WORKERS = 32  # versions to deliver (each waits on the hub twice); see benchmarks.md
 AUTHOR_PER_WORKER = 400  # versions to validate per worker: each costs ~1-2 ms of CPU
 
 

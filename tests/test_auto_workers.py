@@ -59,8 +59,8 @@ def test_author_mode_with_a_handful_starts_no_worker(repo: PolicyRepo) -> None:
     ("work", "release", "expected"),
     [
         (0, True, 0),
-        (7, True, 0),
-        (8, True, 2),
+        (31, True, 0),
+        (32, True, 2),
         (100, True, 2),
         (10, False, 0),
         (399, False, 0),
