@@ -6,6 +6,7 @@ only, and never more than MAX_FILE_BYTES + 1 bytes read from any file.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from pathlib import Path
@@ -37,15 +38,23 @@ def not_a_folder_finding(folder: str) -> Finding:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _is_link(path: str) -> bool:
+    # `policies/` and `policies/<name>/` are shared by many version folders: asked once each.
+    return os.path.islink(path)
+
+
 def symlinks_of(repo_root: Path, folder: str, names: list[str] | None = None) -> list[str]:
     """Symbolic links that make up `folder` (it or a parent below the repository) or lie
     anywhere inside it, as repository-relative paths; [] when there is none. The names of the
     folder's own entries are added to `names` on the way (one scan serves both)."""
     parts = folder.split("/")
-    for depth in range(1, len(parts) + 1):
+    for depth in range(1, len(parts)):
         rel = "/".join(parts[:depth])
-        if os.path.islink(os.path.join(repo_root, rel)):
+        if _is_link(os.path.join(repo_root, rel)):
             return [rel]
+    if os.path.islink(os.path.join(repo_root, folder)):
+        return [folder]
     found: list[str] = []
     pending = [folder]
     while pending:
