@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import sqlite3
 import subprocess
@@ -24,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from tests.actionrun import run_steps
 from tests.policyrepo import GIT_ENV, PolicyRepo, metadata
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,70 +203,16 @@ def test_the_wheel_works_in_a_separate_policy_repository(
 
 # -- the composite action, run as GitHub runs it ----------------------------------------------
 
-EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-
-
-def evaluate(expression: str, context: dict[str, Any]) -> Any:
-    """The few expression forms action.yml uses: `a.b`, `x || y`, `x == 'lit'`, `!cancelled()`."""
-    expression = expression.strip()
-    if expression == "!cancelled()":
-        return True
-    if "||" in expression:
-        for part in expression.split("||"):
-            value = evaluate(part, context)
-            if value:
-                return value
-        return value
-    if "==" in expression:
-        left, right = (side.strip() for side in expression.split("=="))
-        return evaluate(left, context) == right.strip("'")
-    value: Any = context
-    for key in expression.split("."):
-        value = value.get(key, "") if isinstance(value, dict) else ""
-    return value
-
-
-def substitute(text: str, context: dict[str, Any]) -> str:
-    return EXPRESSION.sub(lambda m: str(evaluate(m.group(1), context)), text)
-
 
 def run_action(
     built: Built, repo: PolicyRepo, inputs: dict[str, str], github: dict[str, Any], summary: Path
 ) -> subprocess.CompletedProcess[str]:
-    """Each `run:` step of action.yml whose `if:` holds, with its `env:` evaluated, under bash
-    as GitHub runs it (`bash --noprofile --norc -eo pipefail`); `uses:` steps are the runner's
-    (setup-python is the fresh venv on PATH; upload-artifact is checked by the caller)."""
-    action = yaml.safe_load((built.source / "action.yml").read_text())
-    defaults = {k: str(v.get("default", "")) for k, v in action["inputs"].items()}
-    context = {"inputs": {**defaults, **inputs}, "github": github}
-    base_env = built.env(
-        GITHUB_ACTIONS="true",
-        GITHUB_ACTION_PATH=str(built.source),
-        GITHUB_STEP_SUMMARY=str(summary),
-        GITHUB_SHA=github["sha"],
+    """action.yml's steps as GitHub runs them (tests/actionrun.py); setup-python is the fresh
+    venv on PATH, upload-artifact is checked by the caller."""
+    env = built.env(
+        GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(summary), GITHUB_SHA=github["sha"]
     )
-    last = subprocess.CompletedProcess[str]([], 0, "", "")
-    for step in action["runs"]["steps"]:
-        if "run" not in step:
-            continue
-        condition = step.get("if")
-        if condition and not evaluate(EXPRESSION.sub(r"\1", condition), context):
-            continue
-        env = {
-            **base_env,
-            **{k: substitute(str(v), context) for k, v in step.get("env", {}).items()},
-        }
-        last = subprocess.run(
-            ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]],
-            cwd=repo.path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if last.returncode != 0:
-            return last
-    return last
+    return run_steps(built.source, repo.path, inputs, github, env)
 
 
 def test_action_yml_satisfies_githubs_schema() -> None:

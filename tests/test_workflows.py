@@ -1,10 +1,12 @@
 """The GitHub workflows in `.github/workflows/`: they parse, satisfy GitHub's workflow schema
-(check-jsonschema's built-in copy, offline), and every `pytest` command in them uses only options
-the harness defines, so the workflows run exactly the commands the other tests run.
+(check-jsonschema's built-in copy, offline), pin every action, grant the least they need, and the
+`pytest` commands this repository's action runs for them (action/run.sh, run by bash with the
+inputs each workflow gives) use only options the harness defines.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import subprocess
@@ -15,12 +17,12 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.actionrun import run_steps, substitute
 from tests.policyrepo import PolicyRepo, metadata
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
-EXPRESSION_RE = re.compile(r"\$\{\{.*?\}\}")
 
 
 def load(name: str) -> dict[Any, Any]:
@@ -38,16 +40,54 @@ def steps(workflow: dict[Any, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(job_id, step) for job_id, job in workflow["jobs"].items() for step in job["steps"]]
 
 
-def pytest_commands(workflow: dict[Any, Any]) -> list[tuple[str, list[str]]]:
-    """(job id, argv) of every `pytest ...` command in the workflow's `run:` scripts."""
+# Stand-ins for the runner's contexts when a workflow's `with:` values are evaluated.
+CONTEXT: dict[str, Any] = {
+    "matrix": {"shard": "1"},
+    "strategy": {"job-total": "4"},
+    "vars": {"POLICY_HUB_URL": "https://hub.example.invalid"},
+    "secrets": {"POLICY_HUB_TOKEN": "secret-token"},
+    "inputs": {"dry-run": False},
+}
+SHA, BASE = "a" * 40, "b" * 40
+FAKE_PYTHON = '#!/bin/sh\nprintf "%s\\n" "$@" > "$ARGV_FILE"\n'
+
+
+def action_steps(workflow: dict[Any, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(job id, step) of every step that uses this repository's own action (`uses: ./`)."""
+    return [(j, s) for j, s in steps(workflow) if s.get("uses", "").split(" ")[0] == "./"]
+
+
+def pytest_commands(
+    workflow: dict[Any, Any], tmp_path: Path, context: dict[str, Any] | None = None
+) -> list[tuple[str, list[str]]]:
+    """(job id, pytest argv) of every use of the action, as action/run.sh would run it: the
+    `with:` values evaluated, the action's steps run under bash, `python` a stand-in that
+    records its arguments. The working folder holds fragments, so a finalize glob matches."""
+    fake = tmp_path / "bin"
+    fake.mkdir(parents=True, exist_ok=True)
+    (fake / "python").write_text(FAKE_PYTHON)
+    (fake / "python").chmod(0o755)
+    fragment = tmp_path / "work" / "fragments" / "fragment-1" / "policyhub-fragment-1-of-4.json"
+    fragment.parent.mkdir(parents=True, exist_ok=True)
+    fragment.write_text("{}")
     found = []
-    for job_id, step in steps(workflow):
-        script = step.get("run", "").replace("\\\n", " ")
-        for line in script.splitlines():
-            # An expression is one value (`${{ matrix.shard }}/${{ strategy.job-total }}`).
-            words = shlex.split(EXPRESSION_RE.sub("EXPR", line))
-            if words[:1] == ["pytest"]:
-                found.append((job_id, words))
+    for job_id, step in action_steps(workflow):
+        inputs = {
+            k: substitute(str(v), {**CONTEXT, **(context or {})}) for k, v in step["with"].items()
+        }
+        argv_file = tmp_path / f"argv-{job_id}"
+        env = {
+            "PATH": f"{fake}:{os.environ['PATH']}",
+            "ARGV_FILE": str(argv_file),
+            "HOME": str(tmp_path),
+        }
+        github = {"sha": SHA, "event": {"pull_request": {"base": {"sha": BASE}}}}
+        # The install step is the runner's too here: it would pip install into the stand-in.
+        result = run_steps(ROOT, tmp_path / "work", inputs, github, env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        argv = argv_file.read_text().splitlines()
+        assert argv[:2] == ["-m", "pytest"], argv
+        found.append((job_id, ["pytest", *argv[2:]]))
     return found
 
 
@@ -93,46 +133,50 @@ def test_workflow_satisfies_githubs_schema(path: Path) -> None:
 
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
 def test_pytest_commands_use_only_options_the_harness_defines(
-    path: Path, policy_repo: PolicyRepo
+    path: Path, policy_repo: PolicyRepo, tmp_path: Path
 ) -> None:
-    commands = pytest_commands(load(path.name))
-    assert commands, f"{path.name} runs no pytest command"
+    commands = pytest_commands(load(path.name), tmp_path)
+    assert commands, f"{path.name} uses the action nowhere"
     for _, argv in commands:
-        args = [word.replace("EXPR/EXPR", "1/4") for word in argv[1:]]
-        result = policy_repo.pytest("-p", "parse_only", *args)
+        result = policy_repo.pytest("-p", "parse_only", *argv[1:])
         assert result.returncode == 0, f"{path.name}: {shlex.join(argv)}\n{result.output}"
 
 
-def test_release_workflow() -> None:
+def test_release_workflow(tmp_path: Path) -> None:
     workflow = load("release.yml")
     on = triggers(workflow)
     assert on["release"]["types"] == ["published"]
     assert on["workflow_dispatch"]["inputs"]["dry-run"]["type"] == "boolean"
     assert workflow["concurrency"]["cancel-in-progress"] is False
-    commands = [argv for _, argv in pytest_commands(workflow)]
-    assert all(argv[:4] == ["pytest", "--release", "-n", "auto"] for argv in commands)
-    assert all("--release-sha" in argv for argv in commands)
-    assert any("--push" in argv for argv in commands) and any(
-        "--dry-run" in argv for argv in commands
-    )
+    [(_, release)] = pytest_commands(workflow, tmp_path / "release")
+    assert release[:2] == ["pytest", "--release"]
+    assert release[release.index("--release-sha") + 1] == SHA
+    assert "--push" in release and "--dry-run" not in release
+    assert release[release.index("-n") + 1] == "auto"
+    [(_, dry)] = pytest_commands(workflow, tmp_path / "dry", {"inputs": {"dry-run": True}})
+    assert "--dry-run" in dry and "--push" not in dry
 
 
-def test_sharded_release_workflow_runs_the_tested_shard_and_finalize_commands() -> None:
+def test_sharded_release_workflow_runs_the_tested_shard_and_finalize_commands(
+    tmp_path: Path,
+) -> None:
     workflow = load("release-sharded.yml")
     assert workflow["concurrency"] == load("release.yml")["concurrency"]
     shard_job, finalize_job = workflow["jobs"]["shard"], workflow["jobs"]["finalize"]
     assert shard_job["strategy"]["fail-fast"] is False
     assert len(shard_job["strategy"]["matrix"]["shard"]) <= 256
-    (shard_cmd,) = [a for j, a in pytest_commands(workflow) if j == "shard"]
-    (final_cmd,) = [a for j, a in pytest_commands(workflow) if j == "finalize"]
-    assert shard_cmd[shard_cmd.index("--shard") + 1] == "EXPR/EXPR"
-    assert "--finalize" in final_cmd and "--push" in final_cmd
-    assert "--shard" not in final_cmd and "--push" not in shard_cmd
+    commands = dict(pytest_commands(workflow, tmp_path))
+    shard_cmd, final_cmd = commands["shard"], commands["finalize"]
+    assert shard_cmd[shard_cmd.index("--shard") + 1] == "1/4"
+    assert final_cmd[final_cmd.index("--finalize") + 1] == (
+        "fragments/fragment-1/policyhub-fragment-1-of-4.json"
+    )
+    assert "--push" in final_cmd and "--shard" not in final_cmd and "--push" not in shard_cmd
     assert finalize_job["needs"] == "shard" and "cancelled()" in finalize_job["if"]
 
     uploads = [s for _, s in steps(workflow) if s.get("uses", "").startswith("actions/upload")]
     fragment = next(s for s in uploads if "fragment" in s["with"]["name"])
-    # upload-artifact v4: a unique name per matrix job, and never a dot-file (left out).
+    # upload-artifact: a unique name per matrix job, and never a dot-file (left out).
     assert "${{ matrix.shard }}" in fragment["with"]["name"]
     assert not Path(fragment["with"]["path"]).name.startswith(".")
     assert (
@@ -145,31 +189,46 @@ def test_sharded_release_workflow_runs_the_tested_shard_and_finalize_commands() 
     assert fragment["with"]["name"].startswith(pattern)
 
 
+PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40} # v\d+(\.\d+)*$")
+
+
+@pytest.mark.parametrize("path", [*WORKFLOW_FILES, ROOT / "action.yml"], ids=lambda p: p.name)
+def test_every_action_is_pinned_to_a_commit_with_its_version(path: Path) -> None:
+    lines = [line.strip().removeprefix("- ") for line in path.read_text().splitlines()]
+    uses = [line.split(":", 1)[1].strip() for line in lines if line.startswith("uses:")]
+    assert uses
+    for use in uses:
+        assert use.startswith("./ ") or PINNED.match(use), f"{path.name}: {use}"
+
+
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
-def test_least_privilege_and_full_history(path: Path) -> None:
+def test_least_privilege_and_full_history(path: Path, tmp_path: Path) -> None:
     workflow = load(path.name)
     assert workflow["permissions"] == {"contents": "read"}
+    commands = pytest_commands(workflow, tmp_path)
     for job_id, job in workflow["jobs"].items():
-        pushes = any("--push" in argv for j, argv in pytest_commands(workflow) if j == job_id)
-        expected = {"contents": "write"} if pushes else None
-        assert job.get("permissions") == expected, f"{path.name}: job {job_id}"
+        pushes = any("--push" in argv for j, argv in commands if j == job_id)
+        assert job.get("permissions") == ({"contents": "write"} if pushes else None), job_id
         for step in job["steps"]:
-            if step.get("uses", "").startswith("actions/checkout"):
+            uses = step.get("uses", "")
+            if uses.startswith("actions/checkout"):
                 assert step["with"]["fetch-depth"] == 0, f"{path.name}: job {job_id}"
-            if step.get("uses", "").startswith("actions/setup-python"):
-                assert step["with"]["cache"] == "pip"
+                # Credentials stay on disk only in a job that pushes the state commit.
+                assert step["with"]["persist-credentials"] is pushes, f"{path.name}: {job_id}"
+            if uses.startswith("actions/setup-python"):
+                assert "cache" not in step.get("with", {}), "no dependency cache at all"
     text = path.read_text()
     if "POLICY_HUB_URL" in text:
-        assert "POLICY_HUB_URL: ${{ vars.POLICY_HUB_URL }}" in text
+        assert "${{ vars.POLICY_HUB_URL }}" in text
     if "POLICY_HUB_TOKEN" in text:
-        assert "POLICY_HUB_TOKEN: ${{ secrets.POLICY_HUB_TOKEN }}" in text
+        assert "${{ secrets.POLICY_HUB_TOKEN }}" in text
 
 
 def test_validate_workflow_checks_changed_policies_with_annotations(tmp_path: Path) -> None:
     workflow = load("validate.yml")
     assert "policies/**" in triggers(workflow)["pull_request"]["paths"]
-    (argv,) = [a for j, a in pytest_commands(workflow) if j == "policies"]
-    assert argv[:3] == ["pytest", "--changed-since", "$BASE_SHA"]
+    [(job, argv)] = pytest_commands(workflow, tmp_path / "commands")
+    assert job == "policies" and argv[:3] == ["pytest", "--changed-since", BASE]
     assert any("bash .ci/run" in s.get("run", "") for _, s in steps(workflow))
 
     # What that command does on a pull request: only the changed version, with an annotation.
@@ -178,9 +237,7 @@ def test_validate_workflow_checks_changed_policies_with_annotations(tmp_path: Pa
     base = repo.commit("base")
     repo.add_policy("beta", "1.0.0", meta=metadata("beta", "2.0.0"))
     repo.commit("a pull request with a broken version")
-    result = repo.pytest(
-        "--changed-since", base, "-n", "2", env={"GITHUB_ACTIONS": "true", "BASE_SHA": base}
-    )
+    result = repo.pytest("--changed-since", base, "-n", "2", env={"GITHUB_ACTIONS": "true"})
     assert result.returncode == 1, result.output
     assert "1 failed" in result.stdout and "alpha" not in result.stdout
     assert "::error file=policies/beta/v1.0.0/metadata.json,line=" in result.stdout
