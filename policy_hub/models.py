@@ -26,18 +26,6 @@ RELEASE_SHA_PATTERN = r"^[0-9a-f]{40}$"
 # Printable ASCII without spaces: the harness sends `<sha>:<name>@<version>`.
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,400}$"
 
-# Python's `$` also matches before a trailing newline; these full matches do not.
-_NAME_RE = re.compile(NAME_PATTERN.rstrip("$"))
-_VERSION_RE = re.compile(VERSION_PATTERN.rstrip("$"))
-
-
-def is_name(value: str) -> bool:
-    return _NAME_RE.fullmatch(value) is not None
-
-
-def is_version(value: str) -> bool:
-    return _VERSION_RE.fullmatch(value) is not None
-
 
 def content_digest(metadata: dict[str, Any], definition: dict[str, Any]) -> str:
     """CONTRACT.md section 4: sha256 of the canonical JSON of metadata + definition."""
@@ -48,6 +36,10 @@ def content_digest(metadata: dict[str, Any], definition: dict[str, Any]) -> str:
         ensure_ascii=False,
     ).encode("utf-8")
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
+# Python's `$` also matches before a trailing newline; a full match of this does not.
+_VERSION_RE = re.compile(VERSION_PATTERN.rstrip("$"))
 
 
 def semver_key(version: str) -> tuple[Any, ...]:
