@@ -254,8 +254,8 @@ class StateDir:
             ) from None
         try:
             # A run killed mid-write leaves its temp file; with the lock held none is live.
-            for name in (DELIVERED_FILE, BASELINE_FILE):
-                for stale in self.path.glob(f".{name}.*.tmp"):
+            for prefix in (DELIVERED_FILE, BASELINE_FILE, "probe"):
+                for stale in self.path.glob(f".{prefix}.*.tmp"):
                     stale.unlink(missing_ok=True)
             yield
         finally:

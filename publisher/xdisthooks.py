@@ -53,6 +53,8 @@ def _work(config: pytest.Config) -> int | None:
     if not (root / POLICIES_DIR).is_dir():
         return None
     opts = resolve_options(config, root)
+    if opts.release and opts.hub_url is None and opts.in_ci:
+        return None  # a usage error before anything is read (CONTRACT section 2): not ours
     if not opts.release:
         if opts.changed_since:
             return None

@@ -23,8 +23,10 @@ def repo(tmp_path: Path) -> PolicyRepo:
     return repo
 
 
-def test_ci_without_a_hub_url_is_a_usage_error(repo: PolicyRepo) -> None:
-    result = repo.pytest("--release", env={"CI": "true"})
+@pytest.mark.parametrize("workers", [[], ["-n", "auto"]], ids=["no-xdist", "-n auto"])
+def test_ci_without_a_hub_url_is_a_usage_error(repo: PolicyRepo, workers: list[str]) -> None:
+    # -n auto sizes itself before pytest_configure; it must leave this refusal to the harness.
+    result = repo.pytest("--release", *workers, env={"CI": "true"})
     assert result.returncode == 4
     assert "set POLICY_HUB_URL" in result.output
     assert not (repo.path / ".state/.lock").exists(), "nothing may be read before this check"

@@ -164,3 +164,13 @@ def test_runs_that_write_nothing_leave_nothing_behind(
     assert repo.git("status", "--porcelain", "--untracked-files=all") == ""
     assert sorted(p.name for p in (repo.path / ".state").iterdir()) == before
     assert repo.baseline is None, f"{flag} must not advance the baseline"
+
+
+def test_a_probe_left_by_a_killed_run_is_removed_under_the_lock(
+    repo: PolicyRepo, hub: HubProcess
+) -> None:
+    stale = repo.path / ".state/.probe.abc123.tmp"
+    stale.write_text("\n")
+    result = repo.release(hub)
+    assert result.returncode == 0, result.output
+    assert not stale.exists()
