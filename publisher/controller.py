@@ -20,7 +20,15 @@ from policy_checks import PolicyChecker
 from publisher import gitrepo
 from publisher.finalize import finalize_release
 from publisher.gitrepo import POLICIES_DIR, ConfigurationError, GitError
-from publisher.hubclient import TLS_UNTRUSTED, HubClient, HubConfigError, RetryPolicy, check_hub_url
+from publisher.hubchecks import BOARD_FILE, HubCheckBoard, HubChecksAhead
+from publisher.hubclient import (
+    TLS_UNTRUSTED,
+    HubAnswer,
+    HubClient,
+    HubConfigError,
+    RetryPolicy,
+    check_hub_url,
+)
 from publisher.layout import discover_version_folders, folder_identity
 from publisher.options import LOCAL_DIR, LOCAL_HUB, HarnessOptions, UsageError
 from publisher.release import HubOutage, ItemOutcome, ReleasePlan, make_plan, unreachable_reason
@@ -68,6 +76,7 @@ class Controller:
         self.delivered = DeliveredIndex()  # the state's delivered.json, read once per run
         self.scale_out_notes: list[str] = []  # what --finalize merged, or what is missing
         self.sync_failed = False
+        self.ahead: HubChecksAhead | None = None  # the hub checks sent while workers start
         self._stack = ExitStack()
 
     @property
@@ -152,18 +161,38 @@ class Controller:
         if local:
             hub_url, local_token = self._start_local_hub()
             self.token = local_token
-        outage_dir = tempfile.mkdtemp(prefix="policyhub-run-")
-        self._stack.callback(shutil.rmtree, outage_dir, ignore_errors=True)
-        self.outage = HubOutage(Path(outage_dir) / "hub-unreachable")
+        run_dir = Path(tempfile.mkdtemp(prefix="policyhub-run-"))
+        self._stack.callback(shutil.rmtree, run_dir, ignore_errors=True)
+        self.outage = HubOutage(run_dir / "hub-unreachable")
+        board = HubCheckBoard(run_dir / BOARD_FILE)
         self.spec = spec = dataclasses.replace(
-            spec, hub_url=hub_url, outage_file=str(self.outage.path), local_token=local_token
+            spec,
+            hub_url=hub_url,
+            outage_file=str(self.outage.path),
+            hub_checks_file=str(board.path),
+            local_token=local_token,
         )
         # Only a well-formed name and version may reach a URL path, even for this probe.
-        probe = next((f for f in self.plan.to_deliver if self.plan.sendable(f)), None)
-        if probe is not None:
-            auth_problem = self._preflight(spec, probe)
-            if auth_problem:
-                self.spec = dataclasses.replace(spec, auth_problem=auth_problem)
+        sendable = [f for f in self.plan.to_deliver if self.plan.sendable(f)]
+        if not sendable or hub_url is None:
+            return
+        client = HubClient(
+            hub_url, self.token, RetryPolicy().with_limits(spec.limits), spec.ca_bundle
+        )
+        self._stack.callback(client.close)
+        probe, *rest = sendable
+        answer = client.get_policy(*folder_identity(probe))
+        auth_problem = self._preflight(spec, answer)
+        if auth_problem:
+            self.spec = dataclasses.replace(spec, auth_problem=auth_problem)
+        elif not self.outage.known():
+            # The probe was the hub check of its version; the others are sent while the
+            # workers start (a subset run asks only for what its items need, by itself).
+            board.post(probe, answer)
+            if rest and self._selects_every_version():
+                self.ahead = HubChecksAhead(board, client, self.outage)
+                self._stack.callback(self.ahead.close)
+                self.ahead.send(rest)
 
     def _plan(self) -> ReleasePlan:
         """Lock and probe the state (unless nothing is written), read it, make the plan."""
@@ -242,18 +271,10 @@ class Controller:
         self._stack.callback(hub.stop)
         return hub.url, token
 
-    def _preflight(self, spec: RunSpec, folder: str) -> str | None:
-        """One authenticated request up front: a refused token, an untrusted certificate or a
+    def _preflight(self, spec: RunSpec, answer: HubAnswer) -> str | None:
+        """The first hub check, sent up front: a refused token, an untrusted certificate or a
         dead hub is one clear line, not N failures. Returns the token problem, if any."""
         assert spec.hub_url is not None and self.outage is not None
-        name, version = folder_identity(folder)
-        client = HubClient(
-            spec.hub_url, self.token, RetryPolicy().with_limits(spec.limits), spec.ca_bundle
-        )
-        try:
-            answer = client.get_policy(name, version)
-        finally:
-            client.close()
         if answer.unreachable:
             why = unreachable_reason(spec.hub_url, answer)
             if answer.error and answer.error.startswith(TLS_UNTRUSTED):
@@ -282,6 +303,22 @@ class Controller:
             return problem
         return None
 
+    def _selects_every_version(self) -> bool:
+        """Whether this run's items are all the versions to deliver (no `-k`, `-m`, `--lf`,
+        `--deselect`, `--ignore` or paths that pick a subset), so hub checks sent for all of
+        them are all used."""
+        option = self.config.option
+        narrowed = (
+            option.keyword
+            or option.markexpr
+            or getattr(option, "lf", False)
+            or getattr(option, "deselect", None)
+            or getattr(option, "ignore", None)
+            or getattr(option, "ignore_glob", None)
+        )
+        given_paths = self.config.args_source == pytest.Config.ArgsSource.ARGS
+        return not narrowed and not given_paths
+
     def _changed_since(self, ref: str) -> list[str]:
         try:
             base = gitrepo.git(self.root, "merge-base", ref, "HEAD").strip()
@@ -304,12 +341,16 @@ class Controller:
         if data is not None:
             out = ItemOutcome.from_json(data)
             self.outcomes[out.folder] = out
+            if self.ahead is not None:
+                self.ahead.reported(out.folder)
 
     # -- ending the run ------------------------------------------------------------------------
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         opts = self.opts
+        if self.ahead is not None:
+            self.ahead.close()  # every item has run: no hub check is needed any more
         if opts.release and self.plan is not None:
             self._finalize(self.plan)
         elif opts.changed_since:

@@ -369,14 +369,14 @@ def deliver_version(
     auth_problem: str | None = None,
     *,
     dry_run: bool = False,
-    hub_check: Future[HubAnswer] | None = None,
+    hub_check: HubAnswer | Future[HubAnswer] | None = None,
     outage: HubOutage | None = None,
 ) -> ItemOutcome:
     """One version through the hub check, validation and publishing (CONTRACT.md section 3.4).
 
-    `hub_check` is the GET already started for this version (see `HubCheckPrefetch`); its answer
-    is used exactly as if the GET were sent here. Every answer is checked by `hub_record` before
-    it can make the version count as delivered.
+    `hub_check` is the GET already sent for this version (`hubchecks.HubCheckBoard`), or
+    started (`HubCheckPrefetch`); its answer is used exactly as if the GET were sent here.
+    Every answer is checked by `hub_record` before it can make the version count as delivered.
     """
     out = ItemOutcome(
         folder=result.folder,
@@ -400,11 +400,9 @@ def deliver_version(
         return out
 
     deadline = time.monotonic() + client.policy.item_deadline
-    answer = (
-        hub_check.result()
-        if hub_check
-        else client.get_policy(result.name, result.version, deadline=deadline)
-    )
+    if isinstance(hub_check, Future):
+        hub_check = hub_check.result()
+    answer = hub_check or client.get_policy(result.name, result.version, deadline=deadline)
     out.get_status = answer.status
     if answer.unreachable:
         why = unreachable_reason(client.base_url, answer)

@@ -6,6 +6,7 @@ prefetch, and shipping each outcome on its test report to the controller.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ import pytest
 
 from policy_checks import PolicyChecker, PolicyFiles, RulesError
 from publisher.gitrepo import POLICIES_DIR
-from publisher.hubclient import HubClient, RetryPolicy
+from publisher.hubchecks import HubCheckBoard
+from publisher.hubclient import HubAnswer, HubClient, RetryPolicy
 from publisher.items import PolicyItem, PolicyTree
 from publisher.layout import CommitSource, WorkingTreeSource, discover_version_folders
 from publisher.options import UsageError
@@ -59,6 +61,7 @@ class ItemRunner:
         self._prefetch: HubCheckPrefetch | None = None
         self._folders = spec.folders
         self._outage = HubOutage(Path(spec.outage_file)) if spec.outage_file else None
+        self._board = HubCheckBoard(Path(spec.hub_checks_file)) if spec.hub_checks_file else None
         self._delivered: DeliveredIndex | None = None
         self._stack = ExitStack()
 
@@ -125,9 +128,16 @@ class ItemRunner:
             plan.release_sha,
             self.spec.auth_problem,
             dry_run=self.spec.dry_run,
-            hub_check=self._prefetch.take(folder) if self._prefetch else None,
+            hub_check=self._hub_check(folder),
             outage=self._outage,
         )
+
+    def _hub_check(self, folder: str) -> HubAnswer | Future[HubAnswer] | None:
+        """The hub check of `folder` already sent by the controller, or started by this process
+        during the previous item; None when the item must send it itself."""
+        started = self._prefetch.take(folder) if self._prefetch else None
+        sent = self._board.take(folder) if self._board else None
+        return sent or started
 
     # -- collection ----------------------------------------------------------------------------
 
@@ -155,6 +165,8 @@ class ItemRunner:
         if not self.spec.release or plan is None or not isinstance(nextitem, PolicyItem):
             return
         if self.spec.auth_problem or (self._outage is not None and self._outage.known()):
+            return
+        if self._board is not None and self._board.has(nextitem.folder):
             return
         if self._prefetch is None:
             self._prefetch = HubCheckPrefetch(self.client, plan)

@@ -26,6 +26,7 @@ class RunSpec:
     ca_bundle: str | None = None
     limits: dict[str, float] = field(default_factory=dict)  # RetryPolicy overrides
     outage_file: str | None = None  # where a process that finds the hub dead says so
+    hub_checks_file: str | None = None  # the answers of the hub checks sent ahead (hubchecks.py)
     # Only the embedded hub's throw-away token travels here; a real one comes from the
     # environment every worker inherits (read through options.resolve_token).
     local_token: str | None = None

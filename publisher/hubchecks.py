@@ -1,0 +1,130 @@
+"""Hub checks sent ahead: while the xdist workers start, the controller sends the hub check
+(`GET /policies/{name}/{version}`) of every version to deliver, and each item takes its answer
+from a run-scoped file instead of asking again (docs/benchmarks.md, "hub checks sent ahead").
+
+The contract's order per version holds: the GET is only sent earlier, still before that version's
+validation and POST. A `200` is final (versions are immutable); a `404` that is stale by the time
+of the POST ends in a `409` with the hub's record, counted `already-in-hub`; an item that finds no
+answer yet asks the hub itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from publisher.hubclient import HubAnswer, HubClient
+from publisher.layout import folder_identity
+from publisher.printable import redact
+from publisher.release import HubOutage, unreachable_reason
+
+BOARD_FILE = "hub-checks.jsonl"
+# Hub checks in flight at once on the controller: enough to stay ahead of 8 workers at a hub
+# latency of 20 ms, few enough not to crowd a 2-core runner while the workers import pytest.
+AHEAD_CONNECTIONS = 8
+
+
+class HubCheckBoard:
+    """The answers of the hub checks sent ahead: one JSON line per version, appended by the
+    controller, read by every process that runs items. Lines are written whole with one
+    `write` on an append-only file, and read only up to the last complete line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._answers: dict[str, HubAnswer] = {}
+        self._offset = 0
+        self._write_lock = threading.Lock()
+
+    def post(self, folder: str, answer: HubAnswer) -> None:
+        """Record the answer of `folder`'s hub check. Any text from the hub that repeats a
+        registered secret (a hub that echoes the request) is redacted before it reaches disk."""
+        line = json.dumps({"folder": folder, "answer": _scrubbed(asdict(answer))}) + "\n"
+        with self._write_lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line.encode("utf-8"))
+            finally:
+                os.close(fd)
+
+    def has(self, folder: str) -> bool:
+        if folder not in self._answers:
+            self._refresh()
+        return folder in self._answers
+
+    def take(self, folder: str) -> HubAnswer | None:
+        """`folder`'s answer if it is here yet (each answer is taken once), else None."""
+        return self._answers.pop(folder) if self.has(folder) else None
+
+    def _refresh(self) -> None:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self._offset)
+                data = handle.read()
+        except OSError:
+            return  # nothing posted yet: the item asks the hub itself
+        end = data.rfind(b"\n") + 1
+        self._offset += end
+        for raw in data[:end].splitlines():
+            try:
+                entry = json.loads(raw)
+                self._answers[entry["folder"]] = HubAnswer(**entry["answer"])
+            except (ValueError, KeyError, TypeError):
+                continue  # never ours to trust blindly: the item asks the hub itself
+
+
+def _scrubbed(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {_scrubbed(k): _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    return value
+
+
+class HubChecksAhead:
+    """The controller's side: a thread pool that sends the hub checks in the items' order and
+    posts each answer to the board. It stops asking once the hub is known unreachable, skips the
+    versions whose items already reported, and is cancelled when the session ends."""
+
+    def __init__(
+        self,
+        board: HubCheckBoard,
+        client: HubClient,
+        hub_down: HubOutage,
+        connections: int = AHEAD_CONNECTIONS,
+    ) -> None:
+        self._board = board
+        self._client = client
+        self._hub_down = hub_down
+        self._pool = ThreadPoolExecutor(connections, thread_name_prefix="hub-check-ahead")
+        self._reported: set[str] = set()
+        self._stopped = threading.Event()
+
+    def send(self, folders: list[str]) -> None:
+        for folder in folders:
+            self._pool.submit(self._check, folder)
+
+    def reported(self, folder: str) -> None:
+        """The item of `folder` has run: its hub check is no longer needed."""
+        self._reported.add(folder)
+
+    def _check(self, folder: str) -> None:
+        if self._stopped.is_set() or folder in self._reported or self._hub_down.known():
+            return
+        name, version = folder_identity(folder)
+        answer = self._client.get_policy(name, version)
+        if answer.unreachable:
+            # Every process stops asking now, so a dead hub costs one request deadline.
+            self._stopped.set()
+            self._hub_down.mark(unreachable_reason(self._client.base_url, answer))
+        self._board.post(folder, answer)
+
+    def close(self) -> None:
+        self._stopped.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
