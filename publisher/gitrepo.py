@@ -5,6 +5,7 @@ policy files straight from a commit (so the published bytes are a pure function 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -63,14 +64,43 @@ def git(repo: Path, *args: str, input: bytes | None = None, check: bool = True) 
     return proc.stdout.decode("utf-8", "surrogateescape")
 
 
+# Answers about immutable objects (two commit ids, a commit that exists) and about the checkout
+# itself, kept for the life of the process: `-n auto`'s estimate, the plan and the finalization
+# ask several of the same questions in one run, and each git process costs a few milliseconds.
+_CHECKOUTS: dict[str, tuple[Path, Path, bool]] = {}
+_ANCESTRY: dict[tuple[str, str, str], bool] = {}
+_EXISTING: set[tuple[str, str]] = set()
+_DIFFS: dict[tuple[str, ...], list[str]] = {}
+_FULL_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def _immutable(*ids: str) -> bool:
+    return all(_FULL_ID.fullmatch(i) for i in ids)
+
+
+def _checkout_facts(repo: Path) -> tuple[Path, Path, bool] | None:
+    """(top level, git directory, shallow?) of the checkout at `repo`, or None outside git."""
+    key = str(repo)
+    if key not in _CHECKOUTS:
+        proc = run_git(
+            repo, "rev-parse", "--show-toplevel", "--absolute-git-dir", "--is-shallow-repository"
+        )
+        lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
+        if proc.returncode != 0 or len(lines) != 3:
+            return None  # not (yet) a repository: asked again next time
+        _CHECKOUTS[key] = (Path(lines[0]), Path(lines[1]), lines[2] == "true")
+    return _CHECKOUTS[key]
+
+
 def git_dir(repo: Path) -> Path:
     """This checkout's own git directory (`.git`, or a worktree's folder inside it)."""
-    return Path(git(repo, "rev-parse", "--absolute-git-dir").strip())
+    facts = _checkout_facts(repo)
+    return facts[1] if facts else Path(git(repo, "rev-parse", "--absolute-git-dir").strip())
 
 
 def repo_toplevel(path: Path) -> Path | None:
-    proc = run_git(path, "rev-parse", "--show-toplevel")
-    return Path(proc.stdout.decode().strip()) if proc.returncode == 0 else None
+    facts = _checkout_facts(path)
+    return facts[0] if facts else None
 
 
 def resolve_commit(repo: Path, ref: str) -> str:
@@ -84,15 +114,30 @@ def resolve_commit(repo: Path, ref: str) -> str:
 
 
 def is_shallow(repo: Path) -> bool:
-    return git(repo, "rev-parse", "--is-shallow-repository").strip() == "true"
+    facts = _checkout_facts(repo)
+    return (
+        facts[2] if facts else git(repo, "rev-parse", "--is-shallow-repository").strip() == "true"
+    )
 
 
 def is_ancestor(repo: Path, ancestor: str, commit: str) -> bool:
-    return succeeds(repo, "merge-base", "--is-ancestor", ancestor, commit)
+    key = (str(repo), ancestor, commit)
+    if key in _ANCESTRY:
+        return _ANCESTRY[key]
+    answer = succeeds(repo, "merge-base", "--is-ancestor", ancestor, commit)
+    if _immutable(ancestor, commit):
+        _ANCESTRY[key] = answer
+    return answer
 
 
 def commit_exists(repo: Path, sha: str) -> bool:
-    return succeeds(repo, "cat-file", "-e", f"{sha}^{{commit}}")
+    key = (str(repo), sha)
+    if key in _EXISTING:
+        return True
+    exists = succeeds(repo, "cat-file", "-e", f"{sha}^{{commit}}")
+    if exists and _immutable(sha):  # one that is missing may still be fetched
+        _EXISTING.add(key)
+    return exists
 
 
 def moves_forward(repo: Path, recorded: str | None, release: str) -> bool:
@@ -160,8 +205,16 @@ def check_not_shallow(repo: Path) -> None:
 def changed_paths(
     repo: Path, diff_from: str, release: str, pathspec: str = POLICIES_DIR
 ) -> list[str]:
-    out = git(repo, "diff", "--no-renames", "--name-only", "-z", diff_from, release, "--", pathspec)
-    return [p for p in out.split("\0") if p]
+    key = (str(repo), diff_from, release, pathspec)
+    if key not in _DIFFS:
+        out = git(
+            repo, "diff", "--no-renames", "--name-only", "-z", diff_from, release, "--", pathspec
+        )
+        paths = [p for p in out.split("\0") if p]
+        if not _immutable(diff_from, release):
+            return paths
+        _DIFFS[key] = paths
+    return list(_DIFFS[key])
 
 
 def version_folders_of(paths: Iterable[str]) -> list[str]:
