@@ -8,9 +8,9 @@ import copy
 from typing import Any
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from publisher.stateschema import conforms, schema_problem, validator
+from tests.schemadocs import mutated
 
 DIGEST = "sha256:" + "0" * 64
 ENTRY = {"delivered_at": "t", "release_sha": "a" * 40, "digest": DIGEST, "outcome": "published"}
@@ -25,64 +25,17 @@ FRAGMENT = {
     "policies": {"alpha": {"1.0.0": dict(ENTRY)}},
     "outcomes": [{"folder": "f", "name": "alpha", "version": "1.0.0", "outcome": "published"}],
 }
-
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-2, 2),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.sampled_from([DIGEST, "sha256:xyz", "published", "already-in-hub", "1/2", "a" * 40, ""]),
-    st.text(max_size=8),
-)
-values = st.recursive(
-    scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
-    ),
-    max_leaves=6,
-)
-
-
-def paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += paths(value, (*prefix, index))
-    return found
-
-
-@st.composite
-def mutated(draw: st.DrawFn, base: dict[str, Any]) -> Any:
-    document: Any = copy.deepcopy(base)
-    for _ in range(draw(st.integers(0, 3))):
-        where = draw(st.sampled_from(paths(document)))
-        if not where:
-            document = draw(values)
-            continue
-        parent = document
-        for step in where[:-1]:
-            parent = parent[step]
-        action = draw(st.sampled_from(["replace", "delete", "add"]))
-        if action == "replace":
-            parent[where[-1]] = draw(values)
-        elif action == "delete" and isinstance(parent, dict):
-            del parent[where[-1]]
-        elif isinstance(parent, dict):
-            parent[draw(st.text(max_size=6))] = draw(values)
-    return document
+SAMPLES = [DIGEST, "sha256:xyz", "published", "already-in-hub", "1/2", "a" * 40]
 
 
 @settings(max_examples=400, deadline=None)
-@given(mutated(DELIVERED))
+@given(mutated(DELIVERED, SAMPLES))
 def test_the_fast_check_of_delivered_json_agrees_with_jsonschema(document: Any) -> None:
     assert conforms("delivered")(document) == validator("delivered").is_valid(document)
 
 
 @settings(max_examples=400, deadline=None)
-@given(mutated(FRAGMENT))
+@given(mutated(FRAGMENT, SAMPLES))
 def test_the_fast_check_of_fragments_agrees_with_jsonschema(document: Any) -> None:
     assert conforms("fragment")(document) == validator("fragment").is_valid(document)
 
