@@ -1,7 +1,8 @@
 """PolicyChecker: every check of one policy version, from raw bytes to a CheckResult.
 
 Folder-level checks are Python (names, versions, which files exist); everything about the file
-contents is data (schemas, rules.yaml) evaluated here with validators compiled once.
+contents is data (schemas, rules.yaml) evaluated here with predicates compiled once. jsonschema
+is imported only to word the findings of a document the fast predicate refuses.
 """
 
 from __future__ import annotations
@@ -10,13 +11,10 @@ import difflib
 import json
 import re
 from pathlib import Path
-from typing import Any
-
-import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
-from jsonschema.validators import validator_for
+from typing import TYPE_CHECKING, Any
 
 from policy_checks.digest import policy_digest
+from policy_checks.fastschema import OutsideSubset, Predicate, compile_predicate
 from policy_checks.jsonpath import Path as JsonPath
 from policy_checks.jsonpath import format_path
 from policy_checks.loading import Document, SourceMap, load_json, load_yaml
@@ -30,12 +28,39 @@ from policy_checks.naming import (
 )
 from policy_checks.rules import RuleSet, evaluate, load_rules
 
+if TYPE_CHECKING:
+    import jsonschema
+    from jsonschema.exceptions import ValidationError
+
 _BOTH_FILES = f"every version folder needs {METADATA_FILE} and {DEFINITION_FILE}"
 _LOADERS = {METADATA_FILE: load_json, DEFINITION_FILE: load_yaml}
 
 
-def _compile(schema: dict[str, Any]) -> jsonschema.protocols.Validator:
-    return validator_for(schema, default=jsonschema.Draft202012Validator)(schema)
+class _Schema:
+    """One file's schema: a fast predicate when the schema compiles, else one that refuses
+    everything; jsonschema's validator, made when first needed, decides a refused document."""
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self.schema = schema
+        try:
+            self.conforms: Predicate = compile_predicate(schema, "schema.json")
+        except OutsideSubset:  # a repository's schema beyond the subset: jsonschema for all
+            self.conforms = _refuse
+        self._validator: jsonschema.protocols.Validator | None = None
+
+    @property
+    def validator(self) -> jsonschema.protocols.Validator:
+        if self._validator is None:
+            import jsonschema
+            from jsonschema.validators import validator_for
+
+            cls = validator_for(self.schema, default=jsonschema.Draft202012Validator)
+            self._validator = cls(self.schema)
+        return self._validator
+
+
+def _refuse(value: Any) -> bool:
+    return False
 
 
 def _read_as(value: Any) -> str:
@@ -107,9 +132,9 @@ class PolicyChecker:
 
     def __init__(self, rule_set: RuleSet) -> None:
         self.rule_set = rule_set
-        self._validators = {
-            METADATA_FILE: _compile(rule_set.metadata_schema),
-            DEFINITION_FILE: _compile(rule_set.definition_schema),
+        self._schemas = {
+            METADATA_FILE: _Schema(rule_set.metadata_schema),
+            DEFINITION_FILE: _Schema(rule_set.definition_schema),
         }
 
     @classmethod
@@ -166,7 +191,7 @@ class PolicyChecker:
             findings.extend(document.findings)
             if document.ok:
                 documents[name] = document
-                findings.extend(self._schema_findings(document, self._validators[name], file))
+                findings.extend(self._schema_findings(document, self._schemas[name], file))
 
         folder_values = {"folder.name": files.name, "folder.version": version}
         for rule in self.rule_set.rules:
@@ -202,11 +227,13 @@ class PolicyChecker:
         )
 
     @staticmethod
-    def _schema_findings(
-        document: Document, validator: jsonschema.protocols.Validator, file: str
-    ) -> list[Finding]:
+    def _schema_findings(document: Document, schema: _Schema, file: str) -> list[Finding]:
+        if schema.conforms(document.value):
+            return []
+        from jsonschema.exceptions import best_match
+
         findings = []
-        for error in validator.iter_errors(document.value):
+        for error in schema.validator.iter_errors(document.value):
             # best_match descends into anyOf/oneOf contexts to the most relevant cause.
             best = best_match([error]) or error
             path = _error_path(best)

@@ -13,15 +13,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-from jsonschema.validators import validator_for
-
+from policy_checks.fastschema import compile_predicate
 from policy_checks.jsonpath import Path as JsonPath
 from policy_checks.jsonpath import find, parse_path
 from policy_checks.loading import Document, load_json, load_yaml
 from policy_checks.naming import DEFINITION_FILE, METADATA_FILE
+
+if TYPE_CHECKING:
+    from jsonschema.exceptions import ValidationError
 
 METADATA_SCHEMA_FILE = "metadata.schema.json"
 DEFINITION_SCHEMA_FILE = "definition.schema.json"
@@ -33,7 +34,7 @@ class RulesError(ValueError):
 
 
 # The shape of a rules.yaml; `to` applies to equals only.
-_RULES_FILE_SCHEMA: dict[str, Any] = {
+RULES_FILE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["rules"],
     "additionalProperties": False,
@@ -59,7 +60,8 @@ _RULES_FILE_SCHEMA: dict[str, Any] = {
         }
     },
 }
-_RULES_FILE_VALIDATOR = jsonschema.Draft202012Validator(_RULES_FILE_SCHEMA)
+# jsonschema (imported only then) words a rules file that this refuses.
+_rules_file_conforms = compile_predicate(RULES_FILE_SCHEMA, "rules-file")
 
 
 @dataclass(frozen=True)
@@ -94,10 +96,17 @@ def _fail_on(document: Document, where: str) -> Any:
     return document.value
 
 
-def _read_schema(data: bytes, where: str) -> dict[str, Any]:
+def _read_schema(data: bytes, where: str, *, ours: bool = False) -> dict[str, Any]:
+    """A schema file; a repository's is checked against its metaschema, ours are checked by the
+    tests (tests/test_fastschema.py) rather than in every run."""
     schema = _fail_on(load_json(data, where), where)
     if not isinstance(schema, dict):
         raise RulesError(f"{where}: a JSON Schema must be a JSON object")
+    if ours:
+        return schema
+    import jsonschema
+    from jsonschema.validators import validator_for
+
     cls = validator_for(schema, default=jsonschema.Draft202012Validator)
     try:
         cls.check_schema(schema)
@@ -109,7 +118,7 @@ def _read_schema(data: bytes, where: str) -> dict[str, Any]:
 
 def _read_rules(data: bytes, where: str) -> tuple[Rule, ...]:
     content = _fail_on(load_yaml(data, where), where)
-    error = jsonschema.exceptions.best_match(_RULES_FILE_VALIDATOR.iter_errors(content))
+    error = None if _rules_file_conforms(content) else _rules_file_error(content)
     if error is not None:
         at = "$" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in error.path)
         raise RulesError(f"{where}: {at}: {error.message}")
@@ -128,6 +137,15 @@ def _read_rules(data: bytes, where: str) -> tuple[Rule, ...]:
     return tuple(rules)
 
 
+def _rules_file_error(content: Any) -> ValidationError | None:
+    """jsonschema's most relevant error of a rules file (None if it finds none after all)."""
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(RULES_FILE_SCHEMA)
+    error: ValidationError | None = jsonschema.exceptions.best_match(validator.iter_errors(content))
+    return error
+
+
 @functools.cache
 def builtin_rules() -> RuleSet:
     """The rules shipped with the harness (read once per process)."""
@@ -138,8 +156,8 @@ def builtin_rules() -> RuleSet:
 
     where = "policy_checks/rules/"
     return RuleSet(
-        _read_schema(read(METADATA_SCHEMA_FILE), where + METADATA_SCHEMA_FILE),
-        _read_schema(read(DEFINITION_SCHEMA_FILE), where + DEFINITION_SCHEMA_FILE),
+        _read_schema(read(METADATA_SCHEMA_FILE), where + METADATA_SCHEMA_FILE, ours=True),
+        _read_schema(read(DEFINITION_SCHEMA_FILE), where + DEFINITION_SCHEMA_FILE, ours=True),
         _read_rules(read(RULES_FILE), where + RULES_FILE),
     )
 
