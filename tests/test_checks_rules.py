@@ -133,3 +133,17 @@ def test_a_schema_that_fails_at_check_time_fails_the_policy_not_the_run(tmp_path
     (tmp_path / "metadata.schema.json").write_text('{"$ref": "urn:example:nowhere"}')
     findings = _check(PolicyChecker.load(tmp_path))
     assert [rule for rule, _ in findings] == ["internal"]
+
+
+def test_a_repository_schema_beyond_the_fast_subset_is_checked_by_jsonschema(
+    tmp_path: Path,
+) -> None:
+    schema = {"type": "object", "properties": {"owner": {"type": "string", "maxLength": 5}}}
+    (tmp_path / "metadata.schema.json").write_text(json.dumps(schema))
+    findings = _check(PolicyChecker.load(tmp_path))
+    assert findings == [
+        (
+            "schema",
+            f"{FOLDER}/metadata.json:5: $.owner: 'platform-security' is too long",
+        ),
+    ]
