@@ -6,6 +6,7 @@ written directly, one git commit), the reference hub as a real process with inje
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -315,9 +316,10 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     parser.add_argument(
         "--python",
-        default=sys.executable,
-        help="interpreter that runs the harness (a venv with only the runtime dependencies "
-        "shows what a policy repository's CI pays; default: this one)",
+        default=None,
+        help="interpreter that runs the harness; default: a venv with only the runtime "
+        "dependencies (what a policy repository's CI installs), made once under --workdir; "
+        "`--python current` runs it with this interpreter",
     )
     parser.add_argument(
         "--no-bytecode",
@@ -327,7 +329,29 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 
 
 def env_from(args: argparse.Namespace) -> Env:
-    return Env(python=args.python, bytecode=not args.no_bytecode)
+    if args.python == "current":
+        python = sys.executable
+    else:
+        python = args.python or runtime_venv(args.workdir)
+    print(f"harness interpreter: {python}")
+    return Env(python=python, bytecode=not args.no_bytecode)
+
+
+def runtime_venv(workdir: Path) -> str:
+    """The python of a venv holding the harness and its runtime dependencies only, made once per
+    pyproject.toml (the dev venv also loads hypothesis', schemathesis' and anyio's pytest plugins
+    into every xdist worker, which a policy repository's CI does not). The hub keeps running
+    from this interpreter, which has the hub extra."""
+    stamp = hashlib.sha256((PROJECT / "pyproject.toml").read_bytes()).hexdigest()[:12]
+    venv = workdir / f"runtime-venv-{stamp}"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        print(f"making {venv} (pip install -e {PROJECT}, runtime dependencies only)...")
+        subprocess.run([sys.executable, "-m", "venv", str(venv) + ".tmp"], check=True)
+        pip = [str(venv) + ".tmp/bin/python", "-m", "pip", "install", "-q"]
+        subprocess.run([*pip, "-e", str(PROJECT)], check=True)
+        os.replace(str(venv) + ".tmp", venv)
+    return str(python)
 
 
 def machine_facts() -> str:
