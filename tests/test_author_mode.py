@@ -91,6 +91,20 @@ def test_one_item_per_version_with_name_and_version_in_the_id(
     )
 
 
+@pytest.mark.parametrize("args", [[], ["policies/require-tags"]], ids=["flat", "dirs"])
+def test_an_items_location_is_the_one_pytest_computes(
+    pytester: pytest.Pytester, policy_dir: Path, args: list[str]
+) -> None:
+    for folder in ("policies/require-tags/v1.2.0", GOOD):
+        write_good_policy(policy_dir, folder)
+    (policy_dir / "policies" / "loose").mkdir()
+    (policy_dir / "policies" / "loose" / "metadata.json").write_text("{}")
+    items, _ = pytester.inline_genitems(*args)
+    assert items
+    for item in items:
+        assert item.location == pytest.Item.location.func(item)  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
 def test_k_selects_a_policy_and_a_version(
     pytester: pytest.Pytester, policy_dir: Path, xdist: list[str]
