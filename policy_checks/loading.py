@@ -307,6 +307,58 @@ class _TreeReader:
         return None
 
 
+class _IrregularError(Exception):
+    """Something in the node tree needs a finding; `_TreeReader` goes over it again."""
+
+
+_IRREGULAR = object()
+
+
+def _plain(node: Node, depth: int) -> Any:
+    """The value of a node tree that needs no finding, or _IrregularError: what `_TreeReader`
+    returns for such a tree, without its line map. Aliases are excluded by the caller (a file
+    without `&` has no anchor to refer to)."""
+    if depth > MAX_DEPTH:
+        raise _IrregularError
+    tag = node.tag
+    if isinstance(node, ScalarNode):
+        if tag == _STR:
+            return node.value
+        try:
+            if tag == _NULL:
+                return None
+            if tag == _BOOL:
+                return _SCALARS.construct_yaml_bool(node)
+            if tag == _INT:
+                number = _SCALARS.construct_yaml_int(node)
+                if -INT_LIMIT <= number < INT_LIMIT:
+                    return number
+            elif tag == _FLOAT:
+                real = _SCALARS.construct_yaml_float(node)
+                if math.isfinite(real):
+                    return real
+        except (ValueError, KeyError, TypeError):
+            pass
+        raise _IrregularError
+    if isinstance(node, SequenceNode) and tag == _SEQ:
+        return [_plain(item, depth + 1) for item in node.value]
+    if not isinstance(node, MappingNode) or tag != _MAP:
+        raise _IrregularError
+    mapping: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = key_node.value
+        if not isinstance(key_node, ScalarNode) or key_node.tag != _STR or key in mapping:
+            raise _IrregularError
+        mapping[key] = _plain(value_node, depth + 1)
+    return mapping
+
+
+def _yaml_source(file: str, root: Node) -> tuple[dict[Path, int], dict[Path, str]]:
+    reader = _TreeReader(file)
+    reader.read(root)
+    return reader.lines, reader.raw
+
+
 def _compose(text: str) -> Node | None:
     return yaml.compose(text, Loader=_LOADER)
 
@@ -383,11 +435,20 @@ def load_yaml(data: bytes, file: str) -> Document:
                 file, "file holds no YAML document (only comments)", line=1, rule="empty-document"
             )
         )
-    reader = _TreeReader(file)
-    value = reader.read(root)
-    if reader.findings:
-        return _failed(*reader.findings)
-    source = SourceMap(reader.lines, reader.raw)
+    try:
+        # Most files need no finding: read them without recording lines, and record the lines
+        # (the same walk, again) only if something is reported about the file.
+        value = _plain(root, 0) if "&" not in text else _IRREGULAR
+    except _IrregularError:
+        value = _IRREGULAR
+    if value is _IRREGULAR:
+        reader = _TreeReader(file)
+        value = reader.read(root)
+        if reader.findings:
+            return _failed(*reader.findings)
+        source = SourceMap(reader.lines, reader.raw)
+    else:
+        source = SourceMap(build=lambda: _yaml_source(file, root))
     if value is None:
         return Document(
             None,

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +23,7 @@ from policy_checks import (
     parse_version_dir,
     policy_digest,
 )
-from policy_checks.loading import load_json, load_yaml
+from policy_checks.loading import _TreeReader, load_json, load_yaml
 
 CONTRACT_METADATA = {
     "name": "require-tags",
@@ -297,3 +299,49 @@ def test_json_line_map_covers_every_value(value: object, indent: int | str | Non
         assert line is not None and 1 <= line <= len(lines)
         if path and isinstance(path[-1], str):
             assert json.dumps(path[-1], ensure_ascii=False) in lines[line - 1]
+
+
+# YAML scalars as written, the irregular ones included: each needs a finding or a conversion.
+_YAML_SCALARS = st.sampled_from(
+    ["x", "'1.10'", "1.10", "yes", "~", ".inf", "0x1f", "-7", "2024-01-01", "!!binary aGk=",
+     "!!str 12", "99999999999999999999", "&a x", "*a", "{}", "[]", '"q"', "!custom x", "<<"]
+)  # fmt: skip
+_YAML_TREES = st.recursive(
+    _YAML_SCALARS,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.lists(
+            st.tuples(st.sampled_from(["a", "b", "c", "1", "null"]) | children, children)
+        ).map(tuple)
+    ),
+    max_leaves=12,
+)
+
+
+def _flow(tree: Any) -> str:
+    """A tree of written scalars as flow-style YAML, one mapping entry a line."""
+    if isinstance(tree, tuple):
+        return "{" + ",\n ".join(f"{_flow(key)}: {_flow(value)}" for key, value in tree) + "}"
+    if isinstance(tree, list):
+        return "[" + ", ".join(_flow(item) for item in tree) + "]"
+    return str(tree)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_YAML_TREES)
+def test_yaml_read_without_line_map_equals_the_full_reading(tree: Any) -> None:
+    text = _flow(tree)
+    try:
+        root = yaml.compose(text, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError:
+        return
+    document = load_yaml(text.encode(), "d.yaml")
+    reader = _TreeReader("d.yaml")
+    value = reader.read(root)
+    if reader.findings:
+        assert document.findings == tuple(reader.findings)
+        return
+    assert repr(document.value) == repr(value)  # repr: 1, 1.0 and True differ
+    for path in _all_paths(value):
+        assert document.source.line(path) == reader.lines[path]
+        assert document.source.raw_text(path) == reader.raw.get(path)
