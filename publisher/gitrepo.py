@@ -251,6 +251,10 @@ class CommitTree:
     repo: Path
     commit: str
     entries: dict[str, TreeEntry] = field(default_factory=dict)
+    # Built from `entries` on first use, and again when `lookup` listed more.
+    _links: list[str] = field(default_factory=list, repr=False)
+    _children: dict[str, list[str]] = field(default_factory=dict, repr=False)
+    _indexed_size: int = field(default=-1, repr=False)
 
     @classmethod
     def load(
@@ -285,20 +289,25 @@ class CommitTree:
 
     def links_in(self, folder: str) -> list[str]:
         """Symbolic links that are `folder` or lie inside it (git keeps nothing under a link)."""
-        return sorted(
-            path
-            for path, entry in self.entries.items()
-            if entry.mode == SYMLINK_MODE and (path == folder or path.startswith(folder + "/"))
-        )
+        links, _ = self._index()
+        return [path for path in links if path == folder or path.startswith(folder + "/")]
 
     def names_in(self, folder: str) -> list[str]:
         """The names of the files straight inside `folder`."""
-        prefix = folder + "/"
-        return sorted(
-            path[len(prefix) :]
-            for path in self.entries
-            if path.startswith(prefix) and "/" not in path[len(prefix) :]
-        )
+        _, children = self._index()
+        return sorted(children.get(folder, ()))
+
+    def _index(self) -> tuple[list[str], dict[str, list[str]]]:
+        """The links, and the files of each folder, listed once: asked per version folder, a
+        scan of every entry made the plan and each worker quadratic in the versions."""
+        if self._indexed_size != len(self.entries):
+            self._links = sorted(p for p, e in self.entries.items() if e.mode == SYMLINK_MODE)
+            self._children = {}
+            for path in self.entries:
+                folder, _, name = path.rpartition("/")
+                self._children.setdefault(folder, []).append(name)
+            self._indexed_size = len(self.entries)
+        return self._links, self._children
 
     def is_link(self, path: str) -> bool:
         entry = self.entries.get(path)
