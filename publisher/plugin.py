@@ -12,12 +12,14 @@ Inert in a directory without `policies/`.
 
 from __future__ import annotations
 
+import gc
 import os
 
 import pytest
 
 from publisher.controller import CONTROLLER_PLUGIN, Controller
 from publisher.gitrepo import POLICIES_DIR
+from publisher.items import PolicyItem
 from publisher.options import (
     UsageError,
     add_options,
@@ -83,3 +85,12 @@ def pytest_configure(config: pytest.Config) -> None:
         from publisher.xdisthooks import XdistHooks
 
         manager.register(XdistHooks(spec))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # The collected items (and all that is loaded by now) live until the end: out of the cyclic
+    # garbage collector's sight, its full passes over a growing heap stop costing ~10 % of a run
+    # of 10 000 versions. Given back at the end, for pytest's own last collection.
+    if any(isinstance(item, PolicyItem) for item in session.items):
+        gc.freeze()
+        session.config.add_cleanup(gc.unfreeze)

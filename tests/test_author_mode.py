@@ -4,6 +4,7 @@ item per policy version, every bad input a failing item with the message a user 
 
 from __future__ import annotations
 
+import gc
 import json
 import shutil
 import xml.etree.ElementTree as ET
@@ -103,6 +104,23 @@ def test_an_items_location_is_the_one_pytest_computes(
     assert items
     for item in items:
         assert item.location == pytest.Item.location.func(item)  # type: ignore[attr-defined]
+
+
+def test_the_collected_items_are_kept_from_the_garbage_collector_until_the_end(
+    pytester: pytest.Pytester, policy_dir: Path
+) -> None:
+    write_good_policy(policy_dir)
+    pytester.makeconftest(
+        """
+        import gc
+        def pytest_runtest_call(item):
+            print("frozen while running:", gc.get_freeze_count() > 0)
+        """
+    )
+    result = pytester.runpytest("-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*frozen while running: True*"])
+    assert gc.get_freeze_count() == 0
 
 
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
