@@ -146,12 +146,10 @@ class _Compiler:
 
     def min_length(self, value: Any, node: dict[str, Any], uri: str) -> list[str]:
         # Code points, as jsonschema counts them: len(str).
-        least = _count(value, "minLength", uri)
-        return [f"if isinstance(v, str) and len(v) < {least}: return False"]
+        return _at_least("str", _count(value, "minLength", uri))
 
     def min_items(self, value: Any, node: dict[str, Any], uri: str) -> list[str]:
-        least = _count(value, "minItems", uri)
-        return [f"if isinstance(v, list) and len(v) < {least}: return False"]
+        return _at_least("list", _count(value, "minItems", uri))
 
     def unique_items(self, value: Any, node: dict[str, Any], uri: str) -> list[str]:
         if not _expect(value, bool, "uniqueItems", uri):
@@ -246,6 +244,10 @@ def _count(value: Any, keyword: str, uri: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise OutsideSubset(f"{uri}: {keyword} must be a non-negative integer, not {value!r}")
     return value
+
+
+def _at_least(kind: str, least: int) -> list[str]:
+    return [f"if isinstance(v, {kind}) and len(v) < {least}: return False"]
 
 
 def same(a: Any, b: Any) -> bool:

@@ -262,49 +262,57 @@ class _TreeReader:
         self.report(f"{shown}, which is not JSON-compatible", path, line, "yaml-type", hint)
 
     def scalar(self, node: ScalarNode, path: Path, line: int) -> Any:
-        tag = node.tag
-        if tag == _STR:
+        if node.tag == _STR:
             return node.value
         self.raw[path] = node.value
         try:
-            if tag == _NULL:
-                return None
-            if tag == _BOOL:
-                return _SCALARS.construct_yaml_bool(node)
-            if tag == _INT:
-                number = _SCALARS.construct_yaml_int(node)
-                if not -INT_LIMIT <= number < INT_LIMIT:
-                    self.report(
-                        _too_large_message(node.value),
-                        path,
-                        line,
-                        "integer-range",
-                        "quote it if it is an identifier",
-                    )
-                    return None
-                return number
-            if tag == _FLOAT:
-                real: float = _SCALARS.construct_yaml_float(node)
-                if not math.isfinite(real):
-                    self.report(
-                        f"{node.value} is not a finite number, which JSON cannot hold",
-                        path,
-                        line,
-                        "non-finite-number",
-                        f'quote it: "{node.value}"',
-                    )
-                    return None
-                return real
-        except (ValueError, KeyError, TypeError) as exc:
-            self.report(
-                f"cannot read {node.value!r} as {tag.replace(_TAG, '!!')}: {exc}",
-                path,
-                line,
-                "yaml-type",
-            )
+            return _scalar_value(node)
+        except _ScalarProblemError as problem:
+            if problem.rule is None:
+                self.report_tag(node, path, line)
+            else:
+                self.report(str(problem), path, line, problem.rule, problem.hint)
             return None
-        self.report_tag(node, path, line)
-        return None
+
+
+class _ScalarProblemError(Exception):
+    """Why a scalar has no JSON value: the finding's message, rule and hint (no rule: its tag)."""
+
+    def __init__(self, message: str = "", rule: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.rule, self.hint = rule, hint
+
+
+def _scalar_value(node: ScalarNode) -> Any:
+    """The JSON value of a scalar that is not a string, or _ScalarProblemError."""
+    tag = node.tag
+    try:
+        if tag == _NULL:
+            return None
+        if tag == _BOOL:
+            return _SCALARS.construct_yaml_bool(node)
+        if tag == _INT:
+            number = _SCALARS.construct_yaml_int(node)
+            if not -INT_LIMIT <= number < INT_LIMIT:
+                message = _too_large_message(node.value)
+                raise _ScalarProblemError(
+                    message, "integer-range", "quote it if it is an identifier"
+                )
+            return number
+        if tag == _FLOAT:
+            real: float = _SCALARS.construct_yaml_float(node)
+            if not math.isfinite(real):
+                raise _ScalarProblemError(
+                    f"{node.value} is not a finite number, which JSON cannot hold",
+                    "non-finite-number",
+                    f'quote it: "{node.value}"',
+                )
+            return real
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _ScalarProblemError(
+            f"cannot read {node.value!r} as {tag.replace(_TAG, '!!')}: {exc}", "yaml-type"
+        ) from None
+    raise _ScalarProblemError
 
 
 class _IrregularError(Exception):
@@ -325,21 +333,9 @@ def _plain(node: Node, depth: int) -> Any:
         if tag == _STR:
             return node.value
         try:
-            if tag == _NULL:
-                return None
-            if tag == _BOOL:
-                return _SCALARS.construct_yaml_bool(node)
-            if tag == _INT:
-                number = _SCALARS.construct_yaml_int(node)
-                if -INT_LIMIT <= number < INT_LIMIT:
-                    return number
-            elif tag == _FLOAT:
-                real = _SCALARS.construct_yaml_float(node)
-                if math.isfinite(real):
-                    return real
-        except (ValueError, KeyError, TypeError):
-            pass
-        raise _IrregularError
+            return _scalar_value(node)
+        except _ScalarProblemError:
+            raise _IrregularError from None
     if isinstance(node, SequenceNode) and tag == _SEQ:
         return [_plain(item, depth + 1) for item in node.value]
     if not isinstance(node, MappingNode) or tag != _MAP:

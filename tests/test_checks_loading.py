@@ -24,6 +24,7 @@ from policy_checks import (
     policy_digest,
 )
 from policy_checks.loading import _TreeReader, load_json, load_yaml
+from tests.schemadocs import paths
 
 CONTRACT_METADATA = {
     "name": "require-tags",
@@ -276,17 +277,6 @@ _JSON_VALUES = st.recursive(
 )
 
 
-def _all_paths(value: object, here: tuple = ()) -> list[tuple]:
-    paths = [here]
-    if isinstance(value, dict):
-        for key, item in value.items():
-            paths += _all_paths(item, (*here, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            paths += _all_paths(item, (*here, index))
-    return paths
-
-
 @settings(max_examples=200, deadline=None)
 @given(_JSON_VALUES, st.sampled_from([None, 0, 2, "\t"]))
 def test_json_line_map_covers_every_value(value: object, indent: int | str | None) -> None:
@@ -294,7 +284,7 @@ def test_json_line_map_covers_every_value(value: object, indent: int | str | Non
     document = load_json(text.encode(), "m.json")
     assert document.ok and document.value == value
     lines = text.split("\n")
-    for path in _all_paths(value):
+    for path in paths(value):
         line = document.source.line(path)
         assert line is not None and 1 <= line <= len(lines)
         if path and isinstance(path[-1], str):
@@ -342,6 +332,6 @@ def test_yaml_read_without_line_map_equals_the_full_reading(tree: Any) -> None:
         assert document.findings == tuple(reader.findings)
         return
     assert repr(document.value) == repr(value)  # repr: 1, 1.0 and True differ
-    for path in _all_paths(value):
+    for path in paths(value):
         assert document.source.line(path) == reader.lines[path]
         assert document.source.raw_text(path) == reader.raw.get(path)
