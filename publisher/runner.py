@@ -6,7 +6,6 @@ prefetch, and shipping each outcome on its test report to the controller.
 
 from __future__ import annotations
 
-import gc
 from concurrent.futures import Future
 from contextlib import ExitStack
 from pathlib import Path
@@ -156,15 +155,6 @@ class ItemRunner:
         if path == self.root / POLICIES_DIR:
             return PolicyTree.from_parent(parent, path=path, runner=self)
         return None
-
-    def pytest_collection_finish(self, session: pytest.Session) -> None:
-        if self.spec.release:
-            # What a release process made so far (modules, the plan, the items, the files of
-            # the release commit) lives until it exits: out of the cyclic collector's reach,
-            # every later collection and the gc.collect() pytest runs at exit scan only what
-            # the items make (~0.2 s less per worker at 1000 versions; docs/benchmarks.md). A
-            # release collects nothing but policy items, so no user test sees the difference.
-            gc.freeze()
 
     # -- running -------------------------------------------------------------------------------
 
