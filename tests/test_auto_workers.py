@@ -56,20 +56,25 @@ def test_author_mode_with_a_handful_starts_no_worker(repo: PolicyRepo) -> None:
 
 
 @pytest.mark.parametrize(
-    ("work", "release", "expected"),
+    ("work", "release", "cpus", "expected"),
     [
-        (0, True, 0),
-        (31, True, 0),
-        (32, True, 2),
-        (100, True, 2),
-        (10, False, 0),
-        (399, False, 0),
-        (800, False, 2),
-        (10_000, False, 2),
+        (0, True, 2, 0),
+        (31, True, 2, 0),
+        (32, True, 2, 2),
+        (100, True, 2, 2),
+        (100, True, 8, 8),
+        (10, False, 2, 0),
+        (399, False, 2, 0),
+        # Validation on 2 cores: the controller needs one, and one worker beside it is slower.
+        (800, False, 2, 0),
+        (10_000, False, 2, 0),
+        (400, False, 4, 0),
+        (800, False, 4, 2),
+        (10_000, False, 4, 3),
     ],
 )
 def test_the_sizing_rule(
-    work: int, release: bool, expected: int, monkeypatch: pytest.MonkeyPatch
+    work: int, release: bool, cpus: int, expected: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     class Option:
         pass
@@ -78,4 +83,4 @@ def test_the_sizing_rule(
     option.release = release  # type: ignore[attr-defined]
     config = type("Config", (), {"option": option})()
     monkeypatch.setattr(xdisthooks, "_work", lambda config: work)
-    assert xdisthooks.auto_workers(config, cpus=2) == expected  # type: ignore[arg-type]
+    assert xdisthooks.auto_workers(config, cpus=cpus) == expected  # type: ignore[arg-type]
