@@ -14,7 +14,7 @@ from typing import Any
 
 from publisher.layout import folder_identity
 from publisher.release import ReleasePlan
-from publisher.state import DeliveredIndex, atomic_write, records_of
+from publisher.state import DeliveredIndex, atomic_write
 from publisher.stateschema import schema_problem
 
 FRAGMENT_FORMAT = "policyhub-fragment"
@@ -180,7 +180,7 @@ def _fragment_from_json(data: Any, shown: str) -> Fragment:
         shard=shard,
         change_set=data["change_set"],
         share=data["share"],
-        deliveries=DeliveredIndex(records_of(data["policies"])),
+        deliveries=DeliveredIndex.from_checked(data["policies"]),
         outcomes=outcomes,
         path=shown,
     )

@@ -96,9 +96,33 @@ class DeliveredIndex:
     ) -> None:
         # Top-level fields this harness does not know, kept as they are.
         self.extra: dict[str, Any] = dict(getattr(records, "extra", None) or extra or {})
-        self._by_key: dict[tuple[str, str], DeliveryRecord] = {}
+        # An entry read from the file stays its checked JSON object until a record of it is
+        # asked for: a release reads 10 000 entries and looks at a handful (docs/benchmarks.md).
+        self._by_key: dict[tuple[str, str], DeliveryRecord | dict[str, Any]] = {}
+        if isinstance(records, DeliveredIndex):
+            self._by_key.update(records._by_key)
+            return
         for record in records:
             self._by_key.setdefault((record.name, record.version), record)
+
+    @classmethod
+    def from_checked(
+        cls, policies: dict[str, dict[str, Any]], extra: dict[str, Any] | None = None
+    ) -> DeliveredIndex:
+        """The index of a `policies` object already checked against the schema."""
+        index = cls(extra=extra)
+        index._by_key = {
+            (name, version): entry
+            for name, versions in policies.items()
+            for version, entry in versions.items()
+        }
+        return index
+
+    def _record(self, key: tuple[str, str]) -> DeliveryRecord:
+        value = self._by_key[key]
+        if isinstance(value, dict):
+            value = self._by_key[key] = DeliveryRecord.from_json(*key, value)
+        return value
 
     def __contains__(self, key: tuple[str, str]) -> bool:
         return key in self._by_key
@@ -107,10 +131,11 @@ class DeliveredIndex:
         return len(self._by_key)
 
     def __iter__(self) -> Iterator[DeliveryRecord]:
-        return iter(self._by_key.values())
+        return (self._record(key) for key in list(self._by_key))
 
     def get(self, name: str, version: str) -> DeliveryRecord | None:
-        return self._by_key.get((name, version))
+        key = (name, version)
+        return self._record(key) if key in self._by_key else None
 
     def add(self, record: DeliveryRecord) -> bool:
         """Add a record unless that version is already recorded (entries are never changed)."""
@@ -126,8 +151,9 @@ class DeliveredIndex:
 
     def to_json(self) -> dict[str, Any]:
         policies: dict[str, dict[str, Any]] = {}
-        for record in self:
-            policies.setdefault(record.name, {})[record.version] = record.to_json()
+        for (name, version), value in self._by_key.items():
+            entry = dict(value) if isinstance(value, dict) else value.to_json()
+            policies.setdefault(name, {})[version] = entry
         return {**self.extra, "version": STATE_FORMAT_VERSION, "policies": policies}
 
     def dumps(self) -> str:
@@ -145,16 +171,7 @@ def parse_delivered(text: str, path: str) -> DeliveredIndex:
     if problem is not None:
         raise StateError(f"{path}: {problem}; {hint}")
     extra = {k: v for k, v in data.items() if k not in ("version", "policies")}
-    return DeliveredIndex(records_of(data["policies"]), extra)
-
-
-def records_of(policies: dict[str, dict[str, Any]]) -> list[DeliveryRecord]:
-    """The records of a `policies` object already checked against the schema."""
-    return [
-        DeliveryRecord.from_json(name, version, entry)
-        for name, versions in policies.items()
-        for version, entry in versions.items()
-    ]
+    return DeliveredIndex.from_checked(data["policies"], extra)
 
 
 def parse_baseline(text: str) -> str | None:

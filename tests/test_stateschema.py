@@ -5,10 +5,12 @@ refused document gets jsonschema's message with its JSON path."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from hypothesis import given, settings
 
+from publisher.state import DeliveredIndex, DeliveryRecord, parse_delivered
 from publisher.stateschema import conforms, schema_problem, validator
 from tests.schemadocs import mutated
 
@@ -54,3 +56,28 @@ def test_numbers_compare_by_value_and_booleans_are_not_numbers() -> None:
         document = {**DELIVERED, "version": version}
         assert conforms("delivered")(document) is valid
         assert validator("delivered").is_valid(document) is valid
+
+
+@settings(max_examples=300, deadline=None)
+@given(mutated(DELIVERED, SAMPLES))
+def test_a_valid_delivered_json_is_written_back_as_it_was_read(document: Any) -> None:
+    # Entries stay their checked JSON objects until a record is asked for (DeliveredIndex):
+    # reading and writing back must not change a byte, whatever fields an entry carries, and a
+    # record asked for must be the one the entry describes.
+    if not validator("delivered").is_valid(document):
+        return
+    text = json.dumps(document, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    index = parse_delivered(text, ".state/delivered.json")
+    # A policy without versions (`"alpha": {}`) holds nothing, and is not written back.
+    kept = {**document, "policies": {n: v for n, v in document["policies"].items() if v}}
+    text = json.dumps(kept, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    assert index.dumps() == text
+    for name, versions in document["policies"].items():
+        for version, entry in versions.items():
+            record = index.get(name, version)
+            assert record == DeliveryRecord.from_json(name, version, entry)
+            assert record.to_json() == entry
+    assert index.dumps() == text, "asking for records changes nothing either"
+    copied = DeliveredIndex(index)
+    assert copied.add(DeliveryRecord("zz-new", "9.9.9", "t", "a" * 40, DIGEST, "published"))
+    assert ("zz-new", "9.9.9") not in index and copied.dumps() != text
