@@ -305,13 +305,14 @@ class Controller:
 
     def _selects_every_version(self) -> bool:
         """Whether this run's items are all the versions to deliver (no `-k`, `-m`, `--lf`,
-        `--deselect`, `--ignore` or paths that pick a subset), so hub checks sent for all of
-        them are all used."""
+        `--sw`, `--deselect`, `--ignore` or paths that pick a subset), so hub checks sent for
+        all of them are all used."""
         option = self.config.option
         narrowed = (
             option.keyword
             or option.markexpr
             or getattr(option, "lf", False)
+            or getattr(option, "stepwise", False)
             or getattr(option, "deselect", None)
             or getattr(option, "ignore", None)
             or getattr(option, "ignore_glob", None)
