@@ -28,7 +28,6 @@ from common import (
     running_hub,
 )
 
-from policy_checks import PolicyChecker
 from publisher.release import make_plan
 from publisher.state import DeliveredIndex, DeliveryRecord, StateDir, parse_baseline
 
@@ -36,7 +35,6 @@ from publisher.state import DeliveredIndex, DeliveryRecord, StateDir, parse_base
 def engine_row(workdir: Path, n: int) -> list[object]:
     """The controller's own steps on a repository of n delivered versions plus one new one."""
     repo = cached_repo(workdir, n, delivered=True)
-    checker = PolicyChecker.load()
     state = StateDir(repo / ".state")
     start = time.perf_counter()
     delivered = state.read_delivered()
@@ -44,7 +42,7 @@ def engine_row(workdir: Path, n: int) -> list[object]:
     baseline_text = state.read_baseline_text()
     # From the empty tree: every version is in the diff and goes through the early filter.
     start = time.perf_counter()
-    plan = make_plan(repo, git(repo, "rev-parse", "HEAD"), None, None, delivered, checker)
+    plan = make_plan(repo, git(repo, "rev-parse", "HEAD"), None, None, delivered)
     planned = time.perf_counter() - start
     assert len(plan.already_delivered) == n and not plan.to_deliver
     start = time.perf_counter()
@@ -54,7 +52,6 @@ def engine_row(workdir: Path, n: int) -> list[object]:
         baseline_text,
         parse_baseline(baseline_text or ""),
         delivered,
-        checker,
     )
     noop_plan = time.perf_counter() - start
     new = [

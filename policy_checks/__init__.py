@@ -5,7 +5,7 @@ Knows policies and rules, nothing of git, HTTP or pytest. The public API is this
 
 from __future__ import annotations
 
-from policy_checks.checker import PolicyChecker
+from policy_checks.checker import PolicyChecker, content_digest
 from policy_checks.digest import policy_digest
 from policy_checks.model import CheckResult, Finding, PolicyFiles
 from policy_checks.naming import (
@@ -31,6 +31,7 @@ __all__ = [
     "PolicyChecker",
     "PolicyFiles",
     "RulesError",
+    "content_digest",
     "looks_like_version",
     "not_a_folder_finding",
     "parse_version_dir",

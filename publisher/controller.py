@@ -197,7 +197,6 @@ class Controller:
     def _plan(self) -> ReleasePlan:
         """Lock and probe the state (unless nothing is written), read it, make the plan."""
         opts = self.opts
-        assert self.checker is not None
         try:
             top = gitrepo.repo_toplevel(self.root)
             if top is not None and top.resolve() != self.root.resolve():
@@ -221,9 +220,7 @@ class Controller:
             delivered = self.delivered = self.state.read_delivered()
             baseline_text = self.state.read_baseline_text()
             baseline = parse_baseline(baseline_text) if baseline_text is not None else None
-            return make_plan(
-                self.root, release_sha, baseline_text, baseline, delivered, self.checker
-            )
+            return make_plan(self.root, release_sha, baseline_text, baseline, delivered)
         except (StateError, ConfigurationError, GitError) as exc:
             raise UsageError(str(exc)) from None
 

@@ -17,7 +17,7 @@ from policy_checks import (
     SEMVER_RE,
     CheckResult,
     Finding,
-    PolicyChecker,
+    content_digest,
     looks_like_version,
 )
 from publisher import gitrepo
@@ -76,7 +76,6 @@ def make_plan(
     baseline_text: str | None,
     baseline_sha: str | None,
     delivered: DeliveredIndex,
-    checker: PolicyChecker,
 ) -> ReleasePlan:
     """Baseline → change set → early filter (CONTRACT.md section 3, steps 1-3)."""
     gitrepo.check_not_shallow(repo)
@@ -106,8 +105,7 @@ def make_plan(
         name, version = folder_identity(folder)
         record = delivered.get(name, version)
         assert record is not None
-        local = checker.check(source.read(folder)).digest
-        if local != record.digest:
+        if not record.holds(content_digest(source.read(folder))):
             changed_after.append(
                 ChangedAfterDelivery(folder, name, version, record.delivered_at, record.release_sha)
             )
@@ -241,7 +239,7 @@ def edited_after_delivery(digest: str | None, record: DeliveryRecord | None) -> 
 
     Formatting never changes a digest, and a version whose hub content differs (`hub_digest`)
     matches either digest, so only a real edit of the content is flagged."""
-    if record is None or digest is None or digest in (record.digest, record.hub_digest):
+    if record is None or digest is None or record.holds(digest):
         return None
     folder = f"policies/{record.name}/v{record.version}"
     successor = next_version(record.version)

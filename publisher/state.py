@@ -62,6 +62,12 @@ class DeliveryRecord:
     hub_digest: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
+    def holds(self, digest: str | None) -> bool:
+        """Whether files with `digest` are this version's delivered content: the files released
+        then, or the content the hub holds for it (`hub_digest`). Anything else is an edit of a
+        published, immutable version."""
+        return digest is not None and digest in (self.digest, self.hub_digest)
+
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = dict(self.extra)
         data.update(

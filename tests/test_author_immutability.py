@@ -73,8 +73,14 @@ def test_a_version_the_hub_holds_with_other_content_matches_either_digest(
     # Delivered from other files than today's, which match what the hub holds.
     entry["digest"], entry["hub_digest"] = "sha256:" + "e" * 64, entry["digest"]
     state.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    (repo.path / ".state/baseline.sha").unlink()  # the release re-checks every version
     repo.commit("a version whose hub content differs")
     assert repo.pytest("-q", env=NO_NETWORK).returncode == 0
+    # A release judges it the same way (one predicate, DeliveryRecord.holds).
+    release = repo.pytest("--release", "--dry-run", "--hub-url", "http://127.0.0.1:9")
+    assert release.returncode == 0, release.output
+    assert "(dropped before the run)" in release.stdout, release.output
+    assert "CHANGED AFTER DELIVERY" not in release.stdout
 
 
 def test_a_corrupt_state_is_exit_4_in_author_mode_too(delivered: PolicyRepo) -> None:
