@@ -449,11 +449,31 @@ def _tls_error(exc: BaseException) -> str:
     return printable(f"TLS failed: {match.group(1).strip() if match else text}", 240)
 
 
+# Nesting deeper than any record (a policy's metadata and definition included) is not a hub's
+# answer: it is refused like a body that is not JSON, before code that walks the value
+# recursively (hub_record, the hub-check board, describe_body) could exhaust Python's stack.
+MAX_ANSWER_DEPTH = 64
+
+
 def _json_or_none(raw: bytes) -> Any:
     try:
-        return json.loads(raw)
-    except ValueError:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
         return None
+    return value if _depth_within(value, MAX_ANSWER_DEPTH) else None
+
+
+def _depth_within(value: Any, limit: int) -> bool:
+    """Whether `value` nests at most `limit` containers deep (without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                return False
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return True
 
 
 def _short_error(exc: BaseException) -> str:

@@ -30,6 +30,9 @@ NOT_A_RECORD: dict[str, Any] = {
     "digest-malformed": {"name": "alpha", "version": "1.0.0", "digest": "md5:abc"},
     "digest-injection": {"name": "alpha", "version": "1.0.0", "digest": INJECTION},
     "other-version": {"name": "alpha", "version": "9.9.9", "digest": DIGEST},
+    # Deeper than Python's recursion in json.loads (3000) or in code that walks a value (900).
+    "nested-3000": b"[" * 3000 + b"]" * 3000,
+    "nested-900": b"[" * 900 + b"]" * 900,
 }
 
 
