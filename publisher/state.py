@@ -214,6 +214,8 @@ class StateDir:
             text = path.read_bytes()
         except FileNotFoundError:
             return DeliveredIndex()
+        except OSError as exc:  # the state path is a file, or unreadable: exit 4, not a traceback
+            raise StateError(self._unreadable(DELIVERED_FILE, exc)) from None
         key = (str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino, hash(text))
         cached = _PARSED.get(str(path))
         if cached is None or cached[0] != key:
@@ -232,6 +234,14 @@ class StateDir:
             return self.baseline_path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise StateError(self._unreadable(BASELINE_FILE, exc)) from None
+
+    def _unreadable(self, name: str, exc: OSError) -> str:
+        return (
+            f"{self.display}/{name} cannot be read ({os_reason(exc)}); "
+            f"the state folder {self.display} must be a folder this run can read and write"
+        )
 
     def write_delivered(self, index: DeliveredIndex) -> None:
         atomic_write(self.delivered_path, index.dumps())

@@ -81,6 +81,24 @@ def test_a_state_path_that_is_a_file_is_exit_4_before_any_request(repo: PolicyRe
     assert hostile.requests == []
 
 
+@pytest.mark.parametrize(
+    "args",
+    [[], ["--release", "--dry-run"], ["--release", "--collect-only"]],
+    ids=["author mode", "--dry-run", "--collect-only"],
+)
+def test_a_state_path_that_is_a_file_is_exit_4_in_runs_that_only_read_it(
+    repo: PolicyRepo, args: list[str]
+) -> None:
+    # These runs do not probe writing; reading the state must say the same, not a traceback.
+    (repo.path / "state-file").write_text("not a folder\n")
+    result = repo.pytest(
+        *args, "--state-dir", "state-file", env={"POLICY_HUB_URL": "http://127.0.0.1:9"}
+    )
+    assert result.returncode == 4, result.output
+    assert "state-file/delivered.json cannot be read (it is not a folder)" in result.output
+    assert "Traceback" not in result.output and "INTERNALERROR" not in result.output
+
+
 def test_a_read_only_state_folder_is_exit_4_before_any_request(repo: PolicyRepo) -> None:
     state = repo.path / ".state"
     original = (state / "delivered.json").read_text()
