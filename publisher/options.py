@@ -195,7 +195,9 @@ def resolve_token(env: Mapping[str, str]) -> str | None:
     token. The token is registered for redaction from every printed text of this process.
     """
     raw = env.get(TOKEN_ENV)
-    token = raw.strip() if raw else ""
+    # Only whitespace a paste or a secret store adds: str.strip() would also drop the control
+    # characters \x1c-\x1f and \x85, which must be refused.
+    token = raw.strip(" \t\r\n\v\f") if raw else ""
     if not token:
         return None
     register_secret(raw)

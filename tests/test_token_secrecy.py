@@ -133,6 +133,13 @@ def test_resolve_token_strips_surrounding_whitespace(raw: str | None, expected: 
     assert resolve_token(env) == expected
 
 
+@pytest.mark.parametrize("raw", ["\x1fabc\x1c", "\x85abc", "abc\u2028"])
+def test_only_whitespace_is_stripped_other_controls_at_the_ends_are_refused(raw: str) -> None:
+    # str.strip() would drop these (Python counts them as whitespace) and accept the token.
+    with pytest.raises(UsageError, match="POLICY_HUB_TOKEN holds"):
+        resolve_token({"POLICY_HUB_TOKEN": raw})
+
+
 @pytest.mark.parametrize("raw", ["a\x00b", "a\nb", "a\x7fb", "a\u2028b", "a\u00e9b"])
 def test_resolve_token_refuses_inner_controls_without_showing_them(raw: str) -> None:
     with pytest.raises(UsageError) as info:
