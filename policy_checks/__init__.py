@@ -6,7 +6,12 @@ Knows policies and rules, nothing of git, HTTP or pytest. The public API is this
 from __future__ import annotations
 
 from policy_checks.checker import PolicyChecker, content_digest
-from policy_checks.digest import policy_digest
+from policy_checks.digest import (
+    MAX_PUBLISH_BODY_BYTES,
+    canonical_json,
+    policy_digest,
+    publish_body,
+)
 from policy_checks.model import CheckResult, Finding, PolicyFiles
 from policy_checks.naming import (
     DEFINITION_FILE,
@@ -23,6 +28,7 @@ from policy_checks.worktree import not_a_folder_finding, read_policy_folder, sym
 __all__ = [
     "DEFINITION_FILE",
     "MAX_FILE_BYTES",
+    "MAX_PUBLISH_BODY_BYTES",
     "METADATA_FILE",
     "NAME_RE",
     "SEMVER_RE",
@@ -31,11 +37,13 @@ __all__ = [
     "PolicyChecker",
     "PolicyFiles",
     "RulesError",
+    "canonical_json",
     "content_digest",
     "looks_like_version",
     "not_a_folder_finding",
     "parse_version_dir",
     "policy_digest",
+    "publish_body",
     "read_policy_folder",
     "symlink_finding",
 ]

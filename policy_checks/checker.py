@@ -13,7 +13,12 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from policy_checks.digest import policy_digest
+from policy_checks.digest import (
+    MAX_PUBLISH_BODY_BYTES,
+    canonical_json,
+    policy_digest,
+    publish_body,
+)
 from policy_checks.fastschema import OutsideSubset, Predicate, compile_predicate
 from policy_checks.jsonpath import Path as JsonPath
 from policy_checks.jsonpath import format_path
@@ -127,6 +132,20 @@ def _error_path(error: ValidationError) -> JsonPath:
     return path
 
 
+def _oversized_publish_body(
+    files: PolicyFiles, version: str, metadata: Document, definition: Document, digest: str
+) -> int | None:
+    """The size of the version's publish body when it is over the limit, else None. Serialised
+    only where it could be: JSON of parsed YAML or JSON stays within a few times its source (`~`
+    becomes `null`, `[a]` becomes `["a"]`), so ordinary policies are not serialised twice."""
+    source = len(files.metadata or b"") + len(files.definition or b"")
+    if 8 * source <= MAX_PUBLISH_BODY_BYTES:
+        return None
+    body = publish_body(files.name, version, metadata.value, definition.value, digest, "0" * 40)
+    size = len(canonical_json(body))
+    return size if size > MAX_PUBLISH_BODY_BYTES else None
+
+
 def content_digest(files: PolicyFiles) -> str | None:
     """The digest `PolicyChecker.check` gives these files, without checking them: what a release
     needs of each already-delivered version to see whether it changed (a third of the cost)."""
@@ -227,20 +246,34 @@ class PolicyChecker:
                     )
                 )
 
+        metadata, definition = documents.get(METADATA_FILE), documents.get(DEFINITION_FILE)
+        # The raw folder name without its `v`, as the item's id spells it.
+        shown_version = version or files.version_dir.removeprefix("v")
+        digest = None
+        if metadata and definition:
+            digest = policy_digest(metadata.value, definition.value)
+            body = _oversized_publish_body(files, shown_version, metadata, definition, digest)
+            if body is not None:
+                findings.append(
+                    Finding(
+                        folder,
+                        f"the version's POST /policies body would be {body} bytes, over the "
+                        f"{MAX_PUBLISH_BODY_BYTES} (2 MiB) every Policy Hub must accept",
+                        hint="make the files smaller: move bulky data out of the policy, or "
+                        "split it into several policies",
+                        rule="publish-size",
+                    )
+                )
         order = {folder: 0, f"{folder}/{METADATA_FILE}": 1, f"{folder}/{DEFINITION_FILE}": 2}
         findings.sort(key=lambda f: (order.get(f.file, 0), f.line or 0))
-        metadata, definition = documents.get(METADATA_FILE), documents.get(DEFINITION_FILE)
         return CheckResult(
             folder=folder,
             name=files.name,
-            # The raw folder name without its `v`, as the item's id spells it.
-            version=version or files.version_dir.removeprefix("v"),
+            version=shown_version,
             findings=tuple(findings),
             metadata=metadata.value if metadata else None,
             definition=definition.value if definition else None,
-            digest=policy_digest(metadata.value, definition.value)
-            if metadata and definition
-            else None,
+            digest=digest,
         )
 
     @staticmethod

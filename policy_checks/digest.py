@@ -1,6 +1,5 @@
-"""The content digest of a policy version (CONTRACT section 4).
-
-Canonical JSON of both parsed files, so formatting-only edits never change it.
+"""The content digest of a policy version (CONTRACT section 4), and the publish body it travels
+in (section 5): canonical JSON of the parsed files, so formatting-only edits never change either.
 """
 
 from __future__ import annotations
@@ -9,13 +8,33 @@ import hashlib
 import json
 from typing import Any
 
+# CONTRACT section 7: the `POST /policies` body every hub must accept; a version whose body
+# would be larger is a validation error, found before any release.
+MAX_PUBLISH_BODY_BYTES = 2 * 1024 * 1024
+
+
+def canonical_json(value: Any) -> bytes:
+    """Sorted keys, no spaces, UTF-8 as is: the digest's input, and the publish body's bytes."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")
+
 
 def policy_digest(metadata: Any, definition: Any) -> str:
     """`sha256:<hex>` of the canonical JSON of `{"metadata": ..., "definition": ...}`."""
-    canonical = json.dumps(
-        {"metadata": metadata, "definition": definition},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    canonical = canonical_json({"metadata": metadata, "definition": definition})
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
+def publish_body(
+    name: str, version: str, metadata: Any, definition: Any, digest: str, release_sha: str
+) -> dict[str, Any]:
+    """The `POST /policies` body: a pure function of the files at the release commit (no
+    timestamps), so a retry or a rerun of the same release sends the same bytes."""
+    return {
+        "name": name,
+        "version": version,
+        "metadata": metadata,
+        "definition": definition,
+        "digest": digest,
+        "release_sha": release_sha,
+    }

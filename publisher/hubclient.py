@@ -34,6 +34,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager
 
+from policy_checks import canonical_json
 from publisher.printable import printable
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -311,10 +312,9 @@ class HubClient:
     def publish(
         self, body: dict[str, Any], idempotency_key: str, deadline: float | None = None
     ) -> HubAnswer:
-        data = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         headers = {"Content-Type": "application/json", "Idempotency-Key": idempotency_key}
         return self._request(
-            "POST", "/policies", data=data.encode("utf-8"), headers=headers, deadline=deadline
+            "POST", "/policies", data=canonical_json(body), headers=headers, deadline=deadline
         )
 
     def _request(

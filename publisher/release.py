@@ -19,6 +19,7 @@ from policy_checks import (
     Finding,
     content_digest,
     looks_like_version,
+    publish_body,
 )
 from publisher import gitrepo
 from publisher.hubclient import HubAnswer, HubClient, describe_body, hub_record
@@ -337,18 +338,6 @@ def idempotency_key(release_sha: str, name: str, version: str) -> str:
     return f"{release_sha}:{name}@{version}"
 
 
-def publish_body(result: CheckResult, release_sha: str) -> dict[str, Any]:
-    """The POST body: a pure function of the files at the release commit (no timestamps)."""
-    return {
-        "name": result.name,
-        "version": result.version,
-        "metadata": result.metadata,
-        "definition": result.definition,
-        "digest": result.digest,
-        "release_sha": release_sha,
-    }
-
-
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -438,7 +427,11 @@ def deliver_version(
         return out
 
     key = idempotency_key(release_sha, result.name, result.version)
-    answer = client.publish(publish_body(result, release_sha), key, deadline=deadline)
+    assert result.digest is not None  # result.ok: both files parsed
+    body = publish_body(
+        result.name, result.version, result.metadata, result.definition, result.digest, release_sha
+    )
+    answer = client.publish(body, key, deadline=deadline)
     out.post_status = answer.status
     status = answer.status
     if answer.unreachable and outage:

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from policy_checks import policy_digest
 from tests.hubprocess import HubProcess
@@ -287,3 +288,26 @@ def test_a_temp_file_left_by_a_killed_write_is_cleared(repo: PolicyRepo, hub: Hu
     assert repo.release(hub).returncode == 0
     assert not leftover.exists()
     assert repo.delivered_versions() == {("alpha", "1.0.0")}
+
+
+def test_a_version_whose_publish_body_would_pass_2_mib_is_invalid_in_both_modes(
+    repo: PolicyRepo, hub: HubProcess
+) -> None:
+    # Each file under 1 MiB, but the POST body over the 2 MiB every hub accepts (CONTRACT 7):
+    # a quote in a YAML single-quoted string is one byte there and two (\") in the JSON body.
+    repo.add_policy("alpha", "1.0.0", meta=metadata("alpha", "1.0.0", note="n" * 900_000))
+    text = yaml.safe_dump(definition(), sort_keys=False).replace(
+        "resource.ok == true", "'" + '"' * 700_000 + "'"
+    )
+    repo.write("policies/alpha/v1.0.0/policy-definition.yaml", text)
+    repo.add_policy("beta", "1.0.0")
+    repo.commit()
+    author = repo.pytest("-q")
+    assert author.returncode == 1, author.output
+    assert "1 failed, 1 passed" in author.stdout
+    assert "POST /policies body would be 2" in author.stdout and "(2 MiB)" in author.stdout
+    release = repo.release(hub)
+    assert release.returncode == 1, release.output
+    assert hub.created("beta", "1.0.0") == 1
+    assert hub.created("alpha", "1.0.0") == 0, "nothing is sent for an invalid version"
+    assert "invalid" in release.stdout and "HTTP 413" not in release.stdout
