@@ -64,10 +64,10 @@ def git(repo: Path, *args: str, input: bytes | None = None, check: bool = True) 
     return proc.stdout.decode("utf-8", "surrogateescape")
 
 
-# Answers about immutable objects (two commit ids, a commit that exists) and about the checkout
-# itself, kept for the life of the process: `-n auto`'s estimate, the plan and the finalization
+# Answers about immutable objects (two commit ids, a commit that exists) and where a checkout's
+# top level and git directory are, kept for the life of the process: `-n auto`'s estimate, the plan and the finalization
 # ask several of the same questions in one run, and each git process costs a few milliseconds.
-_CHECKOUTS: dict[str, tuple[Path, Path, bool]] = {}
+_CHECKOUTS: dict[str, tuple[Path, Path]] = {}
 _ANCESTRY: dict[tuple[str, str, str], bool] = {}
 _EXISTING: set[tuple[str, str]] = set()
 _DIFFS: dict[tuple[str, ...], list[str]] = {}
@@ -78,17 +78,15 @@ def _immutable(*ids: str) -> bool:
     return all(_FULL_ID.fullmatch(i) for i in ids)
 
 
-def _checkout_facts(repo: Path) -> tuple[Path, Path, bool] | None:
-    """(top level, git directory, shallow?) of the checkout at `repo`, or None outside git."""
+def _checkout_facts(repo: Path) -> tuple[Path, Path] | None:
+    """(top level, git directory) of the checkout at `repo`, or None outside git."""
     key = str(repo)
     if key not in _CHECKOUTS:
-        proc = run_git(
-            repo, "rev-parse", "--show-toplevel", "--absolute-git-dir", "--is-shallow-repository"
-        )
+        proc = run_git(repo, "rev-parse", "--show-toplevel", "--absolute-git-dir")
         lines = proc.stdout.decode("utf-8", "surrogateescape").splitlines()
-        if proc.returncode != 0 or len(lines) != 3:
+        if proc.returncode != 0 or len(lines) != 2:
             return None  # not (yet) a repository: asked again next time
-        _CHECKOUTS[key] = (Path(lines[0]), Path(lines[1]), lines[2] == "true")
+        _CHECKOUTS[key] = (Path(lines[0]), Path(lines[1]))
     return _CHECKOUTS[key]
 
 
@@ -114,10 +112,8 @@ def resolve_commit(repo: Path, ref: str) -> str:
 
 
 def is_shallow(repo: Path) -> bool:
-    facts = _checkout_facts(repo)
-    return (
-        facts[2] if facts else git(repo, "rev-parse", "--is-shallow-repository").strip() == "true"
-    )
+    # Asked each time: `git fetch --unshallow` changes it within a process's life.
+    return git(repo, "rev-parse", "--is-shallow-repository").strip() == "true"
 
 
 def is_ancestor(repo: Path, ancestor: str, commit: str) -> bool:
@@ -251,10 +247,10 @@ class CommitTree:
     repo: Path
     commit: str
     entries: dict[str, TreeEntry] = field(default_factory=dict)
-    # Built from `entries` on first use, and again when `lookup` listed more.
-    _links: list[str] = field(default_factory=list, repr=False)
+    # Indexed once, from `entries`: asked per version folder, a scan of every entry made the
+    # plan and each worker quadratic in the versions.
+    links: list[str] = field(default_factory=list, repr=False)
     _children: dict[str, list[str]] = field(default_factory=dict, repr=False)
-    _indexed_size: int = field(default=-1, repr=False)
 
     @classmethod
     def load(
@@ -264,6 +260,10 @@ class CommitTree:
         tree = cls(repo, commit)
         if pathspecs:
             tree._list(pathspecs)
+        tree.links = sorted(p for p, e in tree.entries.items() if e.mode == SYMLINK_MODE)
+        for path in tree.entries:
+            folder, _, name = path.rpartition("/")
+            tree._children.setdefault(folder, []).append(name)
         return tree
 
     def _list(self, pathspecs: Sequence[str]) -> None:
@@ -278,36 +278,16 @@ class CommitTree:
             if kind == "blob":
                 self.entries[path] = TreeEntry(mode, sha, int(size) if size.isdigit() else 0)
 
-    def lookup(self, path: str) -> TreeEntry | None:
-        """One file, listed on demand when it lies outside the folders loaded up front."""
-        if path not in self.entries:
-            self._list([path])
-        return self.entries.get(path)
-
     def version_folders(self) -> set[str]:
         return set(version_folders_of(self.entries))
 
     def links_in(self, folder: str) -> list[str]:
         """Symbolic links that are `folder` or lie inside it (git keeps nothing under a link)."""
-        links, _ = self._index()
-        return [path for path in links if path == folder or path.startswith(folder + "/")]
+        return [path for path in self.links if path == folder or path.startswith(folder + "/")]
 
     def names_in(self, folder: str) -> list[str]:
         """The names of the files straight inside `folder`."""
-        _, children = self._index()
-        return sorted(children.get(folder, ()))
-
-    def _index(self) -> tuple[list[str], dict[str, list[str]]]:
-        """The links, and the files of each folder, listed once: asked per version folder, a
-        scan of every entry made the plan and each worker quadratic in the versions."""
-        if self._indexed_size != len(self.entries):
-            self._links = sorted(p for p, e in self.entries.items() if e.mode == SYMLINK_MODE)
-            self._children = {}
-            for path in self.entries:
-                folder, _, name = path.rpartition("/")
-                self._children.setdefault(folder, []).append(name)
-            self._indexed_size = len(self.entries)
-        return self._links, self._children
+        return sorted(self._children.get(folder, ()))
 
     def is_link(self, path: str) -> bool:
         entry = self.entries.get(path)
