@@ -65,8 +65,9 @@ def git(repo: Path, *args: str, input: bytes | None = None, check: bool = True) 
 
 
 # Answers about immutable objects (two commit ids, a commit that exists) and where a checkout's
-# top level and git directory are, kept for the life of the process: `-n auto`'s estimate, the plan and the finalization
-# ask several of the same questions in one run, and each git process costs a few milliseconds.
+# top level and git directory are, kept for the life of the process: `-n auto`'s estimate, the
+# plan and the finalization ask several of the same questions in one run, and each git process
+# costs a few milliseconds.
 _CHECKOUTS: dict[str, tuple[Path, Path]] = {}
 _ANCESTRY: dict[tuple[str, str, str], bool] = {}
 _EXISTING: set[tuple[str, str]] = set()

@@ -1,6 +1,8 @@
-"""Hub checks sent ahead: while the xdist workers start, the controller sends the hub check
-(`GET /policies/{name}/{version}`) of every version to deliver, and each item takes its answer
-from a run-scoped file instead of asking again (docs/benchmarks.md, "hub checks sent ahead").
+"""Hub checks sent before their item runs. While the xdist workers start, the controller sends the
+hub check (`GET /policies/{name}/{version}`) of every version to deliver, and each item takes its
+answer from a run-scoped file instead of asking again (`HubChecksAhead`, `HubCheckBoard`;
+docs/benchmarks.md, "hub checks sent ahead"); where none was sent ahead (a subset run), each
+process starts the next item's check during the current one (`HubCheckPrefetch`).
 
 The contract's order per version holds: the GET is only sent earlier, still before that version's
 validation and POST. A `200` is final (versions are immutable); a `404` that is stale by the time
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 from publisher.hubclient import HubAnswer, HubClient
 from publisher.layout import folder_identity
 from publisher.printable import redact
-from publisher.release import HubOutage, unreachable_reason
+from publisher.release import HubOutage, ReleasePlan, unreachable_reason
 
 BOARD_FILE = "hub-checks.jsonl"
 # Hub checks in flight at once on the controller: enough to stay ahead of 8 workers at a hub
@@ -97,12 +99,11 @@ class HubChecksAhead:
         board: HubCheckBoard,
         client: HubClient,
         hub_down: HubOutage,
-        connections: int = AHEAD_CONNECTIONS,
     ) -> None:
         self._board = board
         self._client = client
         self._hub_down = hub_down
-        self._pool = ThreadPoolExecutor(connections, thread_name_prefix="hub-check-ahead")
+        self._pool = ThreadPoolExecutor(AHEAD_CONNECTIONS, thread_name_prefix="hub-check-ahead")
         self._reported: set[str] = set()
         self._stopped = threading.Event()
 
@@ -127,4 +128,30 @@ class HubChecksAhead:
 
     def close(self) -> None:
         self._stopped.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class HubCheckPrefetch:
+    """Starts the hub check (GET) of the next version while the current one is delivered.
+
+    The GET is read-only, so sending it a little early changes nothing but the wall time: the
+    current item's validation and POST overlap the next item's GET.
+    """
+
+    def __init__(self, client: HubClient, plan: ReleasePlan) -> None:
+        self._client = client
+        self._plan = plan
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hub-check")
+        self._started: dict[str, Future[HubAnswer]] = {}
+
+    def start(self, folder: str) -> None:
+        if folder in self._started or not self._plan.sendable(folder):
+            return
+        name, version = folder_identity(folder)
+        self._started[folder] = self._pool.submit(self._client.get_policy, name, version)
+
+    def take(self, folder: str) -> Future[HubAnswer] | None:
+        return self._started.pop(folder, None)
+
+    def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -41,9 +41,9 @@ def pytest_load_initial_conftests(
     early_config: pytest.Config, parser: pytest.Parser, args: list[str]
 ) -> None:
     repair_rootdir(early_config, args)
-    # What a run froze (pytest_collection_finish here, a release's runner) is given back at the
-    # very end, after pytest's own last collections, which then skip it; so an in-process run
-    # (pytester) leaves nothing frozen behind.
+    # What a run froze (pytest_collection_finish below) is given back at the very end, after
+    # pytest's own last collections, which then skip it; so an in-process run (pytester) leaves
+    # nothing frozen behind.
     early_config.add_cleanup(gc.unfreeze)
 
 

@@ -1,12 +1,14 @@
-"""The release engine without pytest: the plan (baseline, change set, early filter) and the delivery
-of one policy version (hub check → validate → publish), each a plain function over plain data.
+"""The release engine without pytest: the plan (baseline, change set, early filter), the delivery
+of one policy version (hub check → validate → publish) and its `ItemOutcome`, the author-mode
+immutability guard, and the run's shared outage file (`HubOutage`). Hub checks sent before their
+item runs live in `publisher/hubchecks.py`.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -268,32 +270,6 @@ def next_version(version: str) -> str:
         return core
     major, minor, patch = [*core.split("+", 1)[0].split("."), "0", "0", "0"][:3]
     return f"{major}.{minor}.{int(patch) + 1 if patch.isdigit() else patch}"
-
-
-class HubCheckPrefetch:
-    """Starts the hub check (GET) of the next version while the current one is delivered.
-
-    The GET is read-only, so sending it a little early changes nothing but the wall time: the
-    current item's validation and POST overlap the next item's GET.
-    """
-
-    def __init__(self, client: HubClient, plan: ReleasePlan, threads: int = 2) -> None:
-        self._client = client
-        self._plan = plan
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hub-check")
-        self._started: dict[str, Future[HubAnswer]] = {}
-
-    def start(self, folder: str) -> None:
-        if folder in self._started or not self._plan.sendable(folder):
-            return
-        name, version = folder_identity(folder)
-        self._started[folder] = self._pool.submit(self._client.get_policy, name, version)
-
-    def take(self, folder: str) -> Future[HubAnswer] | None:
-        return self._started.pop(folder, None)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def well_formed(name: str, version: str) -> bool:

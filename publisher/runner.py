@@ -1,7 +1,8 @@
 """`ItemRunner`: what runs policy items, the same on the controller (without xdist) and on every
 xdist worker, built from one `RunSpec`. It owns collection (`policies/` becomes a `PolicyTree`),
-running one version (the checks, or the delivery of `release.deliver_version`), the hub-check
-prefetch, and shipping each outcome on its test report to the controller.
+running one version (the checks, or the delivery of `release.deliver_version` with the hub check
+the controller sent ahead, or this process started during the previous item: `hubchecks`), and
+shipping each outcome on its test report to the controller.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ import pytest
 
 from policy_checks import PolicyChecker, PolicyFiles, RulesError
 from publisher.gitrepo import POLICIES_DIR
-from publisher.hubchecks import HubCheckBoard
+from publisher.hubchecks import HubCheckBoard, HubCheckPrefetch
 from publisher.hubclient import HubAnswer, HubClient, RetryPolicy
 from publisher.items import PolicyItem, PolicyTree
 from publisher.layout import CommitSource, WorkingTreeSource, discover_version_folders
 from publisher.options import UsageError
 from publisher.release import (
-    HubCheckPrefetch,
     HubOutage,
     ItemOutcome,
     check_only,
