@@ -29,7 +29,7 @@ from publisher.hubclient import (
     RetryPolicy,
     check_hub_url,
 )
-from publisher.layout import discover_version_folders, folder_identity
+from publisher.layout import changed_version_folders, folder_identity
 from publisher.options import LOCAL_DIR, LOCAL_HUB, HarnessOptions, UsageError
 from publisher.release import HubOutage, ItemOutcome, ReleasePlan, make_plan, unreachable_reason
 from publisher.runner import REPORT_ATTR, load_checker
@@ -319,18 +319,9 @@ class Controller:
 
     def _changed_since(self, ref: str) -> list[str]:
         try:
-            base = gitrepo.git(self.root, "merge-base", ref, "HEAD").strip()
-            paths = gitrepo.git(
-                self.root, "diff", "--no-renames", "--name-only", "-z", base, "--", POLICIES_DIR
-            )
-            untracked = gitrepo.git(
-                self.root, "ls-files", "--others", "--exclude-standard", "-z", "--", POLICIES_DIR
-            )
+            return changed_version_folders(self.root, ref)
         except GitError as exc:
             raise UsageError(f"--changed-since {ref}: {exc}") from None
-        touched = gitrepo.version_folders_of(p for p in (paths + untracked).split("\0") if p)
-        existing = set(discover_version_folders(self.root))
-        return [f for f in touched if f in existing]
 
     # -- outcomes ------------------------------------------------------------------------------
 

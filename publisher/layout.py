@@ -19,6 +19,7 @@ from policy_checks import (
     read_policy_folder,
     symlink_finding,
 )
+from publisher import gitrepo
 from publisher.gitrepo import POLICIES_DIR, SYMLINK_MODE, CommitTree
 
 POLICY_FILES = (METADATA_FILE, DEFINITION_FILE)
@@ -131,3 +132,16 @@ class CommitSource:
             )
             return None
         return self._blob(entry.sha)
+
+
+def changed_version_folders(root: Path, ref: str) -> list[str]:
+    """`--changed-since REF`: the version folders of the working tree that differ from the
+    merge-base of REF and HEAD (committed, staged or not, or untracked). Raises GitError."""
+    base = gitrepo.git(root, "merge-base", ref, "HEAD").strip()
+    paths = gitrepo.git(root, "diff", "--no-renames", "--name-only", "-z", base, "--", POLICIES_DIR)
+    untracked = gitrepo.git(
+        root, "ls-files", "--others", "--exclude-standard", "-z", "--", POLICIES_DIR
+    )
+    touched = gitrepo.version_folders_of(p for p in (paths + untracked).split("\0") if p)
+    existing = set(discover_version_folders(root))
+    return [f for f in touched if f in existing]

@@ -10,7 +10,7 @@ import pytest
 
 from publisher import gitrepo
 from publisher.gitrepo import POLICIES_DIR
-from publisher.layout import discover_version_folders, folder_identity
+from publisher.layout import changed_version_folders, discover_version_folders, folder_identity
 from publisher.options import resolve_options
 from publisher.runspec import WORKERINPUT_KEY, RunSpec
 from publisher.state import StateDir, parse_baseline
@@ -61,7 +61,7 @@ def _work(config: pytest.Config) -> int | None:
         return None  # a usage error before anything is read (CONTRACT section 2): not ours
     if not opts.release:
         if opts.changed_since:
-            return None
+            return len(changed_version_folders(root, opts.changed_since))
         return len(discover_version_folders(root))
     if opts.finalize:
         return 0

@@ -55,6 +55,18 @@ def test_author_mode_with_a_handful_starts_no_worker(repo: PolicyRepo) -> None:
     assert started_workers(result.stdout) == 0 and "5 passed" in result.stdout
 
 
+def test_changed_since_counts_only_the_changed_versions(repo: PolicyRepo) -> None:
+    # What the validate action runs on every pull request; -n auto once left it to xdist,
+    # which started a worker per CPU for no item at all.
+    for i in range(5):
+        repo.add_policy(f"p{i}", "1.0.0")
+    repo.commit()
+    repo.add_policy("p9", "1.0.0")
+    result = repo.pytest("--changed-since", "HEAD", "-n", "auto")
+    assert result.returncode == 0, result.output
+    assert started_workers(result.stdout) == 0 and "1 passed" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("work", "release", "cpus", "expected"),
     [
