@@ -199,9 +199,10 @@ def render_preview_terminal(preview: ReleasePreview) -> list[str]:
         if not items:
             continue
         lines.append(f"{title}:")
+        with_problems = items is preview.invalid or items is preview.edited
         for out in items:
             lines.append(f"  {out.name}@{out.version}")
-            if out in preview.invalid or out in preview.edited:
+            if with_problems:
                 lines.extend(f"    {printable(f.render(), 500)}" for f in out.findings)
     return lines
 
