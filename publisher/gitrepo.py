@@ -225,13 +225,17 @@ def version_folders_of(paths: Iterable[str]) -> list[str]:
 
 
 def loose_entries_of(paths: Iterable[str]) -> list[str]:
-    """Paths straight in `policies/` or `policies/<name>/`: only a symbolic link there is a
-    folder of its own (it fails validation; a link is never followed or skipped)."""
-    return sorted(
-        path
-        for path in paths
-        if 2 <= len(PurePosixPath(path).parts) <= 3 and PurePosixPath(path).parts[0] == POLICIES_DIR
-    )
+    """Paths under `policies/` outside every version folder: straight in `policies/` or in a
+    policy folder, or deeper in a policy's other folders (`docs/`). Among them a symbolic link,
+    wherever it is, or an entry named like a version straight in a policy folder is a folder of
+    its own that fails validation (a link is never followed, never skipped)."""
+    loose = []
+    for path in paths:
+        parts = PurePosixPath(path).parts
+        outside_versions = len(parts) <= 3 or not looks_like_version(parts[2])
+        if len(parts) >= 2 and parts[0] == POLICIES_DIR and outside_versions:
+            loose.append(path)
+    return sorted(loose)
 
 
 @dataclass

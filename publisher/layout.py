@@ -4,6 +4,7 @@ mode) or from the release commit's git objects (release mode), with the same ref
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,8 +40,8 @@ def discover_version_folders(root: Path) -> list[str]:
     Each entry two levels down that looks like a version (`looks_like_version`) is a candidate,
     a folder or not (a malformed one, or a file, becomes a failing item, never a silent skip);
     other folders there (`docs/`) belong to the policy. A policy directory holding no version at
-    all but files is a candidate itself, and so is every symbolic link at either level (it
-    fails; it is never followed).
+    all but files is a candidate itself, and so is every symbolic link outside a version folder,
+    at any depth (it fails; it is never followed, never skipped).
     """
     base = root / POLICIES_DIR
     if not base.is_dir():
@@ -59,7 +60,21 @@ def discover_version_folders(root: Path) -> list[str]:
                 folders.append(f"{POLICIES_DIR}/{policy_dir.name}")
             continue
         folders.extend(f"{POLICIES_DIR}/{policy_dir.name}/{v.name}" for v in versions)
+        for other in entries:
+            if other not in versions and other.is_dir() and not other.is_symlink():
+                folders.extend(_links_below(root, other))
     return folders
+
+
+def _links_below(root: Path, folder: Path) -> list[str]:
+    """The symbolic links anywhere under `folder` (not followed), repo-relative, sorted."""
+    found = []
+    for current, dirs, files in os.walk(folder):  # os.walk never descends into a linked dir
+        for name in dirs + files:
+            path = Path(current, name)
+            if path.is_symlink():
+                found.append(path.relative_to(root).as_posix())
+    return sorted(found)
 
 
 class WorkingTreeSource:

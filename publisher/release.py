@@ -88,13 +88,16 @@ def make_plan(
     loose = gitrepo.loose_entries_of(changed)
     source = CommitSource(repo, release_sha, touched + loose)
     existing = source.tree.version_folders()
-    # A link where a policy or version folder would be, or a file named like a version
-    # (`policies/<name>/v2.0.0`), is a folder of its own that fails.
+    # A link anywhere outside a version folder, or a file named like a version where one would
+    # be (`policies/<name>/v2.0.0`), is a folder of its own that fails.
     loose_folders = [
         p
         for p in loose
         if p in source.tree.entries
-        and (source.tree.is_link(p) or looks_like_version(PurePosixPath(p).name))
+        and (
+            source.tree.is_link(p)
+            or (p.count("/") <= 2 and looks_like_version(PurePosixPath(p).name))
+        )
     ]
     change_set = sorted([f for f in touched if f in existing] + loose_folders)
     deleted = [f for f in touched if f not in existing]

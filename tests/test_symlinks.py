@@ -76,3 +76,26 @@ def test_a_link_to_a_file_inside_the_repository_is_not_followed(
     assert "policy-definition.yaml is missing" not in result.stdout
     assert linked_paths(tmp_path / "hub") == []
     assert repo.pytest("-q", "-k", "linked").returncode == 1
+
+
+@pytest.mark.parametrize("where", ["docs/link", "docs/deeper/link"])
+def test_a_link_in_a_policys_other_folders_fails_in_both_modes(
+    repo: PolicyRepo, hub: HubProcess, tmp_path: Path, where: str
+) -> None:
+    # CONTRACT section 1: a link anywhere under policies/ fails, never skipped silently; one in
+    # a folder that is not a version (docs/) is a failing item of its own.
+    link = repo.path / "policies/real" / where
+    link.parent.mkdir(parents=True)
+    (link.parent / "README.md").write_text("how to use real\n")
+    link.symlink_to("/etc/passwd")
+    repo.commit("a link in the docs")
+    shown = f"policies/real/{where}: is a symlink"
+    author = repo.pytest("-q", "-p", "no:cacheprovider")
+    assert author.returncode == 1, author.output
+    assert "1 failed, 1 passed" in author.stdout and shown in author.stdout
+    result = repo.release(hub)
+    assert result.returncode == 1, result.output
+    assert shown in result.stdout and "Partial success – 1 of 2 failed" in result.stdout
+    assert hub.created("real", "1.0.0") == 1
+    assert [path for _, path, _ in access_log(tmp_path / "hub") if "docs" in path] == []
+    assert repo.baseline is None
