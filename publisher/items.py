@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -40,8 +41,10 @@ class PolicyTree(pytest.Directory):
 
     def collect(self) -> list[pytest.Item | pytest.Collector]:
         by_name: dict[str, list[str]] = {}
+        ignored = self._ignored_by_options()
         for folder in self.runner.selected():
-            by_name.setdefault(folder.split("/")[1], []).append(folder)
+            if not ignored(folder):
+                by_name.setdefault(folder.split("/")[1], []).append(folder)
         if self._flat(by_name):
             # Every collector node costs pytest ~0.5 ms (hooks, conftest look-up, report), which
             # each xdist worker pays again: items straight under the tree, same node ids.
@@ -54,6 +57,25 @@ class PolicyTree(pytest.Directory):
             PolicyDir.from_parent(self, path=self.path / name, runner=self.runner, folders=folders)
             for name, folders in sorted(by_name.items())
         ]
+
+    def _ignored_by_options(self) -> Callable[[str], bool]:
+        """`--ignore`/`--ignore-glob` name directories, which pytest would skip one level at a
+        time; these nodes are made without walking the directories, so the policy folder and
+        the version folder of each are put to `pytest_ignore_collect` here (only when asked)."""
+        option = self.config.option
+        if not (getattr(option, "ignore", None) or getattr(option, "ignore_glob", None)):
+            return lambda folder: False
+
+        @functools.cache
+        def ignored(relpath: str) -> bool:
+            path = self.runner.root / relpath
+            return bool(self.ihook.pytest_ignore_collect(collection_path=path, config=self.config))
+
+        def folder_ignored(folder: str) -> bool:
+            policy = "/".join(folder.split("/")[:2])
+            return ignored(policy) or ignored(folder)
+
+        return folder_ignored
 
     def _flat(self, by_name: dict[str, list[str]]) -> bool:
         """Flat unless an argument names a path inside the tree or a conftest.py sits in a

@@ -79,18 +79,30 @@ def test_every_check_precedes_its_publish_and_nothing_is_published_twice(
         assert sorted(calls[:first_post]) == sorted(f"GET {name}" for name in NAMES), calls
 
 
-def test_a_subset_run_checks_only_what_it_runs(repo: PolicyRepo, hub: HubProcess) -> None:
+@pytest.mark.parametrize(
+    ("selection", "runs"),
+    [
+        (["-k", "delta"], ["delta"]),
+        (["policies/delta"], ["delta"]),
+        (["--deselect", "policies/bravo/v1.0.0::bravo@1.0.0"], [n for n in NAMES if n != "bravo"]),
+        (["--ignore", "policies/bravo"], [n for n in NAMES if n != "bravo"]),
+    ],
+    ids=["-k", "path", "--deselect", "--ignore"],
+)
+def test_a_subset_run_checks_only_what_it_runs(
+    repo: PolicyRepo, hub: HubProcess, selection: list[str], runs: list[str]
+) -> None:
     for name in NAMES:
         repo.add_policy(name, "1.0.0")
     repo.commit()
-    result, calls = release_through(repo, hub, "-k", "delta")
+    result, calls = release_through(repo, hub, *selection)
     assert result.returncode == 0, result.output
     assert "not run" in result.stdout
     # The first version's check doubles as the check of the token; nothing else is asked
-    # but the selected version's.
-    assert sorted(calls) == ["GET alpha", "GET delta", "POST"], calls
-    assert hub.created("delta", "1.0.0") == 1
-    assert hub.created("alpha", "1.0.0") == 0
+    # but the selected versions'.
+    expected = ["GET alpha"] + [f"GET {name}" for name in runs if name != "alpha"]
+    assert sorted(calls) == sorted(expected + ["POST"] * len(runs)), calls
+    assert [hub.created(name, "1.0.0") for name in NAMES] == [int(n in runs) for n in NAMES]
 
 
 def test_a_second_release_finds_what_the_first_published(repo: PolicyRepo, hub: HubProcess) -> None:
@@ -127,6 +139,9 @@ def test_board_answers_travel_whole_and_once(tmp_path: Path) -> None:
     assert reader.take("policies/a/v1.0.0") is None, "each answer is taken once"
     assert reader.take("policies/b/v1.0.0") == HubAnswer(None, error="timed out", unreachable=True)
     assert reader.take("policies/c/v1.0.0") is None
+    with open(path, "ab") as handle:
+        handle.write(b'wer": {"status": 404}}\n')  # ... and finished
+    assert reader.take("policies/c/v1.0.0") == HubAnswer(404), "read once it is whole"
 
 
 def test_board_ignores_lines_it_cannot_read(tmp_path: Path) -> None:
