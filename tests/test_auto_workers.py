@@ -75,6 +75,7 @@ def test_changed_since_counts_only_the_changed_versions(repo: PolicyRepo) -> Non
         (32, True, 2, 2),
         (100, True, 2, 2),
         (100, True, 8, 8),
+        (40, True, 64, 40),  # never more workers than versions
         (10, False, 2, 0),
         (399, False, 2, 0),
         # Validation on 2 cores: the controller needs one, and one worker beside it is slower.

@@ -10,7 +10,7 @@ from typing import Any
 
 from hypothesis import given, settings
 
-from publisher.state import DeliveredIndex, DeliveryRecord, parse_delivered
+from publisher.state import DeliveredIndex, DeliveryRecord, StateDir, parse_delivered
 from publisher.stateschema import conforms, schema_problem, validator
 from tests.schemadocs import mutated
 
@@ -81,3 +81,12 @@ def test_a_valid_delivered_json_is_written_back_as_it_was_read(document: Any) ->
     copied = DeliveredIndex(index)
     assert copied.add(DeliveryRecord("zz-new", "9.9.9", "t", "a" * 40, DIGEST, "published"))
     assert ("zz-new", "9.9.9") not in index and copied.dumps() != text
+
+
+def test_read_delivered_hands_out_a_copy(tmp_path: Any) -> None:
+    # Parsed once per process and cached: what a caller adds must not reach the cache.
+    state = StateDir(tmp_path)
+    (tmp_path / "delivered.json").write_text(json.dumps(DELIVERED))
+    first = state.read_delivered()
+    assert first.add(DeliveryRecord("zz-new", "9.9.9", "t", "a" * 40, DIGEST, "published"))
+    assert ("zz-new", "9.9.9") not in state.read_delivered()
