@@ -5,20 +5,27 @@ Knows policies and rules, nothing of git, HTTP or pytest. The public API is this
 
 from __future__ import annotations
 
-from policy_checks.checker import PolicyChecker, content_digest
+from policy_checks.checker import (
+    CONDITION_LANGUAGES,
+    TEST_POLICIES,
+    CheckSettings,
+    PolicyChecker,
+    content_digest,
+)
 from policy_checks.digest import (
     MAX_PUBLISH_BODY_BYTES,
     canonical_json,
     policy_digest,
     publish_body,
 )
-from policy_checks.model import CheckResult, Finding, PolicyFiles
+from policy_checks.model import CheckResult, Finding, OtherFile, PolicyFiles
 from policy_checks.naming import (
     DEFINITION_FILE,
     MAX_FILE_BYTES,
     METADATA_FILE,
     NAME_RE,
     SEMVER_RE,
+    TESTS_FILE,
     looks_like_version,
     parse_version_dir,
 )
@@ -26,14 +33,19 @@ from policy_checks.rules import RulesError
 from policy_checks.worktree import not_a_folder_finding, read_policy_folder, symlink_finding
 
 __all__ = [
+    "CONDITION_LANGUAGES",
     "DEFINITION_FILE",
     "MAX_FILE_BYTES",
     "MAX_PUBLISH_BODY_BYTES",
     "METADATA_FILE",
     "NAME_RE",
     "SEMVER_RE",
+    "TESTS_FILE",
+    "TEST_POLICIES",
     "CheckResult",
+    "CheckSettings",
     "Finding",
+    "OtherFile",
     "PolicyChecker",
     "PolicyFiles",
     "RulesError",

@@ -10,15 +10,19 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from policy_checks.cases import TestsOfVersion, missing_tests_finding
+from policy_checks.conditions import CompiledPolicy, ParameterProblems, compile_conditions
 from policy_checks.digest import (
     MAX_PUBLISH_BODY_BYTES,
     canonical_json,
     policy_digest,
     publish_body,
 )
+from policy_checks.evaluator import DEFAULT_TIMEOUT, shared
 from policy_checks.fastschema import OutsideSubset, Predicate, compile_predicate
 from policy_checks.jsonpath import Path as JsonPath
 from policy_checks.jsonpath import format_path
@@ -27,17 +31,20 @@ from policy_checks.model import CheckResult, Finding, PolicyFiles
 from policy_checks.naming import (
     DEFINITION_FILE,
     METADATA_FILE,
+    TESTS_FILE,
     name_problem,
     parse_version_dir,
     version_dir_problem,
 )
-from policy_checks.rules import RuleSet, evaluate, load_rules
+from policy_checks.rules import RuleSet, builtin_schema, evaluate, load_rules
 
 if TYPE_CHECKING:
     import jsonschema
     from jsonschema.exceptions import ValidationError
 
 _BOTH_FILES = f"every version folder needs {METADATA_FILE} and {DEFINITION_FILE}"
+CONDITION_LANGUAGES = ("cel", "none")  # ini policy_condition_language
+TEST_POLICIES = ("optional", "required")  # ini policy_tests
 _LOADERS = {METADATA_FILE: load_json, DEFINITION_FILE: load_yaml}
 
 
@@ -163,20 +170,41 @@ def content_digest(files: PolicyFiles) -> str | None:
     return policy_digest(*values)
 
 
+@dataclass(frozen=True)
+class CheckSettings:
+    """How a repository wants what a policy does checked (ini keys, CONTRACT section 8).
+
+    `conditions` is the language of rule conditions: `cel` compiles and type-checks them and runs
+    each version's tests.yaml; `none` keeps them opaque strings. `tests_required` asks every rule
+    of every version for a passing and a failing case; `eval_timeout` bounds one rule's
+    evaluation in a test case, in seconds."""
+
+    conditions: str = "cel"
+    tests_required: bool = False
+    eval_timeout: float = DEFAULT_TIMEOUT
+
+
 class PolicyChecker:
     """Checks policy versions against one RuleSet; build it once, call `check` many times."""
 
-    def __init__(self, rule_set: RuleSet) -> None:
+    def __init__(self, rule_set: RuleSet, settings: CheckSettings | None = None) -> None:
         self.rule_set = rule_set
+        settings = settings or CheckSettings()
+        self.conditions = settings.conditions
+        self.tests_required = settings.tests_required
+        self.eval_timeout = settings.eval_timeout
         self._schemas = {
             METADATA_FILE: _Schema(rule_set.metadata_schema),
             DEFINITION_FILE: _Schema(rule_set.definition_schema),
+            TESTS_FILE: _Schema(builtin_schema(TESTS_FILE)),
         }
 
     @classmethod
-    def load(cls, repo_rules_dir: Path | None = None) -> PolicyChecker:
+    def load(
+        cls, repo_rules_dir: Path | None = None, settings: CheckSettings | None = None
+    ) -> PolicyChecker:
         """Built-in rules plus a repository's own; raises RulesError on a broken rules file."""
-        return cls(load_rules(repo_rules_dir))
+        return cls(load_rules(repo_rules_dir), settings)
 
     def check(self, files: PolicyFiles) -> CheckResult:
         """All findings of one policy version; never raises, whatever the bytes."""
@@ -210,6 +238,7 @@ class PolicyChecker:
         # A folder that is itself unreadable (a link) has no files to call missing.
         whole_folder = any(folder == f or folder.startswith(f + "/") for f in unreadable)
         documents: dict[str, Document] = {}
+        conforming: set[str] = set()
         for name, data in ((METADATA_FILE, files.metadata), (DEFINITION_FILE, files.definition)):
             file = f"{folder}/{name}"
             if data is None:
@@ -227,7 +256,10 @@ class PolicyChecker:
             findings.extend(document.findings)
             if document.ok:
                 documents[name] = document
-                findings.extend(self._schema_findings(document, self._schemas[name], file))
+                refused = self._schema_findings(document, self._schemas[name], file)
+                findings.extend(refused)
+                if not refused:
+                    conforming.add(name)
 
         folder_values = {"folder.name": files.name, "folder.version": version}
         for rule in self.rule_set.rules:
@@ -245,6 +277,12 @@ class PolicyChecker:
                         rule.id,
                     )
                 )
+
+        tests = None
+        definition_document = documents.get(DEFINITION_FILE)
+        if definition_document is not None and DEFINITION_FILE in conforming:
+            behaviour, tests = self._behaviour(files, definition_document)
+            findings.extend(behaviour)
 
         metadata, definition = documents.get(METADATA_FILE), documents.get(DEFINITION_FILE)
         # The raw folder name without its `v`, as the item's id spells it.
@@ -264,8 +302,13 @@ class PolicyChecker:
                         rule="publish-size",
                     )
                 )
-        order = {folder: 0, f"{folder}/{METADATA_FILE}": 1, f"{folder}/{DEFINITION_FILE}": 2}
-        findings.sort(key=lambda f: (order.get(f.file, 0), f.line or 0))
+        order = {
+            folder: 0,
+            f"{folder}/{METADATA_FILE}": 1,
+            f"{folder}/{DEFINITION_FILE}": 2,
+            f"{folder}/{TESTS_FILE}": 3,
+        }
+        findings.sort(key=lambda f: (order.get(f.file, 4), f.line or 0))
         return CheckResult(
             folder=folder,
             name=files.name,
@@ -274,7 +317,50 @@ class PolicyChecker:
             metadata=metadata.value if metadata else None,
             definition=definition.value if definition else None,
             digest=digest,
+            tests=tests,
         )
+
+    def _behaviour(
+        self, files: PolicyFiles, definition: Document
+    ) -> tuple[list[Finding], str | None]:
+        """What the policy does (CONTRACT section 8): its conditions compiled, its tests run.
+        Returns the findings and the "passed/total" count of the cases that ran."""
+        if self.conditions == "none":
+            return [], None
+        folder = files.folder
+        file = f"{folder}/{DEFINITION_FILE}"
+        raw = files.definition or b""
+        policy: CompiledPolicy | None
+        policy, findings = compile_conditions(
+            definition.value, file, definition.source, lambda: raw.decode("utf-8", "replace")
+        )
+        tests_file = f"{folder}/{TESTS_FILE}"
+        if files.tests is None:
+            if self.tests_required:
+                findings.append(missing_tests_finding(folder))
+            return findings, None
+        document = load_yaml(files.tests, tests_file)
+        findings.extend(document.findings)
+        if not document.ok:
+            return findings, None
+        refused = self._schema_findings(document, self._schemas[TESTS_FILE], tests_file)
+        if refused:
+            return findings + refused, None
+        spec = definition.value.get("spec") or {}
+        rule_ids = [str(rule.get("id")) for rule in spec.get("rules") or []]
+        parameters = (
+            policy.parameters
+            if policy is not None
+            else tuple(ParameterProblems(definition.value, file, definition.source).parameters)
+        )
+        cases = TestsOfVersion(document, tests_file, folder, rule_ids, parameters, files.read_other)
+        if self.tests_required:
+            findings.extend(cases.coverage())
+        if policy is None:
+            # Conditions that do not compile cannot run; the cases' own problems still show.
+            return findings + cases.findings, None
+        run = cases.run(policy, shared(self.eval_timeout))
+        return findings + run.findings, run.counts
 
     @staticmethod
     def _schema_findings(document: Document, schema: _Schema, file: str) -> list[Finding]:

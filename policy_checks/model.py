@@ -5,7 +5,8 @@ Plain frozen dataclasses, so the publisher can ship them between processes as si
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -36,6 +37,15 @@ def _segment(folder: str, index: int) -> str:
 
 
 @dataclass(frozen=True)
+class OtherFile:
+    """Another file of a version folder (a test case's `resource_file`), as a source read it:
+    its bytes, or why there are none (a link, not a regular file); neither when it is absent."""
+
+    data: bytes | None
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
 class PolicyFiles:
     """What a source (working tree or git commit) read for one version folder."""
 
@@ -44,6 +54,9 @@ class PolicyFiles:
     definition: bytes | None
     read_errors: tuple[Finding, ...] = ()
     names: tuple[str, ...] = ()  # the folder's file names, for hints about a misnamed file
+    tests: bytes | None = None  # tests.yaml, when the folder has one (never published)
+    # Reads a file of the folder by its path relative to it, with the source's refusals.
+    read_other: Callable[[str], OtherFile] | None = field(default=None, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -65,6 +78,7 @@ class CheckResult:
     metadata: Any | None
     definition: Any | None
     digest: str | None
+    tests: str | None = None  # "passed/total" cases of tests.yaml, when it has any that ran
 
     @property
     def ok(self) -> bool:

@@ -18,6 +18,7 @@ SEMVER_RE: re.Pattern[str] = re.compile(
 
 METADATA_FILE = "metadata.json"
 DEFINITION_FILE = "policy-definition.yaml"
+TESTS_FILE = "tests.yaml"  # a version's test cases: checked, never published, not in the digest
 MAX_FILE_BYTES = 1024 * 1024
 
 _MAX_NAME = 64

@@ -162,6 +162,15 @@ def builtin_rules() -> RuleSet:
     )
 
 
+@functools.cache
+def builtin_schema(policy_file: str) -> dict[str, Any]:
+    """The shipped schema of another file of a version (`tests.yaml`: tests.schema.json)."""
+    name = policy_file.rsplit(".", 1)[0] + ".schema.json"
+    where = f"policy_checks/rules/{name}"
+    data = (resources.files("policy_checks") / "rules" / name).read_bytes()
+    return _read_schema(data, where, ours=True)
+
+
 def load_rules(repo_rules_dir: Path | None = None) -> RuleSet:
     """Built-in rules, then a repository's: its schemas replace ours, its rules add to ours.
 

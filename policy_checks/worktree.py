@@ -11,8 +11,8 @@ import os
 import stat
 from pathlib import Path
 
-from policy_checks.model import Finding, PolicyFiles
-from policy_checks.naming import DEFINITION_FILE, MAX_FILE_BYTES, METADATA_FILE
+from policy_checks.model import Finding, OtherFile, PolicyFiles
+from policy_checks.naming import DEFINITION_FILE, MAX_FILE_BYTES, METADATA_FILE, TESTS_FILE
 
 SYMLINK_HINT = "commit the file or folder itself instead of a link"
 
@@ -119,7 +119,7 @@ def read_policy_folder(repo_root: Path, folder: str) -> PolicyFiles:
         return PolicyFiles(folder, None, None, tuple(errors))
     contents: dict[str, bytes | None] = {}
     base = os.path.join(repo_root, folder)
-    for name in (METADATA_FILE, DEFINITION_FILE):
+    for name in (METADATA_FILE, DEFINITION_FILE, TESTS_FILE):
         rel = f"{folder}/{name}"
         if rel in links:
             contents[name] = None
@@ -129,5 +129,22 @@ def read_policy_folder(repo_root: Path, folder: str) -> PolicyFiles:
         if error is not None:
             errors.append(error)
     return PolicyFiles(
-        folder, contents[METADATA_FILE], contents[DEFINITION_FILE], tuple(errors), tuple(names)
+        folder,
+        contents[METADATA_FILE],
+        contents[DEFINITION_FILE],
+        tuple(errors),
+        tuple(names),
+        tests=contents[TESTS_FILE],
+        read_other=functools.partial(_read_other, base, folder, tuple(links)),
     )
+
+
+def _read_other(base: str, folder: str, links: tuple[str, ...], rel: str) -> OtherFile:
+    """A file of the version folder by its relative path; a link on the way is refused."""
+    path = f"{folder}/{rel}"
+    if any(path == link or path.startswith(link + "/") for link in links):
+        return OtherFile(None, "is a symbolic link (links are never followed)")
+    data, error = _read_file(os.path.join(base, *rel.split("/")), path)
+    if error is not None:
+        return OtherFile(None, error.message.removeprefix("file "))
+    return OtherFile(data)

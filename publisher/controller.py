@@ -99,7 +99,8 @@ class Controller:
                 "with CI set, the embedded local hub is never used implicitly"
             )
         rules_dir = str(opts.rules_dir) if opts.rules_dir.is_dir() else None
-        self.checker = load_checker(rules_dir)  # a broken rules file is a usage error, now
+        # A broken rules file is a usage error, now.
+        self.checker = load_checker(rules_dir, opts.checks)
         if opts.release:
             self._prepare_release(rules_dir)
             return self.spec
@@ -112,7 +113,12 @@ class Controller:
         except StateError as exc:
             raise UsageError(str(exc)) from None
         folders = self._changed_since(opts.changed_since) if opts.changed_since else None
-        self.spec = RunSpec(rules_dir=rules_dir, state_dir=str(opts.state_dir), folders=folders)
+        self.spec = RunSpec(
+            rules_dir=rules_dir,
+            checks=opts.checks,
+            state_dir=str(opts.state_dir),
+            folders=folders,
+        )
         return self.spec
 
     def _prepare_release(self, rules_dir: str | None) -> None:
@@ -141,7 +147,9 @@ class Controller:
             self._write_line(f"policy-hub: warning: {self.plan.baseline_warning}")
         if opts.finalize:
             self._merge_fragments()
-            self.spec = RunSpec(release=True, folders=[], rules_dir=rules_dir, plan=self.plan)
+            self.spec = RunSpec(
+                release=True, folders=[], rules_dir=rules_dir, checks=opts.checks, plan=self.plan
+            )
             return
         if opts.shard is not None:
             self.plan = restrict_plan(self.plan, opts.shard)
@@ -150,6 +158,7 @@ class Controller:
             dry_run=opts.dry_run,
             folders=list(self.plan.to_deliver),
             rules_dir=rules_dir,
+            checks=opts.checks,
             plan=self.plan,
             ca_bundle=None if local else opts.ca_bundle,
             limits=dict(opts.limits),

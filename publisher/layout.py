@@ -12,7 +12,9 @@ from policy_checks import (
     DEFINITION_FILE,
     MAX_FILE_BYTES,
     METADATA_FILE,
+    TESTS_FILE,
     Finding,
+    OtherFile,
     PolicyFiles,
     looks_like_version,
     not_a_folder_finding,
@@ -24,6 +26,7 @@ from publisher import gitrepo
 from publisher.gitrepo import POLICIES_DIR, SYMLINK_MODE, CommitTree
 
 POLICY_FILES = (METADATA_FILE, DEFINITION_FILE)
+READ_FILES = (*POLICY_FILES, TESTS_FILE)  # what validating a version reads of its folder
 
 
 def folder_identity(folder: str) -> tuple[str, str]:
@@ -105,7 +108,7 @@ class CommitSource:
         """Read every file of these folders in one git process."""
         wanted = []
         for folder in folders:
-            for filename in POLICY_FILES:
+            for filename in READ_FILES:
                 entry = self.tree.entries.get(f"{folder}/{filename}")
                 if entry is not None and entry.mode != SYMLINK_MODE:
                     wanted.append(entry.sha)
@@ -117,7 +120,7 @@ class CommitSource:
         if folder in self.tree.entries and folder not in links:
             errors.append(not_a_folder_finding(folder))
         contents: dict[str, bytes | None] = {}
-        for filename in POLICY_FILES:
+        for filename in READ_FILES:
             path = f"{folder}/{filename}"
             contents[filename] = None if path in links else self._read_file(path, errors)
         return PolicyFiles(
@@ -126,7 +129,21 @@ class CommitSource:
             definition=contents[DEFINITION_FILE],
             read_errors=tuple(errors),
             names=tuple(self.tree.names_in(folder)),
+            tests=contents[TESTS_FILE],
+            read_other=lambda rel: self._read_other(folder, links, rel),
         )
+
+    def _read_other(self, folder: str, links: list[str], rel: str) -> OtherFile:
+        """A file of the version folder at the commit; a link on the way is refused."""
+        path = f"{folder}/{rel}"
+        if any(path == link or path.startswith(link + "/") for link in links):
+            return OtherFile(None, "is a symbolic link (links are never followed)")
+        entry = self.tree.entries.get(path)
+        if entry is None:
+            return OtherFile(None)
+        if entry.size > MAX_FILE_BYTES:
+            return OtherFile(None, f"is {entry.size} bytes; the limit is {MAX_FILE_BYTES} (1 MiB)")
+        return OtherFile(self._blob(entry.sha))
 
     def _blob(self, sha: str) -> bytes:
         if sha not in self._blobs:

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from policy_checks import CONDITION_LANGUAGES, TEST_POLICIES, CheckSettings
+from policy_checks.evaluator import DEFAULT_TIMEOUT
 from publisher.printable import register_secret
 from publisher.shard import Shard, ShardError, parse_shard
 
@@ -160,6 +162,23 @@ def add_options(parser: pytest.Parser) -> None:
         "a folder of repository rules for policy_checks (default .policy-rules)",
         default="",
     )
+    parser.addini(
+        "policy_condition_language",
+        "language of rule conditions: cel (compiled, type-checked, tests.yaml run) or none "
+        "(opaque strings); default cel",
+        default="",
+    )
+    parser.addini(
+        "policy_tests",
+        "optional, or required: every rule of every version needs a passing and a failing "
+        "case in tests.yaml; default optional",
+        default="",
+    )
+    parser.addini(
+        "policy_eval_timeout",
+        f"seconds one rule's evaluation in a test case may take (default {DEFAULT_TIMEOUT:g})",
+        default="",
+    )
 
 
 @dataclass(frozen=True)
@@ -183,6 +202,7 @@ class HarnessOptions:
     shard: Shard | None = None
     fragment_out: Path | None = None  # set whenever shard is
     finalize: tuple[Path, ...] = ()  # the fragments to merge; empty = not a finalize run
+    checks: CheckSettings = field(default_factory=CheckSettings)
 
     def __repr__(self) -> str:
         # The token must never appear in a traceback's locals or a debug print.
@@ -272,7 +292,38 @@ def resolve_options(
         shard=shard,
         fragment_out=fragment_out,
         finalize=finalize,
+        checks=_check_settings(config),
     )
+
+
+def _check_settings(config: pytest.Config) -> CheckSettings:
+    """The ini keys of CONTRACT section 8; a value outside their lists is a usage error."""
+    language = str(config.getini("policy_condition_language") or "cel").strip().lower()
+    if language not in CONDITION_LANGUAGES:
+        raise UsageError(
+            f"ini policy_condition_language = {language!r}: expected "
+            + " or ".join(CONDITION_LANGUAGES)
+        )
+    tests = str(config.getini("policy_tests") or "optional").strip().lower()
+    if tests not in TEST_POLICIES:
+        raise UsageError(f"ini policy_tests = {tests!r}: expected " + " or ".join(TEST_POLICIES))
+    if tests == "required" and language == "none":
+        raise UsageError(
+            "ini policy_tests = required runs tests.yaml, which needs "
+            "policy_condition_language = cel"
+        )
+    raw = str(config.getini("policy_eval_timeout") or "").strip()
+    timeout = DEFAULT_TIMEOUT
+    if raw:
+        try:
+            timeout = float(raw)
+        except ValueError:
+            timeout = -1
+        if not 0 < timeout <= 3600:
+            raise UsageError(
+                f"ini policy_eval_timeout = {raw!r}: expected a number of seconds above 0"
+            )
+    return CheckSettings(language, tests == "required", timeout)
 
 
 def _ca_bundle(config: pytest.Config, root: Path, env: Mapping[str, str]) -> str | None:

@@ -148,6 +148,7 @@ class ItemOutcome:
     post_status: int | None = None
     findings: list[Finding] = field(default_factory=list)
     delivery: DeliveryRecord | None = None
+    tests: str | None = None  # "passed/total" cases of the version's tests.yaml, when it ran
 
     @property
     def passed(self) -> bool:
@@ -174,6 +175,8 @@ class ItemOutcome:
             props.append(("hub_post_status", self.post_status))
         if self.hub_digest:
             props.append(("hub_digest", self.hub_digest))
+        if self.tests:
+            props.append(("tests", self.tests))
         return props
 
     def to_json(self) -> dict[str, Any]:
@@ -190,6 +193,7 @@ class ItemOutcome:
             "post_status": self.post_status,
             "findings": [asdict(f) for f in self.findings],
             "delivery": self.delivery.to_json() if self.delivery else None,
+            "tests": self.tests,
         }
 
     @classmethod
@@ -211,6 +215,7 @@ class ItemOutcome:
                 if delivery
                 else None
             ),
+            tests=data.get("tests"),
         )
 
     def failure_text(self) -> str:
@@ -234,6 +239,7 @@ def check_only(result: CheckResult, delivered: DeliveryRecord | None = None) -> 
         outcome=Outcome.VALID if not findings else Outcome.INVALID,
         digest=result.digest,
         findings=findings,
+        tests=result.tests,
     )
     if findings:
         outcome.reason = "changed after delivery" if changed else f"{len(findings)} problem(s)"
@@ -351,6 +357,7 @@ def deliver_version(
         outcome=Outcome.INVALID,
         digest=result.digest,
         findings=list(result.findings),
+        tests=result.tests,
     )
     if not well_formed(result.name, result.version) or any(
         f.rule in STRUCTURAL_RULES for f in result.findings

@@ -21,6 +21,7 @@ from publisher.summary import (
     render_preview_markdown,
     render_preview_terminal,
     render_terminal,
+    tests_summary,
     workflow_annotations,
 )
 
@@ -51,15 +52,24 @@ class Reporter:
     def pytest_report_teststatus(self, report: pytest.TestReport, config: pytest.Config) -> Any:
         """Outcome words in progress lines: PUBLISHED, ALREADY-IN-HUB, INVALID, ..."""
         data = getattr(report, REPORT_ATTR, None)
-        if data is None or report.when != "call" or data["outcome"] == Outcome.VALID:
+        if data is None or report.when != "call":
             return None
+        tests = f" (tests {data['tests']})" if data.get("tests") else ""
+        if data["outcome"] == Outcome.VALID:
+            return ("passed", ".", ("PASSED" + tests, {"green": True})) if tests else None
         if report.passed:
             letter = LETTERS.get(data["outcome"], ".")
-            return "passed", letter, (data["outcome"].upper(), {"green": True})
-        return "failed", "F", (data["outcome"].upper(), {"red": True})
+            return "passed", letter, (data["outcome"].upper() + tests, {"green": True})
+        return "failed", "F", (data["outcome"].upper() + tests, {"red": True})
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         report, preview = self._results.report, self._results.preview
+        if report is None and self._results.outcomes:
+            lines = tests_summary(self._results.outcomes.values())
+            if lines:
+                terminalreporter.section("policy tests")
+                for line in lines:
+                    terminalreporter.write_line(line)
         if report is not None:
             terminalreporter.section("policy hub release")
             for line in render_terminal(report):

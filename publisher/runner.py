@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from policy_checks import PolicyChecker, PolicyFiles, RulesError
+from policy_checks import CheckSettings, PolicyChecker, PolicyFiles, RulesError
 from publisher.gitrepo import POLICIES_DIR
 from publisher.hubchecks import HubCheckBoard, HubCheckPrefetch
 from publisher.hubclient import HubAnswer, HubClient, RetryPolicy
@@ -34,10 +34,10 @@ RUNNER_PLUGIN = "policyhub-runner"
 REPORT_ATTR = "policyhub"  # the item's outcome, shipped by xdist on the test report
 
 
-def load_checker(rules_dir: str | None) -> PolicyChecker:
+def load_checker(rules_dir: str | None, settings: CheckSettings | None = None) -> PolicyChecker:
     """The checks with a repository's own rules; a broken rules file is a usage error."""
     try:
-        return PolicyChecker.load(Path(rules_dir) if rules_dir else None)
+        return PolicyChecker.load(Path(rules_dir) if rules_dir else None, settings)
     except RulesError as exc:
         raise UsageError(str(exc)) from None
 
@@ -70,7 +70,7 @@ class ItemRunner:
     @property
     def checker(self) -> PolicyChecker:
         if self._checker is None:
-            self._checker = load_checker(self.spec.rules_dir)
+            self._checker = load_checker(self.spec.rules_dir, self.spec.checks)
         return self._checker
 
     @property

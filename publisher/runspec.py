@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from policy_checks import CheckSettings
 from publisher.release import ReleasePlan
 
 WORKERINPUT_KEY = "policyhub"
@@ -19,6 +20,7 @@ class RunSpec:
     dry_run: bool = False
     folders: list[str] | None = None  # the version folders to run; None: all in the working tree
     rules_dir: str | None = None  # a repository's own rules (.policy-rules), when present
+    checks: CheckSettings = field(default_factory=CheckSettings)  # the ini keys of section 8
     state_dir: str | None = None  # author mode: whose delivered.json the immutability guard reads
     plan: ReleasePlan | None = None  # release mode
     hub_url: str | None = None
@@ -38,4 +40,5 @@ class RunSpec:
     def from_workerinput(cls, data: dict[str, Any]) -> RunSpec:
         values = dict(data)
         plan = values.pop("plan", None)
-        return cls(**values, plan=ReleasePlan.from_json(plan) if plan else None)
+        checks = CheckSettings(**values.pop("checks", {}))
+        return cls(**values, checks=checks, plan=ReleasePlan.from_json(plan) if plan else None)

@@ -193,6 +193,33 @@ class ReleasePreview:
         return f"Release preview – {counts}"
 
 
+def _tests_note(out: ItemOutcome) -> str:
+    return f" (tests {out.tests})" if out.tests else " (no tests)"
+
+
+def tests_summary(outcomes: Iterable[ItemOutcome], limit: int = 20) -> list[str]:
+    """Author mode's closing lines about tests.yaml (CONTRACT section 8): how many versions
+    have tests, how many cases passed, and which versions have none."""
+    versions = [o for o in sorted(outcomes, key=lambda o: o.folder) if o.version]
+    if not versions:
+        return []
+    tested = [o for o in versions if o.tests]
+    passed = total = 0
+    for out in tested:
+        done, _, of = (out.tests or "0/0").partition("/")
+        passed, total = passed + int(done), total + int(of)
+    lines = [
+        f"{len(tested)} of {len(versions)} version(s) have tests: "
+        f"{passed} of {total} case(s) passed"
+    ]
+    untested = [o for o in versions if not o.tests]
+    if untested:
+        named = ", ".join(f"{o.name}@{o.version}" for o in untested[:limit])
+        more = f" and {len(untested) - limit} more" if len(untested) > limit else ""
+        lines.append(f"without tests: {printable(named, 2000)}{more}")
+    return lines
+
+
 def render_preview_terminal(preview: ReleasePreview) -> list[str]:
     lines = [preview.headline()]
     for title, items in preview.sections():
@@ -201,7 +228,7 @@ def render_preview_terminal(preview: ReleasePreview) -> list[str]:
         lines.append(f"{title}:")
         with_problems = items is preview.invalid or items is preview.edited
         for out in items:
-            lines.append(f"  {out.name}@{out.version}")
+            lines.append(f"  {out.name}@{out.version}{_tests_note(out)}")
             if with_problems:
                 lines.extend(f"    {printable(f.render(), 500)}" for f in out.findings)
     return lines
@@ -214,9 +241,11 @@ def render_preview_markdown(preview: ReleasePreview) -> str:
             continue
         parts += [f"### {title[0].upper()}{title[1:]}", ""]
         if items is preview.publish or items is preview.delivered:
-            parts += ["| policy | version | digest |", "|---|---|---|"]
+            parts += ["| policy | version | tests | digest |", "|---|---|---|---|"]
             parts.extend(
-                f"| {_cell(o.name)} | {_cell(o.version)} | `{o.digest or ''}` |" for o in items
+                f"| {_cell(o.name)} | {_cell(o.version)} | {o.tests or 'none'} | "
+                f"`{o.digest or ''}` |"
+                for o in items
             )
         else:
             parts += ["| policy | version | problem |", "|---|---|---|"]

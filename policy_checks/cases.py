@@ -1,0 +1,283 @@
+"""`tests.yaml` of a policy version (CONTRACT section 8), after its schema: what its cases refer
+to (parameters, rule ids, resource files), running every case against the compiled rules, the
+failures in the words of `kyverno test` (case, rule, expected, actual), and rule coverage when
+`policy_tests = required`.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from policy_checks.conditions import CompiledPolicy, Parameter, describe, did_you_mean, is_of_type
+from policy_checks.evaluator import FAIL, PASS, SKIP, Evaluator, RuleResult
+from policy_checks.jsonpath import Path as JsonPath
+from policy_checks.jsonpath import format_path
+from policy_checks.loading import Document, load_json, load_yaml
+from policy_checks.model import Finding, OtherFile
+from policy_checks.naming import TESTS_FILE
+
+MAX_CASES = 500  # per tests.yaml (also the schema's maxItems)
+REQUIRED_HINT = (
+    "policy_tests = required: every rule needs a case in which it passes and one in which it fails"
+)
+
+
+@dataclass
+class CaseRun:
+    """What the tests of one version found: problems, and the count of passing cases."""
+
+    findings: list[Finding] = field(default_factory=list)
+    passed: int = 0
+    total: int = 0
+
+    @property
+    def counts(self) -> str | None:
+        return f"{self.passed}/{self.total}" if self.total else None
+
+
+@dataclass(frozen=True)
+class _Case:
+    index: int
+    name: str
+    params: dict[str, Any]
+    resource: Any
+    expect: dict[str, str]  # only the rules the case names; every other rule must pass
+
+
+def resource_path_problem(path: str) -> str | None:
+    """Why a `resource_file` value is not a relative path inside the version folder, or None."""
+    if "\\" in path or ":" in path or path.startswith("/"):
+        return "is not a relative path with / between folders"
+    parts = path.split("/")
+    if any(part in ("", ".", "..") for part in parts) or posixpath.normpath(path) != path:
+        return "leaves the version folder or is not written plainly (no .., ., or //)"
+    return None
+
+
+class TestsOfVersion:
+    """The cases of one `tests.yaml`, checked against the policy they test."""
+
+    def __init__(
+        self,
+        document: Document,
+        file: str,
+        folder: str,
+        rule_ids: list[str],
+        parameters: tuple[Parameter, ...],
+        read_other: Callable[[str], OtherFile] | None,
+    ) -> None:
+        self.document = document
+        self.file = file
+        self.folder = folder
+        self.rule_ids = rule_ids
+        self.parameters = {p.name: p for p in parameters}
+        self.read_other = read_other
+        self.findings: list[Finding] = []
+        self.cases: list[_Case] = []
+        self._read_cases()
+
+    def _finding(self, message: str, path: JsonPath, hint: str | None, rule: str) -> None:
+        line = self.document.source.line(path)
+        self.findings.append(Finding(self.file, message, line, format_path(path), hint, rule))
+
+    def _read_cases(self) -> None:
+        names: dict[str, int] = {}
+        for index, raw in enumerate(self.document.value["cases"]):
+            path: JsonPath = ("cases", index)
+            name = raw["name"]
+            before = len(self.findings)
+            if name in names:
+                self._finding(
+                    f'case name "{name}" is used more than once (first at line {names[name]})',
+                    (*path, "name"),
+                    "give every case of the file its own name",
+                    "test-case-name",
+                )
+            else:
+                names[name] = self.document.source.line((*path, "name")) or 0
+            params = self._params(name, raw.get("params") or {}, path)
+            resource = self._resource(name, raw, path)
+            expect = self._expect(name, raw["expect"], path)
+            if len(self.findings) == before:
+                self.cases.append(_Case(index, name, params, resource, expect))
+
+    def _params(self, case: str, given: dict[str, Any], path: JsonPath) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        declared = list(self.parameters)
+        for name, value in given.items():
+            parameter = self.parameters.get(name)
+            if parameter is None:
+                match = did_you_mean(name, declared)
+                self._finding(
+                    f'case "{case}": {name} is not a parameter of this policy (declared: '
+                    f"{', '.join(declared) or 'none'})",
+                    (*path, "params", name),
+                    f"did you mean `{match}`?" if match else "declare it under spec.parameters",
+                    "test-case-params",
+                )
+            elif not is_of_type(value, parameter.type):
+                self._finding(
+                    f'case "{case}": params.{name} is {describe(value)}, not of type '
+                    f"{parameter.type}",
+                    (*path, "params", name),
+                    f"give a value of type {parameter.type}",
+                    "test-case-params",
+                )
+            else:
+                values[name] = value
+        for parameter in self.parameters.values():
+            if parameter.name in given:
+                continue
+            if parameter.has_default:
+                values[parameter.name] = parameter.default
+            else:
+                self._finding(
+                    f'case "{case}": parameter {parameter.name} has no default and the case '
+                    "gives no value",
+                    path,
+                    f"add params: {{{parameter.name}: ...}} to the case, or a default to the "
+                    "parameter",
+                    "test-case-params",
+                )
+        return values
+
+    def _resource(self, case: str, raw: dict[str, Any], path: JsonPath) -> Any:
+        if ("resource" in raw) == ("resource_file" in raw):
+            self._finding(
+                f'case "{case}": give exactly one of resource and resource_file',
+                path,
+                "resource: the document inline, or resource_file: a JSON or YAML file in the "
+                "version folder",
+                "test-case-resource",
+            )
+            return None
+        if "resource" in raw:
+            return raw["resource"]
+        rel = raw["resource_file"]
+        where = (*path, "resource_file")
+        problem = resource_path_problem(rel)
+        if problem is None and self.read_other is not None:
+            other = self.read_other(rel)
+            if other.problem is None and other.data is None:
+                problem = f"does not exist in {self.folder}"
+            elif other.problem is not None:
+                problem = other.problem
+        elif problem is None:
+            problem = "cannot be read here"
+        if problem is not None:
+            self._finding(
+                f'case "{case}": resource_file {rel} {problem}',
+                where,
+                "name a JSON or YAML file inside the version folder, relative to it "
+                "(e.g. fixtures/bucket.json); links are never followed",
+                "test-case-resource",
+            )
+            return None
+        loader = load_json if rel.lower().endswith(".json") else load_yaml
+        assert other.data is not None
+        document = loader(other.data, f"{self.folder}/{rel}")
+        if not document.ok:
+            self.findings.extend(document.findings)
+            return None
+        return document.value
+
+    def _expect(self, case: str, expect: Any, path: JsonPath) -> dict[str, str]:
+        if expect == PASS:
+            return {}
+        named: dict[str, str] = {}
+        for rule, result in expect.items():
+            if rule not in self.rule_ids:
+                match = did_you_mean(rule, self.rule_ids)
+                self._finding(
+                    f'case "{case}": expect names rule {rule}, which the policy does not have '
+                    f"(rules: {', '.join(self.rule_ids)})",
+                    (*path, "expect", rule),
+                    f"did you mean `{match}`?" if match else "name a rule id of spec.rules",
+                    "test-case-expect",
+                )
+            else:
+                named[rule] = result
+        return named
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def run(self, policy: CompiledPolicy, evaluator: Evaluator) -> CaseRun:
+        """Every case against the rules; each difference is a finding at the case's line."""
+        outcome = CaseRun(list(self.findings), 0, len(self.document.value["cases"]))
+        if self.findings:
+            return outcome
+        overran: set[str] = set()
+        for case in self.cases:
+            results = self._results(policy, case, evaluator, overran)
+            differing = [
+                (result, case.expect.get(result.rule, PASS))
+                for result in results
+                if result.result != case.expect.get(result.rule, PASS)
+            ]
+            if not differing:
+                outcome.passed += 1
+                continue
+            for result, expected in differing:
+                got = result.result + (f" ({result.message})" if result.message else "")
+                outcome.findings.append(
+                    Finding(
+                        self.file,
+                        f'case "{case.name}" failed: rule {result.rule}: expected {expected}, '
+                        f"got {got}",
+                        self.document.source.line(("cases", case.index)),
+                        format_path(("cases", case.index)),
+                        None,
+                        "test-case",
+                    )
+                )
+        return outcome
+
+    @staticmethod
+    def _results(
+        policy: CompiledPolicy, case: _Case, evaluator: Evaluator, overran: set[str]
+    ) -> list[RuleResult]:
+        if policy.target_kinds is not None:
+            kind = case.resource.get("kind") if isinstance(case.resource, dict) else None
+            if kind not in policy.target_kinds:
+                return [RuleResult(rule.id, SKIP) for rule in policy.rules]
+        return evaluator.evaluate(policy, case.params, case.resource, overran)
+
+    def coverage(self) -> list[Finding]:
+        """`policy_tests = required`: each rule passes in one case and fails in another."""
+        wanted = []
+        cases = [c.expect for c in self.cases]
+        for rule in self.rule_ids:
+            seen = {expect.get(rule, PASS) for expect in cases}
+            missing = [r for r in (PASS, FAIL) if r not in seen]
+            if missing:
+                wanted.append((rule, missing))
+        findings = []
+        words = {PASS: "passes", FAIL: "fails"}
+        for rule, missing in wanted:
+            message = f"rule {rule} has no case in which it {words[missing[0]]}"
+            if len(missing) == 2:
+                message += " and none in which it fails"
+            example = f"{{{rule}: fail}}" if missing == [FAIL] else "pass"
+            findings.append(
+                Finding(
+                    self.file,
+                    message,
+                    self.document.source.line(("cases",)),
+                    "$.cases",
+                    f"add a case with expect: {example}; {REQUIRED_HINT}",
+                    "test-coverage",
+                )
+            )
+        return findings
+
+
+def missing_tests_finding(folder: str) -> Finding:
+    return Finding(
+        f"{folder}/{TESTS_FILE}",
+        f"{TESTS_FILE} is missing",
+        hint=REQUIRED_HINT + " (see the README's `tests.yaml`)",
+        rule="test-coverage",
+    )

@@ -1,0 +1,575 @@
+"""CEL conditions of one policy version (CONTRACT section 8): the environment a condition sees
+(`resource` as dyn, `params` as a message type built from `spec.parameters`), every condition
+compiled and type-checked once per (parameters, text), and each compile error as a `Finding` at
+its line and column in policy-definition.yaml, with a *did you mean* where one is close.
+
+The engine is cel-expr-python (Google's C++ CEL with its type checker); it and protobuf are
+imported on first use, so a run that compiles nothing never pays for them. Why this engine and
+not another: README ("Conditions are CEL") and docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from policy_checks.jsonpath import format_path
+from policy_checks.loading import SourceMap
+from policy_checks.model import Finding
+
+if TYPE_CHECKING:
+    from cel_expr_python import cel
+
+# Parameter types (CONTRACT section 8) -> the CEL type a condition sees, and the JSON values a
+# default or a test case's value may be. An integer is a number; a boolean is neither.
+PARAMETER_TYPES: dict[str, str] = {
+    "string": "string",
+    "integer": "int",
+    "number": "double",
+    "boolean": "bool",
+    "list": "list(dyn)",
+    "object": "map(string, dyn)",
+}
+TYPE_NAMES = ", ".join(PARAMETER_TYPES)
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+# What a parameter name must be to be reachable as `params.<name>` (a CEL identifier that is no
+# reserved word, which is also a protobuf field name).
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_RESERVED = frozenset(
+    _words(
+        "true false null in as break const continue else for function if import let loop "
+        "package namespace return var void while"
+    )
+)
+
+# Names a condition may call, for *did you mean* on an undeclared one: the cel-spec standard
+# library and macros, and the strings and math extensions the environment adds.
+KNOWN_FUNCTIONS = _words(
+    "all exists exists_one map filter has size contains startsWith endsWith matches int uint "
+    "double string bytes bool duration timestamp type dyn getDate getDayOfMonth getDayOfWeek "
+    "getDayOfYear getFullYear getHours getMilliseconds getMinutes getMonth getSeconds charAt "
+    "indexOf lastIndexOf lowerAscii upperAscii replace split substring trim join quote format "
+    "reverse math.greatest math.least math.ceil math.floor math.round math.abs math.sign"
+)
+
+_OPERATORS = {
+    "_+_": "+",
+    "_-_": "-",
+    "_*_": "*",
+    "_/_": "/",
+    "_%_": "%",
+    "_==_": "==",
+    "_!=_": "!=",
+    "_<_": "<",
+    "_<=_": "<=",
+    "_>_": ">",
+    "_>=_": ">=",
+    "_&&_": "&&",
+    "_||_": "||",
+    "_[_]": "[ ] (index)",
+    "!_": "!",
+    "-_": "- (negation)",
+    "_?_:_": "? : (conditional)",
+    "@in": "in",
+}
+
+_ERROR_ENTRY = re.compile(r"ERROR: <input>:(-?\d+):(-?\d+): (.*)")
+# The engine's word for a result type; "dyn" and "bool" are fine for a condition.
+_TYPE_WORDS = {"STRING": "string", "INT": "int", "UINT": "uint", "DOUBLE": "double"}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    name: str
+    type: str  # one of PARAMETER_TYPES
+    default: Any
+    has_default: bool
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    """One rule whose condition compiled: its id and the checked expression, serialised (what
+    the evaluator process deserialises; `policy_checks/evaluator.py`)."""
+
+    id: str
+    program: bytes
+
+
+@dataclass(frozen=True)
+class CompiledPolicy:
+    """Everything needed to evaluate a version's rules: parameters, targets and programs."""
+
+    parameters: tuple[Parameter, ...]
+    rules: tuple[CompiledRule, ...]
+    target_kinds: tuple[str, ...] | None  # None: the policy declares no targets
+
+    @property
+    def signature(self) -> tuple[tuple[str, str], ...]:
+        return tuple((p.name, p.type) for p in self.parameters)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.parameters if p.has_default}
+
+
+def is_of_type(value: Any, type_name: str) -> bool:
+    """Whether a JSON value is of a parameter type (an integer is a number, a bool is neither)."""
+    if type_name == "string":
+        return isinstance(value, str)
+    if type_name == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if type_name == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if type_name == "boolean":
+        return isinstance(value, bool)
+    if type_name == "list":
+        return isinstance(value, list)
+    if type_name == "object":
+        return isinstance(value, dict)
+    return False
+
+
+def describe(value: Any) -> str:
+    """How a JSON value reads in a message: `the string "x"`, `the number 3`, `a list`."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        return f'the string "{shown}"'
+    if value is None:
+        return "null"
+    return "a list" if isinstance(value, list) else "an object"
+
+
+def did_you_mean(word: str, candidates: list[str]) -> str | None:
+    match = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+class ParameterProblems:
+    """The parameters of a definition, read once: what is declared, and what is wrong."""
+
+    def __init__(self, definition: dict[str, Any], file: str, source: SourceMap) -> None:
+        self.parameters: list[Parameter] = []
+        self.findings: list[Finding] = []
+        declared = (definition.get("spec") or {}).get("parameters") or {}
+        for name, decl in declared.items():
+            path = ("spec", "parameters", name)
+            type_name = decl.get("type")
+            if type_name not in PARAMETER_TYPES:
+                match = did_you_mean(str(type_name), list(PARAMETER_TYPES))
+                self.findings.append(
+                    Finding(
+                        file,
+                        f"parameter {name}: unknown type {type_name!r}",
+                        source.line((*path, "type")),
+                        format_path((*path, "type")),
+                        (f"did you mean `{match}`? " if match else "")
+                        + f"the types are {TYPE_NAMES}",
+                        "parameter-type",
+                    )
+                )
+                continue
+            if not _IDENT.fullmatch(name) or name in _RESERVED:
+                suggestion = re.sub(r"\W", "_", name)
+                if not _IDENT.fullmatch(suggestion) or suggestion in _RESERVED:
+                    suggestion = "p_" + suggestion
+                self.findings.append(
+                    Finding(
+                        file,
+                        f"parameter name {name!r} cannot be used in a condition as "
+                        f"params.{name}: a name is letters, digits and _, not starting with a "
+                        "digit, and no CEL keyword",
+                        source.line(path),
+                        format_path(path),
+                        f"rename it, e.g. to {suggestion}",
+                        "parameter-name",
+                    )
+                )
+                continue
+            has_default = "default" in decl
+            default = decl.get("default")
+            if has_default and not is_of_type(default, type_name):
+                self.findings.append(
+                    Finding(
+                        file,
+                        f"parameter {name}: the default is {describe(default)}, "
+                        f"not of type {type_name}",
+                        source.line((*path, "default")),
+                        format_path((*path, "default")),
+                        f"write a default of type {type_name}, or change the type",
+                        "parameter-default",
+                    )
+                )
+                continue
+            self.parameters.append(Parameter(name, type_name, default, has_default))
+
+
+def _load_cel() -> tuple[Any, Any, Any]:
+    from cel_expr_python import cel
+    from cel_expr_python.ext import ext_math, ext_strings
+
+    return cel, ext_strings, ext_math
+
+
+class ConditionEnvironments:
+    """The CEL environments of one process, one per parameter signature, and every condition
+    compiled so far, by (signature, text): identical conditions of many versions compile once.
+    Thread-safe; also used by the evaluator process to deserialise programs."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._envs: dict[tuple[tuple[str, str], ...], Any] = {}
+        self._compiled: dict[tuple[tuple[tuple[str, str], ...], str], tuple[bytes | None, str]] = {}
+        self._pool: Any = None
+        self._classes: dict[tuple[tuple[str, str], ...], Any] = {}
+
+    def environment(self, signature: tuple[tuple[str, str], ...]) -> cel.Env:
+        with self._lock:
+            env = self._envs.get(signature)
+            if env is None:
+                env = self._envs[signature] = self._new_env(signature)
+            return env
+
+    def _new_env(self, signature: tuple[tuple[str, str], ...]) -> Any:
+        cel, ext_strings, ext_math = _load_cel()
+        params_type = self._params_message(signature)
+        return cel.NewEnv(
+            descriptor_pool=self._pool,
+            variables={"resource": cel.Type.DYN, "params": cel.Type(params_type)},
+            extensions=[ext_strings.ExtStrings(), ext_math.ExtMath()],
+        )
+
+    def _params_message(self, signature: tuple[tuple[str, str], ...]) -> str:
+        """A protobuf message type whose fields are the parameters: the checker then knows
+        `params.tga` is no field, and `params.limit + 'a'` no overload."""
+        from google.protobuf import descriptor_pb2, descriptor_pool, struct_pb2
+
+        if self._pool is None:
+            self._pool = descriptor_pool.DescriptorPool()
+            self._pool.AddSerializedFile(struct_pb2.DESCRIPTOR.serialized_pb)
+        digest = hashlib.sha256(repr(signature).encode()).hexdigest()[:16]
+        package = f"policyhub.params.p{digest}"
+        field_proto = descriptor_pb2.FieldDescriptorProto
+        scalar = {
+            "string": field_proto.TYPE_STRING,
+            "integer": field_proto.TYPE_INT64,
+            "number": field_proto.TYPE_DOUBLE,
+            "boolean": field_proto.TYPE_BOOL,
+        }
+        wrapped = {"list": ".google.protobuf.ListValue", "object": ".google.protobuf.Struct"}
+        file = descriptor_pb2.FileDescriptorProto(
+            name=f"{package}.proto", package=package, syntax="proto3"
+        )
+        file.dependency.append("google/protobuf/struct.proto")
+        message = file.message_type.add(name="Params")
+        for number, (name, type_name) in enumerate(signature, start=1):
+            if type_name in scalar:
+                message.field.add(
+                    name=name, number=number, type=scalar[type_name], json_name=f"f{number}"
+                )
+            else:
+                message.field.add(
+                    name=name,
+                    number=number,
+                    type=field_proto.TYPE_MESSAGE,
+                    type_name=wrapped[type_name],
+                    json_name=f"f{number}",
+                )
+        self._pool.Add(file)
+        return f"{package}.Params"
+
+    def params_value(self, signature: tuple[tuple[str, str], ...], values: dict[str, Any]) -> Any:
+        """`params` as the message the environment declares, from checked JSON values."""
+        from google.protobuf import message_factory
+
+        self.environment(signature)
+        cls = self._classes.get(signature)
+        if cls is None:
+            digest = hashlib.sha256(repr(signature).encode()).hexdigest()[:16]
+            descriptor = self._pool.FindMessageTypeByName(f"policyhub.params.p{digest}.Params")
+            cls = self._classes[signature] = message_factory.GetMessageClass(descriptor)
+        message = cls()
+        types = dict(signature)
+        for name, value in values.items():
+            if types[name] == "list":
+                getattr(message, name).extend(value)
+            elif types[name] == "object":
+                getattr(message, name).update(value)
+            elif types[name] == "number":
+                setattr(message, name, float(value))
+            else:
+                setattr(message, name, value)
+        return message
+
+    def compile(
+        self, signature: tuple[tuple[str, str], ...], text: str
+    ) -> tuple[bytes | None, str]:
+        """(serialised checked program, result type) or (None, the engine's error text)."""
+        key = (signature, text)
+        cached = self._compiled.get(key)
+        if cached is not None:
+            return cached
+        env = self.environment(signature)
+        try:
+            expression = env.compile(text)
+            result: tuple[bytes | None, str] = (
+                expression.serialize(),
+                expression.return_type().name(),
+            )
+        except Exception as exc:  # the engine raises RuntimeError with its status text
+            result = (None, str(exc))
+        with self._lock:
+            self._compiled[key] = result
+        return result
+
+
+ENVIRONMENTS = ConditionEnvironments()
+
+
+def compile_conditions(
+    definition: dict[str, Any],
+    file: str,
+    source: SourceMap,
+    yaml_text: Callable[[], str | None],
+) -> tuple[CompiledPolicy | None, list[Finding]]:
+    """Every rule's condition compiled and type-checked; the findings say what is wrong where.
+    `yaml_text` gives the file's text, asked only to place an error at its column."""
+    params = ParameterProblems(definition, file, source)
+    findings = list(params.findings)
+    spec = definition.get("spec") or {}
+    signature = tuple((p.name, p.type) for p in params.parameters)
+    if params.findings:
+        # The condition's view of params is unknown: checking it would only add noise.
+        return None, findings
+    compiled: list[CompiledRule] = []
+    for index, rule in enumerate(spec.get("rules") or []):
+        text = rule.get("condition")
+        if not isinstance(text, str) or not text.strip():
+            continue  # the schema reports it
+        program, detail = ENVIRONMENTS.compile(signature, text)
+        rule_id = str(rule.get("id", index))
+        path = ("spec", "rules", index, "condition")
+        if program is None:
+            findings.extend(
+                _compile_findings(detail, text, rule_id, path, file, source, yaml_text, signature)
+            )
+            continue
+        word = _TYPE_WORDS.get(detail) or (detail.lower() if detail not in ("BOOL", "DYN") else "")
+        if word:
+            findings.append(
+                Finding(
+                    file,
+                    f"rule {rule_id}: the condition is of type {word}, not bool",
+                    source.line(path),
+                    format_path(path),
+                    "a condition is true when the resource complies: compare the value "
+                    "(e.g. `... == 'x'`, `size(...) > 0`)",
+                    "condition-type",
+                )
+            )
+            continue
+        compiled.append(CompiledRule(rule_id, program))
+    if findings:
+        return None, findings
+    targets = spec.get("targets")
+    kinds = tuple(str(t.get("kind")) for t in targets) if isinstance(targets, list) else None
+    return CompiledPolicy(tuple(params.parameters), tuple(compiled), kinds), []
+
+
+def _compile_findings(
+    error: str,
+    text: str,
+    rule_id: str,
+    path: tuple[str | int, ...],
+    file: str,
+    source: SourceMap,
+    yaml_text: Callable[[], str | None],
+    signature: tuple[tuple[str, str], ...],
+) -> list[Finding]:
+    entries = [(int(m[1]), int(m[2]), m[3]) for m in _ERROR_ENTRY.finditer(error)]
+    if not entries:
+        # Limits the engine checks before parsing: size, nesting.
+        message = re.sub(r"^[A-Z_]+: |\s*\[[A-Z_]+\]$", "", error.strip().splitlines()[0])
+        message = message.replace("Expression recursion limit exceeded", "nested too deeply")
+        entries = [(-1, -1, message)]
+    messages = [_reword(message, signature) for _, _, message in entries]
+    misspelt_call = any(hint and "function" in hint for _, hint in messages)
+    findings: list[Finding] = []
+    seen: set[str] = set()
+    for (line, column, original), (message, hint) in zip(entries, messages, strict=True):
+        if misspelt_call and _bare_unknown(original) and not (hint and "function" in hint):
+            continue  # a misspelt macro leaves its iteration variable undeclared too: noise
+        if message.startswith("syntax error") and any(m.startswith("syntax error") for m in seen):
+            continue  # the parser's follow-up errors only repeat the first one
+        if message in seen:
+            continue
+        seen.add(message)
+        where = _place(line, column, text, path, source, yaml_text)
+        at = f" (column {where[1]})" if where[1] else ""
+        snippet = _snippet(text, line, column)
+        findings.append(
+            Finding(
+                file,
+                f"rule {rule_id}: {message}{at}" + (f": {snippet}" if snippet else ""),
+                where[0],
+                format_path(path),
+                hint,
+                "condition",
+            )
+        )
+    return findings
+
+
+def _bare_unknown(message: str) -> bool:
+    """An undeclared single identifier that is no misspelling of `resource` or `params`."""
+    ref = re.match(r"undeclared reference to '([^'.]+)'", message)
+    return ref is not None and not did_you_mean(ref[1], ["resource", "params"])
+
+
+def _reword(message: str, signature: tuple[tuple[str, str], ...]) -> tuple[str, str | None]:
+    """The engine's message in the author's words, and a hint."""
+    message = message.replace(" (in container '')", "").strip()
+    declared = [name for name, _ in signature]
+    field = re.match(r"undefined field '([^']+)' not found in struct 'policyhub\.params", message)
+    if field:
+        name = field[1]
+        listed = ", ".join(declared) if declared else "none"
+        match = did_you_mean(name, declared)
+        return (
+            f"params.{name} is not a declared parameter (declared: {listed})",
+            f"did you mean `params.{match}`?"
+            if match
+            else f"declare {name} under spec.parameters, with its type",
+        )
+    ref = re.match(r"undeclared reference to '([^']+)'", message)
+    if ref:
+        name = ref[1]
+        head, _, rest = name.partition(".")
+        if head in ("resource", "params"):
+            return f"unknown name {name}", None
+        fixed = did_you_mean(head, ["resource", "params"])
+        if fixed:
+            if fixed == "params" and rest:
+                rest = did_you_mean(rest.split(".")[0], declared) or rest
+            return (
+                f"unknown name {name}",
+                f"did you mean `{fixed}{'.' + rest if rest else ''}`? "
+                "a condition sees `resource` and `params`",
+            )
+        call = did_you_mean(name, KNOWN_FUNCTIONS)
+        if call:
+            return f"unknown name or function {name}", f"did you mean the function `{call}`?"
+        return (
+            f"unknown name {name}",
+            "a condition sees `resource` (the document checked) and `params` (the parameters); "
+            "a comprehension's variable only inside it",
+        )
+    overload = re.match(r"found no matching overload for '([^']+)' applied to '(.*)'$", message)
+    if overload:
+        name = _OPERATORS.get(overload[1], overload[1])
+        call = did_you_mean(overload[1], KNOWN_FUNCTIONS) if overload[1] not in _OPERATORS else None
+        types = overload[2].replace("policyhub.params.", "params.")
+        hint = (
+            "convert one side (int(), double(), string()) or compare values of one type"
+            if overload[1] in _OPERATORS
+            else (f"check the arguments of `{call}`" if call else None)
+        )
+        return f"no overload of {name} for the argument types {types}", hint
+    if message.startswith("Syntax error:"):
+        detail = re.sub(r" expecting \{.*\}$", "", message)
+        if "mismatched input '<EOF>'" in detail:
+            return "syntax error: the condition ends too early", "close every bracket and quote"
+        return detail.replace("Syntax error: ", "syntax error: "), None
+    return message, None
+
+
+def _snippet(text: str, line: int, column: int) -> str:
+    """The condition's line around the column, with `⟨here⟩` where the engine points."""
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        return ""
+    row = lines[line - 1]
+    at = max(0, min(len(row), column - 1))
+    start = max(0, at - 30)
+    before, after = row[start:at], row[at : at + 30]
+    return f"`{'…' if start else ''}{before}⟨here⟩{after}{'…' if at + 30 < len(row) else ''}`"
+
+
+def _place(
+    line: int,
+    column: int,
+    text: str,
+    path: tuple[str | int, ...],
+    source: SourceMap,
+    yaml_text: Callable[[], str | None],
+) -> tuple[int | None, int | None]:
+    """(line, column) in the YAML file of the condition's (line, column), both 1-based; the
+    condition's key line (and no column) when the position cannot be mapped."""
+    key_line = source.line(path)
+    if line < 1 or column < 1:
+        return key_line, None
+    document = yaml_text()
+    if document is None:
+        return key_line, None
+    lines = text.split("\n")
+    if line > len(lines):
+        return key_line, None
+    offset = sum(len(row) + 1 for row in lines[: line - 1]) + min(column - 1, len(lines[line - 1]))
+    placed = scalar_offset_position(document, path, offset)
+    return placed if placed is not None else (key_line, None)
+
+
+def scalar_offset_position(
+    document: str, path: tuple[str | int, ...], offset: int
+) -> tuple[int, int] | None:
+    """Where (1-based line, column) the `offset`-th character of the string at `path` is
+    written in a YAML document: plain, quoted, folded or literal, on one line or several.
+
+    The scalar's value is matched against its source span character by character; what the
+    source holds beyond the value (quotes, escapes, indentation, folded line breaks) is
+    stepped over. Read with the pure-Python composer, whose marks count characters."""
+    import yaml
+
+    try:
+        node: Any = yaml.compose(document, Loader=yaml.SafeLoader)
+        for key in path:
+            if isinstance(key, int):
+                node = node.value[key]
+            else:
+                node = next(v for k, v in node.value if k.value == key)
+    except Exception:
+        return None
+    if not isinstance(node, yaml.ScalarNode):
+        return None
+    value: str = node.value
+    start, end = node.start_mark.index, node.end_mark.index
+    span = document[start:end]
+    position = 0
+    if node.style in ("|", ">"):
+        position = span.find("\n") + 1  # the header line (`|`, `>-`) holds no value
+    elif node.style in ("'", '"'):
+        position = 1
+    for index, char in enumerate(value):
+        while position < len(span) and span[position] != char:
+            if char in " \n" and span[position] in " \n":
+                break
+            position += 1
+        if index == offset:
+            break
+        position += 1
+    absolute = start + min(position, len(span))
+    row = document.count("\n", 0, absolute)
+    column = absolute - (document.rfind("\n", 0, absolute) + 1)
+    return row + 1, column + 1
