@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policy_checks.conditions import CompiledPolicy, Parameter, describe, did_you_mean, is_of_type
-from policy_checks.evaluator import FAIL, PASS, SKIP, Evaluator, RuleResult
+from policy_checks.evaluator import FAIL, PASS, Evaluator
 from policy_checks.jsonpath import Path as JsonPath
 from policy_checks.jsonpath import format_path
 from policy_checks.loading import Document, load_json, load_yaml
@@ -211,7 +211,7 @@ class TestsOfVersion:
             return outcome
         overran: set[str] = set()
         for case in self.cases:
-            results = self._results(policy, case, evaluator, overran)
+            results = evaluator.evaluate(policy, case.params, case.resource, overran)
             differing = [
                 (result, case.expect.get(result.rule, PASS))
                 for result in results
@@ -234,16 +234,6 @@ class TestsOfVersion:
                     )
                 )
         return outcome
-
-    @staticmethod
-    def _results(
-        policy: CompiledPolicy, case: _Case, evaluator: Evaluator, overran: set[str]
-    ) -> list[RuleResult]:
-        if policy.target_kinds is not None:
-            kind = case.resource.get("kind") if isinstance(case.resource, dict) else None
-            if kind not in policy.target_kinds:
-                return [RuleResult(rule.id, SKIP) for rule in policy.rules]
-        return evaluator.evaluate(policy, case.params, case.resource, overran)
 
     def coverage(self) -> list[Finding]:
         """`policy_tests = required`: each rule passes in one case and fails in another."""

@@ -7,10 +7,10 @@ is imported only to word the findings of a document the fast predicate refuses.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -170,7 +170,7 @@ def content_digest(files: PolicyFiles) -> str | None:
     return policy_digest(*values)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class CheckSettings:
     """How a repository wants what a policy does checked (ini keys, CONTRACT section 8).
 
@@ -320,6 +320,20 @@ class PolicyChecker:
             tests=tests,
         )
 
+    def compile(self, files: PolicyFiles) -> tuple[CompiledPolicy | None, list[Finding]]:
+        """The version's rules compiled, to evaluate by hand (`policyhub-eval`); None and the
+        findings of its two files when it has any (its tests.yaml is not looked at)."""
+        result = self.check(dataclasses.replace(files, tests=None))
+        if not result.ok:
+            return None, list(result.findings)
+        if self.conditions == "none":
+            return None, [
+                Finding(files.folder, "policy_condition_language = none: nothing to evaluate")
+            ]
+        file = f"{files.folder}/{DEFINITION_FILE}"
+        assert isinstance(result.definition, dict)  # result.ok: it passed the schema
+        return compile_conditions(result.definition, file, SourceMap({}, {}), lambda: None)
+
     def _behaviour(
         self, files: PolicyFiles, definition: Document
     ) -> tuple[list[Finding], str | None]:
@@ -354,7 +368,7 @@ class PolicyChecker:
             else tuple(ParameterProblems(definition.value, file, definition.source).parameters)
         )
         cases = TestsOfVersion(document, tests_file, folder, rule_ids, parameters, files.read_other)
-        if self.tests_required:
+        if self.tests_required and not cases.findings:
             findings.extend(cases.coverage())
         if policy is None:
             # Conditions that do not compile cannot run; the cases' own problems still show.

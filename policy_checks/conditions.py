@@ -53,13 +53,13 @@ _RESERVED = frozenset(
 )
 
 # Names a condition may call, for *did you mean* on an undeclared one: the cel-spec standard
-# library and macros, and the strings and math extensions the environment adds.
+# library and macros, and the strings, math and bindings extensions the environment adds.
 KNOWN_FUNCTIONS = _words(
     "all exists exists_one map filter has size contains startsWith endsWith matches int uint "
     "double string bytes bool duration timestamp type dyn getDate getDayOfMonth getDayOfWeek "
     "getDayOfYear getFullYear getHours getMilliseconds getMinutes getMonth getSeconds charAt "
     "indexOf lastIndexOf lowerAscii upperAscii replace split substring trim join quote format "
-    "reverse math.greatest math.least math.ceil math.floor math.round math.abs math.sign"
+    "reverse math.greatest math.least math.ceil math.floor math.round math.abs math.sign cel.bind"
 )
 
 _OPERATORS = {
@@ -116,6 +116,12 @@ class CompiledPolicy:
     @property
     def signature(self) -> tuple[tuple[str, str], ...]:
         return tuple((p.name, p.type) for p in self.parameters)
+
+    def applies_to(self, resource: Any) -> bool:
+        """Whether the rules evaluate this resource: no targets, or its `kind` is one."""
+        if self.target_kinds is None:
+            return True
+        return isinstance(resource, dict) and resource.get("kind") in self.target_kinds
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.parameters if p.has_default}
@@ -216,11 +222,13 @@ class ParameterProblems:
             self.parameters.append(Parameter(name, type_name, default, has_default))
 
 
-def _load_cel() -> tuple[Any, Any, Any]:
+def _load_cel() -> tuple[Any, list[Any]]:
+    """The engine and the extensions every environment has: strings (split, lowerAscii, ...),
+    math (math.greatest, ...) and bindings (cel.bind), as Kubernetes' CEL has them."""
     from cel_expr_python import cel
-    from cel_expr_python.ext import ext_math, ext_strings
+    from cel_expr_python.ext import ext_bindings, ext_math, ext_strings
 
-    return cel, ext_strings, ext_math
+    return cel, [ext_strings.ExtStrings(), ext_math.ExtMath(), ext_bindings.ExtBindings()]
 
 
 class ConditionEnvironments:
@@ -243,12 +251,12 @@ class ConditionEnvironments:
             return env
 
     def _new_env(self, signature: tuple[tuple[str, str], ...]) -> Any:
-        cel, ext_strings, ext_math = _load_cel()
+        cel, extensions = _load_cel()
         params_type = self._params_message(signature)
         return cel.NewEnv(
             descriptor_pool=self._pool,
             variables={"resource": cel.Type.DYN, "params": cel.Type(params_type)},
-            extensions=[ext_strings.ExtStrings(), ext_math.ExtMath()],
+            extensions=extensions,
         )
 
     def _params_message(self, signature: tuple[tuple[str, str], ...]) -> str:

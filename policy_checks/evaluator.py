@@ -180,8 +180,11 @@ class Evaluator:
         resource: Any,
         overran: set[str] | None = None,
     ) -> list[RuleResult]:
-        """Each rule's result for one resource. A rule named in `overran` (one that ran past the
-        budget in an earlier case of the version) is not run again; one that does now is added."""
+        """Each rule's result for one resource (all `skip` when the policy does not target its
+        kind). A rule named in `overran` (one that ran past the budget in an earlier case of the
+        version) is not run again; one that does now is added."""
+        if not policy.applies_to(resource):
+            return [RuleResult(rule.id, SKIP) for rule in policy.rules]
         overran = set() if overran is None else overran
         results: dict[str, RuleResult] = {}
         pending = list(policy.rules)

@@ -33,15 +33,26 @@ def write_good_policy(root: Path, folder: str = GOOD) -> None:
 
 
 def install_case(root: Path, case: Path) -> tuple[str, dict]:
+    """An example-files case as a version folder of the repository at `root`: its files (and
+    folders: fixtures), `oversize` and `symlinks` made there, and its `settings` as ini keys."""
     spec = yaml.safe_load((case / "case.yaml").read_text()) or {}
     folder = spec.get("folder", "policies/example/v1.0.0")
     target = root / folder
-    target.mkdir(parents=True)
-    for item in case.iterdir():
-        if item.name != "case.yaml":
-            shutil.copy(item, target / item.name)
+    shutil.copytree(case, target, ignore=shutil.ignore_patterns("case.yaml"))
     for name in spec.get("oversize", []):
         (target / name).write_bytes(b"a" * (MAX_FILE_BYTES + 1))
+    for link, points_to in (spec.get("symlinks") or {}).items():
+        (target / link).symlink_to(points_to)
+    settings = spec.get("settings") or {}
+    keys = {
+        "conditions": "policy_condition_language",
+        "tests": "policy_tests",
+        "eval_timeout": "policy_eval_timeout",
+    }
+    pyproject = root / "pyproject.toml"
+    for key, value in settings.items():
+        with pyproject.open("a") as handle:
+            handle.write(f'{keys[key]} = "{value}"\n')
     return folder, spec
 
 

@@ -5,6 +5,7 @@ The format of a case is described in tests/example-files/README.md.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,14 @@ import pytest
 import yaml
 
 from policy_checks import (
-    DEFINITION_FILE,
     MAX_FILE_BYTES,
-    METADATA_FILE,
+    CheckSettings,
     Finding,
     PolicyChecker,
     PolicyFiles,
+    read_policy_folder,
 )
+from policy_checks.evaluator import DEFAULT_TIMEOUT
 
 EXAMPLES = Path(__file__).parent / "example-files"
 DEFAULT_FOLDER = "policies/example/v1.0.0"
@@ -28,17 +30,29 @@ def _cases(kind: str) -> list[Any]:
     return [pytest.param(path, id=path.name) for path in sorted((EXAMPLES / kind).iterdir())]
 
 
-def _load_case(path: Path) -> tuple[PolicyFiles, dict[str, Any]]:
+def _load_case(path: Path, tmp_path: Path) -> tuple[PolicyFiles, dict[str, Any]]:
+    """The case's folder copied into a repository under tmp_path and read by the real working
+    tree reader, as author mode reads it: with `oversize` files and `symlinks` made there."""
     spec = yaml.safe_load((path / "case.yaml").read_text()) or {}
     folder = spec.get("folder", DEFAULT_FOLDER)
-    contents: dict[str, bytes | None] = {}
-    for name in (METADATA_FILE, DEFINITION_FILE):
-        file = path / name
-        contents[name] = file.read_bytes() if file.exists() else None
+    target = tmp_path / folder
+    shutil.copytree(path, target, ignore=shutil.ignore_patterns("case.yaml"))
     for name in spec.get("oversize", []):
-        contents[name] = b"#" * (MAX_FILE_BYTES + 1)
-    names = tuple(sorted(p.name for p in path.iterdir() if p.name != "case.yaml"))
-    return PolicyFiles(folder, contents[METADATA_FILE], contents[DEFINITION_FILE], (), names), spec
+        (target / name).write_bytes(b"#" * (MAX_FILE_BYTES + 1))
+    for link, points_to in (spec.get("symlinks") or {}).items():
+        (target / link).symlink_to(points_to)
+    return read_policy_folder(tmp_path, folder), spec
+
+
+def _checker(spec: dict[str, Any]) -> PolicyChecker:
+    settings = spec.get("settings") or {}
+    return PolicyChecker.load(
+        settings=CheckSettings(
+            conditions=settings.get("conditions", "cel"),
+            tests_required=settings.get("tests") == "required",
+            eval_timeout=settings.get("eval_timeout", DEFAULT_TIMEOUT),
+        )
+    )
 
 
 def _matches(entry: dict[str, Any], finding: Finding, folder: str) -> bool:
@@ -48,15 +62,10 @@ def _matches(entry: dict[str, Any], finding: Finding, folder: str) -> bool:
     return "line" not in entry or entry["line"] == finding.line
 
 
-@pytest.fixture(scope="module")
-def checker() -> PolicyChecker:
-    return PolicyChecker.load()
-
-
 @pytest.mark.parametrize("case", _cases("valid"))
-def test_valid_case_has_no_finding(case: Path, checker: PolicyChecker) -> None:
-    files, _ = _load_case(case)
-    result = checker.check(files)
+def test_valid_case_has_no_finding(case: Path, tmp_path: Path) -> None:
+    files, spec = _load_case(case, tmp_path)
+    result = _checker(spec).check(files)
     assert [f.render() for f in result.findings] == []
     assert result.ok
     assert result.digest is not None and result.digest.startswith("sha256:")
@@ -65,12 +74,10 @@ def test_valid_case_has_no_finding(case: Path, checker: PolicyChecker) -> None:
 
 
 @pytest.mark.parametrize("case", _cases("invalid"))
-def test_invalid_case_reports_exactly_the_expected_findings(
-    case: Path, checker: PolicyChecker
-) -> None:
-    files, spec = _load_case(case)
+def test_invalid_case_reports_exactly_the_expected_findings(case: Path, tmp_path: Path) -> None:
+    files, spec = _load_case(case, tmp_path)
     expect = spec["expect"]
-    result = checker.check(files)
+    result = _checker(spec).check(files)
     rendered = [f.render() for f in result.findings]
     assert not result.ok
     for entry in expect:
