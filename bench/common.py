@@ -49,8 +49,35 @@ def policy_name(index: int) -> str:
     return f"bench-policy-{index:05d}"
 
 
-def policy_files(index: int) -> tuple[str, str]:
-    """metadata.json and policy-definition.yaml of a realistic, valid policy (distinct content)."""
+# Conditions of the `behaviour` repositories (CONTRACT section 8): policies of one organisation
+# share most rule texts, as their versions do, so a text recurs (the compile cache's case).
+CONDITIONS = (
+    "params.tag in resource.tags",
+    "has(resource.encryption) && resource.encryption.enabled == true",
+    "resource.acl.all(g, g.grantee != 'allUsers')",
+    "size(resource.name) <= 63 && resource.name.matches('^[a-z0-9-]+$')",
+    "!has(resource.labels) || !('public' in resource.labels)",
+    "resource.versioning == true || params.tag == 'scratch'",
+)
+BEHAVIOUR_TESTS = """\
+cases:
+  - name: compliant bucket
+    resource: {kind: storage.bucket, name: b-%(i)d, tags: {t%(i)d: x}, versioning: true,
+               encryption: {enabled: true}, acl: [{grantee: team}]}
+    expect: pass
+  - name: a bucket without anything
+    resource: {kind: storage.bucket, name: "B %(i)d", tags: {}, versioning: false,
+               encryption: {enabled: false}, acl: [{grantee: allUsers}], labels: {public: "1"}}
+    expect: {%(fails)s}
+  - name: another kind is skipped
+    resource: {kind: compute.instance}
+    expect: {%(skips)s}
+"""
+
+
+def policy_files(index: int, behaviour: bool = False) -> tuple[str, str]:
+    """metadata.json and policy-definition.yaml of a realistic, valid policy (distinct content);
+    with `behaviour`, 1-3 CEL rules of the shared CONDITIONS instead of three alike."""
     name = policy_name(index)
     meta = {
         "name": name,
@@ -80,7 +107,26 @@ def policy_files(index: int) -> tuple[str, str]:
             ],
         },
     }
+    if behaviour:
+        definition["spec"]["rules"] = [
+            {
+                "id": f"rule-{r}",
+                "description": f"Rule {r} of policy {index}",
+                "condition": CONDITIONS[(index + r) % len(CONDITIONS)],
+            }
+            for r in range(index % 3 + 1)
+        ]
     return json.dumps(meta, indent=2) + "\n", yaml.safe_dump(definition, sort_keys=False)
+
+
+def behaviour_tests(index: int) -> str:
+    """The tests.yaml of a `behaviour` version: every rule passes, fails and is skipped."""
+    rules = [f"rule-{r}" for r in range(index % 3 + 1)]
+    return BEHAVIOUR_TESTS % {
+        "i": index,
+        "fails": ", ".join(f"{r}: fail" for r in rules),
+        "skips": ", ".join(f"{r}: skip" for r in rules),
+    }
 
 
 def git(repo: Path, *args: str) -> str:
@@ -102,8 +148,10 @@ def _digest(meta_text: str, definition_text: str) -> str:
     return policy_digest(json.loads(meta_text), yaml.load(definition_text, Loader=yaml.CSafeLoader))
 
 
-def make_repo(path: Path, n: int, *, delivered: bool = False) -> Path:
+def make_repo(path: Path, n: int, *, delivered: bool = False, behaviour: bool = False) -> Path:
     """A git repository with `n` policy versions in one commit.
+
+    `behaviour=True` gives them 1-3 CEL rules each and a 3-case tests.yaml on every other one.
 
     `delivered=True` also records all of them in `.state/delivered.json` and sets
     `.state/baseline.sha` to HEAD (in a second commit), so a release has nothing to do.
@@ -122,9 +170,11 @@ def make_repo(path: Path, n: int, *, delivered: bool = False) -> Path:
     for index in range(n):
         folder = path / "policies" / policy_name(index) / "v1.0.0"
         folder.mkdir(parents=True)
-        meta_text, definition_text = policy_files(index)
+        meta_text, definition_text = policy_files(index, behaviour)
         (folder / "metadata.json").write_text(meta_text)
         (folder / "policy-definition.yaml").write_text(definition_text)
+        if behaviour and index % 2 == 0:
+            (folder / "tests.yaml").write_text(behaviour_tests(index))
         if delivered:
             records[policy_name(index)] = {
                 "1.0.0": {
@@ -149,12 +199,12 @@ def make_repo(path: Path, n: int, *, delivered: bool = False) -> Path:
     return path
 
 
-def cached_repo(workdir: Path, n: int, *, delivered: bool = False) -> Path:
+def cached_repo(workdir: Path, n: int, *, delivered: bool = False, behaviour: bool = False) -> Path:
     """A fresh copy of a generated repository (generated once per N and kind, then copied)."""
-    kind = "delivered" if delivered else "new"
+    kind = "behaviour" if behaviour else ("delivered" if delivered else "new")
     template = workdir / "templates" / f"{kind}-{n}"
     if not (template / TEMPLATE_MARK).is_file():
-        make_repo(template, n, delivered=delivered)
+        make_repo(template, n, delivered=delivered, behaviour=behaviour)
     copy = workdir / "runs" / f"{kind}-{n}-{secrets.token_hex(3)}"
     copy.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cp", "-a", str(template), str(copy)], check=True)

@@ -208,10 +208,11 @@ def tests_summary(outcomes: Iterable[ItemOutcome], limit: int = 20) -> list[str]
     for out in tested:
         done, _, of = (out.tests or "0/0").partition("/")
         passed, total = passed + int(done), total + int(of)
-    lines = [
-        f"{len(tested)} of {len(versions)} version(s) have tests: "
-        f"{passed} of {total} case(s) passed"
-    ]
+    if tested:
+        lines = [f"{len(tested)} of {len(versions)} version(s) have tests: "]
+        lines[0] += f"{passed} of {total} case(s) passed"
+    else:
+        lines = [f"none of the {len(versions)} version(s) has tests (tests.yaml)"]
     untested = [o for o in versions if not o.tests]
     if untested:
         named = ", ".join(f"{o.name}@{o.version}" for o in untested[:limit])
@@ -241,10 +242,10 @@ def render_preview_markdown(preview: ReleasePreview) -> str:
             continue
         parts += [f"### {title[0].upper()}{title[1:]}", ""]
         if items is preview.publish or items is preview.delivered:
-            parts += ["| policy | version | tests | digest |", "|---|---|---|---|"]
+            parts += ["| policy | version | digest | tests |", "|---|---|---|---|"]
             parts.extend(
-                f"| {_cell(o.name)} | {_cell(o.version)} | {o.tests or 'none'} | "
-                f"`{o.digest or ''}` |"
+                f"| {_cell(o.name)} | {_cell(o.version)} | `{o.digest or ''}` | "
+                f"{o.tests or 'none'} |"
                 for o in items
             )
         else:
