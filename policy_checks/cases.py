@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policy_checks.conditions import CompiledPolicy, Parameter, describe, did_you_mean, is_of_type
-from policy_checks.evaluator import FAIL, PASS, Evaluator
+from policy_checks.evaluator import FAIL, PASS, Evaluator, RuleResult
 from policy_checks.jsonpath import Path as JsonPath
 from policy_checks.jsonpath import format_path
 from policy_checks.loading import Document, load_json, load_yaml
@@ -84,20 +84,31 @@ class TestsOfVersion:
         self.findings.append(Finding(self.file, message, line, format_path(path), hint, rule))
 
     def _read_cases(self) -> None:
-        names: dict[str, int] = {}
-        for index, raw in enumerate(self.document.value["cases"]):
+        raw_cases = self.document.value["cases"]
+        if len(raw_cases) > MAX_CASES:
+            self._finding(
+                f"{TESTS_FILE} holds {len(raw_cases)} cases; the limit is {MAX_CASES}",
+                ("cases",),
+                "keep the cases that pin each rule's behaviour; split a long list of "
+                "resources into fewer, more telling ones",
+                "test-cases-size",
+            )
+            return
+        names: dict[str, int] = {}  # name -> the index of its first case
+        for index, raw in enumerate(raw_cases):
             path: JsonPath = ("cases", index)
             name = raw["name"]
             before = len(self.findings)
             if name in names:
+                first = self.document.source.line(("cases", names[name], "name"))
                 self._finding(
-                    f'case name "{name}" is used more than once (first at line {names[name]})',
+                    f'case name "{name}" is used more than once (first at line {first})',
                     (*path, "name"),
                     "give every case of the file its own name",
                     "test-case-name",
                 )
             else:
-                names[name] = self.document.source.line((*path, "name")) or 0
+                names[name] = index
             params = self._params(name, raw.get("params") or {}, path)
             resource = self._resource(name, raw, path)
             expect = self._expect(name, raw["expect"], path)
@@ -204,14 +215,18 @@ class TestsOfVersion:
 
     # -- running ---------------------------------------------------------------------------------
 
-    def run(self, policy: CompiledPolicy, evaluator: Evaluator) -> CaseRun:
-        """Every case against the rules; each difference is a finding at the case's line."""
-        outcome = CaseRun(list(self.findings), 0, len(self.document.value["cases"]))
+    def start(self, policy: CompiledPolicy, evaluator: Evaluator) -> Callable[[], CaseRun]:
+        """Runs every case against the rules: sends them to the evaluator now; the returned
+        function waits for the results, each difference a finding at the case's line (so the
+        evaluating process works while this one does something else)."""
         if self.findings:
-            return outcome
-        overran: set[str] = set()
-        for case in self.cases:
-            results = evaluator.evaluate(policy, case.params, case.resource, overran)
+            return lambda: CaseRun(list(self.findings), 0, len(self.document.value["cases"]))
+        submitted = evaluator.submit(policy, [(c.params, c.resource) for c in self.cases])
+        return lambda: self._outcome(evaluator.collect(submitted))
+
+    def _outcome(self, every: list[list[RuleResult]]) -> CaseRun:
+        outcome = CaseRun([], 0, len(self.document.value["cases"]))
+        for case, results in zip(self.cases, every, strict=True):
             differing = [
                 (result, case.expect.get(result.rule, PASS))
                 for result in results

@@ -11,11 +11,17 @@ import dataclasses
 import difflib
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from policy_checks.cases import TestsOfVersion, missing_tests_finding
-from policy_checks.conditions import CompiledPolicy, ParameterProblems, compile_conditions
+from policy_checks.conditions import (
+    CompiledPolicy,
+    ParameterProblems,
+    compile_conditions,
+    rule_ids,
+)
 from policy_checks.digest import (
     MAX_PUBLISH_BODY_BYTES,
     canonical_json,
@@ -208,24 +214,39 @@ class PolicyChecker:
 
     def check(self, files: PolicyFiles) -> CheckResult:
         """All findings of one policy version; never raises, whatever the bytes."""
-        try:
-            return self._check(files)
-        except Exception as exc:  # a bug or a hostile repo schema must fail one item, not the run
-            return CheckResult(
-                files.folder,
-                files.name,
-                parse_version_dir(files.version_dir) or files.version_dir.removeprefix("v"),
-                (
-                    Finding(
-                        files.folder, f"internal error while checking: {exc!r}", rule="internal"
-                    ),
-                ),
-                None,
-                None,
-                None,
-            )
+        return self.start(files)()
 
-    def _check(self, files: PolicyFiles) -> CheckResult:
+    def start(self, files: PolicyFiles) -> Callable[[], CheckResult]:
+        """`check` in two steps: everything up to the version's test cases, which are sent to
+        the evaluating process now; the returned function waits for them and gives the result.
+        Started one version ahead, the cases run while this process reports the previous one."""
+        try:
+            finish = self._check(files)
+        except Exception as exc:  # a bug or a hostile repo schema must fail one item, not the run
+            failed = self._internal_error(files, exc)
+            return lambda: failed
+
+        def result() -> CheckResult:
+            try:
+                return finish()
+            except Exception as exc:
+                return self._internal_error(files, exc)
+
+        return result
+
+    @staticmethod
+    def _internal_error(files: PolicyFiles, exc: Exception) -> CheckResult:
+        return CheckResult(
+            files.folder,
+            files.name,
+            parse_version_dir(files.version_dir) or files.version_dir.removeprefix("v"),
+            (Finding(files.folder, f"internal error while checking: {exc!r}", rule="internal"),),
+            None,
+            None,
+            None,
+        )
+
+    def _check(self, files: PolicyFiles) -> Callable[[], CheckResult]:
         folder = files.folder
         findings = list(files.read_errors)
         if problem := name_problem(files.name):
@@ -278,10 +299,10 @@ class PolicyChecker:
                     )
                 )
 
-        tests = None
+        tests_run: Callable[[], tuple[list[Finding], str | None]] | None = None
         definition_document = documents.get(DEFINITION_FILE)
         if definition_document is not None and DEFINITION_FILE in conforming:
-            behaviour, tests = self._behaviour(files, definition_document)
+            behaviour, tests_run = self._behaviour(files, definition_document)
             findings.extend(behaviour)
 
         metadata, definition = documents.get(METADATA_FILE), documents.get(DEFINITION_FILE)
@@ -308,17 +329,25 @@ class PolicyChecker:
             f"{folder}/{DEFINITION_FILE}": 2,
             f"{folder}/{TESTS_FILE}": 3,
         }
-        findings.sort(key=lambda f: (order.get(f.file, 4), f.line or 0))
-        return CheckResult(
-            folder=folder,
-            name=files.name,
-            version=shown_version,
-            findings=tuple(findings),
-            metadata=metadata.value if metadata else None,
-            definition=definition.value if definition else None,
-            digest=digest,
-            tests=tests,
-        )
+
+        def finish() -> CheckResult:
+            tests = None
+            if tests_run is not None:
+                failed, tests = tests_run()
+                findings.extend(failed)
+            findings.sort(key=lambda f: (order.get(f.file, 4), f.line or 0))
+            return CheckResult(
+                folder=folder,
+                name=files.name,
+                version=shown_version,
+                findings=tuple(findings),
+                metadata=metadata.value if metadata else None,
+                definition=definition.value if definition else None,
+                digest=digest,
+                tests=tests,
+            )
+
+        return finish
 
     def compile(self, files: PolicyFiles) -> tuple[CompiledPolicy | None, list[Finding]]:
         """The version's rules compiled, to evaluate by hand (`policyhub-eval`); None and the
@@ -336,9 +365,10 @@ class PolicyChecker:
 
     def _behaviour(
         self, files: PolicyFiles, definition: Document
-    ) -> tuple[list[Finding], str | None]:
-        """What the policy does (CONTRACT section 8): its conditions compiled, its tests run.
-        Returns the findings and the "passed/total" count of the cases that ran."""
+    ) -> tuple[list[Finding], Callable[[], tuple[list[Finding], str | None]] | None]:
+        """What the policy does (CONTRACT section 8): its conditions compiled, its tests sent to
+        the evaluator. Returns the findings so far and, when cases run, the function that waits
+        for them: their findings and the "passed/total" count."""
         if self.conditions == "none":
             return [], None
         folder = files.folder
@@ -360,21 +390,27 @@ class PolicyChecker:
         refused = self._schema_findings(document, self._schemas[TESTS_FILE], tests_file)
         if refused:
             return findings + refused, None
-        spec = definition.value.get("spec") or {}
-        rule_ids = [str(rule.get("id")) for rule in spec.get("rules") or []]
         parameters = (
             policy.parameters
             if policy is not None
             else tuple(ParameterProblems(definition.value, file, definition.source).parameters)
         )
-        cases = TestsOfVersion(document, tests_file, folder, rule_ids, parameters, files.read_other)
+        ids = rule_ids(definition.value)
+        cases = TestsOfVersion(document, tests_file, folder, ids, parameters, files.read_other)
         if self.tests_required and not cases.findings:
             findings.extend(cases.coverage())
         if policy is None:
-            # Conditions that do not compile cannot run; the cases' own problems still show.
-            return findings + cases.findings, None
-        run = cases.run(policy, shared(self.eval_timeout))
-        return findings + run.findings, run.counts
+            # Conditions that do not compile cannot run: no case passed; the cases' own
+            # problems still show.
+            total = len(document.value["cases"])
+            return findings + cases.findings, lambda: ([], f"0/{total}")
+        waiting = cases.start(policy, shared(self.eval_timeout))
+
+        def tests_run() -> tuple[list[Finding], str | None]:
+            run = waiting()
+            return run.findings, run.counts
+
+        return findings, tests_run
 
     @staticmethod
     def _schema_findings(document: Document, schema: _Schema, file: str) -> list[Finding]:

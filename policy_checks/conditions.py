@@ -158,6 +158,18 @@ def describe(value: Any) -> str:
     return "a list" if isinstance(value, list) else "an object"
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    """`value` when it is an object, else an empty one: a repository's own definition schema
+    may allow shapes the default format does not, and those are simply not compiled."""
+    return value if isinstance(value, dict) else {}
+
+
+def rule_ids(definition: Any) -> list[str]:
+    """The ids of a definition's rules, in order (whatever shape a repository's schema allows)."""
+    rules = _mapping(_mapping(definition).get("spec")).get("rules")
+    return [str(_mapping(r).get("id")) for r in rules] if isinstance(rules, list) else []
+
+
 def did_you_mean(word: str, candidates: list[str]) -> str | None:
     match = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     return match[0] if match else None
@@ -169,8 +181,9 @@ class ParameterProblems:
     def __init__(self, definition: dict[str, Any], file: str, source: SourceMap) -> None:
         self.parameters: list[Parameter] = []
         self.findings: list[Finding] = []
-        declared = (definition.get("spec") or {}).get("parameters") or {}
-        for name, decl in declared.items():
+        declared = _mapping(_mapping(definition).get("spec")).get("parameters")
+        for name, decl in _mapping(declared).items():
+            decl = _mapping(decl)
             path = ("spec", "parameters", name)
             type_name = decl.get("type")
             if type_name not in PARAMETER_TYPES:
@@ -356,13 +369,15 @@ def compile_conditions(
     `yaml_text` gives the file's text, asked only to place an error at its column."""
     params = ParameterProblems(definition, file, source)
     findings = list(params.findings)
-    spec = definition.get("spec") or {}
+    spec = _mapping(definition.get("spec"))
     signature = tuple((p.name, p.type) for p in params.parameters)
     if params.findings:
         # The condition's view of params is unknown: checking it would only add noise.
         return None, findings
     compiled: list[CompiledRule] = []
-    for index, rule in enumerate(spec.get("rules") or []):
+    rules = spec.get("rules")
+    for index, rule in enumerate(rules if isinstance(rules, list) else []):
+        rule = _mapping(rule)
         text = rule.get("condition")
         if not isinstance(text, str) or not text.strip():
             continue  # the schema reports it
@@ -392,7 +407,9 @@ def compile_conditions(
     if findings:
         return None, findings
     targets = spec.get("targets")
-    kinds = tuple(str(t.get("kind")) for t in targets) if isinstance(targets, list) else None
+    kinds = (
+        tuple(str(_mapping(t).get("kind")) for t in targets) if isinstance(targets, list) else None
+    )
     return CompiledPolicy(tuple(params.parameters), tuple(compiled), kinds), []
 
 

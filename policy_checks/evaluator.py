@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import atexit
 import base64
+import collections
 import json
 import os
 import queue
+import select
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import IO, Any
 
-from policy_checks.conditions import ENVIRONMENTS, CompiledPolicy
+from policy_checks.conditions import ENVIRONMENTS, CompiledPolicy, CompiledRule
 
 DEFAULT_TIMEOUT = 1.0  # seconds for one rule's evaluation (ini policy_eval_timeout)
 DEFAULT_MEMORY = 1 << 30  # bytes of address space of the evaluating process
@@ -66,42 +69,62 @@ def _limit_memory(limit: int) -> None:
         pass
 
 
-def _evaluate_case(request: dict[str, Any], programs: dict[bytes, Any], out: IO[str]) -> None:
+def _answer(expression: Any, activation: Any) -> list[str | None]:
+    try:
+        value = expression.eval(activation)
+        kind = value.type().name()
+        if kind == "BOOL":
+            return [PASS if value.value() else FAIL, None]
+        if kind == "ERROR":
+            return [ERROR, _reword(str(value.value()))]
+        return [ERROR, f"the condition gave a {kind.lower()}, not a bool"]
+    except MemoryError:
+        return [ERROR, "evaluation ran out of memory"]
+    except Exception as exc:
+        return [ERROR, _reword(str(exc))]
+
+
+def _evaluate(request: dict[str, Any], programs: dict[bytes, Any], out: IO[str]) -> None:
+    """One request: a version's programs and its cases, each naming the programs it runs; one
+    answer line per program run, flushed at once (the parent times each one)."""
     signature = tuple((str(n), str(t)) for n, t in request["signature"])
     env = ENVIRONMENTS.environment(signature)
-    params = ENVIRONMENTS.params_value(signature, request["params"])
-    activation = env.Activation({"resource": request["resource"], "params": params})
+    expressions: list[Any] = []
     for encoded in request["programs"]:
         raw = base64.b64decode(encoded)
         try:
             expression = programs.get(raw)
             if expression is None:
                 expression = programs[raw] = env.deserialize(raw)
-            value = expression.eval(activation)
-            kind = value.type().name()
-            if kind == "BOOL":
-                answer = [PASS if value.value() else FAIL, None]
-            elif kind == "ERROR":
-                answer = [ERROR, _reword(str(value.value()))]
-            else:
-                answer = [ERROR, f"the condition gave a {kind.lower()}, not a bool"]
-        except MemoryError:
-            answer = [ERROR, "evaluation ran out of memory"]
-        except Exception as exc:
-            answer = [ERROR, _reword(str(exc))]
-        out.write(json.dumps(answer) + "\n")
-        out.flush()
+        except Exception as exc:  # a program this engine cannot read: every run is an error
+            expression = _Broken(_reword(str(exc)))
+        expressions.append(expression)
+    for case in request["cases"]:
+        params = ENVIRONMENTS.params_value(signature, case["params"])
+        activation = env.Activation({"resource": case["resource"], "params": params})
+        for index in case["run"]:
+            out.write(json.dumps(_answer(expressions[index], activation)) + "\n")
+            out.flush()
+
+
+class _Broken:
+    def __init__(self, why: str) -> None:
+        self.why = why
+
+    def eval(self, activation: Any) -> Any:
+        raise RuntimeError(self.why)
 
 
 def serve(memory: int) -> None:
-    """The child: one JSON request a line on stdin, one JSON answer a rule on stdout."""
+    """The child: one JSON request a line on stdin, one JSON answer a rule and case on
+    stdout."""
     ENVIRONMENTS.environment(())  # the engine imported before the parent counts time
     _limit_memory(memory)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     programs: dict[bytes, Any] = {}
     for line in sys.stdin:
-        _evaluate_case(json.loads(line), programs, sys.stdout)
+        _evaluate(json.loads(line), programs, sys.stdout)
         if len(programs) > 10_000:
             programs.clear()
 
@@ -123,32 +146,64 @@ class _Child:
             f"import sys; sys.path.insert(0, {package_parent!r}); "
             f"from policy_checks.evaluator import serve; serve({memory})"
         )
+        # The hub token has no business in a process that runs conditions.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_HUB")}
         self.process = subprocess.Popen(
             [sys.executable, "-c", code],
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
-            text=True,
-            encoding="utf-8",
-            bufsize=1,
         )
-        self.answers: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
-        try:
-            ready = self.answers.get(timeout=STARTUP_TIMEOUT)
-        except queue.Empty:
-            ready = None
-        if ready != "ready\n":
+        assert self.process.stdout is not None
+        self._pending = b""
+        self._fd = self.process.stdout.fileno()
+        # Where select() works on pipes, the answers are read in the caller's thread: a reader
+        # thread costs a thread switch per answer, most of a case's time (docs/benchmarks.md).
+        self._queue: queue.Queue[bytes] | None = None
+        if os.name == "nt":
+            self._queue = queue.Queue()
+            threading.Thread(target=self._pump, daemon=True).start()
+        if self.line(STARTUP_TIMEOUT) != "ready":
             self.kill()
             raise EvaluatorUnavailable(
                 "the evaluating process did not start (is cel-expr-python installed?)"
             )
 
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.answers.put(line)
-        self.answers.put(None)
+    def _pump(self) -> None:
+        assert self._queue is not None
+        while chunk := os.read(self._fd, 1 << 16):
+            self._queue.put(chunk)
+        self._queue.put(b"")
+
+    def _chunk(self, timeout: float) -> bytes | None:
+        """The next bytes from the child, b"" at its end, None when none came in time."""
+        if self._queue is not None:
+            try:
+                return self._queue.get(timeout=timeout)
+            except queue.Empty:
+                return None
+        ready, _, _ = select.select([self._fd], [], [], timeout)
+        return os.read(self._fd, 1 << 16) if ready else None
+
+    def line(self, timeout: float) -> str | None:
+        """The child's next line; "" when it sent none within `timeout` seconds, None when
+        it ended (killed by the address-space cap, or a crash of the engine)."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._pending:
+            chunk = self._chunk(max(0.0, deadline - time.monotonic()))
+            if chunk is None:
+                return ""
+            if not chunk:
+                return None
+            self._pending += chunk
+        line, _, self._pending = self._pending.partition(b"\n")
+        return line.decode("utf-8")
+
+    def send(self, request: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(request).encode() + b"\n")
+        self.process.stdin.flush()
 
     def kill(self) -> None:
         try:
@@ -158,102 +213,180 @@ class _Child:
             pass
 
 
+Work = list[tuple[int, list[CompiledRule]]]  # (case index, the rules still to run for it)
+
+
+class Submitted:
+    """One version's cases sent to the evaluating process; `Evaluator.collect` gives the
+    results. Sent ahead, the child evaluates them while this process does other work."""
+
+    def __init__(self, policy: CompiledPolicy, cases: list[tuple[dict[str, Any], Any]]) -> None:
+        self.policy = policy
+        self.cases = cases
+        self.results: list[dict[str, RuleResult]] = [{} for _ in cases]
+        self.overran: set[str] = set()  # rules past the time budget: not run again
+        self.work: Work = []
+        self.child: _Child | None = None  # the process the work was sent to
+        for index, (_, resource) in enumerate(cases):
+            if policy.applies_to(resource):
+                self.work.append((index, list(policy.rules)))
+            else:
+                self.results[index] = {r.id: RuleResult(r.id, SKIP) for r in policy.rules}
+
+    def drop_overran(self, text: str) -> None:
+        kept: Work = []
+        for index, rules in self.work:
+            for rule in rules:
+                if rule.id in self.overran:
+                    self.results[index][rule.id] = RuleResult(rule.id, ERROR, text)
+            rules = [rule for rule in rules if rule.id not in self.overran]
+            if rules:
+                kept.append((index, rules))
+        self.work = kept
+
+    def fail(self, message: str) -> None:
+        for index, rules in self.work:
+            for rule in rules:
+                self.results[index][rule.id] = RuleResult(rule.id, ERROR, message)
+        self.work = []
+
+    def request(self) -> dict[str, Any]:
+        position = {rule.id: number for number, rule in enumerate(self.policy.rules)}
+        return {
+            "signature": [list(pair) for pair in self.policy.signature],
+            "programs": [base64.b64encode(rule.program).decode() for rule in self.policy.rules],
+            "cases": [
+                {
+                    "params": self.cases[index][0],
+                    "resource": self.cases[index][1],
+                    "run": [position[rule.id] for rule in rules],
+                }
+                for index, rules in self.work
+            ],
+        }
+
+    def final(self) -> list[list[RuleResult]]:
+        return [[found[rule.id] for rule in self.policy.rules] for found in self.results]
+
+
 class Evaluator:
-    """Evaluates a version's rules for one test case at a time; one per process (`shared`)."""
+    """Evaluates versions' rules against their test cases in one child process, in the order
+    they are submitted; one per process (`shared`)."""
 
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, memory: int = DEFAULT_MEMORY) -> None:
         self.timeout = timeout
         self.memory = memory
         self._child: _Child | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._outstanding: collections.deque[Submitted] = collections.deque()
+        self._unavailable = "the evaluating process could not be started"
 
     def close(self) -> None:
         with self._lock:
             if self._child is not None:
                 self._child.kill()
                 self._child = None
+            self._outstanding.clear()
 
     def evaluate(
-        self,
-        policy: CompiledPolicy,
-        params: dict[str, Any],
-        resource: Any,
-        overran: set[str] | None = None,
+        self, policy: CompiledPolicy, params: dict[str, Any], resource: Any
     ) -> list[RuleResult]:
         """Each rule's result for one resource (all `skip` when the policy does not target its
-        kind). A rule named in `overran` (one that ran past the budget in an earlier case of the
-        version) is not run again; one that does now is added."""
-        if not policy.applies_to(resource):
-            return [RuleResult(rule.id, SKIP) for rule in policy.rules]
-        overran = set() if overran is None else overran
-        results: dict[str, RuleResult] = {}
-        pending = list(policy.rules)
+        kind)."""
+        return self.evaluate_cases(policy, [(params, resource)])[0]
+
+    def evaluate_cases(
+        self, policy: CompiledPolicy, cases: list[tuple[dict[str, Any], Any]]
+    ) -> list[list[RuleResult]]:
+        return self.collect(self.submit(policy, cases))
+
+    def submit(self, policy: CompiledPolicy, cases: list[tuple[dict[str, Any], Any]]) -> Submitted:
+        """Sends each (params, resource) case of a version to the child at once."""
+        submitted = Submitted(policy, cases)
         with self._lock:
-            while pending:
-                for rule in [r for r in pending if r.id in overran]:
-                    results[rule.id] = RuleResult(rule.id, ERROR, self._overrun_text(earlier=True))
-                pending = [r for r in pending if r.id not in overran]
-                if not pending:
-                    break
-                pending = self._run(policy, params, resource, pending, results, overran)
-        return [results[rule.id] for rule in policy.rules]
+            if submitted.work:
+                self._send(submitted)
+                if submitted.work:
+                    self._outstanding.append(submitted)
+        return submitted
+
+    def collect(self, submitted: Submitted) -> list[list[RuleResult]]:
+        """The results of a submitted version: each rule's answer must come within `timeout`
+        seconds of being waited for. A rule that runs past it is an error there and is not run
+        again in the version's later cases: a hostile rule costs one budget per version."""
+        with self._lock:
+            while submitted.work and self._outstanding:
+                head = self._outstanding[0]
+                self._drain(head)
+                if not head.work:
+                    self._outstanding.popleft()
+        return submitted.final()
 
     def _overrun_text(self, earlier: bool = False) -> str:
         text = f"evaluation exceeded the budget of {self.timeout:g} s"
         return text + (" in an earlier case (not run again)" if earlier else "")
 
-    def _run(
-        self,
-        policy: CompiledPolicy,
-        params: dict[str, Any],
-        resource: Any,
-        rules: list[Any],
-        results: dict[str, RuleResult],
-        overran: set[str],
-    ) -> list[Any]:
-        """Sends one case; returns the rules left to run when the child had to be replaced."""
+    def _send(self, submitted: Submitted) -> None:
+        """Sends a new submission, after every outstanding one."""
         if self._child is None or self._child.process.poll() is not None:
-            try:
-                self._child = _Child(self.memory)
-            except (EvaluatorUnavailable, OSError) as exc:
-                for rule in rules:
-                    results[rule.id] = RuleResult(rule.id, ERROR, str(exc))
-                return []
-        child = self._child
-        request = {
-            "signature": [list(pair) for pair in policy.signature],
-            "programs": [base64.b64encode(rule.program).decode() for rule in rules],
-            "params": params,
-            "resource": resource,
-        }
+            self._restart()
+            if self._child is None:
+                submitted.fail(self._unavailable)
+                return
+        self._send_to(self._child, submitted)
+
+    def _send_to(self, child: _Child, submitted: Submitted) -> None:
+        submitted.drop_overran(self._overrun_text(earlier=True))
+        if not submitted.work:
+            return
         try:
-            assert child.process.stdin is not None
-            child.process.stdin.write(json.dumps(request) + "\n")
-            child.process.stdin.flush()
+            child.send(submitted.request())
         except OSError:
-            child.kill()
-            self._child = None
-            for rule in rules:
-                results[rule.id] = RuleResult(rule.id, ERROR, "the evaluating process failed")
-            return []
-        for index, rule in enumerate(rules):
-            try:
-                line = child.answers.get(timeout=self.timeout)
-            except queue.Empty:
-                line = ""
-            if not line:
-                child.kill()
-                self._child = None
+            submitted.fail("the evaluating process failed")
+            return
+        submitted.child = child
+
+    def _restart(self) -> None:
+        """A new child, with what every outstanding version has left sent to it, in order."""
+        if self._child is not None:
+            self._child.kill()
+        self._child = None
+        try:
+            self._child = _Child(self.memory)
+        except (EvaluatorUnavailable, OSError) as exc:
+            self._unavailable = str(exc)
+            for waiting in self._outstanding:
+                waiting.fail(self._unavailable)
+            return
+        for waiting in self._outstanding:
+            self._send_to(self._child, waiting)
+
+    def _drain(self, submitted: Submitted) -> None:
+        """Reads the answers of the oldest outstanding version; when the child has to be
+        replaced, what it had not answered yet (this version's and the later ones') is sent
+        again to the new one."""
+        child = submitted.child
+        if child is None or child is not self._child:
+            self._restart()
+            return
+        for step, (index, rules) in enumerate(submitted.work):
+            for number, rule in enumerate(rules):
+                line = child.line(self.timeout)
+                if line:
+                    result, message = json.loads(line)
+                    submitted.results[index][rule.id] = RuleResult(rule.id, result, message)
+                    continue
                 if line is None:  # the child died: memory, or a crash of the engine
                     message = "evaluation ran out of memory or crashed the evaluating process"
                 else:
                     message = self._overrun_text()
-                overran.add(rule.id)
-                results[rule.id] = RuleResult(rule.id, ERROR, message)
-                return rules[index + 1 :]
-            result, message = json.loads(line)
-            results[rule.id] = RuleResult(rule.id, result, message)
-        return []
+                submitted.overran.add(rule.id)
+                submitted.results[index][rule.id] = RuleResult(rule.id, ERROR, message)
+                rest = rules[number + 1 :]
+                submitted.work = ([(index, rest)] if rest else []) + submitted.work[step + 1 :]
+                self._restart()
+                return
+        submitted.work = []
 
 
 _SHARED: dict[tuple[float, int], Evaluator] = {}

@@ -322,12 +322,17 @@ class _IrregularError(Exception):
 _IRREGULAR = object()
 
 
-def _plain(node: Node, depth: int) -> Any:
+def _plain(node: Node, depth: int, seen: set[int] | None = None) -> Any:
     """The value of a node tree that needs no finding, or _IrregularError: what `_TreeReader`
-    returns for such a tree, without its line map. Aliases are excluded by the caller (a file
-    without `&` has no anchor to refer to)."""
+    returns for such a tree, without its line map. A node met twice is an alias: when the text
+    may hold an anchor (`&`, often only a condition's `&&`), `seen` records every node, and an
+    alias sends the file to `_TreeReader`, which reports it."""
     if depth > MAX_DEPTH:
         raise _IrregularError
+    if seen is not None:
+        if id(node) in seen:
+            raise _IrregularError
+        seen.add(id(node))
     tag = node.tag
     if isinstance(node, ScalarNode):
         if tag == _STR:
@@ -337,7 +342,7 @@ def _plain(node: Node, depth: int) -> Any:
         except _ScalarProblemError:
             raise _IrregularError from None
     if isinstance(node, SequenceNode) and tag == _SEQ:
-        return [_plain(item, depth + 1) for item in node.value]
+        return [_plain(item, depth + 1, seen) for item in node.value]
     if not isinstance(node, MappingNode) or tag != _MAP:
         raise _IrregularError
     mapping: dict[str, Any] = {}
@@ -345,7 +350,7 @@ def _plain(node: Node, depth: int) -> Any:
         key = key_node.value
         if not isinstance(key_node, ScalarNode) or key_node.tag != _STR or key in mapping:
             raise _IrregularError
-        mapping[key] = _plain(value_node, depth + 1)
+        mapping[key] = _plain(value_node, depth + 1, seen)
     return mapping
 
 
@@ -434,7 +439,7 @@ def load_yaml(data: bytes, file: str) -> Document:
     try:
         # Most files need no finding: read them without recording lines, and record the lines
         # (the same walk, again) only if something is reported about the file.
-        value = _plain(root, 0) if "&" not in text else _IRREGULAR
+        value = _plain(root, 0, set() if "&" in text else None)
     except _IrregularError:
         value = _IRREGULAR
     if value is _IRREGULAR:

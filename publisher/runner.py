@@ -1,12 +1,14 @@
 """`ItemRunner`: what runs policy items, the same on the controller (without xdist) and on every
 xdist worker, built from one `RunSpec`. It owns collection (`policies/` becomes a `PolicyTree`),
-running one version (the checks, or the delivery of `release.deliver_version` with the hub check
-the controller sent ahead, or this process started during the previous item: `hubchecks`), and
+running one version (the checks, the next version's begun while this one's report is made so its
+test cases run meanwhile; or the delivery of `release.deliver_version` with the hub check the
+controller sent ahead, or this process started during the previous item: `hubchecks`), and
 shipping each outcome on its test report to the controller.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import ExitStack
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from policy_checks import CheckSettings, PolicyChecker, PolicyFiles, RulesError
+from policy_checks import CheckResult, CheckSettings, PolicyChecker, PolicyFiles, RulesError
 from publisher.gitrepo import POLICIES_DIR
 from publisher.hubchecks import HubCheckBoard, HubCheckPrefetch
 from publisher.hubclient import HubAnswer, HubClient, RetryPolicy
@@ -63,6 +65,8 @@ class ItemRunner:
         self._outage = HubOutage(Path(spec.outage_file)) if spec.outage_file else None
         self._board = HubCheckBoard(Path(spec.hub_checks_file)) if spec.hub_checks_file else None
         self._delivered: DeliveredIndex | None = None
+        self._next: str | None = None  # the folder of the item pytest runs after this one
+        self._started: dict[str, Callable[[], CheckResult]] = {}  # checks begun ahead
         self._stack = ExitStack()
 
     # -- what this process needs, made on first use -------------------------------------------
@@ -118,10 +122,16 @@ class ItemRunner:
         return self.source.read(folder)
 
     def run_item(self, folder: str) -> ItemOutcome:
-        result = self.checker.check(self.source.read(folder))
         plan = self.spec.plan
         if not self.spec.release or plan is None:
+            started = self._started.pop(folder, None)
+            result = (started or self.checker.start(self.source.read(folder)))()
+            if self._next is not None and self._next not in self._started:
+                # The next version's checks, its test cases sent to the evaluating process,
+                # which runs them while pytest reports this one.
+                self._started[self._next] = self.checker.start(self.source.read(self._next))
             return check_only(result, self.delivered.get(result.name, result.version))
+        result = self.checker.check(self.source.read(folder))
         return deliver_version(
             result,
             self.client,
@@ -160,6 +170,9 @@ class ItemRunner:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        self._next = nextitem.folder if isinstance(nextitem, PolicyItem) else None
+        if self._next is not None and self._next.count("/") < 2:
+            self._next = None  # a policy folder without versions is not checked
         # Overlap the next version's hub check with this one's validation and POST.
         plan = self.spec.plan
         if not self.spec.release or plan is None or not isinstance(nextitem, PolicyItem):

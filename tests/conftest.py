@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from policy_checks.conditions import ENVIRONMENTS
 from tests.hubprocess import HubProcess
+
+# pytester's in-process runs forget the modules each run imported; a C++ extension imported
+# again fails ("type already registered"). The CEL engine is loaded once here, before any run.
+ENVIRONMENTS.environment(())
 
 # The dev extra brings schemathesis and hypothesis, whose pytest plugins every pytest these tests
 # start (and each of its xdist workers) would load for nothing: ~0.6 s a start on two cores.

@@ -22,6 +22,11 @@ EXAMPLES = Path(__file__).parent / "example-files"
 INVALID_CASES = sorted(p for p in (EXAMPLES / "invalid").iterdir() if p.is_dir())
 VALID_CASES = sorted(p for p in (EXAMPLES / "valid").iterdir() if p.is_dir())
 GOOD = "policies/good-neighbour/v1.0.0"
+GOOD_TESTS = """\
+cases:
+  - {name: ok, resource: {ok: true}, expect: pass}
+  - {name: not ok, resource: {ok: false}, expect: {rule-one: fail}}
+"""
 
 
 def write_good_policy(root: Path, folder: str = GOOD) -> None:
@@ -50,9 +55,9 @@ def install_case(root: Path, case: Path) -> tuple[str, dict]:
         "eval_timeout": "policy_eval_timeout",
     }
     pyproject = root / "pyproject.toml"
-    for key, value in settings.items():
-        with pyproject.open("a") as handle:
-            handle.write(f'{keys[key]} = "{value}"\n')
+    lines = [f'{keys[key]} = "{value}"' for key, value in settings.items()]
+    if lines:
+        pyproject.write_text(pyproject.read_text().rstrip("\n") + "\n" + "\n".join(lines) + "\n")
     return folder, spec
 
 
@@ -68,6 +73,8 @@ def test_bad_input_fails_its_item_with_the_message(
 ) -> None:
     folder, spec = install_case(policy_dir, case)
     write_good_policy(policy_dir)
+    if (spec.get("settings") or {}).get("tests") == "required":
+        (policy_dir / GOOD / "tests.yaml").write_text(GOOD_TESTS)
     result = pytester.runpytest("-rf")
     output = result.stdout.str()
     assert result.ret == pytest.ExitCode.TESTS_FAILED, output

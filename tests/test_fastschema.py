@@ -19,7 +19,7 @@ import yaml
 from hypothesis import given, settings
 
 from policy_checks.fastschema import OutsideSubset, compile_predicate
-from policy_checks.rules import RULES_FILE_SCHEMA, builtin_rules
+from policy_checks.rules import RULES_FILE_SCHEMA, builtin_rules, builtin_schema
 from publisher.stateschema import SCHEMAS
 from tests.schemadocs import mutated, single_edits
 
@@ -27,6 +27,10 @@ EXAMPLE = Path(__file__).parent / "example-files" / "valid" / "full"
 METADATA = json.loads((EXAMPLE / "metadata.json").read_text())
 DEFINITION = yaml.safe_load((EXAMPLE / "policy-definition.yaml").read_text())
 RULES_YAML = yaml.safe_load((resources.files("policy_checks") / "rules" / "rules.yaml").read_text())
+TESTS = yaml.safe_load(
+    (Path(__file__).parent / "example-files/valid/cel-conditions/tests.yaml").read_text()
+)
+TESTS_SCHEMA = builtin_schema("tests.yaml")
 # Values the policy schemas care about: enums, patterns, near misses of both.
 SAMPLES = [
     "policyhub/v1",
@@ -46,6 +50,9 @@ SAMPLES = [
 ]
 REPLACEMENTS = [*SAMPLES, "", "x", [], {}, None, True, 0, 1.0, ["a", "a"], [{"kind": "k"}]]
 KEYS = ["title", "tags", "enforcement", "targets", "parameters", "default", "kind", "to", "hint"]
+# tests.yaml's words, so mutations reach its if/then/else and its result words.
+SAMPLES += ["pass", "fail", "error", "skip", "passs"]
+KEYS += ["expect", "resource", "resource_file", "params", "name"]
 
 
 def agree(schema: dict[str, Any], document: Any) -> None:
@@ -66,6 +73,12 @@ def test_the_fast_check_of_definitions_agrees_with_jsonschema(document: Any) -> 
 
 
 @settings(max_examples=300, deadline=None)
+@given(mutated(TESTS, SAMPLES, KEYS))
+def test_the_fast_check_of_tests_files_agrees_with_jsonschema(document: Any) -> None:
+    agree(TESTS_SCHEMA, document)
+
+
+@settings(max_examples=300, deadline=None)
 @given(mutated(RULES_YAML, SAMPLES, KEYS))
 def test_the_fast_check_of_rules_files_agrees_with_jsonschema(document: Any) -> None:
     agree(RULES_FILE_SCHEMA, document)
@@ -77,8 +90,9 @@ def test_the_fast_check_of_rules_files_agrees_with_jsonschema(document: Any) -> 
         (METADATA, builtin_rules().metadata_schema),
         (DEFINITION, builtin_rules().definition_schema),
         (RULES_YAML, RULES_FILE_SCHEMA),
+        (TESTS, TESTS_SCHEMA),
     ],
-    ids=["metadata", "definition", "rules-file"],
+    ids=["metadata", "definition", "rules-file", "tests"],
 )
 def test_the_fast_check_agrees_with_jsonschema_one_edit_from_a_valid_document(
     base: Any, schema: dict[str, Any]
@@ -91,7 +105,8 @@ def test_our_schemas_are_valid_json_schemas_and_our_rules_file_is_valid() -> Non
     folder = resources.files("publisher") / "schemas"
     state = [json.loads((folder / f"{name}.schema.json").read_text()) for name in SCHEMAS]
     rules = builtin_rules()
-    for schema in [rules.metadata_schema, rules.definition_schema, RULES_FILE_SCHEMA, *state]:
+    ours = [rules.metadata_schema, rules.definition_schema, RULES_FILE_SCHEMA, TESTS_SCHEMA]
+    for schema in [*ours, *state]:
         jsonschema.validators.validator_for(schema).check_schema(schema)
     jsonschema.Draft202012Validator(RULES_FILE_SCHEMA).validate(RULES_YAML)
 

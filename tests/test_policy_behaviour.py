@@ -99,7 +99,7 @@ def test_a_release_refuses_what_does_not_compile_or_fails_its_tests(
     assert props["good@1.0.0"]["tests"] == "3/3"
     assert props["failing-tests@1.0.0"]["tests"] == "2/3"
     assert props["failing-tests@1.0.0"]["outcome"] == "invalid"
-    assert "tests" not in props["broken-condition@1.0.0"]  # nothing ran
+    assert props["broken-condition@1.0.0"]["tests"] == "0/3"  # nothing could run
     report = json.loads((repo.path / ".report.json").read_text())
     by_id = {t["nodeid"].split("::")[-1]: t for t in report["tests"]}
     assert by_id["good@1.0.0"]["metadata"]["tests"] == "3/3"
