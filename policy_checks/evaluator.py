@@ -164,11 +164,9 @@ class _Child:
         if os.name == "nt":
             self._queue = queue.Queue()
             threading.Thread(target=self._pump, daemon=True).start()
-        if self.line(STARTUP_TIMEOUT) != "ready":
-            self.kill()
-            raise EvaluatorUnavailable(
-                "the evaluating process did not start (is cel-expr-python installed?)"
-            )
+        # Not waited for here: the child imports the engine while this process goes on, and
+        # requests wait in the pipe meanwhile. Its "ready" is read before its first answer.
+        self._ready = False
 
     def _pump(self) -> None:
         assert self._queue is not None
@@ -188,7 +186,18 @@ class _Child:
 
     def line(self, timeout: float) -> str | None:
         """The child's next line; "" when it sent none within `timeout` seconds, None when
-        it ended (killed by the address-space cap, or a crash of the engine)."""
+        it ended (killed by the address-space cap, or a crash of the engine). Raises
+        EvaluatorUnavailable when it never said it was ready."""
+        if not self._ready:
+            if self._line(STARTUP_TIMEOUT) != "ready":
+                self.kill()
+                raise EvaluatorUnavailable(
+                    "the evaluating process did not start (is cel-expr-python installed?)"
+                )
+            self._ready = True
+        return self._line(timeout)
+
+    def _line(self, timeout: float) -> str | None:
         deadline = time.monotonic() + timeout
         while b"\n" not in self._pending:
             chunk = self._chunk(max(0.0, deadline - time.monotonic()))
@@ -279,7 +288,7 @@ class Evaluator:
         self._child: _Child | None = None
         self._lock = threading.RLock()
         self._outstanding: collections.deque[Submitted] = collections.deque()
-        self._unavailable = "the evaluating process could not be started"
+        self._broken: str | None = None  # why no child can be started, once that is known
 
     def close(self) -> None:
         with self._lock:
@@ -328,10 +337,13 @@ class Evaluator:
 
     def _send(self, submitted: Submitted) -> None:
         """Sends a new submission, after every outstanding one."""
+        if self._broken is not None:  # a child that cannot start is not tried per version
+            submitted.fail(self._broken)
+            return
         if self._child is None or self._child.process.poll() is not None:
             self._restart()
             if self._child is None:
-                submitted.fail(self._unavailable)
+                submitted.fail(self._broken or "the evaluating process could not be started")
                 return
         self._send_to(self._child, submitted)
 
@@ -353,10 +365,10 @@ class Evaluator:
         self._child = None
         try:
             self._child = _Child(self.memory)
-        except (EvaluatorUnavailable, OSError) as exc:
-            self._unavailable = str(exc)
+        except OSError as exc:
+            self._broken = f"the evaluating process could not be started: {exc}"
             for waiting in self._outstanding:
-                waiting.fail(self._unavailable)
+                waiting.fail(self._broken)
             return
         for waiting in self._outstanding:
             self._send_to(self._child, waiting)
@@ -371,7 +383,14 @@ class Evaluator:
             return
         for step, (index, rules) in enumerate(submitted.work):
             for number, rule in enumerate(rules):
-                line = child.line(self.timeout)
+                try:
+                    line = child.line(self.timeout)
+                except EvaluatorUnavailable as exc:
+                    self._child = None
+                    self._broken = str(exc)
+                    for waiting in self._outstanding:
+                        waiting.fail(self._broken)
+                    return
                 if line:
                     result, message = json.loads(line)
                     submitted.results[index][rule.id] = RuleResult(rule.id, result, message)

@@ -6,7 +6,7 @@ are pinned by tests/example-files; this file pins the parts those cannot reach.
 
 from __future__ import annotations
 
-import time
+import subprocess
 from typing import Any
 
 import pytest
@@ -177,9 +177,7 @@ def test_a_rule_past_the_time_budget_ends_as_an_error_and_the_rest_still_run() -
             }
         )
         resource = {"l": list(range(5000)), "s": "a" * 300_000}
-        started = time.monotonic()
         first, second = evaluator.evaluate_cases(policy, [({}, resource), ({}, resource)])
-        elapsed = time.monotonic() - started
     finally:
         evaluator.close()
     assert [(r.rule, r.result) for r in first] == [
@@ -192,8 +190,6 @@ def test_a_rule_past_the_time_budget_ends_as_an_error_and_the_rest_still_run() -
         "evaluation exceeded the budget of 0.3 s in an earlier case (not run again)"
     )
     assert second[0].result == PASS and second[2].result == PASS
-    # Not a timing assertion of the harness: only that the slow rule was not waited for twice.
-    assert elapsed < 30
 
 
 def test_a_dead_evaluating_process_is_an_error_and_is_replaced(evaluator: Evaluator) -> None:
@@ -249,3 +245,27 @@ def test_shapes_a_repository_schema_may_allow_are_not_compiled_and_never_crash(
     policy, findings = compile_conditions(definition, "p.yaml", source, lambda: None)
     assert findings == [] or all(f.rule and f.rule.startswith("parameter") for f in findings)
     assert policy is None or policy.rules == ()
+
+
+def test_an_evaluating_process_that_cannot_start_is_an_error_once_not_a_wait_per_version(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("sys.executable", "/bin/false")  # starts, and exits at once
+    started: list[object] = []
+    popen = subprocess.Popen
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        started.append(args)
+        return popen(*args, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", counting)
+    evaluator = Evaluator(timeout=5.0)
+    try:
+        policy = compiled({"r": "true"})
+        [[first]] = evaluator.evaluate_cases(policy, [({}, {})])
+        [[second]] = evaluator.evaluate_cases(policy, [({}, {})])
+    finally:
+        evaluator.close()
+    assert first.result == ERROR and "did not start" in (first.message or "")
+    assert second == first
+    assert len(started) == 1  # not one start-up (and its wait) per version
