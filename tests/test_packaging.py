@@ -292,3 +292,32 @@ def test_the_pre_commit_hook_checks_what_a_commit_touches(tmp_path: Path) -> Non
     repo.git("add", "-A")
     passed = subprocess.run(cmd, cwd=repo.path, env=env, capture_output=True, text=True)
     assert passed.returncode == 0, passed.stdout + passed.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "output"),
+    [
+        (["--help"], 0, "usage: policyhub-check [-h] [FILE ...]"),
+        (["nonexistent.txt"], 4, "policyhub-check: error: no such file: nonexistent.txt"),
+        (["README.md"], 0, "nothing to check (no file given belongs to a policy version)"),
+        ([], 0, "nothing to check"),
+        (["policies/gone/v1.0.0/metadata.json"], 0, "nothing to check"),  # a deleted version
+        (["policies/alpha/v1.0.0/metadata.json"], 0, "1 passed"),
+    ],
+)
+def test_policyhub_check_behaves_like_a_command_line(
+    tmp_path: Path, args: list[str], code: int, output: str
+) -> None:
+    repo = PolicyRepo(tmp_path / "policy-repo")
+    repo.add_policy("alpha", "1.0.0")
+    (repo.path / "README.md").write_text("a policy repository\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "publisher.precommit", *args],
+        cwd=repo.path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == code, result.stdout + result.stderr
+    assert output in result.stdout + result.stderr
