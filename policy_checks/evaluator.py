@@ -5,9 +5,10 @@ process that eats the machine's memory.
 The engine's own limits stop most of that (100 000 characters, nesting 32, 10 000 comprehension
 iterations per evaluation), but not a loop that builds huge strings, and C++ cannot be
 interrupted from Python. So rules are evaluated in a child process of this one (started on first
-use, one per pytest process, fed one test case at a time as a JSON line): each rule's answer
-must come within `timeout` seconds, the child's address space is capped (`memory`, Linux and
-other systems with RLIMIT_AS), and a child that overruns is killed and replaced.
+use, one per pytest process, fed a version's test cases at a time as one JSON line, one version
+ahead of the one whose results are read): each rule's answer must come within `timeout` seconds
+of being waited for, the child's address space is capped (`memory`, Linux and other systems with
+RLIMIT_AS), and a child that overruns is killed and replaced.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -132,6 +134,7 @@ def serve(memory: int) -> None:
 # -- the parent's side -----------------------------------------------------------------------------
 
 
+NOT_STARTED = "the evaluating process did not start (is cel-expr-python installed?)"
 STARTUP_TIMEOUT = 60.0  # seconds for the child to import the engine, on the slowest runner
 
 
@@ -166,7 +169,7 @@ class _Child:
             threading.Thread(target=self._pump, daemon=True).start()
         # Not waited for here: the child imports the engine while this process goes on, and
         # requests wait in the pipe meanwhile. Its "ready" is read before its first answer.
-        self._ready = False
+        self.ready = False
 
     def _pump(self) -> None:
         assert self._queue is not None
@@ -188,13 +191,11 @@ class _Child:
         """The child's next line; "" when it sent none within `timeout` seconds, None when
         it ended (killed by the address-space cap, or a crash of the engine). Raises
         EvaluatorUnavailable when it never said it was ready."""
-        if not self._ready:
+        if not self.ready:
             if self._line(STARTUP_TIMEOUT) != "ready":
                 self.kill()
-                raise EvaluatorUnavailable(
-                    "the evaluating process did not start (is cel-expr-python installed?)"
-                )
-            self._ready = True
+                raise EvaluatorUnavailable(NOT_STARTED)
+            self.ready = True
         return self._line(timeout)
 
     def _line(self, timeout: float) -> str | None:
@@ -313,6 +314,9 @@ class Evaluator:
         """Sends each (params, resource) case of a version to the child at once."""
         submitted = Submitted(policy, cases)
         with self._lock:
+            # Whatever is still unanswered is read first: a child blocked writing answers no one
+            # reads would never read this request (both pipes full, a hang with no timeout).
+            self._read_until(lambda: not self._outstanding)
             if submitted.work:
                 self._send(submitted)
                 if submitted.work:
@@ -324,12 +328,16 @@ class Evaluator:
         seconds of being waited for. A rule that runs past it is an error there and is not run
         again in the version's later cases: a hostile rule costs one budget per version."""
         with self._lock:
-            while submitted.work and self._outstanding:
-                head = self._outstanding[0]
-                self._drain(head)
-                if not head.work:
-                    self._outstanding.popleft()
+            self._read_until(lambda: not submitted.work)
         return submitted.final()
+
+    def _read_until(self, done: Callable[[], bool]) -> None:
+        """Reads answers, oldest submission first, until `done()` or nothing is outstanding."""
+        while self._outstanding and not done():
+            head = self._outstanding[0]
+            self._drain(head)
+            if not head.work:
+                self._outstanding.popleft()
 
     def _overrun_text(self, earlier: bool = False) -> str:
         text = f"evaluation exceeded the budget of {self.timeout:g} s"
@@ -354,7 +362,9 @@ class Evaluator:
         try:
             child.send(submitted.request())
         except OSError:
-            submitted.fail("the evaluating process failed")
+            if not child.ready:  # it died before its first word: it cannot start here
+                self._broken = NOT_STARTED
+            submitted.fail(self._broken or "the evaluating process failed")
             return
         submitted.child = child
 
