@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher import xdisthooks
+from publisher.plugin import xdisthooks
 from tests.hubprocess import HubProcess
 from tests.policyrepo import PolicyRepo
 

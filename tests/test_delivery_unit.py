@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from policy_checks import PolicyChecker, PolicyFiles
-from publisher.hubclient import HubAnswer, RetryPolicy
-from publisher.outcome import Outcome
-from publisher.release import HubOutage, deliver_version
+from publisher.hub.client import HubAnswer, RetryPolicy
+from publisher.release.outcome import Outcome
+from publisher.release.plan import HubOutage, deliver_version
 from tests.policyrepo import definition, metadata
 
 ALREADY_IN_HUB, NOT_ATTEMPTED = Outcome.ALREADY_IN_HUB, Outcome.NOT_ATTEMPTED

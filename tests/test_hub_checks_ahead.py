@@ -1,6 +1,6 @@
-"""Hub checks sent ahead (publisher/hubchecks.py): the controller sends every version's hub check
-while the workers start, and the items take the answers. The contract's order per version holds
-(its GET before its POST), no version is published twice, a subset run asks only for what it
+"""Hub checks sent ahead (publisher/release/hubchecks.py): the controller sends every version's hub
+check while the workers start, and the items take the answers. The contract's order per version
+holds (its GET before its POST), no version is published twice, a subset run asks only for what it
 runs, and a hub's answer never carries a secret to disk. Black-box through a recording proxy in
 front of the real reference hub; the board file itself is tested as a unit.
 """
@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from publisher.hubchecks import HubCheckBoard
-from publisher.hubclient import HubAnswer
+from publisher.hub.client import HubAnswer
 from publisher.printable import register_secret
+from publisher.release.hubchecks import HubCheckBoard
 from tests.hostilehub import HostileHub
 from tests.hubprocess import HubProcess
 from tests.policyrepo import PolicyRepo

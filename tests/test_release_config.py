@@ -11,7 +11,7 @@ from pathlib import Path
 import filelock
 import pytest
 
-from publisher.state import release_lock_path
+from publisher.state.folder import release_lock_path
 from tests.policyrepo import PolicyRepo
 
 

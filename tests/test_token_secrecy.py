@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher.options import UsageError, resolve_token
+from publisher.plugin.options import UsageError, resolve_token
 from tests.hostilehub import ECHO_AUTH, HostileHub, Rule
 from tests.hubprocess import HubProcess
 from tests.policyrepo import PolicyRepo, RunResult

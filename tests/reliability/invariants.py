@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from publisher.state import parse_baseline, parse_delivered
+from publisher.state.folder import parse_baseline, parse_delivered
 from tests.policyrepo import PolicyRepo
 
 ACCESS_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})')

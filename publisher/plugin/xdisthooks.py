@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from publisher import gitrepo
-from publisher.gitrepo import POLICIES_DIR
-from publisher.layout import changed_version_folders, discover_version_folders, folder_identity
-from publisher.options import resolve_options
-from publisher.runspec import WORKERINPUT_KEY, RunSpec
-from publisher.state import StateDir, parse_baseline
+from publisher.plugin.options import resolve_options
+from publisher.release.runspec import WORKERINPUT_KEY, RunSpec
+from publisher.repo import git as gitrepo
+from publisher.repo.git import POLICIES_DIR
+from publisher.repo.layout import changed_version_folders, discover_version_folders, folder_identity
+from publisher.state.folder import StateDir, parse_baseline
 
 
 class XdistHooks:

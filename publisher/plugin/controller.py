@@ -2,7 +2,7 @@
 (options, the plan, the state lock, the embedded hub, the preflight) as a `RunSpec`, collects every
 item's outcome from the reports, and ends the run: the state written by `finalize.finalize_release`,
 a shard's fragment, the state commit and push, the exit status. It never runs an item itself;
-`publisher/runner.py` does, here and on every worker.
+`publisher/plugin/worker.py` does, here and on every worker.
 """
 
 from __future__ import annotations
@@ -17,11 +17,7 @@ from pathlib import Path
 import pytest
 
 from policy_checks import PolicyChecker
-from publisher import gitrepo
-from publisher.finalize import finalize_release
-from publisher.gitrepo import POLICIES_DIR, ConfigurationError, GitError
-from publisher.hubchecks import BOARD_FILE, HubCheckBoard, HubChecksAhead
-from publisher.hubclient import (
+from publisher.hub.client import (
     TLS_UNTRUSTED,
     HubAnswer,
     HubClient,
@@ -29,12 +25,19 @@ from publisher.hubclient import (
     RetryPolicy,
     check_hub_url,
 )
-from publisher.layout import changed_version_folders, folder_identity
-from publisher.options import LOCAL_DIR, LOCAL_HUB, HarnessOptions, UsageError
-from publisher.release import HubOutage, ItemOutcome, ReleasePlan, make_plan, unreachable_reason
-from publisher.runner import REPORT_ATTR, load_checker
-from publisher.runspec import RunSpec
-from publisher.shard import (
+from publisher.plugin.options import LOCAL_DIR, LOCAL_HUB, HarnessOptions, UsageError
+from publisher.plugin.worker import REPORT_ATTR, load_checker
+from publisher.release.baseline import finalize_release
+from publisher.release.hubchecks import BOARD_FILE, HubCheckBoard, HubChecksAhead
+from publisher.release.plan import (
+    HubOutage,
+    ItemOutcome,
+    ReleasePlan,
+    make_plan,
+    unreachable_reason,
+)
+from publisher.release.runspec import RunSpec
+from publisher.release.shard import (
     Fragment,
     FragmentError,
     FragmentOutcome,
@@ -42,7 +45,11 @@ from publisher.shard import (
     restrict_plan,
     write_fragment,
 )
-from publisher.state import (
+from publisher.release.summary import ReleasePreview, ReleaseReport
+from publisher.repo import git as gitrepo
+from publisher.repo.git import POLICIES_DIR, ConfigurationError, GitError
+from publisher.repo.layout import changed_version_folders, folder_identity
+from publisher.state.folder import (
     DeliveredIndex,
     StateDir,
     StateError,
@@ -50,8 +57,7 @@ from publisher.state import (
     parse_baseline,
     release_lock_path,
 )
-from publisher.statesync import StateSyncError, commit_and_push
-from publisher.summary import ReleasePreview, ReleaseReport
+from publisher.state.push import StateSyncError, commit_and_push
 
 CONTROLLER_PLUGIN = "policyhub-controller"
 
@@ -393,7 +399,7 @@ class Controller:
             return
         if opts.commit_state:
             try:
-                notes = commit_and_push(self.root, self.state, plan, push=opts.push)
+                notes = commit_and_push(self.root, self.state, plan.release_sha, push=opts.push)
             except (StateSyncError, GitError) as exc:
                 self.sync_failed = True
                 notes = [f"ERROR: state not committed/pushed: {exc}"]

@@ -22,8 +22,8 @@ from policy_checks import (
     read_policy_folder,
     symlink_finding,
 )
-from publisher import gitrepo
-from publisher.gitrepo import POLICIES_DIR, SYMLINK_MODE, CommitTree
+from publisher.repo import git as gitrepo
+from publisher.repo.git import POLICIES_DIR, SYMLINK_MODE, CommitTree
 
 POLICY_FILES = (METADATA_FILE, DEFINITION_FILE)
 READ_FILES = (*POLICY_FILES, TESTS_FILE)  # what validating a version reads of its folder

@@ -1,13 +1,16 @@
-"""The pytest plugin's entry point (`pytest11`): options, and which role this process plays.
+"""The pytest plugin (the `pytest11` entry point `policyhub`): the only package that imports
+pytest. It maps pytest's lifecycle onto the release engine (`publisher.release`) by process role:
 
 - an xdist worker gets a `RunSpec` in `workerinput` and registers only an `ItemRunner`
-  (`publisher/runner.py`);
-- the controller (or the only process) registers the `Controller` (`publisher/controller.py`),
-  which decides the run as a `RunSpec` and ends it, an `ItemRunner` built from that same spec, the
-  `Reporter` (`publisher/reporter.py`), and, only when xdist is present, the `XdistHooks` that hand
-  the spec to the workers (`publisher/xdisthooks.py`).
+  (`worker.py`: what runs on a worker, and on the only process without xdist);
+- the controller (or the only process) registers the `Controller` (`controller.py`), which
+  decides the run as a `RunSpec` and ends it, an `ItemRunner` built from that same spec, the
+  `Reporter` (`reporter.py`), and, only when xdist is present, the `XdistHooks` that hand the
+  spec to the workers (`xdisthooks.py`).
 
-Inert in a directory without `policies/`.
+`options.py` resolves flags, environment and ini keys; `items.py` holds the collected nodes;
+`precommit.py` is the `policyhub-check` command. May import every other `publisher` package and
+`policy_checks`. Inert in a directory without `policies/`.
 """
 
 from __future__ import annotations
@@ -17,19 +20,19 @@ import os
 
 import pytest
 
-from publisher.controller import CONTROLLER_PLUGIN, Controller
-from publisher.gitrepo import POLICIES_DIR
-from publisher.items import PolicyItem
-from publisher.options import (
+from publisher.plugin.controller import CONTROLLER_PLUGIN, Controller
+from publisher.plugin.items import PolicyItem
+from publisher.plugin.options import (
     UsageError,
     add_options,
     repair_rootdir,
     resolve_options,
     resolve_token,
 )
-from publisher.reporter import REPORTER_PLUGIN, Reporter
-from publisher.runner import RUNNER_PLUGIN, ItemRunner
-from publisher.runspec import WORKERINPUT_KEY, RunSpec
+from publisher.plugin.reporter import REPORTER_PLUGIN, Reporter
+from publisher.plugin.worker import RUNNER_PLUGIN, ItemRunner
+from publisher.release.runspec import WORKERINPUT_KEY, RunSpec
+from publisher.repo.git import POLICIES_DIR
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -54,7 +57,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
         pytest_xdist_auto_num_workers as cpu_count,
     )
 
-    from publisher.xdisthooks import auto_workers
+    from publisher.plugin.xdisthooks import auto_workers
 
     return auto_workers(config, cpu_count(config))
 
@@ -86,7 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
     manager.register(ItemRunner(root, spec, controller.token, controller.checker), RUNNER_PLUGIN)
     manager.register(Reporter(controller, annotate=not opts.finalize), REPORTER_PLUGIN)
     if manager.hasplugin("xdist"):
-        from publisher.xdisthooks import XdistHooks
+        from publisher.plugin.xdisthooks import XdistHooks
 
         manager.register(XdistHooks(spec))
 

@@ -17,20 +17,20 @@ from typing import Any
 import pytest
 
 from policy_checks import CheckResult, CheckSettings, PolicyChecker, PolicyFiles, RulesError
-from publisher.gitrepo import POLICIES_DIR
-from publisher.hubchecks import HubCheckBoard, HubCheckPrefetch
-from publisher.hubclient import HubAnswer, HubClient, RetryPolicy
-from publisher.items import PolicyItem, PolicyTree
-from publisher.layout import CommitSource, WorkingTreeSource, discover_version_folders
-from publisher.options import UsageError
-from publisher.release import (
+from publisher.hub.client import HubAnswer, HubClient, RetryPolicy
+from publisher.plugin.items import PolicyItem, PolicyTree
+from publisher.plugin.options import UsageError
+from publisher.release.hubchecks import HubCheckBoard, HubCheckPrefetch
+from publisher.release.plan import (
     HubOutage,
     ItemOutcome,
     check_only,
     deliver_version,
 )
-from publisher.runspec import RunSpec
-from publisher.state import DeliveredIndex, StateDir
+from publisher.release.runspec import RunSpec
+from publisher.repo.git import POLICIES_DIR
+from publisher.repo.layout import CommitSource, WorkingTreeSource, discover_version_folders
+from publisher.state.folder import DeliveredIndex, StateDir
 
 RUNNER_PLUGIN = "policyhub-runner"
 REPORT_ATTR = "policyhub"  # the item's outcome, shipped by xdist on the test report

@@ -14,7 +14,7 @@ import pytest
 from policy_checks import CONDITION_LANGUAGES, TEST_POLICIES, CheckSettings
 from policy_checks.evaluator import DEFAULT_TIMEOUT
 from publisher.printable import register_secret
-from publisher.shard import Shard, ShardError, parse_shard
+from publisher.release.shard import Shard, ShardError, parse_shard
 
 LOCAL_HUB = "local"
 LOCAL_DIR = ".policyhub-local"

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from publisher.layout import folder_identity
-from publisher.release import ReleasePlan
-from publisher.state import DeliveredIndex, atomic_write
-from publisher.stateschema import schema_problem
+from publisher.release.plan import ReleasePlan
+from publisher.repo.layout import folder_identity
+from publisher.state.folder import DeliveredIndex, atomic_write
+from publisher.state.schema import schema_problem
 
 FRAGMENT_FORMAT = "policyhub-fragment"
 FRAGMENT_VERSION = 1

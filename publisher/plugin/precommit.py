@@ -13,7 +13,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from policy_checks import looks_like_version
-from publisher.gitrepo import POLICIES_DIR
+from publisher.repo.git import POLICIES_DIR
 
 
 def touched_folders(files: list[str], deleted: bool = False) -> list[str]:

@@ -20,10 +20,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from publisher.hubclient import HubAnswer, HubClient
-from publisher.layout import folder_identity
+from publisher.hub.client import HubAnswer, HubClient
 from publisher.printable import redact
-from publisher.release import HubOutage, ReleasePlan, unreachable_reason
+from publisher.release.plan import HubOutage, ReleasePlan, unreachable_reason
+from publisher.repo.layout import folder_identity
 
 BOARD_FILE = "hub-checks.jsonl"
 # Hub checks in flight at once on the controller: enough to stay ahead of 8 workers at a hub

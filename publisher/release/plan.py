@@ -1,7 +1,7 @@
 """The release engine without pytest: the plan (baseline, change set, early filter), the delivery
 of one policy version (hub check → validate → publish) and its `ItemOutcome`, the author-mode
 immutability guard, and the run's shared outage file (`HubOutage`). Hub checks sent before their
-item runs live in `publisher/hubchecks.py`.
+item runs live in `publisher/release/hubchecks.py`.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from policy_checks import (
     looks_like_version,
     publish_body,
 )
-from publisher import gitrepo
-from publisher.hubclient import HubAnswer, HubClient, describe_body, hub_record
-from publisher.layout import CommitSource, folder_identity
-from publisher.outcome import Outcome
-from publisher.state import DeliveredIndex, DeliveryRecord
+from publisher.hub.client import HubAnswer, HubClient, describe_body, hub_record
+from publisher.release.outcome import Outcome
+from publisher.repo import git as gitrepo
+from publisher.repo.layout import CommitSource, folder_identity
+from publisher.state.folder import DeliveredIndex, DeliveryRecord
 
 
 @dataclass

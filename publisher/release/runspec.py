@@ -1,6 +1,7 @@
 """`RunSpec`: what every process of a run must know to run its items, decided once by the
 controller. It is plain JSON-like data because it *is* the `workerinput` payload an xdist worker
-receives (`publisher/xdisthooks.py`); without xdist the controller's own runner is built from it.
+receives (`publisher/plugin/xdisthooks.py`); without xdist the controller's own runner is built
+from it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from policy_checks import CheckSettings
-from publisher.release import ReleasePlan
+from publisher.release.plan import ReleasePlan
 
 WORKERINPUT_KEY = "policyhub"
 
