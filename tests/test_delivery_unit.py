@@ -13,8 +13,9 @@ import yaml
 
 from policy_checks import PolicyChecker, PolicyFiles
 from publisher.hub.client import HubAnswer, RetryPolicy
+from publisher.release.delivery import deliver_version
+from publisher.release.hubchecks import HubOutage
 from publisher.release.outcome import Outcome
-from publisher.release.plan import HubOutage, deliver_version
 from tests.policyrepo import definition, metadata
 
 ALREADY_IN_HUB, NOT_ATTEMPTED = Outcome.ALREADY_IN_HUB, Outcome.NOT_ATTEMPTED

@@ -28,14 +28,15 @@ from publisher.hub.client import (
 from publisher.plugin.options import LOCAL_DIR, LOCAL_HUB, HarnessOptions, UsageError
 from publisher.plugin.worker import REPORT_ATTR, load_checker
 from publisher.release.baseline import finalize_release
-from publisher.release.hubchecks import BOARD_FILE, HubCheckBoard, HubChecksAhead
-from publisher.release.plan import (
+from publisher.release.hubchecks import (
+    BOARD_FILE,
+    HubCheckBoard,
+    HubChecksAhead,
     HubOutage,
-    ItemOutcome,
-    ReleasePlan,
-    make_plan,
     unreachable_reason,
 )
+from publisher.release.outcome import ItemOutcome
+from publisher.release.plan import ReleasePlan, make_plan
 from publisher.release.runspec import RunSpec
 from publisher.release.shard import (
     Fragment,

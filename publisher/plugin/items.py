@@ -14,8 +14,7 @@ from typing import Any, Protocol
 import pytest
 
 from policy_checks import Finding, PolicyFiles
-from publisher.release.outcome import Outcome
-from publisher.release.plan import ItemOutcome
+from publisher.release.outcome import ItemOutcome, Outcome
 from publisher.repo.layout import folder_identity
 
 

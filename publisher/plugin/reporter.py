@@ -13,8 +13,7 @@ from typing import Any, Protocol
 import pytest
 
 from publisher.plugin.worker import REPORT_ATTR
-from publisher.release.outcome import Outcome
-from publisher.release.plan import ItemOutcome
+from publisher.release.outcome import ItemOutcome, Outcome
 from publisher.release.summary import (
     ReleasePreview,
     ReleaseReport,

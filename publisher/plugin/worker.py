@@ -20,13 +20,10 @@ from policy_checks import CheckResult, CheckSettings, PolicyChecker, PolicyFiles
 from publisher.hub.client import HubAnswer, HubClient, RetryPolicy
 from publisher.plugin.items import PolicyItem, PolicyTree
 from publisher.plugin.options import UsageError
-from publisher.release.hubchecks import HubCheckBoard, HubCheckPrefetch
-from publisher.release.plan import (
-    HubOutage,
-    ItemOutcome,
-    check_only,
-    deliver_version,
-)
+from publisher.release.delivery import deliver_version
+from publisher.release.guard import check_only
+from publisher.release.hubchecks import HubCheckBoard, HubCheckPrefetch, HubOutage
+from publisher.release.outcome import ItemOutcome
 from publisher.release.runspec import RunSpec
 from publisher.repo.git import POLICIES_DIR
 from publisher.repo.layout import CommitSource, WorkingTreeSource, discover_version_folders

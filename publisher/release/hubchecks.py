@@ -22,8 +22,37 @@ from typing import Any
 
 from publisher.hub.client import HubAnswer, HubClient
 from publisher.printable import redact
-from publisher.release.plan import HubOutage, ReleasePlan, unreachable_reason
+from publisher.release.plan import ReleasePlan
 from publisher.repo.layout import folder_identity
+
+
+class HubOutage:
+    """Whether this run already found the hub unreachable, shared by every process of the run
+    through one file (the controller names it in `workerinput`): once one item saw no answer
+    after all its tries, every later item is not attempted, so a dead hub costs one request
+    deadline per process, not one per version."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def known(self) -> str | None:
+        try:
+            return self.path.read_text(encoding="utf-8") or "the hub did not answer"
+        except OSError:
+            return None
+
+    def mark(self, why: str) -> None:
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(why, encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # at worst the next item finds out for itself
+
+
+def unreachable_reason(hub_url: str, answer: HubAnswer) -> str:
+    return f"the hub at {hub_url} did not answer: {answer.describe}"
+
 
 BOARD_FILE = "hub-checks.jsonl"
 # Hub checks in flight at once on the controller: enough to stay ahead of 8 workers at a hub

@@ -1,9 +1,16 @@
-"""The outcomes of a policy version in a run: the one definition, as reports, the summary table,
-fragments and `delivered.json` spell them."""
+"""What happened to a policy version in a run: the outcome words (`Outcome`), as reports, the
+summary table, fragments and `delivered.json` spell them, and the one record of a version's run
+(`ItemOutcome`) that reports, fragments and the controller share, with one serialisation.
+"""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Any
+
+from policy_checks import Finding
+from publisher.state.folder import DeliveryRecord
 
 
 class Outcome(StrEnum):
@@ -27,3 +34,95 @@ class Outcome(StrEnum):
 
 # What `delivered.json` may record.
 DELIVERED = frozenset({Outcome.PUBLISHED, Outcome.ALREADY_IN_HUB})
+
+
+@dataclass
+class ItemOutcome:
+    """The result of one policy version in one run; plain data for reports and the controller."""
+
+    folder: str
+    name: str
+    version: str
+    outcome: str
+    reason: str = ""
+    digest: str | None = None
+    hub_digest: str | None = None  # set when the hub holds different content for this version
+    get_status: int | None = None
+    post_status: int | None = None
+    findings: list[Finding] = field(default_factory=list)
+    delivery: DeliveryRecord | None = None
+    tests: str | None = None  # "passed/total" cases of the version's tests.yaml, when it ran
+
+    @property
+    def passed(self) -> bool:
+        return Outcome(self.outcome).passed
+
+    @property
+    def hub_differs(self) -> bool:
+        return self.hub_digest is not None
+
+    def properties(self) -> list[tuple[str, Any]]:
+        """The JUnit properties / JSON report metadata of this item."""
+        props: list[tuple[str, Any]] = [
+            ("policy", self.name),
+            ("version", self.version),
+            ("outcome", str(self.outcome)),  # plain str: xdist cannot ship an enum
+        ]
+        if self.digest:  # absent when unknown (files that do not parse), never ""
+            props.append(("digest", self.digest))
+        if self.reason:
+            props.append(("reason", self.reason))
+        if self.get_status is not None:
+            props.append(("hub_get_status", self.get_status))
+        if self.post_status is not None:
+            props.append(("hub_post_status", self.post_status))
+        if self.hub_digest:
+            props.append(("hub_digest", self.hub_digest))
+        if self.tests:
+            props.append(("tests", self.tests))
+        return props
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-like data: what crosses the xdist channel on a test report."""
+        return {
+            "folder": self.folder,
+            "name": self.name,
+            "version": self.version,
+            "outcome": str(self.outcome),
+            "reason": self.reason,
+            "digest": self.digest,
+            "hub_digest": self.hub_digest,
+            "get_status": self.get_status,
+            "post_status": self.post_status,
+            "findings": [asdict(f) for f in self.findings],
+            "delivery": self.delivery.to_json() if self.delivery else None,
+            "tests": self.tests,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ItemOutcome:
+        delivery = data.get("delivery")
+        return cls(
+            folder=data["folder"],
+            name=data["name"],
+            version=data["version"],
+            outcome=data["outcome"],
+            reason=data["reason"],
+            digest=data["digest"],
+            hub_digest=data["hub_digest"],
+            get_status=data["get_status"],
+            post_status=data["post_status"],
+            findings=[Finding(**f) for f in data["findings"]],
+            delivery=(
+                DeliveryRecord.from_json(data["name"], data["version"], delivery)
+                if delivery
+                else None
+            ),
+            tests=data.get("tests"),
+        )
+
+    def failure_text(self) -> str:
+        head = f"{self.name}@{self.version}: {self.outcome}"
+        lines = [head + (f" – {self.reason}" if self.reason else "")]
+        lines.extend(f"  {f.render()}" for f in self.findings)
+        return "\n".join(lines)

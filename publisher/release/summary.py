@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from publisher.printable import printable
 from publisher.release.baseline import BaselineDecision
-from publisher.release.outcome import DELIVERED, Outcome
-from publisher.release.plan import ItemOutcome, ReleasePlan
+from publisher.release.outcome import DELIVERED, ItemOutcome, Outcome
+from publisher.release.plan import ReleasePlan
 from publisher.repo.layout import folder_identity
 from publisher.state.folder import DeliveredIndex
 
