@@ -2,7 +2,7 @@
 tree keeps saying what it does: pytest (and xdist) only in `publisher/plugin/`, and every arrow
 between the `publisher` packages pointing down:
 
-    plugin -> release -> {state -> repo, hub} -> printable;   policy_checks below all of them.
+    plugin -> release -> {state -> repo, hub} -> {printable, refused};   policy_checks below.
 
 An import inside a function counts as much as one at the top."""
 
@@ -19,14 +19,16 @@ PYTEST_LIKE = ("pytest", "_pytest", "xdist", "pluggy")
 # package (a folder, or a top-level module) -> the publisher packages it may import
 MAY_IMPORT: dict[str, set[str]] = {
     "publisher.printable": set(),
-    "publisher.hub": {"publisher.printable"},
-    "publisher.repo": {"publisher.printable"},
-    "publisher.state": {"publisher.repo", "publisher.printable"},
+    "publisher.refused": set(),
+    "publisher.hub": {"publisher.printable", "publisher.refused"},
+    "publisher.repo": {"publisher.printable", "publisher.refused"},
+    "publisher.state": {"publisher.repo", "publisher.printable", "publisher.refused"},
     "publisher.release": {
         "publisher.hub",
         "publisher.repo",
         "publisher.state",
         "publisher.printable",
+        "publisher.refused",
     },
     "publisher.plugin": {
         "publisher.hub",
@@ -34,6 +36,7 @@ MAY_IMPORT: dict[str, set[str]] = {
         "publisher.state",
         "publisher.release",
         "publisher.printable",
+        "publisher.refused",
     },
 }
 

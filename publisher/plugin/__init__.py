@@ -17,20 +17,19 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
+from publisher.hub.token import resolve_token
 from publisher.plugin.controller import CONTROLLER_PLUGIN, Controller
 from publisher.plugin.items import PolicyItem
-from publisher.plugin.options import (
-    UsageError,
-    add_options,
-    repair_rootdir,
-    resolve_options,
-    resolve_token,
-)
+from publisher.plugin.options import add_options, repair_rootdir, resolve_options
 from publisher.plugin.reporter import REPORTER_PLUGIN, Reporter
 from publisher.plugin.worker import RUNNER_PLUGIN, ItemRunner
+from publisher.refused import Refused
+from publisher.release.run import Run, build_run
 from publisher.release.runspec import WORKERINPUT_KEY, RunSpec
 from publisher.repo.git import POLICIES_DIR
 
@@ -62,8 +61,22 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return auto_workers(config, cpu_count(config))
 
 
+@contextmanager
+def refusals() -> Iterator[None]:
+    """The one place a `Refused` run becomes pytest's usage error: exit 4, the message alone."""
+    try:
+        yield
+    except Refused as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
+    with refusals():
+        _configure(config)
+
+
+def _configure(config: pytest.Config) -> None:
     manager = config.pluginmanager
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
@@ -76,22 +89,56 @@ def pytest_configure(config: pytest.Config) -> None:
     root = config.rootpath
     if not (root / POLICIES_DIR).is_dir():
         if config.option.release or config.option.changed_since:
-            raise UsageError(f"no {POLICIES_DIR}/ folder in {root}: nothing to validate or release")
+            raise Refused(f"no {POLICIES_DIR}/ folder in {root}: nothing to validate or release")
         return
-    opts = resolve_options(config, root)
-    controller = Controller(config, root, opts)
+    run = make_run(config)
     try:
-        spec = controller.prepare()
+        spec = run.prepare()
     except BaseException:
-        controller.close()
+        run.close()
         raise
-    manager.register(controller, CONTROLLER_PLUGIN)
-    manager.register(ItemRunner(root, spec, controller.token, controller.checker), RUNNER_PLUGIN)
-    manager.register(Reporter(controller, annotate=not opts.finalize), REPORTER_PLUGIN)
+    manager.register(Controller(run), CONTROLLER_PLUGIN)
+    manager.register(ItemRunner(root, spec, run.token, run.checker), RUNNER_PLUGIN)
+    manager.register(Reporter(run, annotate=run.annotates), REPORTER_PLUGIN)
     if manager.hasplugin("xdist"):
         from publisher.plugin.xdisthooks import XdistHooks
 
         manager.register(XdistHooks(spec))
+
+
+def make_run(config: pytest.Config) -> Run:
+    """The run this command line asks for (`publisher.release.run.build_run`)."""
+
+    def write_line(line: str) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line)
+
+    return build_run(
+        resolve_options(config, config.rootpath),
+        config.rootpath,
+        write_line,
+        collect_only=bool(config.option.collectonly),
+        selects_every_version=_selects_every_version(config),
+    )
+
+
+def _selects_every_version(config: pytest.Config) -> bool:
+    """Whether this run's items are all the versions to deliver (no `-k`, `-m`, `--lf`,
+    `--sw`, `--deselect`, `--ignore` or paths that pick a subset), so hub checks sent for
+    all of them are all used."""
+    option = config.option
+    narrowed = (
+        option.keyword
+        or option.markexpr
+        or getattr(option, "lf", False)
+        or getattr(option, "stepwise", False)
+        or getattr(option, "deselect", None)
+        or getattr(option, "ignore", None)
+        or getattr(option, "ignore_glob", None)
+    )
+    given_paths = config.args_source == pytest.Config.ArgsSource.ARGS
+    return not narrowed and not given_paths
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

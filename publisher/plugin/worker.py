@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from policy_checks import CheckResult, CheckSettings, PolicyChecker, PolicyFiles, RulesError
+from policy_checks import CheckResult, PolicyChecker, PolicyFiles
 from publisher.hub.client import HubAnswer, HubClient, RetryPolicy
 from publisher.plugin.items import PolicyItem, PolicyTree
-from publisher.plugin.options import UsageError
 from publisher.release.delivery import deliver_version
 from publisher.release.guard import check_only
 from publisher.release.hubchecks import HubCheckBoard, HubCheckPrefetch, HubOutage
 from publisher.release.outcome import ItemOutcome
+from publisher.release.run import load_checker
 from publisher.release.runspec import RunSpec
 from publisher.repo.git import POLICIES_DIR
 from publisher.repo.layout import CommitSource, WorkingTreeSource, discover_version_folders
@@ -31,14 +31,6 @@ from publisher.state.folder import DeliveredIndex, StateDir
 
 RUNNER_PLUGIN = "policyhub-runner"
 REPORT_ATTR = "policyhub"  # the item's outcome, shipped by xdist on the test report
-
-
-def load_checker(rules_dir: str | None, settings: CheckSettings | None = None) -> PolicyChecker:
-    """The checks with a repository's own rules; a broken rules file is a usage error."""
-    try:
-        return PolicyChecker.load(Path(rules_dir) if rules_dir else None, settings)
-    except RulesError as exc:
-        raise UsageError(str(exc)) from None
 
 
 class ItemRunner:

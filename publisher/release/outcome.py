@@ -5,7 +5,7 @@ summary table, fragments and `delivered.json` spell them, and the one record of 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
@@ -83,43 +83,31 @@ class ItemOutcome:
         return props
 
     def to_json(self) -> dict[str, Any]:
-        """Plain JSON-like data: what crosses the xdist channel on a test report."""
-        return {
-            "folder": self.folder,
-            "name": self.name,
-            "version": self.version,
-            "outcome": str(self.outcome),
-            "reason": self.reason,
-            "digest": self.digest,
-            "hub_digest": self.hub_digest,
-            "get_status": self.get_status,
-            "post_status": self.post_status,
-            "findings": [asdict(f) for f in self.findings],
-            "delivery": self.delivery.to_json() if self.delivery else None,
-            "tests": self.tests,
-        }
+        """Plain JSON-like data (what crosses the xdist channel on a test report, and a fragment's
+        outcome entry): every field, by `dataclasses.asdict`, so none can be left out. The
+        outcome words become plain `str` (execnet cannot ship an enum)."""
+        data = asdict(self)
+        data["outcome"] = str(self.outcome)
+        if self.delivery is not None:
+            data["delivery"]["outcome"] = str(self.delivery.outcome)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ItemOutcome:
-        delivery = data.get("delivery")
-        return cls(
-            folder=data["folder"],
-            name=data["name"],
-            version=data["version"],
-            outcome=data["outcome"],
-            reason=data["reason"],
-            digest=data["digest"],
-            hub_digest=data["hub_digest"],
-            get_status=data["get_status"],
-            post_status=data["post_status"],
-            findings=[Finding(**f) for f in data["findings"]],
-            delivery=(
-                DeliveryRecord.from_json(data["name"], data["version"], delivery)
-                if delivery
-                else None
-            ),
-            tests=data.get("tests"),
-        )
+        """The inverse of `to_json`; a field the data lacks takes its default, and a key this
+        version does not know is left out."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values["findings"] = [Finding(**f) for f in values.get("findings") or ()]
+        if values.get("delivery"):
+            values["delivery"] = DeliveryRecord(**values["delivery"])
+        return cls(**values)
+
+    def without_delivery(self) -> dict[str, Any]:
+        """`to_json` less the delivery record, which a fragment keeps as delivered.json does."""
+        data = self.to_json()
+        del data["delivery"]
+        return data
 
     def failure_text(self) -> str:
         head = f"{self.name}@{self.version}: {self.outcome}"
