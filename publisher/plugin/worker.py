@@ -21,7 +21,12 @@ from publisher.hub.client import HubAnswer, HubClient, RetryPolicy
 from publisher.plugin.items import PolicyItem, PolicyTree
 from publisher.release.delivery import deliver_version
 from publisher.release.guard import check_only
-from publisher.release.hubchecks import HubCheckBoard, HubCheckPrefetch, HubOutage
+from publisher.release.hubchecks import (
+    HubCheckBoard,
+    HubCheckPrefetch,
+    HubOutage,
+    TokenRefused,
+)
 from publisher.release.outcome import ItemOutcome
 from publisher.release.run import load_checker
 from publisher.release.runspec import RunSpec
@@ -52,6 +57,9 @@ class ItemRunner:
         self._prefetch: HubCheckPrefetch | None = None
         self._folders = spec.folders
         self._outage = HubOutage(Path(spec.outage_file)) if spec.outage_file else None
+        self._refused = (
+            TokenRefused(Path(spec.token_refused_file)) if spec.token_refused_file else None
+        )
         self._board = HubCheckBoard(Path(spec.hub_checks_file)) if spec.hub_checks_file else None
         self._delivered: DeliveredIndex | None = None
         self._next: str | None = None  # the folder of the item pytest runs after this one
@@ -129,6 +137,7 @@ class ItemRunner:
             dry_run=self.spec.dry_run,
             hub_check=self._hub_check(folder),
             outage=self._outage,
+            token_refused=self._refused,
         )
 
     def _hub_check(self, folder: str) -> HubAnswer | Future[HubAnswer] | None:

@@ -13,7 +13,7 @@ from policy_checks import (
     publish_body,
 )
 from publisher.hub.client import HubAnswer, HubClient, describe_body, hub_record
-from publisher.release.hubchecks import HubOutage, unreachable_reason
+from publisher.release.hubchecks import HubOutage, TokenRefused, unreachable_reason
 from publisher.release.outcome import ItemOutcome, Outcome
 from publisher.release.plan import well_formed
 from publisher.state.folder import DeliveryRecord
@@ -28,6 +28,17 @@ def idempotency_key(release_sha: str, name: str, version: str) -> str:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# What the items after the one that found it say; the reason itself is said once.
+LATER_OUTAGE = (
+    "not attempted: the hub at {url} did not answer earlier in this run (the reason is said "
+    "once, at the start or in the summary)"
+)
+LATER_REFUSAL = (
+    "not attempted: the hub refused the token on an earlier publish in this run (the reason is "
+    "said once, in the summary)"
+)
 
 
 def _auth_reason(answer: HubAnswer) -> str:
@@ -46,6 +57,7 @@ def deliver_version(
     dry_run: bool = False,
     hub_check: HubAnswer | Future[HubAnswer] | None = None,
     outage: HubOutage | None = None,
+    token_refused: TokenRefused | None = None,
 ) -> ItemOutcome:
     """One version through the hub check, validation and publishing (CONTRACT.md section 3.4).
 
@@ -70,9 +82,8 @@ def deliver_version(
     if auth_problem:
         out.outcome, out.reason = Outcome.NOT_ATTEMPTED, auth_problem
         return out
-    down = outage.known() if outage else None
-    if down:
-        out.outcome, out.reason = Outcome.NOT_ATTEMPTED, f"not attempted: {down}"
+    if outage is not None and outage.known():
+        out.outcome, out.reason = Outcome.NOT_ATTEMPTED, LATER_OUTAGE.format(url=client.base_url)
         return out
 
     deadline = time.monotonic() + client.policy.item_deadline
@@ -115,6 +126,9 @@ def deliver_version(
         out.reason = "would be published" + check_note
         return out
 
+    if token_refused is not None and token_refused.known():
+        out.outcome, out.reason = Outcome.NOT_ATTEMPTED, LATER_REFUSAL
+        return out
     key = idempotency_key(release_sha, result.name, result.version)
     assert result.digest is not None  # result.ok: both files parsed
     body = publish_body(
@@ -147,6 +161,8 @@ def deliver_version(
     out.outcome = Outcome.PUBLISH_FAILED
     if status in (401, 403):
         out.reason = _auth_reason(answer)
+        if token_refused is not None:
+            token_refused.mark(out.reason)
     elif status is not None and 300 <= status < 400:
         out.reason = f"the hub answered a redirect (HTTP {status}); POST is never redirected"
     elif status == 409:

@@ -26,18 +26,20 @@ from publisher.release.plan import ReleasePlan
 from publisher.repo.layout import folder_identity
 
 
-class HubOutage:
-    """Whether this run already found the hub unreachable, shared by every process of the run
-    through one file (the controller names it in `workerinput`): once one item saw no answer
-    after all its tries, every later item is not attempted, so a dead hub costs one request
-    deadline per process, not one per version."""
+class RunFlag:
+    """A fact that one process of the run found and every later item must know, shared by every
+    process through one file (the controller names it on the `RunSpec`): written whole by
+    `os.replace`, read as it is."""
+
+    default = "it happened"
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def known(self) -> str | None:
+        """The full reason, as the process that found it wrote it, or None."""
         try:
-            return self.path.read_text(encoding="utf-8") or "the hub did not answer"
+            return self.path.read_text(encoding="utf-8") or self.default
         except OSError:
             return None
 
@@ -48,6 +50,22 @@ class HubOutage:
             os.replace(tmp, self.path)
         except OSError:
             pass  # at worst the next item finds out for itself
+
+
+class HubOutage(RunFlag):
+    """The hub was found unreachable: once one item (or the preflight) saw no answer after all
+    its tries, every later item is not attempted, so a dead hub costs one request deadline per
+    process, not one per version. The reason is said once (up front or in the summary); the
+    items not attempted say only that."""
+
+    default = "the hub did not answer"
+
+
+class TokenRefused(RunFlag):
+    """The hub refused the token on a POST (401/403), where its GETs were accepted (a read-only
+    token): every later item is not attempted instead of repeating the refusal per version."""
+
+    default = "the hub refused the token"
 
 
 def unreachable_reason(hub_url: str, answer: HubAnswer) -> str:

@@ -44,6 +44,7 @@ from publisher.release.hubchecks import (
     HubCheckBoard,
     HubChecksAhead,
     HubOutage,
+    TokenRefused,
     unreachable_reason,
 )
 from publisher.release.outcome import ItemOutcome
@@ -216,6 +217,7 @@ class ReleaseRun(Run):
         )
         self.state: StateDir | None = None
         self.outage: HubOutage | None = None
+        self.token_refused: TokenRefused | None = None
         self.ahead: HubChecksAhead | None = None  # the hub checks sent while workers start
         self.notes: list[str] = []  # lines for the summary (what --finalize merged...)
         self.failed = False  # something no item shows failed (the state, a fragment, a push)
@@ -323,11 +325,13 @@ class ReleaseRun(Run):
         run_dir = Path(tempfile.mkdtemp(prefix="policyhub-run-"))
         self._stack.callback(shutil.rmtree, run_dir, ignore_errors=True)
         outage = self.outage = HubOutage(run_dir / "hub-unreachable")
+        self.token_refused = TokenRefused(run_dir / "token-refused")
         board = HubCheckBoard(run_dir / BOARD_FILE)
         spec = dataclasses.replace(
             spec,
             hub_url=hub_url,
             outage_file=str(outage.path),
+            token_refused_file=str(self.token_refused.path),
             hub_checks_file=str(board.path),
             local_token=local_token,
         )
@@ -405,6 +409,11 @@ class ReleaseRun(Run):
         if self.outage is not None and (down := self.outage.known()):
             report.notes.append(
                 f"HUB UNREACHABLE: {down}; the versions not attempted are retried by the "
+                "next release"
+            )
+        if self.token_refused is not None and (refused := self.token_refused.known()):
+            report.notes.append(
+                f"TOKEN REFUSED: {refused}; the versions not attempted are retried by the "
                 "next release"
             )
         if not self.writes_nothing and self.state is not None:

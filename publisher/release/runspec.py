@@ -29,6 +29,7 @@ class RunSpec:
     ca_bundle: str | None = None
     limits: dict[str, float] = field(default_factory=dict)  # RetryPolicy overrides
     outage_file: str | None = None  # where a process that finds the hub dead says so
+    token_refused_file: str | None = None  # where a process whose POST got 401/403 says so
     hub_checks_file: str | None = None  # the answers of the hub checks sent ahead (hubchecks.py)
     # Only the embedded hub's throw-away token travels here; a real one comes from the
     # environment every worker inherits (read through options.resolve_token).

@@ -146,7 +146,8 @@ def _fragment_from_json(data: Any, shown: str) -> Fragment:
     deliveries = DeliveredIndex.from_checked(data["policies"])
     outcomes = []
     for entry in data.get("outcomes", []):
-        outcome = ItemOutcome.from_json(entry)
+        # The delivery is the fragment's own record of it (`policies`), never the entry's.
+        outcome = ItemOutcome.from_json({k: v for k, v in entry.items() if k != "delivery"})
         outcome.reason = outcome.reason or ""
         outcome.delivery = deliveries.get(outcome.name, outcome.version)
         outcomes.append(outcome)

@@ -169,7 +169,19 @@ class CommitSource:
 def changed_version_folders(root: Path, ref: str) -> list[str]:
     """`--changed-since REF`: the version folders of the working tree that differ from the
     merge-base of REF and HEAD (committed, staged or not, or untracked). Raises GitError."""
-    base = gitrepo.git(root, "merge-base", ref, "HEAD").strip()
+    if not gitrepo.git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False):
+        remote, _, branch = ref.partition("/") if "/" in ref else ("origin", "", ref)
+        fetch = f"git fetch {remote} {branch}"
+        raise gitrepo.GitError(
+            f"no commit {ref!r} in this clone: fetch it ({fetch}; in GitHub Actions, "
+            "actions/checkout with fetch-depth: 0), or name a ref that exists (git branch -a)"
+        )
+    base = gitrepo.git(root, "merge-base", ref, "HEAD", check=False).strip()
+    if not base:
+        raise gitrepo.GitError(
+            f"{ref} and HEAD have no common commit in this clone (a shallow clone?): fetch "
+            "their history (git fetch --unshallow; in GitHub Actions, fetch-depth: 0)"
+        )
     paths = gitrepo.git(root, "diff", "--no-renames", "--name-only", "-z", base, "--", POLICIES_DIR)
     untracked = gitrepo.git(
         root, "ls-files", "--others", "--exclude-standard", "-z", "--", POLICIES_DIR
