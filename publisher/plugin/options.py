@@ -34,6 +34,9 @@ LIMIT_KEYS: dict[str, tuple[str, float, str]] = {
 PATH_OPTIONS = ("finalize", "fragment_out", "hub_ca_bundle")
 
 
+_ROOTDIR_FIELDS = ("_rootpath", "_inipath", "_inicfg", "_ignored_config_files", "_inicache")
+
+
 def repair_rootdir(config: pytest.Config, args: list[str]) -> None:
     """Choose pytest's rootdir again when it was chosen from one of our options' values.
 
@@ -61,6 +64,15 @@ def repair_rootdir(config: pytest.Config, args: list[str]) -> None:
     )
     if rootpath == config.rootpath and inipath == config.inipath:
         return
+    # pytest has no public way to choose the rootdir again: these are the private fields that
+    # pytest 8.1 to 9 keep it in (tests/test_release_config.py checks them on the installed
+    # pytest). A pytest without them gets the way round instead of a wrong rootdir.
+    if not all(hasattr(config, name) for name in _ROOTDIR_FIELDS):
+        raise pytest.UsageError(
+            f"pytest {pytest.__version__} took the value of a path option for a test path and "
+            f"chose the rootdir {config.rootpath}; write the option with '=' "
+            "(--finalize=PATH, --fragment-out=PATH, --hub-ca-bundle=PATH) or pass --rootdir ."
+        )
     old_confcut = str(config.inipath.parent if config.inipath else config.rootpath)
     config._rootpath, config._inipath = rootpath, inipath
     config._inicfg, config._ignored_config_files = inicfg, ignored
