@@ -1,4 +1,4 @@
-"""`release.deliver_version` on its own, with a stand-in client: the contract's rows for hub
+"""`delivery.deliver_version` on its own, with a stand-in client: the contract's rows for hub
 answers that a real hub only gives by accident (a GET that fails whatever it is asked, a 3xx).
 The flows themselves are proven against the real hub in test_release_flow.py.
 """

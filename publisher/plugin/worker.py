@@ -1,7 +1,7 @@
 """`ItemRunner`: what runs policy items, the same on the controller (without xdist) and on every
 xdist worker, built from one `RunSpec`. It owns collection (`policies/` becomes a `PolicyTree`),
 running one version (the checks, the next version's begun while this one's report is made so its
-test cases run meanwhile; or the delivery of `release.deliver_version` with the hub check the
+test cases run meanwhile; or the delivery of `delivery.deliver_version` with the hub check the
 controller sent ahead, or this process started during the previous item: `hubchecks`), and
 shipping each outcome on its test report to the controller.
 """

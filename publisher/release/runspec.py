@@ -32,7 +32,7 @@ class RunSpec:
     token_refused_file: str | None = None  # where a process whose POST got 401/403 says so
     hub_checks_file: str | None = None  # the answers of the hub checks sent ahead (hubchecks.py)
     # Only the embedded hub's throw-away token travels here; a real one comes from the
-    # environment every worker inherits (read through options.resolve_token).
+    # environment every worker inherits (read through hub.token.resolve_token).
     local_token: str | None = None
 
     def to_workerinput(self) -> dict[str, Any]:
