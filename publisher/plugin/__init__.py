@@ -22,6 +22,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from policy_checks import POLICIES_DIR
 from publisher.hub.token import resolve_token
 from publisher.plugin.controller import CONTROLLER_PLUGIN, Controller
 from publisher.plugin.items import PolicyItem
@@ -31,7 +32,6 @@ from publisher.plugin.worker import RUNNER_PLUGIN, ItemRunner
 from publisher.refused import Refused
 from publisher.release.run import Run, build_run
 from publisher.release.runspec import WORKERINPUT_KEY, RunSpec
-from publisher.repo.git import POLICIES_DIR
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

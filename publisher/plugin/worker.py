@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from policy_checks import CheckResult, PolicyChecker, PolicyFiles
+from policy_checks import POLICIES_DIR, CheckResult, PolicyChecker, PolicyFiles
 from publisher.hub.client import HubAnswer, HubClient, RetryPolicy
 from publisher.plugin.items import PolicyItem, PolicyTree
 from publisher.release.delivery import deliver_version
@@ -30,7 +30,6 @@ from publisher.release.hubchecks import (
 from publisher.release.outcome import ItemOutcome
 from publisher.release.run import load_checker
 from publisher.release.runspec import RunSpec
-from publisher.repo.git import POLICIES_DIR
 from publisher.repo.layout import CommitSource, WorkingTreeSource, discover_version_folders
 from publisher.state.folder import DeliveredIndex, StateDir
 

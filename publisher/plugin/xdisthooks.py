@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from policy_checks import POLICIES_DIR
 from publisher.release.runspec import WORKERINPUT_KEY, RunSpec
-from publisher.repo.git import POLICIES_DIR
 
 
 class XdistHooks:

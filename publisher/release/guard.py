@@ -9,6 +9,7 @@ from policy_checks import (
     Finding,
 )
 from publisher.release.outcome import ItemOutcome, Outcome
+from publisher.repo.layout import version_folder
 from publisher.state.folder import DeliveryRecord
 
 
@@ -40,7 +41,7 @@ def edited_after_delivery(digest: str | None, record: DeliveryRecord | None) -> 
     matches either digest, so only a real edit of the content is flagged."""
     if record is None or digest is None or record.holds(digest):
         return None
-    folder = f"policies/{record.name}/v{record.version}"
+    folder = version_folder(record.name, record.version)
     successor = next_version(record.version)
     return Finding(
         folder,
@@ -49,7 +50,7 @@ def edited_after_delivery(digest: str | None, record: DeliveryRecord | None) -> 
         "immutable, so a release would not republish it",
         hint=(
             f"undo the edit (git checkout -- {folder}) and put the change in a new version "
-            f"folder, e.g. policies/{record.name}/v{successor}/"
+            f"folder, e.g. {version_folder(record.name, successor)}/"
         ),
         rule="immutable",
     )

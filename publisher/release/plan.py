@@ -17,7 +17,12 @@ from policy_checks import (
     looks_like_version,
 )
 from publisher.repo import git as gitrepo
-from publisher.repo.layout import CommitSource, folder_identity
+from publisher.repo.layout import (
+    CommitSource,
+    folder_identity,
+    loose_entries_of,
+    version_folders_of,
+)
 from publisher.state.folder import DeliveredIndex
 
 
@@ -75,10 +80,10 @@ def make_plan(
     gitrepo.check_not_shallow(repo)
     baseline = gitrepo.resolve_baseline(repo, baseline_sha, baseline_text, release_sha)
     changed = gitrepo.changed_paths(repo, baseline.diff_from, release_sha)
-    touched = gitrepo.version_folders_of(changed)
-    loose = gitrepo.loose_entries_of(changed)
+    touched = version_folders_of(changed)
+    loose = loose_entries_of(changed)
     source = CommitSource(repo, release_sha, touched + loose)
-    existing = source.tree.version_folders()
+    existing = set(version_folders_of(source.tree.entries))
     # A link anywhere outside a version folder, or a file named like a version where one would
     # be (`policies/<name>/v2.0.0`), is a folder of its own that fails.
     loose_folders = [

@@ -60,11 +60,12 @@ from publisher.release.shard import (
 )
 from publisher.release.summary import ReleasePreview, ReleaseReport
 from publisher.repo import git as gitrepo
-from publisher.repo.git import POLICIES_DIR, ConfigurationError, GitError
+from publisher.repo.git import ConfigurationError, GitError
 from publisher.repo.layout import (
     changed_version_folders,
     discover_version_folders,
     folder_identity,
+    version_folder,
 )
 from publisher.state.folder import (
     DeliveredIndex,
@@ -543,7 +544,7 @@ class FinalizeRun(ReleaseRun):
         for outcome in merged.outcomes:
             self.outcomes[outcome.folder] = outcome
         for record in merged.deliveries:
-            folder = f"{POLICIES_DIR}/{record.name}/v{record.version}"
+            folder = version_folder(record.name, record.version)
             if folder not in self.outcomes:
                 self.outcomes[folder] = ItemOutcome(
                     folder,
