@@ -154,3 +154,23 @@ def test_other_content_in_the_hub_records_the_local_digest_and_the_hubs(result: 
     assert out.outcome == ALREADY_IN_HUB and out.delivery is not None
     assert out.delivery.digest == result.digest and out.delivery.hub_digest == other
     assert "DIFFERENT CONTENT" in out.reason
+
+
+def test_a_try_that_ends_in_an_unexpected_error_is_no_answer() -> None:
+    """However a try ends without a status (here a ValueError, as http.client raises on a socket
+    the watchdog shut), it is no answer: unreachable, so the version is not attempted rather
+    than POSTed after a "hub check" that never answered."""
+    from publisher.hub.client import HubClient, RetryPolicy
+
+    class Broken:
+        def request(self, *args: object, **kwargs: object) -> object:
+            raise ValueError("I/O operation on closed file")
+
+        def close(self) -> None:
+            pass
+
+    client = HubClient("http://127.0.0.1:9", None, RetryPolicy(attempts=1))
+    client._session = Broken()  # type: ignore[assignment]
+    answer = client.get_policy("alpha", "1.0.0")
+    assert answer.status is None and answer.unreachable
+    assert "I/O operation on closed file" in (answer.error or "")

@@ -392,7 +392,15 @@ class HubClient:
                 error = f"an answer over {MAX_ANSWER_BYTES // (1024 * 1024)} MiB"
                 return HubAnswer(response.status_code, error=error, attempts=attempt), None
             except Exception as exc:  # any traceback from in here could show request headers
-                return HubAnswer(None, error=_short_error(exc), attempts=attempt), None
+                # No status and no body is no answer, however the try ended (a socket shut by
+                # the watchdog can surface as a bare OSError or ValueError from http.client):
+                # never a "status None" that delivery would take for an answer and POST after.
+                error = (
+                    f"no complete answer within {budget:g} s"
+                    if watch.expired
+                    else _short_error(exc)
+                )
+                return HubAnswer(None, error=error, attempts=attempt, unreachable=True), None
         body = _json_or_none(raw)
         answer = HubAnswer(response.status_code, body, attempts=attempt)
         return answer, _retry_after(response.headers.get("Retry-After"))
