@@ -37,6 +37,7 @@ from policy_checks.model import CheckResult, Finding, PolicyFiles
 from policy_checks.naming import (
     DEFINITION_FILE,
     METADATA_FILE,
+    NAME_RE,
     TESTS_FILE,
     name_problem,
     parse_version_dir,
@@ -122,6 +123,20 @@ def _spelling(error: ValidationError, path: JsonPath) -> tuple[str | None, JsonP
                 match[0],
             )
     return None, path
+
+
+def _in_words(error: ValidationError, path: JsonPath) -> tuple[str, str] | None:
+    """(message, hint) for a schema error that jsonschema words in a way only a programmer
+    reads: a name that does not match the name pattern (shown as the raw regex)."""
+    if (
+        error.validator == "pattern"
+        and error.validator_value == NAME_RE.pattern
+        and isinstance(error.instance, str)
+    ):
+        return name_problem(
+            error.instance, "", "rule id" if path[-1:] == ("id",) else "policy name"
+        )
+    return None
 
 
 def _misnamed(wanted: str, names: tuple[str, ...]) -> str | None:
@@ -424,13 +439,17 @@ class PolicyChecker:
             best = best_match([error]) or error
             path = _error_path(best)
             spelling, line_path = _spelling(best, path)
+            message, hint = _in_words(best, path) or (
+                best.message,
+                _type_hint(best, document.source, path) or spelling,
+            )
             findings.append(
                 Finding(
                     file,
-                    best.message,
+                    message,
                     document.source.line(line_path),
                     format_path(path),
-                    _type_hint(best, document.source, path) or spelling,
+                    hint,
                     "schema",
                 )
             )

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from policy_checks.model import quoted
+
 NAME_RE: re.Pattern[str] = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 # The official regex from semver.org (numbered groups variant), without a leading "v".
@@ -40,8 +42,19 @@ def looks_like_version(dirname: str) -> bool:
     return re.match(r"[vV]?\d", dirname) is not None
 
 
-def name_problem(name: str) -> tuple[str, str] | None:
-    """(message, hint) when `name` is not a valid policy name, else None."""
+# NAME_RE in words, for authors.
+NAME_RULE = (
+    f"1 to {_MAX_NAME} lowercase letters, digits and '-', starting and ending with a letter "
+    "or digit"
+)
+
+
+def name_problem(
+    name: str, what: str = "folder name", noun: str = "policy name"
+) -> tuple[str, str] | None:
+    """(message, hint) when `name` is not a valid policy name (or, `noun`, another name with
+    the same rule: a rule id), else None. The message says what is wrong with it, the hint the
+    rule in words and the name it could be; `what` names the place (empty: the JSON path does)."""
     if NAME_RE.fullmatch(name):
         return None
     reasons = []
@@ -57,13 +70,13 @@ def name_problem(name: str) -> tuple[str, str] | None:
         reasons.append(f"{len(name)} characters (at most {_MAX_NAME})")
     if not name:
         reasons.append("no characters")
-    message = f"folder name {name!r} is not a valid policy name"
+    message = f"{what} {quoted(name)}".lstrip() + f" is not a valid {noun}"
     if reasons:
         message += ": it has " + ", ".join(reasons)
     suggestion = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:_MAX_NAME].rstrip("-")
-    hint = "use lowercase letters, digits and '-' (at most 64)"
+    hint = f"a {noun} is {NAME_RULE}"
     if suggestion and NAME_RE.fullmatch(suggestion):
-        hint += f", e.g. {suggestion}"
+        hint += f": write `{suggestion}`"
     return message, hint
 
 
