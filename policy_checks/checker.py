@@ -20,6 +20,7 @@ from policy_checks.conditions import (
     CompiledPolicy,
     ParameterProblems,
     compile_conditions,
+    did_you_mean,
     rule_ids,
 )
 from policy_checks.digest import (
@@ -137,6 +138,22 @@ def _in_words(error: ValidationError, path: JsonPath) -> tuple[str, str] | None:
             error.instance, "", "rule id" if path[-1:] == ("id",) else "policy name"
         )
     return None
+
+
+def _value_hint(error: ValidationError) -> str | None:
+    """The allowed value meant by one that is not allowed: `High` for `high`, `hgih` too."""
+    allowed = error.validator_value if error.validator == "enum" else None
+    if not isinstance(allowed, list) or not isinstance(error.instance, str):
+        return None
+    words = [value for value in allowed if isinstance(value, str)]
+    same = [value for value in words if value.casefold() == error.instance.casefold()]
+    if same:
+        lowercase = all(value == value.lower() for value in words)
+        return f"the allowed values are {'lowercase' if lowercase else 'case-sensitive'}: " + (
+            f"write `{same[0]}`"
+        )
+    match = did_you_mean(error.instance, words)
+    return f"did you mean `{match}`?" if match else None
 
 
 def _misnamed(wanted: str, names: tuple[str, ...]) -> str | None:
@@ -441,7 +458,7 @@ class PolicyChecker:
             spelling, line_path = _spelling(best, path)
             message, hint = _in_words(best, path) or (
                 best.message,
-                _type_hint(best, document.source, path) or spelling,
+                _type_hint(best, document.source, path) or spelling or _value_hint(best),
             )
             findings.append(
                 Finding(
