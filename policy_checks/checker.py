@@ -8,7 +8,6 @@ is imported only to word the findings of a document the fast predicate refuses.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import re
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from policy_checks.fastschema import OutsideSubset, Predicate, compile_predicate
 from policy_checks.jsonpath import Path as JsonPath
 from policy_checks.jsonpath import format_path
 from policy_checks.loading import Document, SourceMap, load_json, load_yaml
-from policy_checks.model import CheckResult, Finding, PolicyFiles
+from policy_checks.model import CheckResult, Finding, PolicyFiles, quoted
 from policy_checks.naming import (
     DEFINITION_FILE,
     METADATA_FILE,
@@ -104,26 +103,43 @@ def _type_hint(error: ValidationError, source: SourceMap, path: JsonPath) -> str
     return f"quote it: {raw or json.dumps(instance)} is read as {_read_as(instance)}"
 
 
-def _spelling(error: ValidationError, path: JsonPath) -> tuple[str | None, JsonPath]:
-    """A hint for a misspelt key, from the keys the schema in force knows, and the key's path."""
+# How close an unknown key must be to a known one to be called its misspelling.
+_KEY_CUTOFF = 0.75
+
+
+def _unknown_keys(error: ValidationError) -> list[str]:
+    """The keys of the object `error` is about that the schema in force does not name."""
     if not isinstance(error.instance, dict) or not isinstance(error.schema, dict):
-        return None, path
-    known = [str(key) for key in error.schema.get("properties", {})]
-    unknown = [str(key) for key in error.instance if key not in known]
-    if error.validator == "additionalProperties":
-        for key in unknown:
-            match = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
-            if match:
-                return f"did you mean `{match[0]}`?", path
-    if error.validator == "required":
-        wanted = re.match(r"'(.+)' is a required property", error.message)
-        match = difflib.get_close_matches(wanted[1], unknown, n=1, cutoff=0.75) if wanted else []
-        if wanted and match:
-            return f"`{match[0]}` looks like a misspelling of `{wanted[1]}`: rename it", (
-                *path,
-                match[0],
-            )
-    return None, path
+        return []
+    known = error.schema.get("properties", {})
+    return [str(key) for key in error.instance if key not in known]
+
+
+def _misspelt_required(error: ValidationError) -> tuple[str, str] | None:
+    """(unknown key, required key) when a required key is missing and the object holds an
+    unknown key that is close to it: one mistake, a misspelling."""
+    wanted = re.match(r"'(.+)' is a required property", error.message)
+    if error.validator != "required" or wanted is None:
+        return None
+    match = did_you_mean(wanted[1], _unknown_keys(error), _KEY_CUTOFF)
+    return (match, wanted[1]) if match else None
+
+
+def _unexpected(error: ValidationError, extra: list[str]) -> tuple[str, str | None]:
+    """An additionalProperties error's message for the keys `extra` of it (in jsonschema's
+    words), and a did-you-mean for the first of them that is close to a known key."""
+    shown = ", ".join(repr(key) for key in extra)
+    message = (
+        f"Additional properties are not allowed ({shown} "
+        f"{'was' if len(extra) == 1 else 'were'} unexpected)"
+    )
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    known = [str(key) for key in schema.get("properties", {})]
+    for key in extra:
+        match = did_you_mean(key, known, _KEY_CUTOFF)
+        if match:
+            return message, f"did you mean `{match}`?"
+    return message, None
 
 
 def _in_words(error: ValidationError, path: JsonPath) -> tuple[str, str] | None:
@@ -162,19 +178,8 @@ def _misnamed(wanted: str, names: tuple[str, ...]) -> str | None:
     for name in names:
         if name != wanted and name.rsplit(".", 1)[0].lower() == stem:
             return f"found {name}: the file must be named {wanted} (rename it)"
-    match = difflib.get_close_matches(wanted, list(names), n=1, cutoff=0.8)
-    return f"found {match[0]}: the file must be named {wanted} (rename it)" if match else None
-
-
-def _error_path(error: ValidationError) -> JsonPath:
-    path = tuple(error.absolute_path)
-    # Point at the offending key rather than at the object that holds it.
-    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        known = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
-        extra = [key for key in error.instance if key not in known]
-        if extra:
-            return (*path, extra[0])
-    return path
+    match = did_you_mean(wanted, list(names), 0.8)
+    return f"found {match}: the file must be named {wanted} (rename it)" if match else None
 
 
 def _oversized_publish_body(
@@ -450,23 +455,49 @@ class PolicyChecker:
             return []
         from jsonschema.exceptions import best_match
 
+        # best_match descends into anyOf/oneOf contexts to the most relevant cause.
+        errors = [best_match([e]) or e for e in schema.validator.iter_errors(document.value)]
+        # A misspelt required key is one mistake: the required key is missing and the misspelt
+        # one is unknown. One finding, at the misspelt key; the other error is left out.
+        misspelt = {
+            (tuple(error.absolute_path), pair[0]): pair[1]
+            for error in errors
+            if (pair := _misspelt_required(error)) is not None
+        }
         findings = []
-        for error in schema.validator.iter_errors(document.value):
-            # best_match descends into anyOf/oneOf contexts to the most relevant cause.
-            best = best_match([error]) or error
-            path = _error_path(best)
-            spelling, line_path = _spelling(best, path)
-            message, hint = _in_words(best, path) or (
-                best.message,
-                _type_hint(best, document.source, path) or spelling or _value_hint(best),
-            )
+        for error in errors:
+            path: JsonPath = tuple(error.absolute_path)
+            pair = _misspelt_required(error)
+            if pair is not None:
+                findings.append(
+                    Finding(
+                        file,
+                        f"{quoted(pair[0])} is not a known key; did you mean "
+                        f"{quoted(pair[1])} (required, missing)?",
+                        document.source.line((*path, pair[0])),
+                        format_path((*path, pair[0])),
+                        rule="schema",
+                    )
+                )
+                continue
+            message, hint = error.message, None
+            if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+                extra = [k for k in _unknown_keys(error) if (path, k) not in misspelt]
+                if not extra:
+                    continue
+                # Point at the offending key rather than at the object that holds it.
+                message, hint = _unexpected(error, extra)
+                path = (*path, extra[0])
+            words = _in_words(error, path)
+            if words is not None:
+                message, hint = words
             findings.append(
                 Finding(
                     file,
                     message,
-                    document.source.line(line_path),
+                    document.source.line(path),
                     format_path(path),
-                    hint,
+                    hint or _type_hint(error, document.source, path) or _value_hint(error),
                     "schema",
                 )
             )
