@@ -39,6 +39,7 @@ from policy_checks.naming import (
     METADATA_FILE,
     NAME_RE,
     TESTS_FILE,
+    full_version_dir,
     name_problem,
     parse_version_dir,
     version_dir_problem,
@@ -90,13 +91,27 @@ def _read_as(value: Any) -> str:
     return f"the number {json.dumps(value)}"
 
 
-def _type_hint(error: ValidationError, source: SourceMap, path: JsonPath) -> str | None:
-    """The likely intended text when a scalar was read as something other than a string."""
+def _type_hint(
+    error: ValidationError, source: SourceMap, path: JsonPath, version_dir: str | None = None
+) -> str | None:
+    """The likely intended text when a scalar was read as something other than a string.
+    `version_dir`, for metadata.json: the version folder, which a version must repeat."""
     expected = error.validator_value if error.validator == "type" else None
     wants_string = expected == "string" or (isinstance(expected, list) and "string" in expected)
     instance = error.instance
     if not wants_string or not (instance is None or isinstance(instance, bool | int | float)):
         return None
+    if path == ("version",) and version_dir is not None and not parse_version_dir(version_dir):
+        # Quoting `1.11` would only trade this problem for the folder's (v1.11 is no version).
+        fixed = full_version_dir(version_dir)
+        if fixed is None:
+            return "the folder must be a full version, v<major>.<minor>.<patch>: rename it, " + (
+                "and write that version here as a string"
+            )
+        return (
+            f"the folder must be a full version: rename {version_dir} to {fixed}, "
+            f'and write "{fixed[1:]}" here'
+        )
     raw = source.raw_text(path)
     if instance is None and not raw:
         return "the value is empty: write the text"
@@ -314,7 +329,12 @@ class PolicyChecker:
             findings.extend(document.findings)
             if document.ok:
                 documents[name] = document
-                refused = self._schema_findings(document, self._schemas[name], file)
+                refused = self._schema_findings(
+                    document,
+                    self._schemas[name],
+                    file,
+                    files.version_dir if name == METADATA_FILE else None,
+                )
                 findings.extend(refused)
                 if not refused:
                     conforming.add(name)
@@ -450,7 +470,9 @@ class PolicyChecker:
         return findings, tests_run
 
     @staticmethod
-    def _schema_findings(document: Document, schema: _Schema, file: str) -> list[Finding]:
+    def _schema_findings(
+        document: Document, schema: _Schema, file: str, version_dir: str | None = None
+    ) -> list[Finding]:
         if schema.conforms(document.value):
             return []
         from jsonschema.exceptions import best_match
@@ -497,7 +519,9 @@ class PolicyChecker:
                     message,
                     document.source.line(path),
                     format_path(path),
-                    hint or _type_hint(error, document.source, path) or _value_hint(error),
+                    hint
+                    or _type_hint(error, document.source, path, version_dir)
+                    or _value_hint(error),
                     "schema",
                 )
             )

@@ -86,14 +86,24 @@ def version_dir_problem(dirname: str) -> tuple[str, str] | None:
         return None
     message = f"version folder {dirname!r} is not 'v' + a Semantic Versioning 2.0.0 version"
     bare = dirname[1:] if dirname[:1] in ("v", "V") else dirname
-    if dirname[:1] != "v" and SEMVER_RE.fullmatch(bare):
-        return message, f"write v{bare}"
-    parts = re.fullmatch(r"(\d+)(?:\.(\d+))?", bare)
-    if parts:
-        major, minor = parts.group(1), parts.group(2) or "0"
-        return message, (
-            f"{dirname} is not Semantic Versioning: write v{int(major)}.{int(minor)}.0"
+    fixed = full_version_dir(dirname)
+    if fixed is not None:
+        only_the_v = fixed[1:] == bare
+        return message, f"write {fixed}" if only_the_v else (
+            f"{dirname} is not Semantic Versioning: write {fixed}"
         )
     if re.fullmatch(r"\d+\.\d+\.\d+.*", bare) and re.search(r"(^|\.)0\d", bare):
         return message, "numbers must not have leading zeros, e.g. v1.2.3 not v01.02.03"
     return message, "expected v<major>.<minor>.<patch>[-<prerelease>], e.g. v1.0.0 or v2.0.0-rc.1"
+
+
+def full_version_dir(dirname: str) -> str | None:
+    """The version folder meant by one that is not valid, when it is plain: `v1.2` -> `v1.2.0`,
+    `1.2.3` -> `v1.2.3`, `V2` -> `v2.0.0`; None when that cannot be told."""
+    bare = dirname[1:] if dirname[:1] in ("v", "V") else dirname
+    if dirname[:1] != "v" and SEMVER_RE.fullmatch(bare):
+        return f"v{bare}"
+    parts = re.fullmatch(r"(\d+)(?:\.(\d+))?", bare)
+    if parts:
+        return f"v{int(parts.group(1))}.{int(parts.group(2) or '0')}.0"
+    return None
