@@ -481,15 +481,15 @@ class PolicyChecker:
         errors = [best_match([e]) or e for e in schema.validator.iter_errors(document.value)]
         # A misspelt required key is one mistake: the required key is missing and the misspelt
         # one is unknown. One finding, at the misspelt key; the other error is left out.
+        pairs = [_misspelt_required(error) for error in errors]
         misspelt = {
-            (tuple(error.absolute_path), pair[0]): pair[1]
-            for error in errors
-            if (pair := _misspelt_required(error)) is not None
+            (tuple(error.absolute_path), pair[0])
+            for error, pair in zip(errors, pairs, strict=True)
+            if pair is not None
         }
         findings = []
-        for error in errors:
+        for error, pair in zip(errors, pairs, strict=True):
             path: JsonPath = tuple(error.absolute_path)
-            pair = _misspelt_required(error)
             if pair is not None:
                 findings.append(
                     Finding(
