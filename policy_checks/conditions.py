@@ -170,8 +170,9 @@ def rule_ids(definition: Any) -> list[str]:
     return [str(_mapping(r).get("id")) for r in rules] if isinstance(rules, list) else []
 
 
-def did_you_mean(word: str, candidates: list[str]) -> str | None:
-    match = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+def did_you_mean(word: str, candidates: list[str], cutoff: float = 0.6) -> str | None:
+    """The candidate closest to `word`, if one is close enough (difflib's ratio, 0 to 1)."""
+    match = difflib.get_close_matches(word, candidates, n=1, cutoff=cutoff)
     return match[0] if match else None
 
 

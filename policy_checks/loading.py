@@ -18,7 +18,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from policy_checks.jsonpath import Path, format_path
-from policy_checks.model import Finding
+from policy_checks.model import Finding, quoted
 from policy_checks.naming import MAX_FILE_BYTES
 
 # The C composer is an order of magnitude faster; the pure-Python one gives the same nodes.
@@ -415,6 +415,10 @@ def _yaml_error(file: str, text: str, exc: yaml.YAMLError) -> Finding:
                 hint="indent with spaces; YAML does not allow tabs in indentation",
                 rule="yaml-tab",
             )
+        if exc.problem is not None and exc.problem.startswith(_INDENTATION_PROBLEMS):
+            misaligned = _misaligned_key(text, line)
+            if misaligned is not None:
+                return Finding(file, misaligned[0], line, hint=misaligned[1], rule="yaml-indent")
         return Finding(file, f"YAML syntax error: {detail}{column}", line, rule="yaml-syntax")
     if isinstance(exc, yaml.reader.ReaderError):
         # libyaml counts bytes of the UTF-8 encoding, the Python reader counts characters.
@@ -434,6 +438,86 @@ def _yaml_error(file: str, text: str, exc: yaml.YAMLError) -> Finding:
             rule="yaml-syntax",
         )
     return Finding(file, f"YAML error: {exc}", rule="yaml-syntax")
+
+
+# What PyYAML (either parser) says when a key or item sits in the wrong column.
+_INDENTATION_PROBLEMS = (
+    "mapping values are not allowed",
+    "did not find expected key",
+    "did not find expected '-' indicator",
+    "expected <block end>",
+)
+# A line that holds a key (`key:`, `- key:`) or a list item (`- x`); a comment is no line.
+_BLOCK_LINE = re.compile(
+    r"(?P<indent> *)(?P<dash>(?:-(?: +|$))*)(?:(?P<key>[^\s#][^#]*?) *:(?: |$))?"
+)
+
+
+@dataclass(frozen=True)
+class _Column:
+    """A column where a key or a list item starts, on a line before the one YAML refused."""
+
+    line: int
+    column: int
+    label: str  # `severity:`, `- id:`, `- ...`
+    is_item: bool
+
+
+def _columns(row: str, number: int) -> list[_Column]:
+    """The columns that `row` opens: its key's, or its item's and the key after the dash."""
+    match = _BLOCK_LINE.match(row)
+    if match is None or not (match["dash"] or match["key"]):
+        return []
+    indent, dash, key = len(match["indent"]), match["dash"], match["key"]
+    if not dash:
+        return [_Column(number, indent, quoted(key + ":"), False)]
+    item = _Column(number, indent, quoted(f"- {key}:" if key else "- ..."), True)
+    return [item, _Column(number, indent + len(dash), quoted(key + ":"), False)] if key else [item]
+
+
+def _misaligned_key(text: str, line: int | None) -> tuple[str, str] | None:
+    """(message, hint) when `line` holds a key or item that lines up with none of the keys
+    before it: what YAML words as "mapping values are not allowed here" or "did not find
+    expected key". None when the line is aligned (the error is another one)."""
+    rows = text.split("\n")
+    if line is None or not 1 <= line <= len(rows):
+        return None
+    here = _columns(rows[line - 1], line)
+    if not here:
+        return None
+    target = here[0]
+    # The keys that enclose the line, nearest first: each line back that starts further left.
+    chain: list[_Column] = []
+    leftmost = len(text)  # no column is this far right
+    for number in range(line - 1, 0, -1):
+        opened = _columns(rows[number - 1], number)
+        if opened and opened[0].column < leftmost:
+            chain.extend(c for c in opened if c.is_item == target.is_item)
+            leftmost = opened[0].column
+            if leftmost == 0:
+                break
+    if not chain or any(c.column == target.column for c in chain):
+        return None
+    before = chain[0]
+    if target.column > before.column and rows[before.line - 1].rstrip().endswith(":"):
+        return None  # a key that opens a block may hold deeper ones: not this mistake
+    spaces = f"{target.column} space{'' if target.column == 1 else 's'}"
+    what = "item" if target.is_item else "key"
+    message = (
+        f"YAML syntax error: {target.label} is indented by {spaces}, the {what} before it "
+        f"({before.label}, line {before.line}) by {before.column}"
+    )
+    hint = f"align {target.label} with {before.label} ({before.column} spaces, line {before.line})"
+    outer = next((c for c in chain if c.column < target.column), None)
+    if (
+        outer is not None
+        and target.column < before.column
+        and target.column - outer.column <= before.column - target.column
+    ):
+        hint += f" or with {outer.label} ({outer.column} spaces, line {outer.line})"
+    return message, f"{hint}: the {what}s of one {'list' if target.is_item else 'mapping'} " + (
+        "start in the same column"
+    )
 
 
 def _tab_indented_line(text: str, near: int | None) -> int | None:

@@ -31,6 +31,13 @@ class Finding:
         return f"{text} (hint: {self.hint})" if self.hint else text
 
 
+def quoted(text: str, limit: int = 60) -> str:
+    """Text from a policy file (a key, a name) as a message shows it: in backticks, capped, and
+    with anything unprintable escaped as repr escapes it, so a file cannot write to a terminal."""
+    shown = text if len(text) <= limit else text[: limit - 1] + "…"
+    return f"`{shown if shown.isprintable() else repr(shown)[1:-1]}`"
+
+
 def _segment(folder: str, index: int) -> str:
     parts = folder.split("/")
     return parts[index] if len(parts) > index else ""

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+from policy_checks.model import quoted
+
 NAME_RE: re.Pattern[str] = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 
 # The official regex from semver.org (numbered groups variant), without a leading "v".
@@ -41,8 +43,19 @@ def looks_like_version(dirname: str) -> bool:
     return re.match(r"[vV]?\d", dirname) is not None
 
 
-def name_problem(name: str) -> tuple[str, str] | None:
-    """(message, hint) when `name` is not a valid policy name, else None."""
+# NAME_RE in words, for authors.
+NAME_RULE = (
+    f"1 to {_MAX_NAME} lowercase letters, digits and '-', starting and ending with a letter "
+    "or digit"
+)
+
+
+def name_problem(
+    name: str, what: str = "folder name", noun: str = "policy name"
+) -> tuple[str, str] | None:
+    """(message, hint) when `name` is not a valid policy name (or, `noun`, another name with
+    the same rule: a rule id), else None. The message says what is wrong with it, the hint the
+    rule in words and the name it could be; `what` names the place (empty: the JSON path does)."""
     if NAME_RE.fullmatch(name):
         return None
     reasons = []
@@ -58,13 +71,13 @@ def name_problem(name: str) -> tuple[str, str] | None:
         reasons.append(f"{len(name)} characters (at most {_MAX_NAME})")
     if not name:
         reasons.append("no characters")
-    message = f"folder name {name!r} is not a valid policy name"
+    message = f"{what} {quoted(name)}".lstrip() + f" is not a valid {noun}"
     if reasons:
         message += ": it has " + ", ".join(reasons)
     suggestion = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:_MAX_NAME].rstrip("-")
-    hint = "use lowercase letters, digits and '-' (at most 64)"
+    hint = f"a {noun} is {NAME_RULE}"
     if suggestion and NAME_RE.fullmatch(suggestion):
-        hint += f", e.g. {suggestion}"
+        hint += f": write `{suggestion}`"
     return message, hint
 
 
@@ -74,14 +87,24 @@ def version_dir_problem(dirname: str) -> tuple[str, str] | None:
         return None
     message = f"version folder {dirname!r} is not 'v' + a Semantic Versioning 2.0.0 version"
     bare = dirname[1:] if dirname[:1] in ("v", "V") else dirname
-    if dirname[:1] != "v" and SEMVER_RE.fullmatch(bare):
-        return message, f"write v{bare}"
-    parts = re.fullmatch(r"(\d+)(?:\.(\d+))?", bare)
-    if parts:
-        major, minor = parts.group(1), parts.group(2) or "0"
-        return message, (
-            f"{dirname} is not Semantic Versioning: write v{int(major)}.{int(minor)}.0"
+    fixed = full_version_dir(dirname)
+    if fixed is not None:
+        only_the_v = fixed[1:] == bare
+        return message, f"write {fixed}" if only_the_v else (
+            f"{dirname} is not Semantic Versioning: write {fixed}"
         )
     if re.fullmatch(r"\d+\.\d+\.\d+.*", bare) and re.search(r"(^|\.)0\d", bare):
         return message, "numbers must not have leading zeros, e.g. v1.2.3 not v01.02.03"
     return message, "expected v<major>.<minor>.<patch>[-<prerelease>], e.g. v1.0.0 or v2.0.0-rc.1"
+
+
+def full_version_dir(dirname: str) -> str | None:
+    """The version folder meant by one that is not valid, when it is plain: `v1.2` -> `v1.2.0`,
+    `1.2.3` -> `v1.2.3`, `V2` -> `v2.0.0`; None when that cannot be told."""
+    bare = dirname[1:] if dirname[:1] in ("v", "V") else dirname
+    if dirname[:1] != "v" and SEMVER_RE.fullmatch(bare):
+        return f"v{bare}"
+    parts = re.fullmatch(r"(\d+)(?:\.(\d+))?", bare)
+    if parts:
+        return f"v{int(parts.group(1))}.{int(parts.group(2) or '0')}.0"
+    return None

@@ -88,6 +88,30 @@ def test_bad_input_fails_its_item_with_the_message(
         assert expected["contains"] in output, output
 
 
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
+def test_the_short_summary_line_of_an_invalid_version_names_its_first_problem(
+    pytester: pytest.Pytester,
+    policy_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    xdist: list[str],
+) -> None:
+    """pytest's `-r` summary shows an item's first line, cut to the terminal: that line must
+    hold the first problem, not only how many there are."""
+    for variable in ("CI", "BUILD_NUMBER"):  # on CI pytest shows the whole text instead
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("COLUMNS", "400")
+    folder, _ = install_case(policy_dir, EXAMPLES / "invalid" / "many-problems")
+    result = pytester.runpytest("-rf", *xdist)
+    summary = [line for line in result.stdout.lines if line.startswith("INVALID ")]
+    assert summary == [
+        f"INVALID {folder}::example@1.0 - example@1.0: invalid – 5 problem(s): {folder}: "
+        "version folder 'v1.0' is not 'v' + a Semantic Versioning 2.0.0 version "
+        "(hint: v1.0 is not Semantic Versioning: write v1.0.0)"
+    ], result.stdout.str()
+    # The failure itself still lists every problem, each once.
+    assert result.stdout.str().count(f"{folder}/metadata.json:5: $.tags") == 1
+
+
 @pytest.mark.parametrize("case", VALID_CASES, ids=[c.name for c in VALID_CASES])
 def test_valid_examples_pass(pytester: pytest.Pytester, policy_dir: Path, case: Path) -> None:
     install_case(policy_dir, case)

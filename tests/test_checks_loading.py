@@ -23,7 +23,7 @@ from policy_checks import (
     parse_version_dir,
     policy_digest,
 )
-from policy_checks.loading import _TreeReader, load_json, load_yaml
+from policy_checks.loading import _TreeReader, _yaml_error, load_json, load_yaml
 from tests.schemadocs import paths
 
 CONTRACT_METADATA = {
@@ -160,6 +160,63 @@ def test_yaml_rejections(text: bytes, rule: str) -> None:
     document = load_yaml(text, "d.yaml")
     assert not document.ok
     assert document.findings[0].rule == rule
+
+
+_BOTH_PARSERS = [yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)]
+
+
+@pytest.mark.parametrize("loader", _BOTH_PARSERS, ids=["python", "libyaml"])
+@pytest.mark.parametrize(
+    ("text", "line", "message", "hint"),
+    [
+        (
+            "apiVersion: a\n kind: b\n",
+            2,
+            "`kind:` is indented by 1 space, the key before it (`apiVersion:`, line 1) by 0",
+            "align `kind:` with `apiVersion:` (0 spaces, line 1)",
+        ),
+        (  # between two levels: either may be meant
+            "spec:\n  severity: low\n rules: []\n",
+            3,
+            "`rules:` is indented by 1 space, the key before it (`severity:`, line 2) by 2",
+            "align `rules:` with `severity:` (2 spaces, line 2) or with `spec:` (0 spaces, line 1)",
+        ),
+        (  # a block scalar's text is no key
+            "r:\n  - id: a\n    condition: |\n      true\n   description: x\n",
+            5,
+            "`description:` is indented by 3 spaces, the key before it (`condition:`, line 3) by 4",
+            "align `description:` with `condition:` (4 spaces, line 3)",
+        ),
+        (
+            "rules:\n  - id: a\n   - id: b\n",
+            3,
+            "`- id:` is indented by 3 spaces, the item before it (`- id:`, line 2) by 2",
+            "align `- id:` with `- id:` (2 spaces, line 2): the items of one list",
+        ),
+        (  # what the file holds is shown escaped
+            "spec:\n  a: 1\n   b\u202e: 2\n",
+            3,
+            "`b\\u202e:` is indented by 3 spaces",
+            "align `b\\u202e:` with `a:`",
+        ),
+    ],
+    ids=["top-level", "between-two-levels", "after-a-block-scalar", "list-item", "escaped"],
+)
+def test_a_misaligned_key_is_named_with_the_column_of_the_keys_around_it(
+    loader: type, text: str, line: int, message: str, hint: str
+) -> None:
+    with pytest.raises(yaml.MarkedYAMLError) as raised:
+        yaml.compose(text, Loader=loader)
+    finding = _yaml_error("d.yaml", text, raised.value)
+    assert (finding.rule, finding.line) == ("yaml-indent", line), finding.render()
+    assert finding.message.startswith("YAML syntax error: " + message), finding.message
+    assert finding.hint is not None and finding.hint.startswith(hint), finding.hint
+
+
+def test_a_syntax_error_that_is_no_misalignment_keeps_the_parsers_words() -> None:
+    document = load_yaml(b"spec:\n  description: a: b\n", "d.yaml")
+    assert document.findings[0].rule == "yaml-syntax"
+    assert "mapping values are not allowed" in document.findings[0].message
 
 
 def test_yaml_scalars_are_read_as_json_values() -> None:

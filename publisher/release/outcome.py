@@ -110,7 +110,14 @@ class ItemOutcome:
         return data
 
     def failure_text(self) -> str:
+        """The item's failure report. Its first line is all that pytest's short summary
+        (`FAILED <id> - <first line>`) shows, cut to the terminal's width, so it carries the
+        first problem, not only the count; the other problems follow, one a line."""
         head = f"{self.name}@{self.version}: {self.outcome}"
-        lines = [head + (f" – {self.reason}" if self.reason else "")]
-        lines.extend(f"  {f.render()}" for f in self.findings)
+        head += f" – {self.reason}" if self.reason else ""
+        if not self.findings:
+            return head
+        first, *rest = self.findings
+        lines = [f"{head}: {first.render()}"]
+        lines.extend(f"  {f.render()}" for f in rest)
         return "\n".join(lines)
