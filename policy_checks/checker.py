@@ -113,6 +113,13 @@ def _type_hint(
             f'and write "{fixed[1:]}" here'
         )
     raw = source.raw_text(path)
+    full = parse_version_dir(version_dir) if path == ("version",) and version_dir else None
+    if full is not None and instance is not None:
+        # Quoted, `1.10` would still not be the folder's version: say the text it must be.
+        return (
+            f'write "{full}", the version of the folder {version_dir}, as a string: '
+            f"{raw or json.dumps(instance)} is read as {_read_as(instance)}"
+        )
     if instance is None and not raw:
         return "the value is empty: write the text"
     return f"quote it: {raw or json.dumps(instance)} is read as {_read_as(instance)}"
