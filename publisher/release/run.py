@@ -125,6 +125,10 @@ class Run:
         self.preview: ReleasePreview | None = None
         self.delivered = DeliveredIndex()  # the state's delivered.json, read once per run
         self._stack = ExitStack()
+        self._begin()
+
+    def _begin(self) -> None:
+        """What a mode keeps beyond these, set up as the run is made."""
 
     @property
     def rules_dir(self) -> str | None:
@@ -200,22 +204,7 @@ class AuthorRun(Run):
 class ReleaseRun(Run):
     """`--release`: plan, deliver each version of the plan, record, advance the baseline."""
 
-    def __init__(
-        self,
-        opts: HarnessOptions,
-        root: Path,
-        write_line: WriteLine,
-        *,
-        collect_only: bool = False,
-        selects_every_version: bool = True,
-    ) -> None:
-        super().__init__(
-            opts,
-            root,
-            write_line,
-            collect_only=collect_only,
-            selects_every_version=selects_every_version,
-        )
+    def _begin(self) -> None:
         self.state: StateDir | None = None
         self.outage: HubOutage | None = None
         self.token_refused: TokenRefused | None = None
