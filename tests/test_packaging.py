@@ -194,6 +194,7 @@ def test_the_wheel_works_in_a_separate_policy_repository(
         text=True,
     )
     assert author.returncode == 1 and "1 failed, 1 passed" in author.stdout, author.stdout
+    assert "PytestAssertRewriteWarning" not in author.stdout + author.stderr
     repo.add_policy("beta", "1.0.0")
     repo.commit("fix beta")
     env = built.env(POLICY_HUB_URL=served.url, POLICY_HUB_TOKEN=served.token)
@@ -320,6 +321,27 @@ def test_the_pre_commit_hook_checks_what_a_commit_touches(tmp_path: Path) -> Non
     repo.git("add", "-A")
     passed = subprocess.run(cmd, cwd=repo.path, env=env, capture_output=True, text=True)
     assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "PytestAssertRewriteWarning" not in passed.stdout + passed.stderr
+
+
+def test_the_installed_policyhub_check_says_only_what_it_checked(
+    built: Built, tmp_path: Path
+) -> None:
+    repo = PolicyRepo(tmp_path / "policy-repo")
+    repo.add_policy("alpha", "1.0.0")
+    repo.commit()
+    result = subprocess.run(
+        [str(built.bin / "policyhub-check"), "policies/alpha/v1.0.0/metadata.json"],
+        cwd=repo.path,
+        env=built.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+    assert "PytestAssertRewriteWarning" not in result.stdout + result.stderr
+    assert result.stderr == ""
 
 
 @pytest.mark.parametrize(
