@@ -1,5 +1,6 @@
 """`policy-hub serve`: argument parsing, start-up checks (tokens, database, port) with
-one-line errors and exit 2, the "listening" line, and shutdown on SIGTERM/SIGINT.
+one-line errors and exit 2, the "listening" line, and shutdown on SIGTERM/SIGINT. What the
+server runs on (FastAPI, uvicorn) is imported only when needed; missing, it is one line, exit 4.
 """
 
 from __future__ import annotations
@@ -13,13 +14,16 @@ from pathlib import Path
 from types import FrameType
 
 from policy_hub.auth import TOKENS_ENV, TokenConfigError, load_tokens
-from policy_hub.faults import FAULTS_ENV, Faults, FaultSpec, FaultSpecError
+from policy_hub.embedded import missing_module_message
 from policy_hub.store import Store, StoreError
 
 USAGE_ERROR = 2
+MISSING_MODULE = 4  # a broken environment, as the harness's own configuration errors
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from policy_hub.faults import FAULTS_ENV
+
     parser = argparse.ArgumentParser(
         prog="policy-hub", description="The reference Policy Hub (CONTRACT.md section 5)."
     )
@@ -88,6 +92,11 @@ def _log_config() -> dict[str, object]:
 
 
 def serve(args: argparse.Namespace) -> int:
+    # First, so that an environment without FastAPI or uvicorn makes nothing (no database).
+    from policy_hub.app import MAX_BODY_BYTES, create_app
+    from policy_hub.faults import FAULTS_ENV, Faults, FaultSpec, FaultSpecError
+    from policy_hub.server import listen_socket, make_server, url_of
+
     try:
         tokens = load_tokens(args.token_file, no_auth=args.no_auth)
     except TokenConfigError as exc:
@@ -110,9 +119,6 @@ def serve(args: argparse.Namespace) -> int:
         store.initialize()
     except StoreError as exc:
         return _fail(str(exc))
-
-    from policy_hub.app import MAX_BODY_BYTES, create_app
-    from policy_hub.server import listen_socket, make_server, url_of
 
     try:
         sock = listen_socket(args.host, args.port)
@@ -151,7 +157,12 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.command == "serve":
-        return serve(args)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command == "serve":
+            return serve(args)
+    except ImportError as exc:
+        # An environment without what the hub runs on: one line, never a traceback.
+        print(f"policy-hub: error: {missing_module_message(exc)}", file=sys.stderr, flush=True)
+        return MISSING_MODULE
     return USAGE_ERROR

@@ -12,6 +12,19 @@ from types import TracebackType
 from typing import Any
 
 START_TIMEOUT_SECONDS = 15.0
+INSTALL_HINT = "pip install 'policy-release-harness[hub]'"
+
+
+class HubUnavailable(RuntimeError):
+    """What the hub runs on cannot be imported (a broken or partial environment): one line
+    naming the missing module and the install that brings it. A caller reports it as a
+    configuration error, never as a traceback."""
+
+
+def missing_module_message(exc: ImportError) -> str:
+    """One line for an import of the hub that failed (shared with `policy-hub serve`)."""
+    what = f"module {exc.name!r}" if exc.name else "a module"
+    return f"the reference policy hub cannot start: {what} is missing; install: {INSTALL_HINT}"
 
 
 class EmbeddedHub:
@@ -41,13 +54,17 @@ class EmbeddedHub:
 def start_embedded_hub(db_path: Path, token: str, host: str = "127.0.0.1") -> EmbeddedHub:
     """Start a hub on `db_path` that accepts `token` for read and write.
 
-    Raises StoreError (unusable database), TokenConfigError (token not token68) or
-    RuntimeError (the server did not come up).
+    Raises HubUnavailable (FastAPI, uvicorn or what they need cannot be imported), StoreError
+    (unusable database), TokenConfigError (token not token68) or RuntimeError (the server did
+    not come up).
     """
     # Imported here: the harness pays for FastAPI and uvicorn only when it asks for a hub.
-    from policy_hub.app import create_app
+    try:
+        from policy_hub.app import create_app
+        from policy_hub.server import listen_socket, make_server, url_of
+    except ImportError as exc:
+        raise HubUnavailable(missing_module_message(exc)) from exc
     from policy_hub.auth import Tokens, parse_token_env
-    from policy_hub.server import listen_socket, make_server, url_of
     from policy_hub.store import Store
 
     tokens = Tokens(by_scope=tuple(parse_token_env(f"write:{token}")))

@@ -170,3 +170,53 @@ def test_embedded_hub_serves_and_stops(tmp_path: Path) -> None:
             f"{again.url}/policies/require-tags/1.2.0", headers=auth("other"), timeout=10
         )
         assert response.status_code == 200
+
+
+# -- an environment without what the hub runs on -------------------------------------------------
+
+# A Python in which `fastapi` cannot be imported (None in sys.modules halts its import), as in
+# an environment where an install was cut short or a package was removed by hand.
+WITHOUT_FASTAPI = "import sys; sys.modules['fastapi'] = None; "
+
+
+def run_without_fastapi(code: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_HUB_")}
+    return subprocess.run(
+        [sys.executable, "-c", WITHOUT_FASTAPI + code, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=base,
+    )
+
+
+def test_a_missing_module_is_one_line_and_exit_4_and_help_still_works(tmp_path: Path) -> None:
+    code = "from policy_hub.cli import main; sys.exit(main(sys.argv[1:]))"
+    result = run_without_fastapi(code, "serve", "--db", "hub.sqlite3", "--no-auth", cwd=tmp_path)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert result.stderr.splitlines() == [
+        "policy-hub: error: the reference policy hub cannot start: module 'fastapi' is "
+        "missing; install: pip install 'policy-release-harness[hub]'"
+    ]
+    assert result.stdout == ""
+    assert not (tmp_path / "hub.sqlite3").exists(), "nothing made in a broken environment"
+    helped = run_without_fastapi(code, "serve", "--help", cwd=tmp_path)
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("usage: policy-hub serve")
+
+
+def test_the_embedded_hub_raises_hub_unavailable_when_a_module_is_missing(tmp_path: Path) -> None:
+    code = (
+        "from pathlib import Path; from policy_hub.embedded import HubUnavailable, "
+        "start_embedded_hub\n"
+        "try:\n    start_embedded_hub(Path(sys.argv[1]), 'local-token')\n"
+        "except HubUnavailable as exc:\n    print(type(exc).__mro__[1].__name__, exc)\n"
+    )
+    result = run_without_fastapi(code, str(tmp_path / "local.sqlite3"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "RuntimeError the reference policy hub cannot start: module 'fastapi' is missing; "
+        "install: pip install 'policy-release-harness[hub]'"
+    ]
+    assert not (tmp_path / "local.sqlite3").exists(), "nothing made before the imports"

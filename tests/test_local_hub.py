@@ -4,12 +4,14 @@ README's "run the main job" command, in a temp repository and in a fresh clone o
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.policyrepo import PolicyRepo
+from tests.policyrepo import GIT_ENV, PolicyRepo
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -60,3 +62,27 @@ def test_the_readme_main_job_works_in_a_fresh_clone_of_this_project(tmp_path: Pa
         ).stdout
         == ""
     ), "the main job must leave the tracked files alone"
+
+
+def test_the_main_job_without_fastapi_is_one_line_and_exit_4(tmp_path: Path) -> None:
+    repo = PolicyRepo(tmp_path / "repo")
+    repo.add_policy("alpha", "1.0.0")
+    repo.commit()
+    code = (
+        "import sys; sys.modules['fastapi'] = None; import pytest; "
+        "sys.exit(pytest.main(['--release', '-p', 'no:cacheprovider']))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POLICY_HUB", "GITHUB_"))}
+    env.pop("CI", None)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=repo.path,
+        env={**env, **GIT_ENV},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "INTERNALERROR" not in result.stdout + result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "pip install 'policy-release-harness[hub]'" in result.stdout + result.stderr

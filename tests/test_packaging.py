@@ -1,7 +1,9 @@
 """The harness outside this checkout: a wheel and an sdist that pass `twine check`, the wheel
-installed into a fresh venv and used in a separate policy repository (author mode, and a release
-against the `policy-hub serve` the wheel ships), the composite action (`action.yml`) run as GitHub
-runs it, and the pre-commit hook tried with `pre-commit try-repo`.
+installed into a fresh venv without any extra (as a policy team installs it, and as action.yml
+does) and used in a separate policy repository (author mode, a release against the
+`policy-hub serve` the wheel ships, and the README's main job on the embedded hub), the composite
+action (`action.yml`) run as GitHub runs it, and the pre-commit hook tried with
+`pre-commit try-repo`.
 
 Everything is built from a copy of the repository's files (tracked, or new and not ignored), so
 tests on other xdist workers never see a half-written build folder.
@@ -36,7 +38,7 @@ class Built:
     source: Path  # a copy of the repository's files: the action's own checkout
     wheel: Path
     sdist: Path
-    venv: Path  # a fresh venv with the wheel (and its hub extra) installed
+    venv: Path  # a fresh venv with the wheel installed, no extra
 
     @property
     def bin(self) -> Path:
@@ -88,8 +90,10 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
     venv = base / "venv"
     run([sys.executable, "-m", "venv", str(venv)], base, env)
     built = Built(source, wheel, sdist, venv)
+    # The plain wheel: what the README's install and action.yml give. The `[hub]` extra only
+    # adds uvicorn's speedups (its metadata is checked below, without a second venv).
     run(
-        [str(built.bin / "python"), "-m", "pip", "install", "--quiet", f"{wheel}[hub]"],
+        [str(built.bin / "python"), "-m", "pip", "install", "--quiet", str(wheel)],
         base,
         built.env(),
     )
@@ -159,6 +163,19 @@ def test_the_wheel_and_the_sdist_pass_twine_check_and_ship_their_data(built: Bui
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(built.wheel).read(entry_points).decode()
     assert "policyhub = publisher.plugin" in text and "policyhub-check" in text
+    # The embedded hub (the default of `pytest --release`) runs from a plain install; the hub
+    # extra only adds uvicorn's speedups.
+    meta = next(n for n in names if n.endswith(".dist-info/METADATA"))
+    requires = [
+        line.removeprefix("Requires-Dist: ")
+        for line in zipfile.ZipFile(built.wheel).read(meta).decode().splitlines()
+        if line.startswith("Requires-Dist: ")
+    ]
+    for package in ("fastapi", "uvicorn", "pydantic", "starlette", "anyio"):
+        [spec] = [r for r in requires if r.split(">=")[0] == package]
+        assert "extra ==" not in spec and ">=" in spec, spec
+    hub_extra = sorted(r.split(">=")[0] for r in requires if 'extra == "hub"' in r)
+    assert hub_extra == ["httptools", "uvloop"], requires
 
 
 def test_the_wheel_works_in_a_separate_policy_repository(
@@ -177,6 +194,7 @@ def test_the_wheel_works_in_a_separate_policy_repository(
         text=True,
     )
     assert author.returncode == 1 and "1 failed, 1 passed" in author.stdout, author.stdout
+    assert "PytestAssertRewriteWarning" not in author.stdout + author.stderr
     repo.add_policy("beta", "1.0.0")
     repo.commit("fix beta")
     env = built.env(POLICY_HUB_URL=served.url, POLICY_HUB_TOKEN=served.token)
@@ -197,8 +215,19 @@ def test_the_wheel_works_in_a_separate_policy_repository(
         capture_output=True,
         text=True,
     )
+    # The README's main job, on the embedded hub, from the plain install.
     assert local.returncode == 0, local.stdout + local.stderr
     assert "releasing to the embedded local hub" in local.stdout
+    assert "Release successful – all 2 policies delivered" in local.stdout
+    assert "INTERNALERROR" not in local.stdout + local.stderr
+    served_help = subprocess.run(
+        [str(built.bin / "policy-hub"), "serve", "--help"],
+        env=built.env(),
+        capture_output=True,
+        text=True,
+    )
+    assert served_help.returncode == 0, served_help.stdout + served_help.stderr
+    assert served_help.stdout.startswith("usage: policy-hub serve")
 
 
 # -- the composite action, run as GitHub runs it ----------------------------------------------
@@ -292,6 +321,27 @@ def test_the_pre_commit_hook_checks_what_a_commit_touches(tmp_path: Path) -> Non
     repo.git("add", "-A")
     passed = subprocess.run(cmd, cwd=repo.path, env=env, capture_output=True, text=True)
     assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert "PytestAssertRewriteWarning" not in passed.stdout + passed.stderr
+
+
+def test_the_installed_policyhub_check_says_only_what_it_checked(
+    built: Built, tmp_path: Path
+) -> None:
+    repo = PolicyRepo(tmp_path / "policy-repo")
+    repo.add_policy("alpha", "1.0.0")
+    repo.commit()
+    result = subprocess.run(
+        [str(built.bin / "policyhub-check"), "policies/alpha/v1.0.0/metadata.json"],
+        cwd=repo.path,
+        env=built.env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+    assert "PytestAssertRewriteWarning" not in result.stdout + result.stderr
+    assert result.stderr == ""
 
 
 @pytest.mark.parametrize(

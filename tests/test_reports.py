@@ -1,19 +1,23 @@
 """What a person and a dashboard read: failure headers that name the version, report properties
 (present when known, the version as the test id spells it), the step summary's problems, and the
 README's claim about JUnit families checked against the installed pytest with junitparser, which
-nobody here wrote. Also CONTRACT section 1's line between a version folder and other content.
+nobody here wrote; pytest-html's table with each version's outcome and reason, read from the file
+it wrote. Also CONTRACT section 1's line between a version folder and other content.
 """
 
 from __future__ import annotations
 
+import html
 import json
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 from junitparser import JUnitXml, Properties, Property
 
+from tests.hostilehub import HostileHub, Rule
 from tests.hubprocess import HubProcess
-from tests.policyrepo import PYPROJECT, PolicyRepo, metadata
+from tests.policyrepo import PYPROJECT, PolicyRepo, metadata, seed_hub
 
 
 @pytest.fixture
@@ -119,3 +123,87 @@ def test_the_verdict_reads_naturally_for_none_and_one(tmp_path: Path, hub: HubPr
     repo.commit()
     assert "Release successful – the 1 policy delivered" in repo.release(hub).stdout
     assert "Release successful – nothing to deliver" in repo.release(hub).stdout
+
+
+class HtmlReport(HTMLParser):
+    """What pytest-html 4 wrote: the table's header texts, and its rows, which it keeps as JSON in
+    the `data-jsonblob` attribute of `#data-container` (each row's cells as HTML strings)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.header: list[str] = []
+        self.blob: dict[str, object] = {}
+        self._in_th = False
+        self.feed(path.read_text(encoding="utf-8"))
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "div" and found.get("id") == "data-container":
+            self.blob = json.loads(found["data-jsonblob"] or "{}")
+        if tag == "th":
+            self._in_th = True
+            self.header.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "th":
+            self._in_th = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_th:
+            self.header[-1] += data.strip()
+
+    def cells(self, nodeid: str) -> dict[str, str]:
+        """The call row of `nodeid`: header text -> the cell's HTML as pytest-html holds it."""
+        rows = self.blob["tests"][nodeid]  # type: ignore[index]
+        [row] = [
+            r for r in rows if "::setup" not in r["testId"] and "::teardown" not in r["testId"]
+        ]
+        return dict(zip(self.header, row["resultsTableRow"], strict=True))
+
+
+def cell_text(cell: str) -> str:
+    inner = cell.split(">", 1)[1].rsplit("</td>", 1)[0]
+    return html.unescape(inner)
+
+
+def test_the_html_report_shows_each_versions_outcome_and_reason(
+    tmp_path: Path, hub: HubProcess
+) -> None:
+    repo = PolicyRepo(tmp_path / "repo")
+    repo.add_policy("alpha", "1.0.0")
+    repo.add_policy("gamma", "1.0.0")
+    repo.add_policy("delta", "1.0.0")
+    repo.commit()
+    seed_hub(hub, "gamma", "1.0.0")
+    # The hub check of delta answers a body that is no record (taken as not found, then
+    # published): its reason quotes that body, markup included.
+    hostile = "<script>alert(1)</script>"
+    rules = [Rule("GET", r"^/policies/delta/1\.0\.0$", 200, {"detail": hostile})]
+    with HostileHub(rules, upstream=hub.url) as proxy:
+        result = repo.pytest(
+            "--release",
+            "-n",
+            "2",
+            "--html=report.html",
+            "--self-contained-html",
+            env={"POLICY_HUB_URL": proxy.url, "POLICY_HUB_TOKEN": hub.token},
+        )
+    assert result.returncode == 0, result.output
+    report = HtmlReport(repo.path / "report.html")
+    assert "Outcome" in report.header and "Reason" in report.header, report.header
+
+    alpha = report.cells("policies/alpha/v1.0.0::alpha@1.0.0")
+    gamma = report.cells("policies/gamma/v1.0.0::gamma@1.0.0")
+    delta = report.cells("policies/delta/v1.0.0::delta@1.0.0")
+    assert cell_text(alpha["Outcome"]) == "published"
+    assert cell_text(alpha["Reason"]) == "published"
+    assert cell_text(gamma["Outcome"]) == "already-in-hub"
+    assert cell_text(gamma["Reason"]) == "already in the hub"
+    assert cell_text(delta["Outcome"]) == "published"
+    # The hub's text is shown, as text: escaped in the cell, never markup of the page.
+    assert hostile in cell_text(delta["Reason"])
+    assert "<script>" not in delta["Reason"] and "&lt;script&gt;" in delta["Reason"]
+    assert "<script>alert" not in (repo.path / "report.html").read_text()
+    # Without pytest-html (here: disabled) its hooks are not registered, so nothing complains.
+    plain = repo.pytest("-p", "no:html")
+    assert plain.returncode == 0, plain.output

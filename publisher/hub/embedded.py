@@ -25,15 +25,13 @@ class LocalHub:
 
 def start_local_hub(root: Path) -> LocalHub:
     """Start the embedded hub on `root`'s `.policyhub-local/hub.sqlite3`."""
-    try:
-        from policy_hub.embedded import start_embedded_hub
-    except ImportError as exc:
-        raise Refused(
-            f"the embedded local hub needs the hub extra: "
-            f"pip install 'policy-release-harness[hub]' ({exc})"
-        ) from None
+    from policy_hub.embedded import HubUnavailable, start_embedded_hub
+
     token = secrets.token_urlsafe(32)
     db = root / LOCAL_DIR / "hub.sqlite3"
     db.parent.mkdir(parents=True, exist_ok=True)
-    hub = start_embedded_hub(db, token)
+    try:
+        hub = start_embedded_hub(db, token)
+    except HubUnavailable as exc:  # a broken environment: one line, exit 4
+        raise Refused(str(exc)) from None
     return LocalHub(hub.url, token, hub.stop)

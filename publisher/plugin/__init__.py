@@ -6,7 +6,8 @@ pytest. It maps pytest's lifecycle onto the release engine (`publisher.release`)
 - the controller (or the only process) registers the `Controller` (`controller.py`), which
   decides the run as a `RunSpec` and ends it, an `ItemRunner` built from that same spec, the
   `Reporter` (`reporter.py`), and, only when xdist is present, the `XdistHooks` that hand the
-  spec to the workers (`xdisthooks.py`).
+  spec to the workers (`xdisthooks.py`), and only when pytest-html is, the `HtmlColumns` that
+  add each version's outcome and reason to its table (`htmlreport.py`).
 
 `options.py` resolves flags, environment and ini keys; `items.py` holds the collected nodes;
 `precommit.py` is the `policyhub-check` command. May import every other `publisher` package and
@@ -25,6 +26,7 @@ import pytest
 from policy_checks import POLICIES_DIR
 from publisher.hub.token import resolve_token
 from publisher.plugin.controller import CONTROLLER_PLUGIN, Controller
+from publisher.plugin.htmlreport import HTML_COLUMNS_PLUGIN, HTML_PLUGIN, HtmlColumns
 from publisher.plugin.items import PolicyItem
 from publisher.plugin.options import add_options, repair_rootdir, resolve_options
 from publisher.plugin.reporter import REPORTER_PLUGIN, Reporter
@@ -104,6 +106,8 @@ def _configure(config: pytest.Config) -> None:
         from publisher.plugin.xdisthooks import XdistHooks
 
         manager.register(XdistHooks(spec))
+    if manager.hasplugin(HTML_PLUGIN):
+        manager.register(HtmlColumns(), HTML_COLUMNS_PLUGIN)
 
 
 def make_run(config: pytest.Config) -> Run:
