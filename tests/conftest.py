@@ -56,6 +56,17 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 
 @pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test alone, which it may stop, start and crash."""
+    try:
+        server = PostgresServer.launch()
+    except PostgresUnavailable as exc:
+        postgres_missing(str(exc))
+    yield server
+    server.close()
+
+
+@pytest.fixture
 def postgres_db(postgres_server: PostgresServer) -> str:
     """The URL of a new, empty database on the session's PostgreSQL server."""
     return postgres_server.create_database()

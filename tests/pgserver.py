@@ -29,6 +29,8 @@ STOP_TIMEOUT_SECONDS = 30.0
 INITDB_TIMEOUT_SECONDS = 120.0
 # Where Debian/Ubuntu (postgresql-NN), RPM distributions and Homebrew put the server binaries;
 # none of them is on PATH by default.
+# Names the folder to use instead of searching (a PostgreSQL version of your choice).
+BINDIR_ENV = "POLICYHUB_TEST_PG_BINDIR"
 BINDIR_GLOBS = (
     "/usr/lib/postgresql/*/bin",
     "/usr/pgsql-*/bin",
@@ -48,6 +50,10 @@ def _version_key(path: Path) -> tuple[int, ...]:
 def find_bindir() -> Path | None:
     """The folder holding `initdb` and `postgres`: PATH, `pg_config --bindir`, or the newest
     of the distributions' own folders."""
+    chosen = os.environ.get(BINDIR_ENV)
+    if chosen:
+        folder = Path(chosen)
+        return folder if (folder / "initdb").is_file() and (folder / "postgres").is_file() else None
     candidates: list[Path] = []
     on_path = shutil.which("initdb")
     if on_path:
@@ -106,8 +112,8 @@ class PostgresServer:
         bindir = find_bindir()
         if bindir is None:
             raise PostgresUnavailable(
-                "no PostgreSQL server binaries (initdb, postgres) on PATH, from pg_config or "
-                "in /usr/lib/postgresql/*/bin; install the 'postgresql' package"
+                f"no PostgreSQL server binaries (initdb, postgres) in ${BINDIR_ENV}, on PATH, "
+                "from pg_config or in /usr/lib/postgresql/*/bin; install the 'postgresql' package"
             )
         server = cls(bindir, fsync=fsync)
         try:
@@ -222,3 +228,20 @@ class PostgresServer:
                 (application,),
             ).fetchall()
         return [int(row[0]) for row in rows]
+
+
+def hub_backend(url: str, where: str, within: float = 10.0) -> int:
+    """The pid of the hub's connection that matches `where` on pg_stat_activity, once it does."""
+    import psycopg
+
+    deadline = time.monotonic() + within
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            row = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'policy-hub'"
+                f" AND datname = current_database() AND {where}"
+            ).fetchone()
+            if row:
+                return int(row[0])
+            time.sleep(0.02)
+    raise AssertionError(f"no hub connection with {where} within {within} s")
