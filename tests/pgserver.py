@@ -93,11 +93,11 @@ def free_port() -> int:
 class PostgresServer:
     """One PostgreSQL cluster in its own temp folder, listening on 127.0.0.1:`port` only."""
 
-    def __init__(self, bindir: Path, *, fsync: bool = False) -> None:
+    def __init__(self, bindir: Path, *, fsync: bool = False, base: Path | None = None) -> None:
         self.bindir = bindir
         self.fsync = fsync
         self.user = _run_as()
-        self.root = Path(tempfile.mkdtemp(prefix="policyhub-pg-"))
+        self.root = Path(tempfile.mkdtemp(prefix="policyhub-pg-", dir=base))
         self.data = self.root / "data"
         self.log_path = self.root / "postgres.log"
         self.port = free_port()
@@ -107,15 +107,16 @@ class PostgresServer:
             os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
 
     @classmethod
-    def launch(cls, *, fsync: bool = False) -> PostgresServer:
-        """A new cluster, started; PostgresUnavailable (with the reason) when that fails."""
+    def launch(cls, *, fsync: bool = False, base: Path | None = None) -> PostgresServer:
+        """A new cluster (in a new folder under `base`, default the temp folder), started;
+        PostgresUnavailable (with the reason) when that fails. Tests run with fsync off."""
         bindir = find_bindir()
         if bindir is None:
             raise PostgresUnavailable(
                 f"no PostgreSQL server binaries (initdb, postgres) in ${BINDIR_ENV}, on PATH, "
                 "from pg_config or in /usr/lib/postgresql/*/bin; install the 'postgresql' package"
             )
-        server = cls(bindir, fsync=fsync)
+        server = cls(bindir, fsync=fsync, base=base)
         try:
             server.initdb()
             server.start()
