@@ -258,6 +258,7 @@ class PostgresStore:
             if not _unavailable(exc) or _refused_for_good(str(exc)):
                 raise StoreError(f"cannot use database {self.location}: {reason}") from exc
             self.startup_problem = reason
+            self._available = False  # requests meanwhile wait OUTAGE_WAIT_SECONDS, not more
         self._pool.open(wait=False)
 
     def close(self) -> None:
