@@ -28,8 +28,8 @@ from common import (
     running_hub,
 )
 
-from publisher.release import make_plan
-from publisher.state import DeliveredIndex, DeliveryRecord, StateDir, parse_baseline
+from publisher.release.plan import make_plan
+from publisher.state.folder import DeliveredIndex, DeliveryRecord, StateDir, parse_baseline
 
 
 def engine_row(workdir: Path, n: int) -> list[object]:

@@ -16,6 +16,7 @@ SEMVER_RE: re.Pattern[str] = re.compile(
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
 )
 
+POLICIES_DIR = "policies"  # the folder of every policy, at the top of the repository
 METADATA_FILE = "metadata.json"
 DEFINITION_FILE = "policy-definition.yaml"
 TESTS_FILE = "tests.yaml"  # a version's test cases: checked, never published, not in the digest

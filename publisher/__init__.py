@@ -1,14 +1,14 @@
-"""The release engine and its pytest plugin.
+"""The release engine and its pytest plugin, one package per role (docs/architecture.md):
 
-The engine is plain functions and classes, usable without pytest: `gitrepo` (the one way git is
-run, the baseline and change set), `layout` (where version folders are, read from the working
-tree or a commit), `state` (`.state/` files and the release lock), `hubclient` (the hub API, its
-one retry loop and every bound on waiting), `printable` (outside text made safe to show),
-`release` (the plan and one version's delivery), `hubchecks` (hub checks sent before their item
-runs), `finalize` (what is recorded and whether the baseline advances), `outcome`, `stateschema`,
-`shard`, `statesync`, `summary`, `options` (option resolution). The pytest layer maps pytest's
-lifecycle onto it by process role: `plugin` (entry point), `controller`, `runner`, `reporter`,
-`xdisthooks`, with `runspec` as what the controller hands to every runner and `items` as the
-nodes; `precommit` is the `policyhub-check` pre-commit entry point.
-See docs/architecture.md.
+- `plugin/`: the only package that imports pytest: the hooks, by process role (controller,
+  worker), options, items, reporter, the xdist hand-over, the `policyhub-check` command;
+- `release/`: the flow without pytest: a run chosen once (`run.py`), the plan, one version's
+  delivery, the author-mode guard, the hub checks sent ahead, shards, the end of a release
+  (`baseline.py`: what is recorded and whether the baseline advances), the summary texts;
+- `hub/`: the hub client (the one retry loop, every bound on waiting), the token, the embedded hub;
+- `repo/`: git and the `policies/` layout; `state/`: the `.state/` files, their schemas, the push;
+- `printable.py` (outside text made safe to show) and `refused.py` (the one refusal, exit 4).
+
+Arrows point down only (plugin → release → state/repo/hub → printable/refused → policy_checks),
+as `tests/test_layers.py` checks.
 """

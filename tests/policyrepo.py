@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -217,3 +218,13 @@ def seed_hub(hub: Any, name: str, version: str, meta: dict[str, Any] | None = No
     )
     assert answer.status_code == 201, answer.text
     return str(body["digest"])
+
+
+def junit_properties(junit: Path) -> dict[str, dict[str, str]]:
+    """testcase name -> its <properties> (either JUnit family)."""
+    found = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        found[case.get("name", "")] = {
+            p.get("name", ""): p.get("value", "") for p in case.iter("property")
+        }
+    return found

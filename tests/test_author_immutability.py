@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from publisher.release import next_version
+from publisher.release.guard import next_version
 from tests.hubprocess import HubProcess
 from tests.policyrepo import PolicyRepo, definition, metadata
 

@@ -250,9 +250,27 @@ def test_bad_changed_since_ref_is_a_usage_error(tmp_path: Path) -> None:
     repo = PolicyRepo(tmp_path / "repo")
     repo.add_policy("alpha", "1.0.0")
     repo.commit()
-    result = repo.pytest("--changed-since", "no-such-ref")
+    result = repo.pytest("--changed-since", "origin/main")
     assert result.returncode == 4
-    assert "--changed-since no-such-ref" in result.output
+    # What to do about it, not git's own wording: a pull request's clone often lacks the ref.
+    assert (
+        "--changed-since origin/main: no commit 'origin/main' in this clone: fetch it "
+        "(git fetch origin main; in GitHub Actions, actions/checkout with fetch-depth: 0), "
+        "or name a ref that exists (git branch -a)"
+    ) in result.output
+    assert "fatal:" not in result.output and "Traceback" not in result.output
+
+
+def test_changed_since_a_ref_without_common_history_says_fetch_it(tmp_path: Path) -> None:
+    repo = PolicyRepo(tmp_path / "repo")
+    repo.add_policy("alpha", "1.0.0")
+    repo.commit()
+    repo.git("checkout", "-q", "--orphan", "unrelated")
+    repo.commit("unrelated history")
+    result = repo.pytest("--changed-since", "main")
+    assert result.returncode == 4
+    assert "main and HEAD have no common commit in this clone" in result.output
+    assert "fetch-depth: 0" in result.output
 
 
 def test_author_mode_never_touches_the_network_even_with_a_hub_configured(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from publisher import xdisthooks
+from publisher.plugin import xdisthooks
 from tests.hubprocess import HubProcess
 from tests.policyrepo import PolicyRepo
 
@@ -97,3 +97,44 @@ def test_the_sizing_rule(
     config = type("Config", (), {"option": option})()
     monkeypatch.setattr(xdisthooks, "_work", lambda config: work)
     assert xdisthooks.auto_workers(config, cpus=cpus) == expected  # type: ignore[arg-type]
+
+
+def test_the_count_is_the_runs_own_plan_delivered_versions_shards_and_finalize(
+    repo: PolicyRepo, hub: HubProcess
+) -> None:
+    """The count is what the run will deliver (`Run.count`, the same plan): versions already in
+    delivered.json are not work, a shard counts its share, and --finalize runs no item. Each
+    case sits across the threshold, so a count of the change set would start workers."""
+    threshold = xdisthooks.RELEASE_MIN_FOR_WORKERS
+    for i in range(threshold + 2):
+        repo.add_policy(f"p{i:02d}", "1.0.0")
+    repo.commit()
+    first = repo.release(hub, "-n", "auto")
+    assert first.returncode == 0, first.output
+    assert started_workers(first.stdout) >= 1  # the whole change set: workers
+    repo.commit("record the release")
+
+    repo.add_policy("late", "1.0.0")
+    repo.commit()
+    # The baseline moved, so the change set is one version; rewind it to see delivered ones
+    # dropped: the change set is every version again, all but one delivered.
+    (repo.path / ".state" / "baseline.sha").unlink()
+    again = repo.release(hub, "-n", "auto")
+    assert again.returncode == 0, again.output
+    assert started_workers(again.stdout) == 0
+    assert hub.created("late", "1.0.0") == 1
+    repo.commit("record the second release")
+
+    for i in range(threshold + 8):  # shares of about 20 each (the hash is fixed)
+        repo.add_policy(f"q{i:02d}", "1.0.0")
+    repo.commit()
+    fragments = []
+    for k in (1, 2):
+        shard = repo.release(hub, "-n", "auto", "--shard", f"{k}/2")
+        assert shard.returncode == 0, shard.output
+        assert started_workers(shard.stdout) == 0  # its share is below the threshold
+        fragments.append(f"policyhub-fragment-{k}-of-2.json")
+    final = repo.release(hub, "-n", "auto", "--finalize", *fragments)
+    assert final.returncode == 0, final.output
+    assert started_workers(final.stdout) == 0
+    assert "Release successful" in final.stdout

@@ -1,4 +1,4 @@
-"""`release.deliver_version` on its own, with a stand-in client: the contract's rows for hub
+"""`delivery.deliver_version` on its own, with a stand-in client: the contract's rows for hub
 answers that a real hub only gives by accident (a GET that fails whatever it is asked, a 3xx).
 The flows themselves are proven against the real hub in test_release_flow.py.
 """
@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from policy_checks import PolicyChecker, PolicyFiles
-from publisher.hubclient import HubAnswer, RetryPolicy
-from publisher.outcome import Outcome
-from publisher.release import HubOutage, deliver_version
+from publisher.hub.client import HubAnswer, RetryPolicy
+from publisher.release.delivery import deliver_version
+from publisher.release.hubchecks import HubOutage
+from publisher.release.outcome import Outcome
 from tests.policyrepo import definition, metadata
 
 ALREADY_IN_HUB, NOT_ATTEMPTED = Outcome.ALREADY_IN_HUB, Outcome.NOT_ATTEMPTED

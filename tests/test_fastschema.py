@@ -20,7 +20,7 @@ from hypothesis import given, settings
 
 from policy_checks.fastschema import OutsideSubset, compile_predicate
 from policy_checks.rules import RULES_FILE_SCHEMA, builtin_rules, builtin_schema
-from publisher.stateschema import SCHEMAS
+from publisher.state.schema import SCHEMAS
 from tests.schemadocs import mutated, single_edits
 
 EXAMPLE = Path(__file__).parent / "example-files" / "valid" / "full"
@@ -102,7 +102,7 @@ def test_the_fast_check_agrees_with_jsonschema_one_edit_from_a_valid_document(
 
 
 def test_our_schemas_are_valid_json_schemas_and_our_rules_file_is_valid() -> None:
-    folder = resources.files("publisher") / "schemas"
+    folder = resources.files("publisher.state") / "schemas"
     state = [json.loads((folder / f"{name}.schema.json").read_text()) for name in SCHEMAS]
     rules = builtin_rules()
     ours = [rules.metadata_schema, rules.definition_schema, RULES_FILE_SCHEMA, TESTS_SCHEMA]
@@ -186,7 +186,7 @@ CHECK_A_VALID_POLICY = """
 import sys
 from policy_checks import PolicyChecker, PolicyFiles
 from publisher import plugin
-import publisher.stateschema as state
+import publisher.state.schema as state
 files = PolicyFiles("policies/require-tags/v1.2.0", {metadata!r}, {definition!r})
 assert PolicyChecker.load().check(files).ok
 assert state.schema_problem({{"version": 1, "policies": {{}}}}, "delivered") is None

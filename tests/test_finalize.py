@@ -1,11 +1,11 @@
-"""`publisher.finalize`: the decision that matters most, whether the baseline advances, on every
-branch, without pytest's machinery, git or a hub."""
+"""`publisher.release.baseline`: the decision that matters most, whether the baseline advances,
+on every branch, without pytest's machinery, git or a hub."""
 
 from __future__ import annotations
 
-from publisher.finalize import advance_baseline, finalize_release
-from publisher.release import ReleasePlan
-from publisher.state import DeliveredIndex, DeliveryRecord
+from publisher.release.baseline import advance_baseline, finalize_release
+from publisher.release.plan import ReleasePlan
+from publisher.state.folder import DeliveredIndex, DeliveryRecord
 
 RELEASE = "a" * 40
 BASELINE = "b" * 40

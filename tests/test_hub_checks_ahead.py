@@ -1,6 +1,6 @@
-"""Hub checks sent ahead (publisher/hubchecks.py): the controller sends every version's hub check
-while the workers start, and the items take the answers. The contract's order per version holds
-(its GET before its POST), no version is published twice, a subset run asks only for what it
+"""Hub checks sent ahead (publisher/release/hubchecks.py): the controller sends every version's hub
+check while the workers start, and the items take the answers. The contract's order per version
+holds (its GET before its POST), no version is published twice, a subset run asks only for what it
 runs, and a hub's answer never carries a secret to disk. Black-box through a recording proxy in
 front of the real reference hub; the board file itself is tested as a unit.
 """
@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from publisher.hubchecks import HubCheckBoard
-from publisher.hubclient import HubAnswer
+from publisher.hub.client import HubAnswer
 from publisher.printable import register_secret
-from tests.hostilehub import HostileHub
+from publisher.release.hubchecks import AHEAD_CONNECTIONS, HubCheckBoard
+from tests.hostilehub import HostileHub, Rule
 from tests.hubprocess import HubProcess
-from tests.policyrepo import PolicyRepo
+from tests.policyrepo import PYPROJECT, PolicyRepo
 
 NAMES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot")
 
@@ -124,6 +124,42 @@ def test_a_second_release_finds_what_the_first_published(repo: PolicyRepo, hub: 
 
 
 # -- the board file, as a unit -----------------------------------------------------------------
+
+
+def test_the_checks_ahead_stop_when_the_hub_dies_after_its_first_answer(
+    repo: PolicyRepo, hub: HubProcess
+) -> None:
+    """The probe is answered, then the hub never answers again: the checks sent ahead stop at
+    the first one found unanswered (at most one batch in flight), every later version is not
+    attempted without a request of its own, nothing is created, and the baseline stays."""
+    for i in range(30):
+        repo.add_policy(f"p{i:02d}", "1.0.0")
+    repo.write(
+        "pyproject.toml",
+        PYPROJECT
+        + "policy_hub_attempts = 1\npolicy_hub_answer_timeout = 1\n"
+        + "policy_hub_request_deadline = 2\npolicy_hub_item_deadline = 3\n",
+    )
+    repo.commit()
+    rules = [
+        Rule("GET", "^/policies/", 404, {"error": "not found"}, times=1),
+        Rule("GET", "^/policies/", silent=True),
+        Rule("POST", "^/policies", silent=True),
+    ]
+    with HostileHub(rules, upstream=hub.url) as dead:
+        result = repo.pytest(
+            "--release", env={"POLICY_HUB_URL": dead.url, "POLICY_HUB_TOKEN": hub.token}
+        )
+        gets = [p for m, p in dead.requests if m == "GET" and p.startswith("/policies/")]
+        posts = [p for m, p in dead.requests if m == "POST"]
+    assert result.returncode == 1, result.output
+    # The probe, one batch of checks ahead, and the next item's own check started while the
+    # first version was delivered (HubCheckPrefetch); not one per version.
+    assert len(gets) <= 2 + AHEAD_CONNECTIONS < 30, gets
+    assert len(posts) <= 1, posts  # the probe's version, validated before the hub was known dead
+    assert result.stdout.count("HUB UNREACHABLE") == 1
+    assert "30 not attempted" in result.stdout or result.stdout.count("NOT-ATTEMPTED") >= 29
+    assert hub.records() == [] and repo.baseline is None
 
 
 def test_board_answers_travel_whole_and_once(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import trustme
 from tests.connectproxy import ConnectProxy
 from tests.hostilehub import HostileHub, Rule, SilentListener, free_port_url
 from tests.hubprocess import HubProcess
-from tests.policyrepo import PYPROJECT, PolicyRepo, RunResult
+from tests.policyrepo import PYPROJECT, PolicyRepo, RunResult, junit_properties
 
 # The machine's own CA variables must not decide a test about CA bundles.
 NO_CA_ENV = {"REQUESTS_CA_BUNDLE": "", "SSL_CERT_FILE": "", "CURL_CA_BUNDLE": ""}
@@ -102,6 +102,24 @@ def test_an_untrusted_certificate_is_one_line_up_front_and_the_baseline_holds(
     assert "Traceback" not in result.output and "urllib3" not in result.output
     assert repo.baseline is None and repo.delivered()["policies"] == {}
     assert tls_hub.records() == []
+
+
+def test_an_untrusted_certificate_is_not_repeated_per_version(
+    repo: PolicyRepo, tls_hub: HubProcess
+) -> None:
+    """Said once up front (and once in the summary, which is also the step summary); each item
+    only says it was not attempted."""
+    result = release(repo, tls_hub, "-n", "2", "--junitxml=report.xml")
+    assert result.returncode == 1, result.output
+    said = [line for line in result.stdout.splitlines() if "certificate is not trusted" in line]
+    assert len(said) == 2, result.stdout
+    assert said[0].startswith("policy-hub: ERROR") and "HUB UNREACHABLE" in said[1]
+    reasons = {
+        name: props["reason"] for name, props in junit_properties(repo.path / "report.xml").items()
+    }
+    assert len(reasons) == 3
+    for reason in reasons.values():
+        assert reason.startswith("not attempted: the hub at") and "certificate" not in reason
 
 
 @pytest.mark.parametrize("bypass", [False, True], ids=["through-the-proxy", "NO_PROXY"])

@@ -151,8 +151,8 @@ def test_the_wheel_and_the_sdist_pass_twine_check_and_ship_their_data(built: Bui
     for data in (
         "policy_checks/rules/rules.yaml",
         "policy_checks/rules/metadata.schema.json",
-        "publisher/schemas/delivered.schema.json",
-        "publisher/schemas/fragment.schema.json",
+        "publisher/state/schemas/delivered.schema.json",
+        "publisher/state/schemas/fragment.schema.json",
         "policy_hub/embedded.py",
     ):
         assert data in names, data
@@ -312,7 +312,7 @@ def test_policyhub_check_behaves_like_a_command_line(
     repo.add_policy("alpha", "1.0.0")
     (repo.path / "README.md").write_text("a policy repository\n")
     result = subprocess.run(
-        [sys.executable, "-m", "publisher.precommit", *args],
+        [sys.executable, "-m", "publisher.plugin.precommit", *args],
         cwd=repo.path,
         capture_output=True,
         text=True,

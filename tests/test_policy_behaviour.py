@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ import yaml
 
 from tests.hubprocess import HubProcess
 from tests.policyrepo import PolicyRepo, definition
+from tests.policyrepo import junit_properties as properties
 
 TAGS = {
     "apiVersion": "policyhub/v1",
@@ -61,16 +61,6 @@ def add_tagged(repo: PolicyRepo, name: str, version: str, tests: str | None = TA
         (folder / "fixtures").mkdir(exist_ok=True)
         (folder / "fixtures" / "untagged.json").write_text('{"kind": "storage.bucket", "tags": {}}')
     return folder
-
-
-def properties(junit: Path) -> dict[str, dict[str, str]]:
-    """testcase name -> its <properties> (either JUnit family)."""
-    found = {}
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        found[case.get("name", "")] = {
-            p.get("name", ""): p.get("value", "") for p in case.iter("property")
-        }
-    return found
 
 
 def test_a_release_refuses_what_does_not_compile_or_fails_its_tests(

@@ -11,7 +11,7 @@ from pathlib import Path
 import filelock
 import pytest
 
-from publisher.state import release_lock_path
+from publisher.state.folder import release_lock_path
 from tests.policyrepo import PolicyRepo
 
 
@@ -148,3 +148,33 @@ def test_release_from_a_subfolder_rootdir_is_refused(tmp_path: Path) -> None:
     result = sub.pytest("--release", "--hub-url", "http://127.0.0.1:9")
     assert result.returncode == 4
     assert "is not the top of the git repository" in result.output
+
+
+def test_the_rootdir_repair_finds_the_fields_it_needs_in_this_pytest(
+    pytestconfig: pytest.Config,
+) -> None:
+    """pytest offers no public way to choose the rootdir again, so the repair writes private
+    fields: this pins that the installed pytest still has them."""
+    from publisher.plugin.options import _ROOTDIR_FIELDS
+
+    assert all(hasattr(pytestconfig, name) for name in _ROOTDIR_FIELDS), pytest.__version__
+
+
+def test_a_pytest_without_those_fields_gets_the_way_round(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from publisher.plugin.options import repair_rootdir
+
+    fragment = str(tmp_path.parent / "elsewhere" / "frag.json")
+    namespace = SimpleNamespace(
+        finalize=[fragment], fragment_out=None, hub_ca_bundle=None, inifilename=None,
+        override_ini=None, file_or_dir=[], rootdir=None, confcutdir=None,
+    )  # fmt: skip
+    config = SimpleNamespace(
+        known_args_namespace=namespace,
+        invocation_params=SimpleNamespace(dir=tmp_path),
+        rootpath=Path("/"),  # what pytest chose from the option's value
+        inipath=None,
+    )
+    with pytest.raises(pytest.UsageError, match=r"write the option with '=' \(--finalize=PATH"):
+        repair_rootdir(config, ["--finalize", fragment])  # type: ignore[arg-type]

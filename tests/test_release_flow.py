@@ -12,7 +12,14 @@ import yaml
 
 from policy_checks import policy_digest
 from tests.hubprocess import HubProcess
-from tests.policyrepo import PYPROJECT, PolicyRepo, definition, metadata, seed_hub
+from tests.policyrepo import (
+    PYPROJECT,
+    PolicyRepo,
+    definition,
+    junit_properties,
+    metadata,
+    seed_hub,
+)
 
 
 @pytest.fixture
@@ -253,15 +260,28 @@ def test_wrong_token_is_one_clear_message(repo: PolicyRepo, hub: HubProcess) -> 
     assert hub.created("alpha", "1.0.0") == 0
 
 
-def test_read_only_token_cannot_publish(repo: PolicyRepo, hub: HubProcess) -> None:
-    repo.add_policy("alpha", "1.0.0")
+def test_read_only_token_cannot_publish_and_is_refused_once(
+    repo: PolicyRepo, hub: HubProcess
+) -> None:
+    """The GETs pass with a read-only token, so the preflight cannot tell; the first POST's 403
+    is the refusal, and the versions after it are not attempted instead of repeating it."""
+    for name in ("alpha", "beta", "gamma"):
+        repo.add_policy(name, "1.0.0")
     repo.commit()
     result = repo.pytest(
-        "--release", env={"POLICY_HUB_URL": hub.url, "POLICY_HUB_TOKEN": hub.read_token}
+        "--release",
+        "--junitxml=report.xml",
+        env={"POLICY_HUB_URL": hub.url, "POLICY_HUB_TOKEN": hub.read_token},
     )
     assert result.returncode == 1
     assert "HTTP 403" in result.stdout and "POLICY_HUB_TOKEN" in result.stdout
     assert repo.delivered_versions() == set()
+    props = junit_properties(repo.path / "report.xml").values()
+    outcomes = sorted(p["outcome"] for p in props)
+    assert outcomes == ["not-attempted", "not-attempted", "publish-failed"], outcomes
+    assert [p["hub_post_status"] for p in props if "hub_post_status" in p] == ["403"]
+    assert result.stdout.count("TOKEN REFUSED: the hub refused the token (HTTP 403)") == 1
+    assert [hub.created(n, "1.0.0") for n in ("alpha", "beta", "gamma")] == [0, 0, 0]
 
 
 def test_releasing_an_older_commit_never_moves_the_baseline_back(

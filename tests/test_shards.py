@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher.release import ReleasePlan
-from publisher.shard import (
+from publisher.release.plan import ReleasePlan
+from publisher.release.shard import (
     Fragment,
     FragmentError,
     Shard,
@@ -25,7 +25,7 @@ from publisher.shard import (
     shard_index,
     write_fragment,
 )
-from publisher.state import DeliveredIndex, DeliveryRecord
+from publisher.state.folder import DeliveredIndex, DeliveryRecord
 from tests.hubprocess import HubProcess
 from tests.policyrepo import PolicyRepo, RunResult, metadata, seed_hub
 

@@ -26,7 +26,7 @@ PAGE = 4096
 # conftest.py (loaded by pytest in release mode too) makes the rename of delivered.json fail.
 ENOSPC_CONFTEST = """
 import errno, os
-import publisher.state as state
+import publisher.state.folder as state
 
 _replace = os.replace
 

@@ -1,4 +1,4 @@
-"""`publisher.stateschema`: the fast predicates compiled from the state formats' JSON Schemas
+"""`publisher.state.schema`: the fast predicates compiled from the state formats' JSON Schemas
 accept exactly what jsonschema accepts (hypothesis, on documents near the valid ones), and a
 refused document gets jsonschema's message with its JSON path."""
 
@@ -10,8 +10,8 @@ from typing import Any
 
 from hypothesis import given, settings
 
-from publisher.state import DeliveredIndex, DeliveryRecord, StateDir, parse_delivered
-from publisher.stateschema import conforms, schema_problem, validator
+from publisher.state.folder import DeliveredIndex, DeliveryRecord, StateDir, parse_delivered
+from publisher.state.schema import conforms, schema_problem, validator
 from tests.schemadocs import mutated
 
 DIGEST = "sha256:" + "0" * 64

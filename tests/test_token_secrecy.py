@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from publisher.options import UsageError, resolve_token
+from publisher.hub.token import resolve_token
+from publisher.refused import Refused
 from tests.hostilehub import ECHO_AUTH, HostileHub, Rule
 from tests.hubprocess import HubProcess
 from tests.policyrepo import PolicyRepo, RunResult
@@ -136,12 +137,12 @@ def test_resolve_token_strips_surrounding_whitespace(raw: str | None, expected: 
 @pytest.mark.parametrize("raw", ["\x1fabc\x1c", "\x85abc", "abc\u2028"])
 def test_only_whitespace_is_stripped_other_controls_at_the_ends_are_refused(raw: str) -> None:
     # str.strip() would drop these (Python counts them as whitespace) and accept the token.
-    with pytest.raises(UsageError, match="POLICY_HUB_TOKEN holds"):
+    with pytest.raises(Refused, match="POLICY_HUB_TOKEN holds"):
         resolve_token({"POLICY_HUB_TOKEN": raw})
 
 
 @pytest.mark.parametrize("raw", ["a\x00b", "a\nb", "a\x7fb", "a\u2028b", "a\u00e9b"])
 def test_resolve_token_refuses_inner_controls_without_showing_them(raw: str) -> None:
-    with pytest.raises(UsageError) as info:
+    with pytest.raises(Refused) as info:
         resolve_token({"POLICY_HUB_TOKEN": raw})
     assert "a" + raw[1:] not in str(info.value) and "position 2" in str(info.value)

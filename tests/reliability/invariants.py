@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from publisher.state import parse_baseline, parse_delivered
+from publisher.state.folder import parse_baseline, parse_delivered
 from tests.hubprocess import db_query
 from tests.policyrepo import PolicyRepo
 

@@ -26,7 +26,7 @@ import os
 import pathlib
 import time
 
-from publisher import state
+from publisher.state import folder as state
 
 _PAUSE = os.environ.get("RELIABILITY_PAUSE_AT", "")
 _MARKER = os.environ.get("RELIABILITY_MARKER", "")

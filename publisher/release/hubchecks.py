@@ -20,10 +20,57 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from publisher.hubclient import HubAnswer, HubClient
-from publisher.layout import folder_identity
+from publisher.hub.client import HubAnswer, HubClient
 from publisher.printable import redact
-from publisher.release import HubOutage, ReleasePlan, unreachable_reason
+from publisher.release.plan import ReleasePlan
+from publisher.repo.layout import folder_identity
+
+
+class RunFlag:
+    """A fact that one process of the run found and every later item must know, shared by every
+    process through one file (the controller names it on the `RunSpec`): written whole by
+    `os.replace`, read as it is."""
+
+    default = "it happened"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def known(self) -> str | None:
+        """The full reason, as the process that found it wrote it, or None."""
+        try:
+            return self.path.read_text(encoding="utf-8") or self.default
+        except OSError:
+            return None
+
+    def mark(self, why: str) -> None:
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(why, encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # at worst the next item finds out for itself
+
+
+class HubOutage(RunFlag):
+    """The hub was found unreachable: once one item (or the preflight) saw no answer after all
+    its tries, every later item is not attempted, so a dead hub costs one request deadline per
+    process, not one per version. The reason is said once (up front or in the summary); the
+    items not attempted say only that."""
+
+    default = "the hub did not answer"
+
+
+class TokenRefused(RunFlag):
+    """The hub refused the token on a POST (401/403), where its GETs were accepted (a read-only
+    token): every later item is not attempted instead of repeating the refusal per version."""
+
+    default = "the hub refused the token"
+
+
+def unreachable_reason(hub_url: str, answer: HubAnswer) -> str:
+    return f"the hub at {hub_url} did not answer: {answer.describe}"
+
 
 BOARD_FILE = "hub-checks.jsonl"
 # Hub checks in flight at once on the controller: enough to stay ahead of 8 workers at a hub

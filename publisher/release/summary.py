@@ -7,12 +7,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from publisher.finalize import BaselineDecision
-from publisher.layout import folder_identity
-from publisher.outcome import DELIVERED, Outcome
 from publisher.printable import printable
-from publisher.release import ItemOutcome, ReleasePlan
-from publisher.state import DeliveredIndex
+from publisher.release.baseline import BaselineDecision
+from publisher.release.outcome import DELIVERED, ItemOutcome, Outcome
+from publisher.release.plan import ReleasePlan
+from publisher.repo.layout import folder_identity
+from publisher.state.folder import DeliveredIndex
 
 NOT_RUN_REASON = "not run in this session (deselected, interrupted or crashed)"
 

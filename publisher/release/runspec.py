@@ -1,6 +1,7 @@
 """`RunSpec`: what every process of a run must know to run its items, decided once by the
 controller. It is plain JSON-like data because it *is* the `workerinput` payload an xdist worker
-receives (`publisher/xdisthooks.py`); without xdist the controller's own runner is built from it.
+receives (`publisher/plugin/xdisthooks.py`); without xdist the controller's own runner is built
+from it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from policy_checks import CheckSettings
-from publisher.release import ReleasePlan
+from publisher.release.plan import ReleasePlan
 
 WORKERINPUT_KEY = "policyhub"
 
@@ -28,9 +29,10 @@ class RunSpec:
     ca_bundle: str | None = None
     limits: dict[str, float] = field(default_factory=dict)  # RetryPolicy overrides
     outage_file: str | None = None  # where a process that finds the hub dead says so
+    token_refused_file: str | None = None  # where a process whose POST got 401/403 says so
     hub_checks_file: str | None = None  # the answers of the hub checks sent ahead (hubchecks.py)
     # Only the embedded hub's throw-away token travels here; a real one comes from the
-    # environment every worker inherits (read through options.resolve_token).
+    # environment every worker inherits (read through hub.token.resolve_token).
     local_token: str | None = None
 
     def to_workerinput(self) -> dict[str, Any]:

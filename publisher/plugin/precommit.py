@@ -12,8 +12,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from policy_checks import looks_like_version
-from publisher.gitrepo import POLICIES_DIR
+from policy_checks import POLICIES_DIR, looks_like_version
 
 
 def touched_folders(files: list[str], deleted: bool = False) -> list[str]:

@@ -1,4 +1,4 @@
-"""The JSON Schemas of the state formats (`publisher/schemas/`: `delivered.json` and shard
+"""The JSON Schemas of the state formats (`publisher/state/schemas/`: `delivered.json` and shard
 fragments), and checking a document against them: fast enough for a `delivered.json` of ten
 thousand entries on every release, with jsonschema's own message (and JSON path) when it fails.
 
@@ -20,12 +20,12 @@ from policy_checks.fastschema import Predicate, compile_predicate
 if TYPE_CHECKING:
     import jsonschema
 
-SCHEMAS = ("delivered", "fragment")  # publisher/schemas/<name>.schema.json, shipped as data
+SCHEMAS = ("delivered", "fragment")  # publisher/state/schemas/<name>.schema.json, shipped as data
 
 
 @functools.cache
 def _documents() -> dict[str, Any]:
-    folder = resources.files("publisher") / "schemas"
+    folder = resources.files("publisher.state") / "schemas"
     return {
         f"{name}.schema.json": json.loads((folder / f"{name}.schema.json").read_text("utf-8"))
         for name in SCHEMAS

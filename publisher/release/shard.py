@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from publisher.layout import folder_identity
-from publisher.release import ReleasePlan
-from publisher.state import DeliveredIndex, atomic_write
-from publisher.stateschema import schema_problem
+from publisher.release.outcome import ItemOutcome
+from publisher.release.plan import ReleasePlan
+from publisher.repo.layout import folder_identity
+from publisher.state.folder import DeliveredIndex, atomic_write
+from publisher.state.schema import schema_problem
 
 FRAGMENT_FORMAT = "policyhub-fragment"
 FRAGMENT_VERSION = 1
@@ -84,18 +85,6 @@ def restrict_plan(plan: ReleasePlan, shard: Shard) -> ReleasePlan:
     return ReleasePlan.from_json(data)
 
 
-@dataclass(frozen=True)
-class FragmentOutcome:
-    """One version a shard ran: enough for the finalize run's table."""
-
-    folder: str
-    name: str
-    version: str
-    outcome: str
-    reason: str
-    digest: str | None
-
-
 @dataclass
 class Fragment:
     """What one shard run delivered, for the finalize run to merge."""
@@ -105,7 +94,7 @@ class Fragment:
     change_set: list[str]
     share: list[str]  # the folders this shard had to deliver
     deliveries: DeliveredIndex
-    outcomes: list[FragmentOutcome] = field(default_factory=list)
+    outcomes: list[ItemOutcome] = field(default_factory=list)  # the versions this shard ran
     path: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -118,17 +107,7 @@ class Fragment:
             "share": list(self.share),
             # The same per-entry shape as delivered.json, so a fragment reads like the state.
             "policies": self.deliveries.to_json()["policies"],
-            "outcomes": [
-                {
-                    "folder": o.folder,
-                    "name": o.name,
-                    "version": o.version,
-                    "outcome": o.outcome,
-                    "reason": o.reason,
-                    "digest": o.digest,
-                }
-                for o in self.outcomes
-            ],
+            "outcomes": [o.without_delivery() for o in self.outcomes],
         }
 
 
@@ -164,23 +143,20 @@ def _fragment_from_json(data: Any, shown: str) -> Fragment:
             f"{shown}: not a valid fragment: {problem} "
             "(a fragment is written by `pytest --release --shard K/N`)"
         )
-    outcomes = [
-        FragmentOutcome(
-            folder=entry["folder"],
-            name=entry["name"],
-            version=entry["version"],
-            outcome=entry["outcome"],
-            reason=entry.get("reason") or "",
-            digest=entry.get("digest"),
-        )
-        for entry in data.get("outcomes", [])
-    ]
+    deliveries = DeliveredIndex.from_checked(data["policies"])
+    outcomes = []
+    for entry in data.get("outcomes", []):
+        # The delivery is the fragment's own record of it (`policies`), never the entry's.
+        outcome = ItemOutcome.from_json({k: v for k, v in entry.items() if k != "delivery"})
+        outcome.reason = outcome.reason or ""
+        outcome.delivery = deliveries.get(outcome.name, outcome.version)
+        outcomes.append(outcome)
     return Fragment(
         release_sha=data["release_sha"],
         shard=shard,
         change_set=data["change_set"],
         share=data["share"],
-        deliveries=DeliveredIndex.from_checked(data["policies"]),
+        deliveries=deliveries,
         outcomes=outcomes,
         path=shown,
     )
@@ -191,7 +167,7 @@ class MergedFragments:
     """The fragments of one release, checked against the finalize run's own plan."""
 
     deliveries: DeliveredIndex
-    outcomes: list[FragmentOutcome]
+    outcomes: list[ItemOutcome]
     present: list[Fragment]
     missing_shards: list[Shard]
     missing_files: list[str]
@@ -256,7 +232,7 @@ def merge_fragments(paths: list[tuple[Path, str]], plan: ReleasePlan) -> MergedF
         total = totals.pop()
         missing_shards = [Shard(k, total) for k in range(1, total + 1) if k not in seen]
     deliveries = DeliveredIndex()
-    outcomes: list[FragmentOutcome] = []
+    outcomes: list[ItemOutcome] = []
     for fragment in sorted(present, key=lambda f: f.shard.index):
         for record in fragment.deliveries:
             deliveries.add(record)

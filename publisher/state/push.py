@@ -11,11 +11,10 @@ import random
 import time
 from pathlib import Path
 
-from publisher import gitrepo
-from publisher.gitrepo import GitError
 from publisher.printable import printable
-from publisher.release import ReleasePlan
-from publisher.state import (
+from publisher.repo import git as gitrepo
+from publisher.repo.git import GitError
+from publisher.state.folder import (
     BASELINE_FILE,
     DELIVERED_FILE,
     DeliveredIndex,
@@ -43,14 +42,13 @@ def _state_paths(repo: Path, state: StateDir) -> tuple[str, str]:
     return f"{rel}/{DELIVERED_FILE}", f"{rel}/{BASELINE_FILE}"
 
 
-def commit_and_push(repo: Path, state: StateDir, plan: ReleasePlan, push: bool) -> list[str]:
-    """Commit the state files; with `push`, push them. Returns lines for the summary."""
+def commit_and_push(repo: Path, state: StateDir, release_sha: str, push: bool) -> list[str]:
+    """Commit the state files of the release `release_sha`; with `push`, push them. Returns lines
+    for the summary."""
     delivered_path, baseline_path = _state_paths(repo, state)
     paths = [p for p in (delivered_path, baseline_path) if (repo / p).exists()]
     branch = _current_branch(repo) if push else None
-    message = (
-        f"policy-hub: record release {plan.release_sha[:12]}\n\nState written by pytest --release."
-    )
+    message = f"policy-hub: record release {release_sha[:12]}\n\nState written by pytest --release."
     notes = []
     if gitrepo.commit_paths(repo, paths, message):
         notes.append(f"state committed ({', '.join(paths)})")

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +11,11 @@ import pytest
 
 from policy_checks import CONDITION_LANGUAGES, TEST_POLICIES, CheckSettings
 from policy_checks.evaluator import DEFAULT_TIMEOUT
-from publisher.printable import register_secret
-from publisher.shard import Shard, ShardError, parse_shard
-
-LOCAL_HUB = "local"
-LOCAL_DIR = ".policyhub-local"
-TOKEN_ENV = "POLICY_HUB_TOKEN"
+from publisher.hub.embedded import LOCAL_DIR, LOCAL_HUB
+from publisher.hub.token import resolve_token
+from publisher.refused import Refused
+from publisher.release.settings import HarnessOptions
+from publisher.release.shard import Shard, ShardError, parse_shard
 
 # ini key -> (RetryPolicy field, default, meaning): every bound on waiting for the hub.
 LIMIT_KEYS: dict[str, tuple[str, float, str]] = {
@@ -32,16 +29,12 @@ LIMIT_KEYS: dict[str, tuple[str, float, str]] = {
     "policy_hub_backoff_max": ("backoff_max", 8.0, "the longest pause between tries"),
 }
 
-# Anything but printable ASCII (a space included) cannot travel in an HTTP header as it is.
-_TOKEN_BAD_CHAR = re.compile(r"[^\x20-\x7e]")
-
-
-# A bad flag or configuration: pytest exits 4 and prints the message alone (no traceback).
-UsageError = pytest.UsageError
-
 
 # Options whose value is a path that often lies outside the checkout (fragments, a CA bundle).
 PATH_OPTIONS = ("finalize", "fragment_out", "hub_ca_bundle")
+
+
+_ROOTDIR_FIELDS = ("_rootpath", "_inipath", "_inicfg", "_ignored_config_files", "_inicache")
 
 
 def repair_rootdir(config: pytest.Config, args: list[str]) -> None:
@@ -71,6 +64,15 @@ def repair_rootdir(config: pytest.Config, args: list[str]) -> None:
     )
     if rootpath == config.rootpath and inipath == config.inipath:
         return
+    # pytest has no public way to choose the rootdir again: these are the private fields that
+    # pytest 8.1 to 9 keep it in (tests/test_release_config.py checks them on the installed
+    # pytest). A pytest without them gets the way round instead of a wrong rootdir.
+    if not all(hasattr(config, name) for name in _ROOTDIR_FIELDS):
+        raise pytest.UsageError(
+            f"pytest {pytest.__version__} took the value of a path option for a test path and "
+            f"chose the rootdir {config.rootpath}; write the option with '=' "
+            "(--finalize=PATH, --fragment-out=PATH, --hub-ca-bundle=PATH) or pass --rootdir ."
+        )
     old_confcut = str(config.inipath.parent if config.inipath else config.rootpath)
     config._rootpath, config._inipath = rootpath, inipath
     config._inicfg, config._ignored_config_files = inicfg, ignored
@@ -181,58 +183,6 @@ def add_options(parser: pytest.Parser) -> None:
     )
 
 
-@dataclass(frozen=True)
-class HarnessOptions:
-    """Every setting the harness reads, resolved once on the controller."""
-
-    release: bool
-    hub_url: str | None  # None = not configured
-    token: str | None
-    release_ref: str
-    state_dir: Path
-    rules_dir: Path
-    dry_run: bool
-    commit_state: bool
-    push: bool
-    changed_since: str | None
-    allow_insecure_hub: bool
-    in_ci: bool
-    ca_bundle: str | None = None  # None: certifi's bundle
-    limits: dict[str, float] = field(default_factory=dict)  # RetryPolicy overrides from ini
-    shard: Shard | None = None
-    fragment_out: Path | None = None  # set whenever shard is
-    finalize: tuple[Path, ...] = ()  # the fragments to merge; empty = not a finalize run
-    checks: CheckSettings = field(default_factory=CheckSettings)
-
-    def __repr__(self) -> str:
-        # The token must never appear in a traceback's locals or a debug print.
-        return f"HarnessOptions(release={self.release}, hub_url={self.hub_url!r}, token=<hidden>)"
-
-
-def resolve_token(env: Mapping[str, str]) -> str | None:
-    """The bearer token from `POLICY_HUB_TOKEN`: surrounding whitespace (a pasted newline) is
-    stripped; any other control or non-ASCII character is a usage error that never shows the
-    token. The token is registered for redaction from every printed text of this process.
-    """
-    raw = env.get(TOKEN_ENV)
-    # Only whitespace a paste or a secret store adds: str.strip() would also drop the control
-    # characters \x1c-\x1f and \x85, which must be refused.
-    token = raw.strip(" \t\r\n\v\f") if raw else ""
-    if not token:
-        return None
-    register_secret(raw)
-    register_secret(token)
-    bad = _TOKEN_BAD_CHAR.search(token)
-    if bad is not None:
-        kind = "a control character" if ord(bad.group()) < 0x80 else "a non-ASCII character"
-        raise UsageError(
-            f"{TOKEN_ENV} holds {kind} at position {bad.start() + 1} of {len(token)} "
-            "(surrounding whitespace is already stripped); set the secret to the token alone, "
-            "without line breaks or other characters pasted with it"
-        )
-    return token
-
-
 def _first(*candidates: tuple[str, Any]) -> tuple[str, Any]:
     for source, value in candidates:
         if value not in (None, ""):
@@ -262,13 +212,11 @@ def resolve_options(
     _, rules = _first(("ini", config.getini("policy_rules_dir")))
     _, ref = _first(("flag", opt.release_sha), ("env", env.get("GITHUB_SHA")))
     if (opt.dry_run or opt.commit_state or opt.push) and not opt.release:
-        raise UsageError("--dry-run, --commit-state and --push only make sense with --release")
+        raise Refused("--dry-run, --commit-state and --push only make sense with --release")
     if opt.changed_since and opt.release:
-        raise UsageError(
-            "--changed-since is for author mode; --release computes its own change set"
-        )
+        raise Refused("--changed-since is for author mode; --release computes its own change set")
     if opt.dry_run and (opt.commit_state or opt.push):
-        raise UsageError(
+        raise Refused(
             "--dry-run writes no state, so it cannot be combined with --commit-state/--push"
         )
     shard, fragment_out, finalize = _scale_out(opt, root)
@@ -300,15 +248,15 @@ def _check_settings(config: pytest.Config) -> CheckSettings:
     """The ini keys of CONTRACT section 8; a value outside their lists is a usage error."""
     language = str(config.getini("policy_condition_language") or "cel").strip().lower()
     if language not in CONDITION_LANGUAGES:
-        raise UsageError(
+        raise Refused(
             f"ini policy_condition_language = {language!r}: expected "
             + " or ".join(CONDITION_LANGUAGES)
         )
     tests = str(config.getini("policy_tests") or "optional").strip().lower()
     if tests not in TEST_POLICIES:
-        raise UsageError(f"ini policy_tests = {tests!r}: expected " + " or ".join(TEST_POLICIES))
+        raise Refused(f"ini policy_tests = {tests!r}: expected " + " or ".join(TEST_POLICIES))
     if tests == "required" and language == "none":
-        raise UsageError(
+        raise Refused(
             "ini policy_tests = required runs tests.yaml, which needs "
             "policy_condition_language = cel"
         )
@@ -320,7 +268,7 @@ def _check_settings(config: pytest.Config) -> CheckSettings:
         except ValueError:
             timeout = -1
         if not 0 < timeout <= 3600:
-            raise UsageError(
+            raise Refused(
                 f"ini policy_eval_timeout = {raw!r}: expected a number of seconds above 0"
             )
     return CheckSettings(language, tests == "required", timeout)
@@ -344,11 +292,11 @@ def _ca_bundle(config: pytest.Config, root: Path, env: Mapping[str, str]) -> str
         with path.open("rb") as handle:
             head = handle.read(1 << 16)
     except OSError as exc:
-        raise UsageError(
+        raise Refused(
             f"the CA bundle {value} (from {source}) cannot be read: {exc.strerror or exc}"
         ) from None
     if b"-----BEGIN CERTIFICATE-----" not in head:
-        raise UsageError(
+        raise Refused(
             f"the CA bundle {value} (from {source}) holds no PEM certificate "
             "(-----BEGIN CERTIFICATE-----)"
         )
@@ -369,7 +317,7 @@ def _limits(config: pytest.Config) -> dict[str, float]:
             value = -1
         if not 0 < value <= 86400:
             what = "a whole number of tries" if whole else "a number of seconds"
-            raise UsageError(f"ini {key} = {raw!r}: expected {what} above 0")
+            raise Refused(f"ini {key} = {raw!r}: expected {what} above 0")
         limits[attr] = value
     return limits
 
@@ -380,25 +328,25 @@ def _scale_out(opt: Any, root: Path) -> tuple[Shard | None, Path | None, tuple[P
     fragment_out = getattr(opt, "fragment_out", None)
     finalize = tuple(root / p for p in (getattr(opt, "finalize", None) or ()))
     if (shard_text or finalize) and not opt.release:
-        raise UsageError("--shard and --finalize are steps of a release: add --release")
+        raise Refused("--shard and --finalize are steps of a release: add --release")
     if shard_text and finalize:
-        raise UsageError(
+        raise Refused(
             "--shard runs one part of a release, --finalize merges the parts: use one per run"
         )
     if fragment_out and not shard_text:
-        raise UsageError("--fragment-out names the fragment of a --shard run")
+        raise Refused("--fragment-out names the fragment of a --shard run")
     if shard_text and (opt.commit_state or opt.push):
-        raise UsageError(
+        raise Refused(
             "a --shard run writes a fragment, never the state: "
             "commit and push from the --finalize run"
         )
     if finalize and opt.dry_run:
-        raise UsageError("--finalize writes the state from the fragments; it has no --dry-run")
+        raise Refused("--finalize writes the state from the fragments; it has no --dry-run")
     if not shard_text:
         return None, None, finalize
     try:
         shard = parse_shard(shard_text)
     except ShardError as exc:
-        raise UsageError(str(exc)) from None
+        raise Refused(str(exc)) from None
     out = root / (fragment_out or shard.default_fragment_name())
     return shard, out, finalize

@@ -8,12 +8,8 @@ from typing import Any
 
 import pytest
 
-from publisher import gitrepo
-from publisher.gitrepo import POLICIES_DIR
-from publisher.layout import changed_version_folders, discover_version_folders, folder_identity
-from publisher.options import resolve_options
-from publisher.runspec import WORKERINPUT_KEY, RunSpec
-from publisher.state import StateDir, parse_baseline
+from policy_checks import POLICIES_DIR
+from publisher.release.runspec import WORKERINPUT_KEY, RunSpec
 
 
 class XdistHooks:
@@ -34,15 +30,16 @@ AUTHOR_PER_WORKER = 400  # versions to validate per worker: each costs ~1 ms of 
 
 
 def auto_workers(config: pytest.Config, cpus: int) -> int | None:
-    """How many workers `-n auto` starts for this run, or None to leave it to xdist."""
+    """How many workers `-n auto` starts for this run, or None to leave it to xdist. The count
+    is the run's own (`Run.count`: the plan's versions to deliver, or the folders to
+    validate), made without locking or writing anything."""
     try:
         work = _work(config)
     except Exception:  # any problem is reported by the run itself, with its proper message
         return None
     if work is None:
         return None
-    release = bool(config.option.release)
-    if release:
+    if config.option.release:
         return 0 if work < RELEASE_MIN_FOR_WORKERS else min(cpus, work)
     # Validation is CPU work, and the controller takes three reports an item: it needs a core of
     # its own, and one worker beside it is slower than no xdist at all (on 2 cores, `-n 2`
@@ -52,25 +49,13 @@ def auto_workers(config: pytest.Config, cpus: int) -> int | None:
 
 
 def _work(config: pytest.Config) -> int | None:
-    """The number of items this run will have, estimated cheaply before it is planned."""
-    root = config.rootpath
-    if not (root / POLICIES_DIR).is_dir():
+    """The number of items this run will have, from the run itself (no second plan)."""
+    from publisher.plugin import make_run
+
+    if not (config.rootpath / POLICIES_DIR).is_dir():
         return None
-    opts = resolve_options(config, root)
-    if opts.release and opts.hub_url is None and opts.in_ci:
-        return None  # a usage error before anything is read (CONTRACT section 2): not ours
-    if not opts.release:
-        if opts.changed_since:
-            return len(changed_version_folders(root, opts.changed_since))
-        return len(discover_version_folders(root))
-    if opts.finalize:
-        return 0
-    delivered = StateDir(opts.state_dir).read_delivered()
-    text = StateDir(opts.state_dir).read_baseline_text()
-    release_sha = gitrepo.resolve_commit(root, opts.release_ref)
-    recorded = parse_baseline(text) if text is not None else None
-    baseline = gitrepo.resolve_baseline(root, recorded, text, release_sha)
-    changed = gitrepo.changed_paths(root, baseline.diff_from, release_sha)
-    folders = gitrepo.version_folders_of(changed) + gitrepo.loose_entries_of(changed)
-    work = sum(1 for folder in folders if folder_identity(folder) not in delivered)
-    return -(-work // opts.shard.total) if opts.shard else work
+    run = make_run(config)
+    try:
+        return run.count()
+    finally:
+        run.close()

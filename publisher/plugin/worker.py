@@ -1,7 +1,7 @@
 """`ItemRunner`: what runs policy items, the same on the controller (without xdist) and on every
 xdist worker, built from one `RunSpec`. It owns collection (`policies/` becomes a `PolicyTree`),
 running one version (the checks, the next version's begun while this one's report is made so its
-test cases run meanwhile; or the delivery of `release.deliver_version` with the hub check the
+test cases run meanwhile; or the delivery of `delivery.deliver_version` with the hub check the
 controller sent ahead, or this process started during the previous item: `hubchecks`), and
 shipping each outcome on its test report to the controller.
 """
@@ -16,32 +16,25 @@ from typing import Any
 
 import pytest
 
-from policy_checks import CheckResult, CheckSettings, PolicyChecker, PolicyFiles, RulesError
-from publisher.gitrepo import POLICIES_DIR
-from publisher.hubchecks import HubCheckBoard, HubCheckPrefetch
-from publisher.hubclient import HubAnswer, HubClient, RetryPolicy
-from publisher.items import PolicyItem, PolicyTree
-from publisher.layout import CommitSource, WorkingTreeSource, discover_version_folders
-from publisher.options import UsageError
-from publisher.release import (
+from policy_checks import POLICIES_DIR, CheckResult, PolicyChecker, PolicyFiles
+from publisher.hub.client import HubAnswer, HubClient, RetryPolicy
+from publisher.plugin.items import PolicyItem, PolicyTree
+from publisher.release.delivery import deliver_version
+from publisher.release.guard import check_only
+from publisher.release.hubchecks import (
+    HubCheckBoard,
+    HubCheckPrefetch,
     HubOutage,
-    ItemOutcome,
-    check_only,
-    deliver_version,
+    TokenRefused,
 )
-from publisher.runspec import RunSpec
-from publisher.state import DeliveredIndex, StateDir
+from publisher.release.outcome import ItemOutcome
+from publisher.release.run import load_checker
+from publisher.release.runspec import RunSpec
+from publisher.repo.layout import CommitSource, WorkingTreeSource, discover_version_folders
+from publisher.state.folder import DeliveredIndex, StateDir
 
 RUNNER_PLUGIN = "policyhub-runner"
 REPORT_ATTR = "policyhub"  # the item's outcome, shipped by xdist on the test report
-
-
-def load_checker(rules_dir: str | None, settings: CheckSettings | None = None) -> PolicyChecker:
-    """The checks with a repository's own rules; a broken rules file is a usage error."""
-    try:
-        return PolicyChecker.load(Path(rules_dir) if rules_dir else None, settings)
-    except RulesError as exc:
-        raise UsageError(str(exc)) from None
 
 
 class ItemRunner:
@@ -63,6 +56,9 @@ class ItemRunner:
         self._prefetch: HubCheckPrefetch | None = None
         self._folders = spec.folders
         self._outage = HubOutage(Path(spec.outage_file)) if spec.outage_file else None
+        self._refused = (
+            TokenRefused(Path(spec.token_refused_file)) if spec.token_refused_file else None
+        )
         self._board = HubCheckBoard(Path(spec.hub_checks_file)) if spec.hub_checks_file else None
         self._delivered: DeliveredIndex | None = None
         self._next: str | None = None  # the folder of the item pytest runs after this one
@@ -140,6 +136,7 @@ class ItemRunner:
             dry_run=self.spec.dry_run,
             hub_check=self._hub_check(folder),
             outage=self._outage,
+            token_refused=self._refused,
         )
 
     def _hub_check(self, folder: str) -> HubAnswer | Future[HubAnswer] | None:

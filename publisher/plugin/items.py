@@ -1,6 +1,6 @@
 """The pytest nodes of the policy tree: `policies/` as a collector, one `PolicyItem` per version
 folder. They know what runs them only through the small `Runner` protocol, passed down from the
-tree to every node (`publisher/runner.py` implements it).
+tree to every node (`publisher/plugin/worker.py` implements it).
 """
 
 from __future__ import annotations
@@ -14,9 +14,8 @@ from typing import Any, Protocol
 import pytest
 
 from policy_checks import Finding, PolicyFiles
-from publisher.layout import folder_identity
-from publisher.outcome import Outcome
-from publisher.release import ItemOutcome
+from publisher.release.outcome import ItemOutcome, Outcome
+from publisher.repo.layout import folder_identity
 
 
 class Runner(Protocol):

@@ -1,6 +1,7 @@
 """`Reporter`: what a person and a dashboard see of a run, on the controller: the outcome words
 of progress lines (`P`, `A`, `W`, `F`), the release summary in the terminal, the GitHub step
-summary (Markdown) and `::error` annotations. The texts themselves are `publisher/summary.py`'s.
+summary (Markdown) and `::error` annotations. The texts themselves are
+`publisher/release/summary.py`'s.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from typing import Any, Protocol
 
 import pytest
 
-from publisher.outcome import Outcome
-from publisher.release import ItemOutcome
-from publisher.runner import REPORT_ATTR
-from publisher.summary import (
+from publisher.plugin.worker import REPORT_ATTR
+from publisher.release.outcome import ItemOutcome, Outcome
+from publisher.release.summary import (
     ReleasePreview,
     ReleaseReport,
     render_markdown,

@@ -22,7 +22,7 @@ from typing import Any
 
 import filelock
 
-from publisher.stateschema import schema_problem
+from publisher.state.schema import schema_problem
 
 BASELINE_FILE = "baseline.sha"
 DELIVERED_FILE = "delivered.json"

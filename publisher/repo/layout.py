@@ -5,13 +5,14 @@ mode) or from the release commit's git objects (release mode), with the same ref
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Iterable, Sequence
+from pathlib import Path, PurePosixPath
 
 from policy_checks import (
     DEFINITION_FILE,
     MAX_FILE_BYTES,
     METADATA_FILE,
+    POLICIES_DIR,
     TESTS_FILE,
     Finding,
     OtherFile,
@@ -22,8 +23,8 @@ from policy_checks import (
     read_policy_folder,
     symlink_finding,
 )
-from publisher import gitrepo
-from publisher.gitrepo import POLICIES_DIR, SYMLINK_MODE, CommitTree
+from publisher.repo import git as gitrepo
+from publisher.repo.git import SYMLINK_MODE, CommitTree
 
 POLICY_FILES = (METADATA_FILE, DEFINITION_FILE)
 READ_FILES = (*POLICY_FILES, TESTS_FILE)  # what validating a version reads of its folder
@@ -35,6 +36,35 @@ def folder_identity(folder: str) -> tuple[str, str]:
     name = parts[1] if len(parts) > 1 else folder
     version_dir = parts[2] if len(parts) > 2 else ""
     return name, parse_version_dir(version_dir) or version_dir.removeprefix("v")
+
+
+def version_folder(name: str, version: str) -> str:
+    """`policies/<name>/v<version>`: the inverse of `folder_identity` for a well-formed version."""
+    return f"{POLICIES_DIR}/{name}/v{version}"
+
+
+def version_folders_of(paths: Iterable[str]) -> list[str]:
+    """`policies/<name>/<version-dir>/...` paths reduced to their version folders, sorted."""
+    folders = set()
+    for path in paths:
+        parts = PurePosixPath(path).parts
+        if len(parts) >= 4 and parts[0] == POLICIES_DIR and looks_like_version(parts[2]):
+            folders.add("/".join(parts[:3]))
+    return sorted(folders)
+
+
+def loose_entries_of(paths: Iterable[str]) -> list[str]:
+    """Paths under `policies/` outside every version folder: straight in `policies/` or in a
+    policy folder, or deeper in a policy's other folders (`docs/`). Among them a symbolic link,
+    wherever it is, or an entry named like a version straight in a policy folder is a folder of
+    its own that fails validation (a link is never followed, never skipped)."""
+    loose = []
+    for path in paths:
+        parts = PurePosixPath(path).parts
+        outside_versions = len(parts) <= 3 or not looks_like_version(parts[2])
+        if len(parts) >= 2 and parts[0] == POLICIES_DIR and outside_versions:
+            loose.append(path)
+    return sorted(loose)
 
 
 def discover_version_folders(root: Path) -> list[str]:
@@ -169,11 +199,23 @@ class CommitSource:
 def changed_version_folders(root: Path, ref: str) -> list[str]:
     """`--changed-since REF`: the version folders of the working tree that differ from the
     merge-base of REF and HEAD (committed, staged or not, or untracked). Raises GitError."""
-    base = gitrepo.git(root, "merge-base", ref, "HEAD").strip()
+    if not gitrepo.git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", check=False):
+        remote, _, branch = ref.partition("/") if "/" in ref else ("origin", "", ref)
+        fetch = f"git fetch {remote} {branch}"
+        raise gitrepo.GitError(
+            f"no commit {ref!r} in this clone: fetch it ({fetch}; in GitHub Actions, "
+            "actions/checkout with fetch-depth: 0), or name a ref that exists (git branch -a)"
+        )
+    base = gitrepo.git(root, "merge-base", ref, "HEAD", check=False).strip()
+    if not base:
+        raise gitrepo.GitError(
+            f"{ref} and HEAD have no common commit in this clone (a shallow clone?): fetch "
+            "their history (git fetch --unshallow; in GitHub Actions, fetch-depth: 0)"
+        )
     paths = gitrepo.git(root, "diff", "--no-renames", "--name-only", "-z", base, "--", POLICIES_DIR)
     untracked = gitrepo.git(
         root, "ls-files", "--others", "--exclude-standard", "-z", "--", POLICIES_DIR
     )
-    touched = gitrepo.version_folders_of(p for p in (paths + untracked).split("\0") if p)
+    touched = version_folders_of(p for p in (paths + untracked).split("\0") if p)
     existing = set(discover_version_folders(root))
     return [f for f in touched if f in existing]

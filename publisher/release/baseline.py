@@ -1,7 +1,7 @@
 """The end of a release, without pytest: which deliveries are merged into `delivered.json`, and
 whether and where the baseline moves (CONTRACT section 3, step 5). Plain functions over plain
-data; the controller (`publisher/controller.py`) reads the state, calls `finalize_release` and
-writes what it decides.
+data; the controller (`publisher/plugin/controller.py`) reads the state, calls `finalize_release`
+and writes what it decides.
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from publisher.release import ReleasePlan, plan_is_complete
-from publisher.state import DeliveredIndex, DeliveryRecord
+from publisher.release.plan import ReleasePlan, plan_is_complete
+from publisher.state.folder import DeliveredIndex, DeliveryRecord
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,12 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from policy_checks import looks_like_version
+from policy_checks import POLICIES_DIR
 
-POLICIES_DIR = "policies"
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 SYMLINK_MODE = "120000"
 
@@ -214,30 +213,6 @@ def changed_paths(
     return list(_DIFFS[key])
 
 
-def version_folders_of(paths: Iterable[str]) -> list[str]:
-    """`policies/<name>/<version-dir>/...` paths reduced to their version folders, sorted."""
-    folders = set()
-    for path in paths:
-        parts = PurePosixPath(path).parts
-        if len(parts) >= 4 and parts[0] == POLICIES_DIR and looks_like_version(parts[2]):
-            folders.add("/".join(parts[:3]))
-    return sorted(folders)
-
-
-def loose_entries_of(paths: Iterable[str]) -> list[str]:
-    """Paths under `policies/` outside every version folder: straight in `policies/` or in a
-    policy folder, or deeper in a policy's other folders (`docs/`). Among them a symbolic link,
-    wherever it is, or an entry named like a version straight in a policy folder is a folder of
-    its own that fails validation (a link is never followed, never skipped)."""
-    loose = []
-    for path in paths:
-        parts = PurePosixPath(path).parts
-        outside_versions = len(parts) <= 3 or not looks_like_version(parts[2])
-        if len(parts) >= 2 and parts[0] == POLICIES_DIR and outside_versions:
-            loose.append(path)
-    return sorted(loose)
-
-
 @dataclass
 class TreeEntry:
     mode: str
@@ -282,9 +257,6 @@ class CommitTree:
             mode, kind, sha, size = meta.split()
             if kind == "blob":
                 self.entries[path] = TreeEntry(mode, sha, int(size) if size.isdigit() else 0)
-
-    def version_folders(self) -> set[str]:
-        return set(version_folders_of(self.entries))
 
     def links_in(self, folder: str) -> list[str]:
         """Symbolic links that are `folder` or lie inside it (git keeps nothing under a link)."""
