@@ -224,16 +224,20 @@ def _remove_copies() -> None:
 
 
 class Hub:
-    """`python -m policy_hub serve` on port 0 with a fresh database and injected latency."""
+    """`python -m policy_hub serve` on port 0 with a fresh database and injected latency; `db`
+    (a PostgreSQL URL) instead of the SQLite file, `token` to share one with another process."""
 
-    def __init__(self, workdir: Path, latency_ms: int) -> None:
+    def __init__(
+        self, workdir: Path, latency_ms: int, db: str | None = None, token: str | None = None
+    ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
         for old in workdir.glob("hub.sqlite3*"):
             old.unlink()
-        self.token = "w-" + secrets.token_urlsafe(24)
+        self.token = token or "w-" + secrets.token_urlsafe(24)
         (workdir / "tokens").write_text(f"write {self.token}\n")
-        cmd = [sys.executable, "-m", "policy_hub", "serve", "--db", str(workdir / "hub.sqlite3")]
+        database = db or str(workdir / "hub.sqlite3")
+        cmd = [sys.executable, "-m", "policy_hub", "serve", "--db", database]
         cmd += ["--port", "0", "--token-file", str(workdir / "tokens"), "--no-access-log"]
         cmd += ["--log-level", "warning"]
         if latency_ms:

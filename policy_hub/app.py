@@ -1,6 +1,7 @@
 """The HTTP face of the hub: routes, the auth dependencies, the body cap, every answer in the
-OpenAPI document, and the JSON error shape `{"error": code, "detail": text}` of every refusal.
-Test-only fault injection is a middleware (faults.py) that `create_app` adds when asked.
+OpenAPI document, and the JSON error shape `{"error": code, "detail": text}` of every refusal
+(a database that does not answer included: `503 unavailable`). The routes see only the `Store`
+protocol, so both engines answer alike. Test-only fault injection is a middleware (faults.py).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from policy_hub.models import (
     metadata_mismatches,
     semver_key,
 )
-from policy_hub.store import Answer, Store
+from policy_hub.store import Answer, Store, StoreUnavailable
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 # The sync routes run in anyio's worker threads, 40 by default, which would cap concurrency
@@ -162,8 +163,9 @@ def _header(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 
 
 # Every answer a route can give besides its success, for `responses=` (and so /openapi.json).
-# 400/413 come from BodyLimit and 500 from internal_error, for any route; 429/503 from a hub
-# that is overloaded or, in tests, from FaultInjection (CONTRACT.md: any endpoint may).
+# 400/413 come from BodyLimit and 500 from internal_error, for any route; 503 from a database
+# that does not answer (database_unavailable) and, in tests, from FaultInjection, as 429 is
+# (CONTRACT.md: any endpoint may).
 ANSWERS: dict[int, dict[str, Any]] = {
     400: {"model": BadRequest, "description": "The request's framing cannot be read."},
     401: {
@@ -262,12 +264,22 @@ router = APIRouter()
 @router.get(
     "/health",
     response_model=Health,
-    responses=answers(()),
+    responses=answers(
+        (),
+        {
+            503: {
+                "model": Unavailable,
+                "description": "The database does not answer: this process cannot serve now.",
+            }
+        },
+    ),
     tags=["health"],
-    summary="Liveness (no auth)",
+    summary="Liveness and whether the database answers (no auth)",
 )
-def health() -> dict[str, str]:
-    return {"status": "ok"}
+def health(request: Request) -> dict[str, str]:
+    # StoreUnavailable becomes the 503 (database_unavailable), as for every route.
+    hub_of(request).store.check()
+    return {"status": "ok", "database": "ok"}
 
 
 @router.get(
@@ -362,16 +374,8 @@ def create_policy(
     body_sha256 = hashlib.sha256(
         json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
     ).hexdigest()
-    settled = hub.store.claim(idempotency_key, body_sha256)
-    if settled is not None:
-        hub.store.audit(policy.name, policy.version, idempotency_key, settled)
-        return JSONResponse(settled.body, settled.status)
-    try:
-        created = hub.store.create(idempotency_key, fields)
-    except BaseException:
-        hub.store.release(idempotency_key)
-        raise
-    return JSONResponse(created.body, created.status)
+    answer = hub.store.publish(idempotency_key, body_sha256, fields)
+    return JSONResponse(answer.body, answer.status)
 
 
 def content_refusal(policy: PolicyIn) -> Answer | None:
@@ -399,13 +403,19 @@ def _audit_refusal(request: Request, status: int, error: str) -> None:
 
 def hub_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HubError)
-    _audit_refusal(request, exc.status, exc.error)
+    try:
+        _audit_refusal(request, exc.status, exc.error)
+    except StoreUnavailable as lost:
+        return database_unavailable(request, lost)
     return error_response(exc.status, exc.error, exc.detail, exc.headers, **exc.extra)
 
 
 def invalid_request(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    _audit_refusal(request, 422, "invalid")
+    try:
+        _audit_refusal(request, 422, "invalid")
+    except StoreUnavailable as lost:
+        return database_unavailable(request, lost)
     errors = _errors_of(exc)
     summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors[:3])
     return error_response(422, "invalid", summary or "invalid request", errors=errors)
@@ -420,6 +430,13 @@ def http_error(request: Request, exc: Exception) -> JSONResponse:
         str(exc.detail),
         dict(exc.headers) if exc.headers else None,
     )
+
+
+def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """A database that does not answer (down, restarting, the connection lost mid-request):
+    nothing was acknowledged, so the client retries, a POST with the same key; its detail is
+    already redacted by the store."""
+    return error_response(503, "unavailable", str(exc) or "the database does not answer; retry")
 
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -440,8 +457,8 @@ def create_app(
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
-    """The hub as an ASGI app over an initialized store; `faults` (tests only) adds the
-    FaultInjection middleware."""
+    """The hub as an ASGI app over an initialized store (either engine); `faults` (tests only)
+    adds the FaultInjection middleware."""
     app = FastAPI(
         title="Policy Hub",
         version="1.0.0",
@@ -464,5 +481,6 @@ def create_app(
     app.add_exception_handler(HubError, hub_error)
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(StoreUnavailable, database_unavailable)
     app.add_exception_handler(Exception, internal_error)
     return app

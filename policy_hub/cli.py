@@ -1,6 +1,8 @@
 """`policy-hub serve`: argument parsing, start-up checks (tokens, database, port) with
-one-line errors and exit 2, the "listening" line, and shutdown on SIGTERM/SIGINT. What the
-server runs on (FastAPI, uvicorn) is imported only when needed; missing, it is one line, exit 4.
+one-line errors and exit 2, the "listening" line, and shutdown on SIGTERM/SIGINT. `--db` (or
+POLICY_HUB_DB) is a SQLite file or a `postgresql://` URL; the URL's password is never printed.
+What the server runs on (FastAPI, uvicorn) is imported only when needed; missing, it is one line,
+exit 4.
 """
 
 from __future__ import annotations
@@ -15,10 +17,11 @@ from types import FrameType
 
 from policy_hub.auth import TOKENS_ENV, TokenConfigError, load_tokens
 from policy_hub.embedded import missing_module_message
-from policy_hub.store import Store, StoreError
+from policy_hub.store import StoreError, open_store
 
 USAGE_ERROR = 2
 MISSING_MODULE = 4  # a broken environment, as the harness's own configuration errors
+DB_ENV = "POLICY_HUB_DB"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,10 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Serve the hub. Prints 'policy-hub listening on http(s)://HOST:PORT' to stdout once it "
             f"accepts connections. Tokens come from --token-file and/or {TOKENS_ENV} "
-            "('write:abc,read:def')."
+            "('write:abc,read:def'). Several processes may serve one PostgreSQL database."
         ),
     )
-    serve.add_argument("--db", required=True, type=Path, help="the SQLite file (created if absent)")
+    serve.add_argument(
+        "--db",
+        metavar="DB",
+        help=(
+            "a SQLite file (created if absent; one process) or a postgresql://user@host:port/dbname"
+            f" URL (any number of processes); default: ${DB_ENV}"
+        ),
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port; 0 picks a free one")
     serve.add_argument(
@@ -114,8 +124,11 @@ def serve(args: argparse.Namespace) -> int:
     for option, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
         if path is not None and not os.access(path, os.R_OK):
             return _fail(f"{option} {path}: not a readable file")
-    store = Store(args.db)
+    db = args.db if args.db is not None else os.environ.get(DB_ENV, "").strip()
+    if not db:
+        return _fail(f"no database: give --db FILE-OR-URL or set {DB_ENV}")
     try:
+        store = open_store(db)
         store.initialize()
     except StoreError as exc:
         return _fail(str(exc))
@@ -127,6 +140,16 @@ def serve(args: argparse.Namespace) -> int:
     url = url_of(sock, "https" if args.tls_cert else "http")
     if tokens.open_access:
         print("policy-hub: WARNING: --no-auth: anyone may publish", file=sys.stderr, flush=True)
+    problem = getattr(store, "startup_problem", None)
+    if problem:
+        print(
+            f"policy-hub: WARNING: the database {store.location} does not answer ({problem});"
+            " answering 503 until it does",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif store.engine != "sqlite":
+        print(f"policy-hub: database {store.location}", file=sys.stderr, flush=True)
     if faults is not None:
         print(
             f"policy-hub: WARNING: TEST-ONLY fault injection active: {faults.spec.describe()}",
@@ -152,7 +175,10 @@ def serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        store.close()
     return 0 if server.started else 1
 
 

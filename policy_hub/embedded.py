@@ -65,10 +65,10 @@ def start_embedded_hub(db_path: Path, token: str, host: str = "127.0.0.1") -> Em
     except ImportError as exc:
         raise HubUnavailable(missing_module_message(exc)) from exc
     from policy_hub.auth import Tokens, parse_token_env
-    from policy_hub.store import Store
+    from policy_hub.sqlite_store import SqliteStore
 
     tokens = Tokens(by_scope=tuple(parse_token_env(f"write:{token}")))
-    store = Store(Path(db_path))
+    store = SqliteStore(Path(db_path))
     store.initialize()
     sock = listen_socket(host, 0)
     url = url_of(sock)

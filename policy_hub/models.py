@@ -123,7 +123,10 @@ class PolicyVersions(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
+    """This process answers, and so does its database."""
+
+    status: Literal["ok"]
+    database: Literal["ok"]
 
 
 # -- error answers: `{"error": code, "detail": text}`, one model per code ----------------
@@ -225,7 +228,8 @@ class RateLimited(ErrorBody):
 
 
 class Unavailable(ErrorBody):
-    """The hub is temporarily unavailable; retry."""
+    """The hub or its database is temporarily unavailable; retry (a POST with the same
+    Idempotency-Key: nothing answered 503 was acknowledged)."""
 
     error: Literal["unavailable"]
 

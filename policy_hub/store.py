@@ -1,62 +1,29 @@
-"""The hub's SQLite file: policy records, idempotency keys and the audit trail.
-
-Immutability and idempotency are enforced here, by UNIQUE constraints and short
-`BEGIN IMMEDIATE` transactions, so they hold however many requests race.
+"""What the routes need of a database: the `Store` protocol, the answers and errors both engines
+share, and `open_store`, which picks the engine from `--db`: a file path is SQLite
+(sqlite_store.py, the embedded default, one process), a `postgresql://` URL is PostgreSQL
+(postgres_store.py, any number of processes on one database).
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS policies (
-    name TEXT NOT NULL,
-    version TEXT NOT NULL,
-    digest TEXT NOT NULL,
-    published_at TEXT NOT NULL,
-    metadata TEXT NOT NULL,
-    definition TEXT NOT NULL,
-    release_sha TEXT NOT NULL,
-    idempotency_key TEXT NOT NULL,
-    UNIQUE (name, version)
-);
-CREATE TABLE IF NOT EXISTS idempotency (
-    key TEXT PRIMARY KEY,
-    body_sha256 TEXT NOT NULL,
-    state TEXT NOT NULL CHECK (state IN ('in-flight', 'done')),
-    claimed_at REAL NOT NULL,
-    status INTEGER,
-    response_json TEXT
-);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    method TEXT NOT NULL,
-    name TEXT,
-    version TEXT,
-    idempotency_key TEXT,
-    status INTEGER NOT NULL,
-    outcome TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS audit_by_version ON audit (name, version, status);
-"""
-
-# A claim older than this belongs to a request that died between claiming its key and
-# finishing (process killed): the key is taken over instead of answering 409 forever.
-STALE_CLAIM_SECONDS = 30.0
-BUSY_TIMEOUT_MS = 15_000
+DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
 
 
 class StoreError(Exception):
-    """The database file cannot be used (missing folder, not SQLite, read-only...)."""
+    """The database cannot be used at all (missing folder, bad URL, unknown database, a schema
+    newer than this hub...): a configuration error, said in one line at start."""
+
+
+class StoreUnavailable(Exception):
+    """The database does not answer now (down, restarting, connection lost, no connection free in
+    time): the request is answered 503 and may be retried; nothing was acknowledged."""
 
 
 @dataclass(frozen=True)
@@ -68,207 +35,123 @@ class Answer:
     outcome: str
 
 
+class Store(Protocol):
+    """One hub database. Every method may raise StoreUnavailable; none answers a POST with
+    anything it has not committed."""
+
+    engine: str  # "sqlite" or "postgresql"
+    location: str  # the file or the URL, its password redacted: safe to print
+
+    def initialize(self) -> None:
+        """Create or migrate the schema, or raise StoreError saying why not."""
+
+    def check(self) -> None:
+        """Return when the database answers, else raise StoreUnavailable (for /health)."""
+
+    def get(self, name: str, version: str) -> dict[str, Any] | None: ...
+
+    def versions(self, name: str) -> list[str]: ...
+
+    def publish(self, key: str, body_sha256: str, policy: dict[str, Any]) -> Answer:
+        """The whole create path of one POST under its Idempotency-Key: a replay, `422` for the
+        key with another body, `409 in-flight`, or the create (`201`/`409 exists`)."""
+
+    def audit(self, name: str | None, version: str | None, key: str | None, answer: Answer) -> None:
+        """Record a POST answer decided outside publish() (refusals of the body or the key)."""
+
+    def close(self) -> None: ...
+
+
+def is_database_url(db: str) -> bool:
+    return db.lower().startswith(DATABASE_URL_SCHEMES)
+
+
+def open_store(db: str | Path) -> Store:
+    """The store `--db` names, not yet initialized; StoreError for a malformed URL."""
+    text = str(db)
+    if is_database_url(text):
+        # Imported here: psycopg is needed only by a hub on PostgreSQL.
+        from policy_hub.postgres_store import PostgresStore
+
+        return PostgresStore(text)
+    other = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", text)
+    if other and not Path(text).exists():
+        scheme = other.group(1)
+        raise StoreError(
+            f"cannot use database {scheme}://…: unknown scheme {scheme!r}; give a SQLite file "
+            "path or a postgresql://user@host:port/dbname URL"
+        )
+    from policy_hub.sqlite_store import SqliteStore
+
+    return SqliteStore(Path(text))
+
+
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _dump(obj: Any) -> str:
+def dump(obj: Any) -> str:
+    """The stored text of metadata and definition (sorted keys, as the digest is computed)."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-class Store:
-    """One SQLite file; every call opens its own short-lived connection (thread-safe)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-
-    def initialize(self) -> None:
-        """Create the tables and switch to WAL, or raise StoreError saying why not."""
-        if not self.path.parent.is_dir():
-            raise StoreError(
-                f"cannot use database {self.path}: folder {self.path.parent} does not exist"
-            )
-        if self.path.is_dir():
-            raise StoreError(f"cannot use database {self.path}: it is a directory")
-        try:
-            with self.connect() as conn:
-                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise StoreError(f"cannot use database {self.path}: WAL mode refused ({mode})")
-                conn.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot use database {self.path}: {exc}") from exc
-
-    @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        # Autocommit mode: every transaction below is an explicit BEGIN IMMEDIATE, so the
-        # write lock is taken up front and concurrent writers wait (busy_timeout) instead
-        # of failing on a lock upgrade.
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        try:
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            conn.execute("PRAGMA synchronous=FULL")
-            yield conn
-        finally:
-            conn.close()
-
-    # -- reads ---------------------------------------------------------------------------
-
-    def get(self, name: str, version: str) -> dict[str, Any] | None:
-        with self.connect() as conn:
-            row = conn.execute(
-                "SELECT name, version, digest, published_at, metadata, definition, release_sha"
-                " FROM policies WHERE name = ? AND version = ?",
-                (name, version),
-            ).fetchone()
-        return None if row is None else _record(row)
-
-    def versions(self, name: str) -> list[str]:
-        with self.connect() as conn:
-            rows = conn.execute("SELECT version FROM policies WHERE name = ?", (name,)).fetchall()
-        return [r[0] for r in rows]
-
-    # -- the create path -----------------------------------------------------------------
-
-    def claim(self, key: str, body_sha256: str) -> Answer | None:
-        """Claim an idempotency key; None means "yours, go on", else the answer to give."""
-        with self.connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                row = conn.execute(
-                    "SELECT body_sha256, state, claimed_at, status, response_json"
-                    " FROM idempotency WHERE key = ?",
-                    (key,),
-                ).fetchone()
-                now = time.time()
-                if row is None:
-                    conn.execute(
-                        "INSERT INTO idempotency (key, body_sha256, state, claimed_at)"
-                        " VALUES (?, ?, 'in-flight', ?)",
-                        (key, body_sha256, now),
-                    )
-                    conn.execute("COMMIT")
-                    return None
-                stored_sha, state, claimed_at, status, response_json = row
-                if stored_sha != body_sha256:
-                    conn.execute("COMMIT")
-                    return Answer(
-                        422,
-                        {
-                            "error": "idempotency-key-reused",
-                            "detail": "this Idempotency-Key was used with a different body",
-                        },
-                        "key-reused",
-                    )
-                if state == "done":
-                    conn.execute("COMMIT")
-                    return Answer(int(status), json.loads(response_json), "replayed")
-                if now - claimed_at > STALE_CLAIM_SECONDS:
-                    conn.execute("UPDATE idempotency SET claimed_at = ? WHERE key = ?", (now, key))
-                    conn.execute("COMMIT")
-                    return None
-                conn.execute("COMMIT")
-                return Answer(
-                    409,
-                    {
-                        "error": "in-flight",
-                        "detail": "a request with this Idempotency-Key is being processed; retry",
-                    },
-                    "in-flight",
-                )
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-
-    def create(self, key: str, policy: dict[str, Any]) -> Answer:
-        """Insert the record for a claimed key and remember the answer under that key."""
-        published_at = utc_now()
-        with self.connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                try:
-                    conn.execute(
-                        "INSERT INTO policies (name, version, digest, published_at, metadata,"
-                        " definition, release_sha, idempotency_key)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            policy["name"],
-                            policy["version"],
-                            policy["digest"],
-                            published_at,
-                            _dump(policy["metadata"]),
-                            _dump(policy["definition"]),
-                            policy["release_sha"],
-                            key,
-                        ),
-                    )
-                except sqlite3.IntegrityError:
-                    stored = conn.execute(
-                        "SELECT digest FROM policies WHERE name = ? AND version = ?",
-                        (policy["name"], policy["version"]),
-                    ).fetchone()
-                    answer = Answer(
-                        409,
-                        {
-                            "error": "exists",
-                            "detail": "this version is already published and is immutable",
-                            "name": policy["name"],
-                            "version": policy["version"],
-                            "digest": stored[0],
-                        },
-                        "exists",
-                    )
-                else:
-                    record = {
-                        "name": policy["name"],
-                        "version": policy["version"],
-                        "digest": policy["digest"],
-                        "published_at": published_at,
-                        "metadata": policy["metadata"],
-                        "definition": policy["definition"],
-                        "release_sha": policy["release_sha"],
-                    }
-                    answer = Answer(201, record, "created")
-                conn.execute(
-                    "UPDATE idempotency SET state = 'done', status = ?, response_json = ?"
-                    " WHERE key = ?",
-                    # Insertion order, not sorted: a replay is then byte-identical.
-                    (answer.status, json.dumps(answer.body, ensure_ascii=False), key),
-                )
-                self._audit(conn, "POST", policy["name"], policy["version"], key, answer)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        return answer
-
-    def release(self, key: str) -> None:
-        """Give up a claim whose create() failed, so a retry is not told "in-flight"."""
-        with self.connect() as conn:
-            conn.execute("DELETE FROM idempotency WHERE key = ? AND state = 'in-flight'", (key,))
-
-    def audit(self, name: str | None, version: str | None, key: str | None, answer: Answer) -> None:
-        """Record a POST answer that did not go through create() (replays, refusals)."""
-        with self.connect() as conn:
-            self._audit(conn, "POST", name, version, key, answer)
-
-    @staticmethod
-    def _audit(
-        conn: sqlite3.Connection,
-        method: str,
-        name: str | None,
-        version: str | None,
-        key: str | None,
-        answer: Answer,
-    ) -> None:
-        conn.execute(
-            "INSERT INTO audit (at, method, name, version, idempotency_key, status, outcome)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (utc_now(), method, name, version, key, answer.status, answer.outcome),
-        )
+def answer_json(answer: Answer) -> str:
+    # Insertion order, not sorted: a replay is then byte-identical to the first answer.
+    return json.dumps(answer.body, ensure_ascii=False)
 
 
-def _record(row: tuple[Any, ...]) -> dict[str, Any]:
+def key_reused() -> Answer:
+    return Answer(
+        422,
+        {
+            "error": "idempotency-key-reused",
+            "detail": "this Idempotency-Key was used with a different body",
+        },
+        "key-reused",
+    )
+
+
+def in_flight() -> Answer:
+    return Answer(
+        409,
+        {
+            "error": "in-flight",
+            "detail": "a request with this Idempotency-Key is being processed; retry",
+        },
+        "in-flight",
+    )
+
+
+def exists(policy: dict[str, Any], stored_digest: str) -> Answer:
+    return Answer(
+        409,
+        {
+            "error": "exists",
+            "detail": "this version is already published and is immutable",
+            "name": policy["name"],
+            "version": policy["version"],
+            "digest": stored_digest,
+        },
+        "exists",
+    )
+
+
+def created(policy: dict[str, Any], published_at: str) -> Answer:
+    record = {
+        "name": policy["name"],
+        "version": policy["version"],
+        "digest": policy["digest"],
+        "published_at": published_at,
+        "metadata": policy["metadata"],
+        "definition": policy["definition"],
+        "release_sha": policy["release_sha"],
+    }
+    return Answer(201, record, "created")
+
+
+def record_of(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A policies row (name, version, digest, published_at, metadata, definition, release_sha)
+    as GET answers it."""
     name, version, digest, published_at, metadata, definition, release_sha = row
     return {
         "name": name,

@@ -1,5 +1,6 @@
-"""Fixtures shared by the project's own tests: real Policy Hub processes (tests/hubprocess.py)
-and pytester for black-box runs of the harness.
+"""Fixtures shared by the project's own tests: real Policy Hub processes (tests/hubprocess.py),
+on SQLite or on a real PostgreSQL server the tests start (tests/pgserver.py), and pytester for
+black-box runs of the harness.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 
 from policy_checks.conditions import ENVIRONMENTS
 from tests.hubprocess import HubProcess
+from tests.pgserver import PostgresServer, PostgresUnavailable
 
 # pytester's in-process runs forget the modules each run imported; a C++ extension imported
 # again fails ("type already registered"). The CEL engine is loaded once here, before any run.
@@ -33,10 +35,50 @@ def _lean_child_pytests() -> Iterator[None]:
         os.environ["PYTEST_ADDOPTS"] = before
 
 
+def postgres_missing(reason: str) -> None:
+    """Skip a PostgreSQL test outside CI; in CI (`CI` set) a PostgreSQL that cannot be started
+    fails it, so the suite never passes there without having run these tests."""
+    if os.environ.get("CI"):
+        pytest.fail(f"PostgreSQL is required when CI is set: {reason}", pytrace=False)
+    pytest.skip(f"PostgreSQL cannot be started here: {reason}")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL server per test process (each xdist worker has its own), on a free
+    loopback port; each test takes a fresh database of it (`postgres_db`)."""
+    try:
+        server = PostgresServer.launch()
+    except PostgresUnavailable as exc:
+        postgres_missing(str(exc))
+    yield server
+    server.close()
+
+
 @pytest.fixture
-def hub(tmp_path: Path) -> Iterator[HubProcess]:
-    """A fresh hub process with an empty database, stopped after the test."""
-    with HubProcess(tmp_path / "hub") as process:
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of this test alone, which it may stop, start and crash."""
+    try:
+        server = PostgresServer.launch()
+    except PostgresUnavailable as exc:
+        postgres_missing(str(exc))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def postgres_db(postgres_server: PostgresServer) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL server."""
+    return postgres_server.create_database()
+
+
+@pytest.fixture
+def hub(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[HubProcess]:
+    """A fresh hub process with an empty database, stopped after the test: SQLite, or
+    PostgreSQL when parametrised so (`on_both_engines` in tests/hubprocess.py)."""
+    engine = getattr(request, "param", "sqlite")
+    db = request.getfixturevalue("postgres_db") if engine == "postgresql" else None
+    with HubProcess(tmp_path / "hub", db=db) as process:
         yield process
 
 

@@ -1,11 +1,15 @@
-"""A real `policy-hub serve` process on loopback for end-to-end tests, with the truth read
-straight from its SQLite file (`created`, `records`).
+"""A real `policy-hub serve` process on loopback for end-to-end tests, on a SQLite file or a
+PostgreSQL database (`db=URL`), with the truth read straight from the database (`created`,
+`records`, `query`).
 
     with HubProcess(tmp_path) as hub:            # or the `hub` / `hub_factory` fixtures
         requests.get(f"{hub.url}/health")
         hub.token, hub.read_token                # write and read-only bearer tokens
         hub.restart(faults="rate_503=0.5,seed=1")  # same db file, new port maybe
         assert hub.created("require-tags", "1.2.0") == 1
+
+    @on_both_engines          # the `hub` fixture once on SQLite, once on PostgreSQL
+    def test_x(hub): ...
 """
 
 from __future__ import annotations
@@ -20,9 +24,31 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+import pytest
+
+from policy_hub.store import is_database_url
+
 START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 10.0
 LISTENING_PREFIX = "policy-hub listening on "
+ENGINES = ("sqlite", "postgresql")
+# The `hub` fixture (tests/conftest.py) on each engine, for the tests of CONTRACT section 5 that
+# reach the database; a PostgreSQL run skips (fails in CI) where no server can be started.
+on_both_engines = pytest.mark.parametrize("hub", ENGINES, indirect=True)
+
+
+def db_query(db: Path | str, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Rows of `sql` (`?` placeholders) in a hub's database: a SQLite file or a PostgreSQL URL."""
+    if isinstance(db, str) and is_database_url(db):
+        import psycopg
+
+        with psycopg.connect(db, autocommit=True, connect_timeout=10) as pg:
+            return [tuple(row) for row in pg.execute(sql.replace("?", "%s"), params).fetchall()]
+    conn = sqlite3.connect(db, timeout=15)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
 
 
 class HubStartError(RuntimeError):
@@ -33,7 +59,8 @@ class HubProcess:
     """`sys.executable -m policy_hub serve` in its own process group, port 0, fresh tokens.
 
     `faults` is a `--inject-faults` spec (None = no faults). `extra_args` are added to the
-    command line. Files live in `workdir`: hub.sqlite3, tokens, hub.stdout, hub.stderr.
+    command line. `db` is a `postgresql://` URL, else the database is `workdir`/hub.sqlite3.
+    Files live in `workdir`: hub.sqlite3, tokens, hub.N.stdout, hub.N.stderr.
     """
 
     def __init__(
@@ -43,16 +70,24 @@ class HubProcess:
         *,
         extra_args: tuple[str, ...] = (),
         start: bool = True,
+        db: str | None = None,
+        token_file: Path | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.db_path = self.workdir / "hub.sqlite3"
+        self.db: Path | str = db if db is not None else self.db_path
         self.token = "w-" + secrets.token_urlsafe(24)
         self.read_token = "r-" + secrets.token_urlsafe(24)
         self.token_file = self.workdir / "tokens"
-        self.token_file.write_text(
-            f"# written by tests/hubprocess.py\nwrite {self.token}\nread {self.read_token}\n"
-        )
+        if token_file is not None:
+            # Another process's tokens: a second process of one hub accepts the same ones.
+            self.token_file = token_file
+            self.token, self.read_token = _tokens_in(token_file)
+        else:
+            self.token_file.write_text(
+                f"# written by tests/hubprocess.py\nwrite {self.token}\nread {self.read_token}\n"
+            )
         self.faults = faults
         self.extra_args = extra_args
         self.url = ""
@@ -66,7 +101,7 @@ class HubProcess:
     # -- lifecycle -----------------------------------------------------------------------
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "policy_hub", "serve", "--db", str(self.db_path)]
+        cmd = [sys.executable, "-m", "policy_hub", "serve", "--db", str(self.db)]
         cmd += ["--host", "127.0.0.1", "--port", "0", "--token-file", str(self.token_file)]
         if self.faults:
             cmd += ["--inject-faults", self.faults]
@@ -117,6 +152,12 @@ class HubProcess:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(STOP_TIMEOUT_SECONDS)
 
+    def twin(self, workdir: Path, faults: str | None = None) -> HubProcess:
+        """Another process of the same hub: the same PostgreSQL database, the same tokens."""
+        return HubProcess(
+            workdir, faults, db=str(self.db), token_file=self.token_file, extra_args=self.extra_args
+        )
+
     def restart(self, faults: str | None = None) -> None:
         """Stop and start again on the same database and tokens (the port may change)."""
         self.stop()
@@ -140,18 +181,14 @@ class HubProcess:
     ) -> None:
         self.stop()
 
-    # -- the truth, from the SQLite file -------------------------------------------------
+    # -- the truth, from the database ----------------------------------------------------
 
-    def _query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-        conn = sqlite3.connect(self.db_path, timeout=10)
-        try:
-            return conn.execute(sql, params).fetchall()
-        finally:
-            conn.close()
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+        return db_query(self.db, sql, params)
 
     def created(self, name: str, version: str) -> int:
         """How many times the hub answered 201 by creating (not replaying) name@version."""
-        rows = self._query(
+        rows = self.query(
             "SELECT COUNT(*) FROM audit WHERE name = ? AND version = ?"
             " AND status = 201 AND outcome = 'created'",
             (name, version),
@@ -160,5 +197,10 @@ class HubProcess:
 
     def records(self) -> list[tuple[str, str, str]]:
         """Every stored (name, version, digest), sorted."""
-        rows = self._query("SELECT name, version, digest FROM policies ORDER BY name, version")
+        rows = self.query("SELECT name, version, digest FROM policies ORDER BY name, version")
         return [(str(n), str(v), str(d)) for n, v, d in rows]
+
+
+def _tokens_in(token_file: Path) -> tuple[str, str]:
+    scopes = dict(line.split() for line in token_file.read_text().splitlines() if line[:1] != "#")
+    return scopes["write"], scopes["read"]

@@ -1,12 +1,12 @@
 """The Policy Hub API (CONTRACT.md section 5) against a real hub process over loopback HTTP,
-with the database file as the witness: auth, immutability, idempotency, races, bad input.
+with the database as the witness: auth, immutability, idempotency, races, bad input. The tests
+that reach the database run on both engines (`on_both_engines`: SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import threading
 from typing import Any
 
@@ -14,8 +14,8 @@ import pytest
 import requests
 
 from policy_hub.models import content_digest
-from policy_hub.store import Store
-from tests.hubprocess import HubProcess
+from policy_hub.sqlite_store import SqliteStore
+from tests.hubprocess import HubProcess, on_both_engines
 
 RELEASE_SHA = "0123456789abcdef0123456789abcdef01234567"
 
@@ -62,12 +62,14 @@ def assert_json_error(response: requests.Response, status: int, error: str | Non
 # -- the contract table ------------------------------------------------------------------
 
 
+@on_both_engines
 def test_health_needs_no_token(hub: HubProcess) -> None:
     response = requests.get(f"{hub.url}/health", timeout=10)
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok"}
 
 
+@on_both_engines
 def test_create_then_get_returns_the_stored_record(hub: HubProcess) -> None:
     body = policy_body()
     created = post(hub, body, key=f"{RELEASE_SHA}:require-tags@1.2.0")
@@ -87,6 +89,7 @@ def test_create_then_get_returns_the_stored_record(hub: HubProcess) -> None:
     assert hub.created("require-tags", "1.2.0") == 1
 
 
+@on_both_engines
 def test_unknown_version_is_404_json(hub: HubProcess) -> None:
     response = requests.get(
         f"{hub.url}/policies/require-tags/9.9.9", headers=auth(hub.read_token), timeout=10
@@ -94,6 +97,7 @@ def test_unknown_version_is_404_json(hub: HubProcess) -> None:
     assert_json_error(response, 404, "not-found")
 
 
+@on_both_engines
 def test_versions_of_a_policy_in_semver_order(hub: HubProcess) -> None:
     for version in ("1.10.0", "1.2.0", "1.2.0-rc.1"):
         assert post(hub, policy_body(version=version), key=version).status_code == 201
@@ -106,6 +110,7 @@ def test_versions_of_a_policy_in_semver_order(hub: HubProcess) -> None:
     assert_json_error(missing, 404, "not-found")
 
 
+@on_both_engines
 def test_second_create_is_409_with_the_stored_digest(hub: HubProcess) -> None:
     first = policy_body()
     assert post(hub, first, key="a").status_code == 201
@@ -120,6 +125,7 @@ def test_second_create_is_409_with_the_stored_digest(hub: HubProcess) -> None:
     assert hub.records() == [("require-tags", "1.2.0", first["digest"])]
 
 
+@on_both_engines
 def test_digest_mismatch_is_422_and_stores_nothing(hub: HubProcess) -> None:
     response = post(hub, policy_body(digest="sha256:" + "0" * 64))
     assert_json_error(response, 422, "digest-mismatch")
@@ -147,9 +153,7 @@ def test_metadata_naming_another_version_is_422_and_stores_nothing(
     assert hub.records() == []
     # Refused before the key is claimed: the corrected body may use the same key.
     assert post(hub, policy_body(), key="k").status_code == 201
-    conn = sqlite3.connect(hub.db_path)
-    outcomes = conn.execute("SELECT status, outcome FROM audit ORDER BY id").fetchall()
-    conn.close()
+    outcomes = hub.query("SELECT status, outcome FROM audit ORDER BY id")
     assert outcomes == [(422, "metadata-mismatch"), (201, "created")]
 
 
@@ -175,6 +179,7 @@ def test_missing_idempotency_key_is_422(hub: HubProcess) -> None:
 # -- idempotency -------------------------------------------------------------------------
 
 
+@on_both_engines
 def test_same_key_same_body_replays_the_first_answer(hub: HubProcess) -> None:
     first = post(hub, policy_body(), key="k")
     again = post(hub, policy_body(), key="k")
@@ -183,6 +188,7 @@ def test_same_key_same_body_replays_the_first_answer(hub: HubProcess) -> None:
     assert len(hub.records()) == 1
 
 
+@on_both_engines
 def test_replay_of_a_409_is_the_same_409(hub: HubProcess) -> None:
     assert post(hub, policy_body(), key="first").status_code == 201
     conflict = post(hub, policy_body(), key="second")
@@ -191,6 +197,7 @@ def test_replay_of_a_409_is_the_same_409(hub: HubProcess) -> None:
     assert conflict.json() == replay.json()
 
 
+@on_both_engines
 def test_same_key_different_body_is_422(hub: HubProcess) -> None:
     assert post(hub, policy_body(), key="k").status_code == 201
     other = policy_body(version="2.0.0")
@@ -201,7 +208,7 @@ def test_same_key_different_body_is_422(hub: HubProcess) -> None:
 def test_in_flight_key_is_409_at_the_store(tmp_path) -> None:
     # HTTP timing cannot hold a key in flight reliably, so two store calls stand in for
     # two requests: the first has claimed the key and not finished yet.
-    store = Store(tmp_path / "hub.sqlite3")
+    store = SqliteStore(tmp_path / "hub.sqlite3")
     store.initialize()
     assert store.claim("key", "sha-of-body") is None
     second = store.claim("key", "sha-of-body")
@@ -218,7 +225,7 @@ def test_in_flight_key_is_409_over_http(hub: HubProcess) -> None:
     body = policy_body()
     fields = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     # Claim the key in the hub's own file the way a concurrent request would have.
-    assert Store(hub.db_path).claim("held", hashlib.sha256(fields).hexdigest()) is None
+    assert SqliteStore(hub.db_path).claim("held", hashlib.sha256(fields).hexdigest()) is None
     assert_json_error(post(hub, body, key="held"), 409, "in-flight")
     assert hub.records() == []
 
@@ -239,6 +246,7 @@ def race(hub: HubProcess, keys: list[str]) -> list[requests.Response]:
     return results
 
 
+@on_both_engines
 def test_twenty_racers_with_different_keys_create_once(hub: HubProcess) -> None:
     results = race(hub, [f"key-{i}" for i in range(20)])
     statuses = sorted(r.status_code for r in results)
@@ -248,6 +256,7 @@ def test_twenty_racers_with_different_keys_create_once(hub: HubProcess) -> None:
     assert len(hub.records()) == 1
 
 
+@on_both_engines
 def test_twenty_racers_with_the_same_key_create_once(hub: HubProcess) -> None:
     results = race(hub, ["same"] * 20)
     # Each either got the (replayed) 201 or was told the key is in flight.
@@ -258,6 +267,7 @@ def test_twenty_racers_with_the_same_key_create_once(hub: HubProcess) -> None:
     assert len(hub.records()) == 1
 
 
+@on_both_engines
 def test_records_survive_a_restart_and_a_crash(hub: HubProcess) -> None:
     assert post(hub, policy_body(), key="k").status_code == 201
     hub.restart()
@@ -299,6 +309,7 @@ def test_missing_or_wrong_token_is_401(hub: HubProcess, authorization: str | Non
     assert hub.records() == []
 
 
+@on_both_engines
 def test_read_token_may_read_but_not_write(hub: HubProcess) -> None:
     response = requests.post(
         f"{hub.url}/policies", json=policy_body(), headers=auth(hub.read_token, "k"), timeout=10
@@ -411,12 +422,11 @@ def test_wrong_method_is_405_json(hub: HubProcess) -> None:
     assert_json_error(response, 405, "method-not-allowed")
 
 
+@on_both_engines
 def test_audit_has_one_row_per_post_answer(hub: HubProcess) -> None:
     post(hub, policy_body(), key="k")
     post(hub, policy_body(), key="k")
     post(hub, policy_body(), key="other")
     post(hub, policy_body(digest="sha256:" + "1" * 64), key="bad")
-    conn = sqlite3.connect(hub.db_path)
-    rows = conn.execute("SELECT status, outcome FROM audit ORDER BY id").fetchall()
-    conn.close()
+    rows = hub.query("SELECT status, outcome FROM audit ORDER BY id")
     assert rows == [(201, "created"), (201, "replayed"), (409, "exists"), (422, "digest-mismatch")]

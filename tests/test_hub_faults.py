@@ -14,12 +14,12 @@ import requests
 from policy_hub.app import create_app
 from policy_hub.auth import Tokens
 from policy_hub.faults import FaultInjection, Faults, FaultSpec
-from policy_hub.store import Store
+from policy_hub.sqlite_store import SqliteStore
 from tests.test_hub_api import assert_json_error, auth, policy_body
 
 
 def test_the_middleware_is_installed_only_with_faults() -> None:
-    store, tokens = Store(Path("unused.sqlite3")), Tokens()
+    store, tokens = SqliteStore(Path("unused.sqlite3")), Tokens()
     plain = create_app(store, tokens)
     faulty = create_app(store, tokens, Faults(FaultSpec.parse("rate_503=1")))
     assert FaultInjection not in [m.cls for m in plain.user_middleware]

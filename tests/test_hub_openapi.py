@@ -9,14 +9,16 @@ import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 from jsonschema import Draft202012Validator
 
-from policy_hub.store import Store
+from policy_hub.sqlite_store import SqliteStore
 from tests.hubprocess import HubProcess
+from tests.pgserver import free_port
 from tests.test_hub_api import auth, policy_body
 
 TOO_LARGE = b" " * (2 * 1024 * 1024 + 1)
@@ -86,7 +88,7 @@ def in_flight(hub: HubProcess) -> Answer:
     body = policy_body(name="in-flight")
     fields = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     # Claimed in the hub's own file, as a concurrent request would have (test_hub_api does too).
-    assert Store(hub.db_path).claim("held", hashlib.sha256(fields).hexdigest()) is None
+    assert SqliteStore(hub.db_path).claim("held", hashlib.sha256(fields).hexdigest()) is None
     return call(hub, "POST", "/policies", key="held", json=body)
 
 
@@ -201,9 +203,26 @@ def test_injected_refusals_are_documented(
         assert_documented(document, method, route, answer, FAULT_ERRORS[status])
 
 
+# Answered by a hub whose database does not answer: a PostgreSQL URL of a closed port.
+UNAVAILABLE_REQUESTS = {("GET", "/health"): ("/health", {}), **FAULT_REQUESTS}
+
+
+def test_answers_without_a_database_are_documented(
+    tmp_path: Path, document: dict[str, Any]
+) -> None:
+    with HubProcess(tmp_path, db=f"postgresql://hub@127.0.0.1:{free_port()}/hub") as hub:
+        for (method, route), (path, kwargs) in UNAVAILABLE_REQUESTS.items():
+            answer = call(
+                hub, method, path, token=None if route == "/health" else "write", **kwargs
+            )
+            assert answer.status == 503, answer
+            assert_documented(document, method, route, answer, "unavailable")
+
+
 def test_the_document_lists_only_answers_the_hub_gives(document: dict[str, Any]) -> None:
     provoked = {(method, route, status) for method, route, status, _ in CASES}
     provoked |= {(m, r, s) for m, r in FAULT_REQUESTS for s in FAULTS}
+    provoked |= {(m, r, 503) for m, r in UNAVAILABLE_REQUESTS}
     listed = {
         (method.upper(), route, int(status))
         for route, operations in document["paths"].items()

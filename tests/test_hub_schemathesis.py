@@ -21,7 +21,7 @@ from schemathesis.config import SchemathesisConfig
 from policy_hub.app import create_app
 from policy_hub.auth import Tokens
 from policy_hub.models import content_digest
-from policy_hub.store import Store
+from policy_hub.sqlite_store import SqliteStore
 from tests.hubprocess import HubProcess
 from tests.test_hub_api import auth
 
@@ -37,7 +37,7 @@ def served_document() -> dict[str, Any]:
     # schemathesis.pytest.from_fixture (the lazy loader that could read the running
     # process's /openapi.json) breaks on pytest 9 (it sets Function._nodeid), so the
     # schema is built here and test_served_document_is_the_tested_one ties the two together.
-    return create_app(Store(Path("unused.sqlite3")), Tokens()).openapi()
+    return create_app(SqliteStore(Path("unused.sqlite3")), Tokens()).openapi()
 
 
 # The hub refuses some bodies its schema allows, each with a documented 422: a digest that is

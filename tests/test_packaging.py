@@ -164,7 +164,7 @@ def test_the_wheel_and_the_sdist_pass_twine_check_and_ship_their_data(built: Bui
     text = zipfile.ZipFile(built.wheel).read(entry_points).decode()
     assert "policyhub = publisher.plugin" in text and "policyhub-check" in text
     # The embedded hub (the default of `pytest --release`) runs from a plain install; the hub
-    # extra only adds uvicorn's speedups.
+    # extra only adds uvicorn's speedups and the PostgreSQL driver of a standalone hub.
     meta = next(n for n in names if n.endswith(".dist-info/METADATA"))
     requires = [
         line.removeprefix("Requires-Dist: ")
@@ -175,7 +175,7 @@ def test_the_wheel_and_the_sdist_pass_twine_check_and_ship_their_data(built: Bui
         [spec] = [r for r in requires if r.split(">=")[0] == package]
         assert "extra ==" not in spec and ">=" in spec, spec
     hub_extra = sorted(r.split(">=")[0] for r in requires if 'extra == "hub"' in r)
-    assert hub_extra == ["httptools", "uvloop"], requires
+    assert hub_extra == ["httptools", "psycopg-pool", "psycopg[binary]", "uvloop"], requires
 
 
 def test_the_wheel_works_in_a_separate_policy_repository(

@@ -1,31 +1,30 @@
 """The invariants of exactly-once delivery, checked from the outside: the state files as they are
-on disk, git history, and the hub's own SQLite file (never the harness's word for it).
+on disk, git history, and the hub's own database, its SQLite file or its PostgreSQL URL (never
+the harness's word for it).
 """
 
 from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from publisher.state.folder import parse_baseline, parse_delivered
+from tests.hubprocess import db_query
 from tests.policyrepo import PolicyRepo
+
+HubDB = Path | str  # a SQLite file or a postgresql:// URL
 
 ACCESS_LINE = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3})')
 
 
-def hub_query(db: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(db, timeout=15)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+def hub_query(db: HubDB, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    return db_query(db, sql, params)
 
 
-def creations(db: Path) -> dict[tuple[str, str], int]:
+def creations(db: HubDB) -> dict[tuple[str, str], int]:
     """How many times the hub created each version (201 'created', replays excluded)."""
     rows = hub_query(
         db,
@@ -35,16 +34,18 @@ def creations(db: Path) -> dict[tuple[str, str], int]:
     return {(str(n), str(v)): int(c) for n, v, c in rows}  # type: ignore[call-overload]
 
 
-def creation_count(db: Path) -> int:
-    return sum(creations(db).values()) if db.exists() else 0
+def creation_count(db: HubDB) -> int:
+    if isinstance(db, Path) and not db.exists():
+        return 0
+    return sum(creations(db).values())
 
 
-def hub_records(db: Path) -> dict[tuple[str, str], str]:
+def hub_records(db: HubDB) -> dict[tuple[str, str], str]:
     rows = hub_query(db, "SELECT name, version, digest FROM policies")
     return {(str(n), str(v)): str(d) for n, v, d in rows}
 
 
-def replays(db: Path) -> int:
+def replays(db: HubDB) -> int:
     """POSTs answered from the idempotency store: each is a client that lost the first answer."""
     rows = hub_query(db, "SELECT COUNT(*) FROM audit WHERE outcome = 'replayed'")
     return int(rows[0][0])  # type: ignore[call-overload]
@@ -113,7 +114,7 @@ class Violations:
 
 def check_step(
     repo: PolicyRepo,
-    db: Path,
+    db: HubDB,
     before: StateSnapshot,
     release_sha: str,
     where: str,

@@ -1,0 +1,441 @@
+"""The hub on PostgreSQL (psycopg 3 and its connection pool), for any number of `serve`
+processes on one database: the database keeps every promise (primary keys, one transaction per
+POST, `INSERT ... ON CONFLICT`), the schema is migrated under an advisory lock, and a database
+that does not answer is StoreUnavailable (503), never a guess.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+import psycopg
+import psycopg.errors
+from psycopg.conninfo import conninfo_to_dict
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from policy_hub.store import (
+    Answer,
+    StoreError,
+    StoreUnavailable,
+    answer_json,
+    created,
+    dump,
+    exists,
+    in_flight,
+    key_reused,
+    record_of,
+)
+
+# Every wait is bounded (README and docs/hub.md list them):
+CONNECT_TIMEOUT_SECONDS = 5  # one connection attempt (libpq connect_timeout) unless the URL says
+POOL_TIMEOUT_SECONDS = 5.0  # a request waiting for a free (or new) connection; then 503
+# Once the database was found away, a request waits only this long for it before its 503 (the
+# pool keeps trying to reconnect meanwhile, each attempt given up after RECONNECT_SECONDS and
+# started again by the next request): an outage is answered at once, a recovery seen at once.
+OUTAGE_WAIT_SECONDS = 1.0
+RECONNECT_SECONDS = 5.0
+STATEMENT_TIMEOUT_MS = 15_000  # one statement in the server; then 503
+# A POST whose key another transaction holds (the same request racing on another process) waits
+# this long for it to commit, then is `409 in-flight` (the client retries and gets the replay).
+LOCK_TIMEOUT_MS = 3_000
+# The server ends a session left idle inside a transaction this long (a hub that vanished with
+# its machine mid-POST): its key and version are then free again, as SQLite's stale claims are.
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 30_000
+# TCP keepalives find a server or network that vanished silently: ~10 + 3 × 5 s.
+KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+POOL_MIN_SIZE = 1
+POOL_MAX_SIZE = 16
+APPLICATION_NAME = "policy-hub"
+
+# pg_advisory_xact_lock key of schema migrations ("policyhu" in ASCII): processes starting at
+# once take turns, and only the first one migrates.
+SCHEMA_LOCK_ID = 0x706F6C6963796875
+SCHEMA_TABLE = "policy_hub_schema"
+# MIGRATIONS[n] takes the schema from version n to n + 1; a version is never edited once
+# released, a change is a new entry.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE policies (
+            name text NOT NULL,
+            version text NOT NULL,
+            digest text NOT NULL,
+            published_at text NOT NULL,
+            metadata text NOT NULL,
+            definition text NOT NULL,
+            release_sha text NOT NULL,
+            idempotency_key text NOT NULL,
+            PRIMARY KEY (name, version)
+        )""",
+        # A row exists only once its POST committed: there is no in-flight state to go stale.
+        """CREATE TABLE idempotency (
+            key text PRIMARY KEY,
+            body_sha256 text NOT NULL,
+            status integer NOT NULL,
+            response_json text NOT NULL,
+            answered_at timestamptz NOT NULL DEFAULT now()
+        )""",
+        """CREATE TABLE audit (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            at timestamptz NOT NULL DEFAULT now(),
+            method text NOT NULL,
+            name text,
+            version text,
+            idempotency_key text,
+            status integer NOT NULL,
+            outcome text NOT NULL
+        )""",
+        "CREATE INDEX audit_by_version ON audit (name, version, status)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# The database's clock, in the format SQLite's records have: every process stamps alike.
+NOW_TEXT = """to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+# SQLSTATE classes that mean "not now" rather than "never": connection (08), resources (53),
+# operator intervention (57: shutdown, termination), system (58), and a read-only standby.
+UNAVAILABLE_CLASSES = ("08", "53", "57", "58")
+UNAVAILABLE_STATES = ("25006",)
+
+log = logging.getLogger("policy_hub")
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (in the user part or `?password=`) shown as `***`."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        userinfo, _, hostport = netloc.rpartition("@")
+        user = userinfo.split(":", 1)[0]
+        netloc = f"{user}:***@{hostport}"
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if any(k == "password" for k, _ in pairs):
+            query = urlencode(
+                [(k, "***" if k == "password" else v) for k, v in pairs], safe="*", quote_via=quote
+            )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+class Redactor:
+    """Removes one password from any text (a libpq message, a log record)."""
+
+    def __init__(self, secret: str | None) -> None:
+        self.secrets = [s for s in {secret, quote(secret or "", safe="")} if s]
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+class _RedactingFilter(logging.Filter):
+    def __init__(self, redact: Redactor) -> None:
+        super().__init__()
+        self.redact = redact
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self.redact(record.getMessage())
+        record.args = None
+        return True
+
+
+def parse_database_url(url: str) -> dict[str, Any]:
+    """libpq's reading of the URL, or StoreError naming what is wrong (password redacted)."""
+    shown = _safe_display(url)
+    try:
+        params = conninfo_to_dict(url)
+        port = urlsplit(url).port  # libpq would only find out when connecting
+    except (psycopg.ProgrammingError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else "malformed"
+        reason = Redactor(_password_guess(url))(reason)
+        raise StoreError(f"cannot use database {shown}: not a valid URL ({reason})") from exc
+    if port == 0:
+        raise StoreError(f"cannot use database {shown}: port 0")
+    if not params.get("dbname"):
+        raise StoreError(
+            f"cannot use database {shown}: no database name (postgresql://user@host:port/dbname)"
+        )
+    return params
+
+
+def _password_guess(url: str) -> str | None:
+    match = re.match(r"[^:]+://[^:@/]*:([^@/]*)@", url)
+    return match.group(1) if match else None
+
+
+def _safe_display(url: str) -> str:
+    try:
+        return redact_url(url)
+    except ValueError:
+        guess = _password_guess(url)
+        return Redactor(guess)(url) if guess else url
+
+
+def _unavailable(exc: psycopg.Error) -> bool:
+    if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return True
+    state = exc.sqlstate or ""
+    return state[:2] in UNAVAILABLE_CLASSES or state in UNAVAILABLE_STATES
+
+
+def _refused_for_good(message: str) -> bool:
+    """The server answered and said no (unknown database or role, authentication, pg_hba): a
+    configuration error. Starting up or shutting down, or no answer at all, is an outage."""
+    return "FATAL:" in message and "the database system is" not in message
+
+
+class PostgresStore:
+    """A pool of connections to one PostgreSQL database (thread-safe); each POST is one
+    transaction, committed before it is answered."""
+
+    engine = "postgresql"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_timeout: float = POOL_TIMEOUT_SECONDS,
+        lock_timeout_ms: int = LOCK_TIMEOUT_MS,
+        pool_max_size: int = POOL_MAX_SIZE,
+    ) -> None:
+        self.url = url
+        self.location = _safe_display(url)
+        params = parse_database_url(url)
+        self.redact = Redactor(params.get("password"))
+        self.pool_timeout = pool_timeout
+        self.lock_timeout_ms = lock_timeout_ms
+        self.schema_version: int | None = None
+        self.startup_problem: str | None = None
+        self._connect_kwargs: dict[str, Any] = {"autocommit": True}
+        if "connect_timeout" not in params:
+            self._connect_kwargs["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+        if "application_name" not in params:
+            self._connect_kwargs["application_name"] = APPLICATION_NAME
+        for key, value in KEEPALIVES.items():
+            if key not in params:
+                self._connect_kwargs[key] = value
+        self._pool = ConnectionPool(
+            url,
+            kwargs=self._connect_kwargs,
+            min_size=POOL_MIN_SIZE,
+            max_size=pool_max_size,
+            timeout=pool_timeout,
+            open=False,
+            configure=self._configure,
+            check=ConnectionPool.check_connection,
+            name="policy-hub",
+            reconnect_timeout=RECONNECT_SECONDS,
+        )
+        self._schema_lock = threading.Lock()
+        self._available = True
+        logging.getLogger("psycopg.pool").addFilter(_RedactingFilter(self.redact))
+        logging.getLogger("psycopg").addFilter(_RedactingFilter(self.redact))
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def initialize(self) -> None:
+        """Migrate now when the database answers; when it does not, remember why (the CLI
+        warns) and migrate on the first request that reaches it. StoreError when the server
+        refuses us for good or holds a newer schema."""
+        try:
+            with psycopg.connect(self.url, **self._connect_kwargs) as conn:
+                self._migrate(conn)
+        except psycopg.Error as exc:
+            reason = self._reason(exc)
+            if not _unavailable(exc) or _refused_for_good(str(exc)):
+                raise StoreError(f"cannot use database {self.location}: {reason}") from exc
+            self.startup_problem = reason
+            self._available = False  # requests meanwhile wait OUTAGE_WAIT_SECONDS, not more
+        self._pool.open(wait=False)
+
+    def close(self) -> None:
+        self._pool.close(timeout=5.0)
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")
+        conn.execute(f"SET lock_timeout = {int(self.lock_timeout_ms)}")
+        conn.execute(
+            f"SET idle_in_transaction_session_timeout = {int(IDLE_IN_TRANSACTION_TIMEOUT_MS)}"
+        )
+
+    def _migrate(self, conn: psycopg.Connection[Any]) -> None:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_ID,))
+            conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {SCHEMA_TABLE} ("
+                " version integer PRIMARY KEY,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            row = conn.execute(f"SELECT coalesce(max(version), 0) FROM {SCHEMA_TABLE}").fetchone()
+            current = int(row[0]) if row else 0
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"cannot use database {self.location}: its schema version is {current}, "
+                    f"newer than this policy-hub's {SCHEMA_VERSION}; upgrade policy-hub"
+                )
+            for version in range(current, SCHEMA_VERSION):
+                for statement in MIGRATIONS[version]:
+                    conn.execute(statement)
+                conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (%s)", (version + 1,))
+        self.schema_version = SCHEMA_VERSION
+
+    def _reason(self, exc: BaseException) -> str:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return self.redact(text)[:300]
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection to a migrated database; every database failure that means
+        "not now" leaves as StoreUnavailable (its text redacted)."""
+        wait = self.pool_timeout if self._available else min(self.pool_timeout, OUTAGE_WAIT_SECONDS)
+        try:
+            with self._pool.connection(timeout=wait) as conn:
+                if self.schema_version is None:
+                    with self._schema_lock:
+                        if self.schema_version is None:
+                            self._migrate(conn)
+                yield conn
+        except PoolTimeout as exc:
+            self._went_away(f"no database connection within {wait:g} s")
+            raise StoreUnavailable(
+                f"the database does not answer (no connection within {wait:g} s)"
+            ) from exc
+        except psycopg.Error as exc:
+            if isinstance(exc, psycopg.errors.LockNotAvailable) or not _unavailable(exc):
+                raise
+            reason = self._reason(exc)
+            self._went_away(reason)
+            raise StoreUnavailable(f"the database does not answer: {reason}") from exc
+        else:
+            self._came_back()
+
+    def _went_away(self, reason: str) -> None:
+        if self._available:
+            self._available = False
+            log.warning("policy-hub: database %s unavailable: %s", self.location, reason)
+
+    def _came_back(self) -> None:
+        if not self._available:
+            self._available = True
+            log.warning("policy-hub: database %s answers again", self.location)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def check(self) -> None:
+        with self._connection() as conn:
+            conn.execute("SELECT 1").fetchone()
+
+    def get(self, name: str, version: str) -> dict[str, Any] | None:
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT name, version, digest, published_at, metadata, definition, release_sha"
+                " FROM policies WHERE name = %s AND version = %s",
+                (name, version),
+            ).fetchone()
+        return None if row is None else record_of(row)
+
+    def versions(self, name: str) -> list[str]:
+        with self._connection() as conn:
+            rows = conn.execute("SELECT version FROM policies WHERE name = %s", (name,)).fetchall()
+        return [str(r[0]) for r in rows]
+
+    # -- the create path -------------------------------------------------------------------
+
+    def publish(self, key: str, body_sha256: str, policy: dict[str, Any]) -> Answer:
+        """One transaction: take the key (a concurrent holder of it, on any process, is waited
+        for up to the lock timeout), then replay or refuse, or insert the version, remember the
+        answer under the key and audit it. The answer is returned only after COMMIT returned:
+        a connection lost before or during it is StoreUnavailable, and the client's retry with
+        the same key finds the committed answer, or creates."""
+        try:
+            with self._connection() as conn, conn.transaction():
+                answer = self._publish(conn, key, body_sha256, policy)
+        except psycopg.errors.LockNotAvailable:
+            # The same key is held by a transaction that has not finished in time.
+            return in_flight()
+        return answer
+
+    def _publish(
+        self, conn: psycopg.Connection[Any], key: str, body_sha256: str, policy: dict[str, Any]
+    ) -> Answer:
+        taken = conn.execute(
+            "INSERT INTO idempotency (key, body_sha256, status, response_json)"
+            " VALUES (%s, %s, 0, '') ON CONFLICT (key) DO NOTHING RETURNING key",
+            (key, body_sha256),
+        ).fetchone()
+        if taken is None:
+            # Committed by an earlier request (this statement waited for it if it was running).
+            row = conn.execute(
+                "SELECT body_sha256, status, response_json FROM idempotency WHERE key = %s",
+                (key,),
+            ).fetchone()
+            if row is None:  # pragma: no cover - rows are never deleted
+                return in_flight()
+            stored_sha, status, response_json = row
+            settled = (
+                key_reused()
+                if stored_sha != body_sha256
+                else Answer(int(status), json.loads(response_json), "replayed")
+            )
+            self._audit(conn, policy["name"], policy["version"], key, settled)
+            return settled
+        inserted = conn.execute(
+            "INSERT INTO policies (name, version, digest, published_at, metadata, definition,"
+            f" release_sha, idempotency_key) VALUES (%s, %s, %s, {NOW_TEXT}, %s, %s, %s, %s)"
+            " ON CONFLICT (name, version) DO NOTHING RETURNING published_at",
+            (
+                policy["name"],
+                policy["version"],
+                policy["digest"],
+                dump(policy["metadata"]),
+                dump(policy["definition"]),
+                policy["release_sha"],
+                key,
+            ),
+        ).fetchone()
+        if inserted is None:
+            stored = conn.execute(
+                "SELECT digest FROM policies WHERE name = %s AND version = %s",
+                (policy["name"], policy["version"]),
+            ).fetchone()
+            assert stored is not None  # the conflicting row is committed and never deleted
+            answer = exists(policy, str(stored[0]))
+        else:
+            answer = created(policy, str(inserted[0]))
+        conn.execute(
+            "UPDATE idempotency SET status = %s, response_json = %s WHERE key = %s",
+            (answer.status, answer_json(answer), key),
+        )
+        self._audit(conn, policy["name"], policy["version"], key, answer)
+        return answer
+
+    def audit(self, name: str | None, version: str | None, key: str | None, answer: Answer) -> None:
+        with self._connection() as conn:
+            self._audit(conn, name, version, key, answer)
+
+    @staticmethod
+    def _audit(
+        conn: psycopg.Connection[Any],
+        name: str | None,
+        version: str | None,
+        key: str | None,
+        answer: Answer,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO audit (method, name, version, idempotency_key, status, outcome)"
+            " VALUES ('POST', %s, %s, %s, %s, %s)",
+            (name, version, key, answer.status, answer.outcome),
+        )

@@ -1,0 +1,250 @@
+"""The hub's SQLite file (the embedded default, one process): policy records, idempotency keys
+and the audit trail. Immutability and idempotency are enforced here, by UNIQUE constraints and
+short `BEGIN IMMEDIATE` transactions, so they hold however many requests of the process race.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from policy_hub.store import (
+    Answer,
+    StoreError,
+    StoreUnavailable,
+    answer_json,
+    created,
+    dump,
+    exists,
+    in_flight,
+    key_reused,
+    record_of,
+    utc_now,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS policies (
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    published_at TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    definition TEXT NOT NULL,
+    release_sha TEXT NOT NULL,
+    idempotency_key TEXT NOT NULL,
+    UNIQUE (name, version)
+);
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    body_sha256 TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('in-flight', 'done')),
+    claimed_at REAL NOT NULL,
+    status INTEGER,
+    response_json TEXT
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    method TEXT NOT NULL,
+    name TEXT,
+    version TEXT,
+    idempotency_key TEXT,
+    status INTEGER NOT NULL,
+    outcome TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_version ON audit (name, version, status);
+"""
+
+# A claim older than this belongs to a request that died between claiming its key and
+# finishing (process killed): the key is taken over instead of answering 409 forever.
+STALE_CLAIM_SECONDS = 30.0
+BUSY_TIMEOUT_MS = 15_000
+
+
+class SqliteStore:
+    """One SQLite file; every call opens its own short-lived connection (thread-safe)."""
+
+    engine = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.location = str(self.path)
+
+    def initialize(self) -> None:
+        """Create the tables and switch to WAL, or raise StoreError saying why not."""
+        if not self.path.parent.is_dir():
+            raise StoreError(
+                f"cannot use database {self.path}: folder {self.path.parent} does not exist"
+            )
+        if self.path.is_dir():
+            raise StoreError(f"cannot use database {self.path}: it is a directory")
+        try:
+            with self.connect() as conn:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreError(f"cannot use database {self.path}: WAL mode refused ({mode})")
+                conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot use database {self.path}: {exc}") from exc
+
+    def check(self) -> None:
+        try:
+            with self.connect() as conn:
+                conn.execute("SELECT 1 FROM policies LIMIT 1").fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"database {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        """Nothing to close: every call had its own connection."""
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        # Autocommit mode: every transaction below is an explicit BEGIN IMMEDIATE, so the
+        # write lock is taken up front and concurrent writers wait (busy_timeout) instead
+        # of failing on a lock upgrade.
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA synchronous=FULL")
+            yield conn
+        finally:
+            conn.close()
+
+    # -- reads ---------------------------------------------------------------------------
+
+    def get(self, name: str, version: str) -> dict[str, Any] | None:
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT name, version, digest, published_at, metadata, definition, release_sha"
+                " FROM policies WHERE name = ? AND version = ?",
+                (name, version),
+            ).fetchone()
+        return None if row is None else record_of(row)
+
+    def versions(self, name: str) -> list[str]:
+        with self.connect() as conn:
+            rows = conn.execute("SELECT version FROM policies WHERE name = ?", (name,)).fetchall()
+        return [r[0] for r in rows]
+
+    # -- the create path -----------------------------------------------------------------
+
+    def publish(self, key: str, body_sha256: str, policy: dict[str, Any]) -> Answer:
+        """Claim the key (its own transaction), then create; a claim whose create failed is
+        given up, so a retry is not told "in-flight"."""
+        settled = self.claim(key, body_sha256)
+        if settled is not None:
+            self.audit(policy["name"], policy["version"], key, settled)
+            return settled
+        try:
+            return self.create(key, policy)
+        except BaseException:
+            self.release(key)
+            raise
+
+    def claim(self, key: str, body_sha256: str) -> Answer | None:
+        """Claim an idempotency key; None means "yours, go on", else the answer to give."""
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(
+                    "SELECT body_sha256, state, claimed_at, status, response_json"
+                    " FROM idempotency WHERE key = ?",
+                    (key,),
+                ).fetchone()
+                now = time.time()
+                if row is None:
+                    conn.execute(
+                        "INSERT INTO idempotency (key, body_sha256, state, claimed_at)"
+                        " VALUES (?, ?, 'in-flight', ?)",
+                        (key, body_sha256, now),
+                    )
+                    conn.execute("COMMIT")
+                    return None
+                stored_sha, state, claimed_at, status, response_json = row
+                if stored_sha != body_sha256:
+                    conn.execute("COMMIT")
+                    return key_reused()
+                if state == "done":
+                    conn.execute("COMMIT")
+                    return Answer(int(status), json.loads(response_json), "replayed")
+                if now - claimed_at > STALE_CLAIM_SECONDS:
+                    conn.execute("UPDATE idempotency SET claimed_at = ? WHERE key = ?", (now, key))
+                    conn.execute("COMMIT")
+                    return None
+                conn.execute("COMMIT")
+                return in_flight()
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def create(self, key: str, policy: dict[str, Any]) -> Answer:
+        """Insert the record for a claimed key and remember the answer under that key."""
+        published_at = utc_now()
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                try:
+                    conn.execute(
+                        "INSERT INTO policies (name, version, digest, published_at, metadata,"
+                        " definition, release_sha, idempotency_key)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            policy["name"],
+                            policy["version"],
+                            policy["digest"],
+                            published_at,
+                            dump(policy["metadata"]),
+                            dump(policy["definition"]),
+                            policy["release_sha"],
+                            key,
+                        ),
+                    )
+                except sqlite3.IntegrityError:
+                    stored = conn.execute(
+                        "SELECT digest FROM policies WHERE name = ? AND version = ?",
+                        (policy["name"], policy["version"]),
+                    ).fetchone()
+                    answer = exists(policy, stored[0])
+                else:
+                    answer = created(policy, published_at)
+                conn.execute(
+                    "UPDATE idempotency SET state = 'done', status = ?, response_json = ?"
+                    " WHERE key = ?",
+                    (answer.status, answer_json(answer), key),
+                )
+                self._audit(conn, "POST", policy["name"], policy["version"], key, answer)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return answer
+
+    def release(self, key: str) -> None:
+        """Give up a claim whose create() failed, so a retry is not told "in-flight"."""
+        with self.connect() as conn:
+            conn.execute("DELETE FROM idempotency WHERE key = ? AND state = 'in-flight'", (key,))
+
+    def audit(self, name: str | None, version: str | None, key: str | None, answer: Answer) -> None:
+        """Record a POST answer that did not go through create() (replays, refusals)."""
+        with self.connect() as conn:
+            self._audit(conn, "POST", name, version, key, answer)
+
+    @staticmethod
+    def _audit(
+        conn: sqlite3.Connection,
+        method: str,
+        name: str | None,
+        version: str | None,
+        key: str | None,
+        answer: Answer,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO audit (at, method, name, version, idempotency_key, status, outcome)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (utc_now(), method, name, version, key, answer.status, answer.outcome),
+        )
