@@ -47,17 +47,16 @@ def postgres_missing(reason: str) -> None:
 def postgres_server() -> Iterator[PostgresServer]:
     """One PostgreSQL server per test process (each xdist worker has its own), on a free
     loopback port; each test takes a fresh database of it (`postgres_db`)."""
-    try:
-        server = PostgresServer.launch()
-    except PostgresUnavailable as exc:
-        postgres_missing(str(exc))
-    yield server
-    server.close()
+    yield from _launched_postgres()
 
 
 @pytest.fixture
 def own_postgres() -> Iterator[PostgresServer]:
     """A PostgreSQL server of this test alone, which it may stop, start and crash."""
+    yield from _launched_postgres()
+
+
+def _launched_postgres() -> Iterator[PostgresServer]:
     try:
         server = PostgresServer.launch()
     except PostgresUnavailable as exc:

@@ -17,20 +17,21 @@ from tests.hubprocess import HubProcess
 from tests.policyrepo import PolicyRepo
 from tests.reliability.figures import figures_file, record
 from tests.reliability.invariants import StateSnapshot, check_step, creation_count, creations
-from tests.reliability.runs import ReleaseRun, install_conftest, release_env, start_release
+from tests.reliability.runs import (
+    SIX_VERSIONS,
+    ReleaseRun,
+    release_env,
+    six_version_repo,
+    start_release,
+)
 
-VERSIONS = [(f"policy-{i:02d}", "1.0.0") for i in range(6)]
+VERSIONS = SIX_VERSIONS
 FAST = {"RELIABILITY_FAST_RETRY": "1"}
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> PolicyRepo:
-    repo = PolicyRepo(tmp_path / "repo")
-    install_conftest(repo)
-    for name, version in VERSIONS:
-        repo.add_policy(name, version)
-    repo.commit()
-    return repo
+    return six_version_repo(tmp_path / "repo")
 
 
 def test_hub_down_for_the_whole_run(

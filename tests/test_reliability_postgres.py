@@ -29,10 +29,10 @@ from tests.reliability.invariants import (
     creations,
     injected_refusals,
 )
-from tests.reliability.runs import install_conftest, start_release
+from tests.reliability.runs import SIX_VERSIONS, six_version_repo, start_release
 from tests.test_hub_api import auth, policy_body
 
-VERSIONS = [(f"policy-{i:02d}", "1.0.0") for i in range(6)]
+VERSIONS = SIX_VERSIONS
 FAST = {"RELIABILITY_FAST_RETRY": "1"}
 
 
@@ -130,12 +130,7 @@ def test_a_release_through_one_process_is_read_from_the_other(
 
 @pytest.fixture
 def repo(tmp_path: Path) -> PolicyRepo:
-    repo = PolicyRepo(tmp_path / "repo")
-    install_conftest(repo)
-    for name, version in VERSIONS:
-        repo.add_policy(name, version)
-    repo.commit()
-    return repo
+    return six_version_repo(tmp_path / "repo")
 
 
 def rerun_to_completion(

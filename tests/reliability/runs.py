@@ -72,6 +72,20 @@ def install_conftest(repo: PolicyRepo) -> None:
     repo.write("conftest.py", REPO_CONFTEST)
 
 
+# The versions of the outage and PostgreSQL reliability tests: six, one commit.
+SIX_VERSIONS = [(f"policy-{i:02d}", "1.0.0") for i in range(6)]
+
+
+def six_version_repo(path: Path) -> PolicyRepo:
+    """A repository with the reliability conftest and `SIX_VERSIONS` committed."""
+    repo = PolicyRepo(path)
+    install_conftest(repo)
+    for name, version in SIX_VERSIONS:
+        repo.add_policy(name, version)
+    repo.commit()
+    return repo
+
+
 def release_env(hub_url: str, token: str, extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment of `pytest --release` as CI would give it (none of ours leaks in)."""
     env = {
