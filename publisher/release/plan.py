@@ -75,8 +75,13 @@ def make_plan(
     baseline_text: str | None,
     baseline_sha: str | None,
     delivered: DeliveredIndex,
+    *,
+    read_delivered_content: bool = True,
 ) -> ReleasePlan:
-    """Baseline → change set → early filter (CONTRACT.md section 3, steps 1-3)."""
+    """Baseline → change set → early filter (CONTRACT.md section 3, steps 1-3).
+
+    Without `read_delivered_content` (the count of `-n auto`, which wants only `to_deliver`),
+    the versions already delivered are not read, so none is flagged changed after delivery."""
     gitrepo.check_not_shallow(repo)
     baseline = gitrepo.resolve_baseline(repo, baseline_sha, baseline_text, release_sha)
     changed = gitrepo.changed_paths(repo, baseline.diff_from, release_sha)
@@ -102,8 +107,9 @@ def make_plan(
     for folder in change_set:
         (dropped if folder_identity(folder) in delivered else to_deliver).append(folder)
     changed_after: list[ChangedAfterDelivery] = []
-    source.prefetch(dropped)
-    for folder in dropped:
+    checked = dropped if read_delivered_content else []
+    source.prefetch(checked)
+    for folder in checked:
         name, version = folder_identity(folder)
         record = delivered.get(name, version)
         assert record is not None

@@ -268,7 +268,8 @@ class ReleaseRun(Run):
         return url
 
     def _plan(self, *, lock: bool = True) -> ReleasePlan:
-        """Lock and probe the state (when this run writes it), read it, make the plan."""
+        """Lock and probe the state (when this run writes it), read it, make the plan. Without
+        `lock`, the count's plan: nothing locked, said or read beyond what it needs."""
         opts = self.opts
         try:
             top = gitrepo.repo_toplevel(self.root)
@@ -290,7 +291,14 @@ class ReleaseRun(Run):
             delivered = self.delivered = state.read_delivered()
             baseline_text = state.read_baseline_text()
             baseline = parse_baseline(baseline_text) if baseline_text is not None else None
-            plan = make_plan(self.root, release_sha, baseline_text, baseline, delivered)
+            plan = make_plan(
+                self.root,
+                release_sha,
+                baseline_text,
+                baseline,
+                delivered,
+                read_delivered_content=lock,
+            )
         except (StateError, ConfigurationError, GitError) as exc:
             raise Refused(str(exc)) from None
         if plan.baseline_warning and lock:
