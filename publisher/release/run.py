@@ -404,16 +404,14 @@ class ReleaseRun(Run):
         report = self.report = ReleaseReport(self.plan, self.outcomes, dry_run=self.writes_nothing)
         report.notes.extend(self.notes)
         self._describe(report)
-        if self.outage is not None and (down := self.outage.known()):
-            report.notes.append(
-                f"HUB UNREACHABLE: {down}; the versions not attempted are retried by the "
-                "next release"
-            )
-        if self.token_refused is not None and (refused := self.token_refused.known()):
-            report.notes.append(
-                f"TOKEN REFUSED: {refused}; the versions not attempted are retried by the "
-                "next release"
-            )
+        # What stopped the run's later items, said once here (each item only says it was not
+        # attempted).
+        stops = (("HUB UNREACHABLE", self.outage), ("TOKEN REFUSED", self.token_refused))
+        for label, flag in stops:
+            if flag is not None and (why := flag.known()):
+                report.notes.append(
+                    f"{label}: {why}; the versions not attempted are retried by the next release"
+                )
         if not self.writes_nothing and self.state is not None:
             self._record(self.plan, self.state, report)
         return RunEnd(nothing_to_do=self.spec.folders == [], failed=self.failed)
