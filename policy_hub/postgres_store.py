@@ -48,12 +48,15 @@ LOCK_TIMEOUT_MS = 3_000
 # The server ends a session left idle inside a transaction this long (a hub that vanished with
 # its machine mid-POST): its key and version are then free again, as SQLite's stale claims are.
 IDLE_IN_TRANSACTION_TIMEOUT_MS = 30_000
-# TCP keepalives find a server or network that vanished silently: ~10 + 3 × 5 s.
+# TCP keepalives find a server or network that vanished silently: ~10 + 3 × 5 s; while data
+# is unacknowledged (a host gone mid-statement or mid-COMMIT) keepalives are not sent, and
+# tcp_user_timeout gives up after 20 s instead of Linux's ~15 min of retransmissions.
 KEEPALIVES = {
     "keepalives": 1,
     "keepalives_idle": 10,
     "keepalives_interval": 5,
     "keepalives_count": 3,
+    "tcp_user_timeout": 20_000,
 }
 POOL_MIN_SIZE = 1
 POOL_MAX_SIZE = 16
@@ -109,6 +112,7 @@ UNAVAILABLE_CLASSES = ("08", "53", "57", "58")
 UNAVAILABLE_STATES = ("25006",)
 
 log = logging.getLogger("policy_hub")
+REDACTED_LOGGERS = ("psycopg.pool", "psycopg")
 
 
 def redact_url(url: str) -> str:
@@ -133,7 +137,12 @@ class Redactor:
     """Removes one password from any text (a libpq message, a log record)."""
 
     def __init__(self, secret: str | None) -> None:
-        self.secrets = [s for s in {secret, quote(secret or "", safe="")} if s]
+        # Its pieces too: a URL parser that stopped at an unencoded `/`, `#`, `?` or `@` in the
+        # password quotes only the part before it ("Port could not be cast ... 'pa'").
+        pieces = re.split(r"[/#?@]", secret or "")
+        found = {secret, quote(secret or "", safe=""), *(p for p in pieces if len(p) >= 4)}
+        # Longest first, so a piece never leaves the rest of the whole behind.
+        self.secrets = sorted((s for s in found if s), key=len, reverse=True)
 
     def __call__(self, text: str) -> str:
         for secret in self.secrets:
@@ -171,17 +180,37 @@ def parse_database_url(url: str) -> dict[str, Any]:
     return params
 
 
+def _split_userinfo(url: str) -> tuple[str, str, str | None, str] | None:
+    """(scheme, user, password, the rest after the last `@`), read the way a person wrote it:
+    a password may hold an unencoded `/`, `#`, `?` or `@`, which a URL parser would take for
+    the end of the user part (and then see no password at all)."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, after = rest.rpartition("@")
+    if not sep or not at:
+        return None
+    user, colon, password = userinfo.partition(":")
+    return scheme, user, password if colon else None, after
+
+
 def _password_guess(url: str) -> str | None:
-    match = re.match(r"[^:]+://[^:@/]*:([^@/]*)@", url)
-    return match.group(1) if match else None
+    parts = _split_userinfo(url)
+    return parts[2] or None if parts else None
 
 
 def _safe_display(url: str) -> str:
+    """The URL as it may be shown: its password, wherever it is, as `***`."""
+    parts = _split_userinfo(url)
+    if parts is not None and parts[2] is not None:
+        scheme, user, _, after = parts
+        url = f"{scheme}://{user}:***@{after}"
     try:
         return redact_url(url)
     except ValueError:
-        guess = _password_guess(url)
-        return Redactor(guess)(url) if guess else url
+        return re.sub(r"(?i)(password=)[^&#]*", r"\1***", url)
+
+
+# A migration that waited its lock_timeout or statement_timeout for another process's.
+_SCHEMA_BUSY = (psycopg.errors.LockNotAvailable, psycopg.errors.QueryCanceled)
 
 
 def _unavailable(exc: psycopg.Error) -> bool:
@@ -194,6 +223,8 @@ def _unavailable(exc: psycopg.Error) -> bool:
 def _refused_for_good(message: str) -> bool:
     """The server answered and said no (unknown database or role, authentication, pg_hba): a
     configuration error. Starting up or shutting down, or no answer at all, is an outage."""
+    if "too many clients" in message or "remaining connection slots" in message:
+        return False  # full for now: an outage, not a configuration error
     return "FATAL:" in message and "the database system is" not in message
 
 
@@ -241,8 +272,9 @@ class PostgresStore:
         )
         self._schema_lock = threading.Lock()
         self._available = True
-        logging.getLogger("psycopg.pool").addFilter(_RedactingFilter(self.redact))
-        logging.getLogger("psycopg").addFilter(_RedactingFilter(self.redact))
+        self._filter = _RedactingFilter(self.redact)
+        for name in REDACTED_LOGGERS:
+            logging.getLogger(name).addFilter(self._filter)
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -252,10 +284,12 @@ class PostgresStore:
         refuses us for good or holds a newer schema."""
         try:
             with psycopg.connect(self.url, **self._connect_kwargs) as conn:
+                self._configure(conn)  # bounded: a schema lock held elsewhere is waited 3 s
                 self._migrate(conn)
         except psycopg.Error as exc:
             reason = self._reason(exc)
-            if not _unavailable(exc) or _refused_for_good(str(exc)):
+            busy = isinstance(exc, _SCHEMA_BUSY)
+            if not busy and (not _unavailable(exc) or _refused_for_good(str(exc))):
                 raise StoreError(f"cannot use database {self.location}: {reason}") from exc
             self.startup_problem = reason
             self._available = False  # requests meanwhile wait OUTAGE_WAIT_SECONDS, not more
@@ -263,6 +297,8 @@ class PostgresStore:
 
     def close(self) -> None:
         self._pool.close(timeout=5.0)
+        for name in REDACTED_LOGGERS:
+            logging.getLogger(name).removeFilter(self._filter)
 
     def _configure(self, conn: psycopg.Connection[Any]) -> None:
         conn.execute(f"SET statement_timeout = {int(STATEMENT_TIMEOUT_MS)}")
@@ -292,6 +328,19 @@ class PostgresStore:
                 conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (%s)", (version + 1,))
         self.schema_version = SCHEMA_VERSION
 
+    def _migrate_now(self, conn: psycopg.Connection[Any]) -> None:
+        """The migration left for the first request (the database was down at start): a lock
+        held elsewhere or a schema this hub cannot use is `503` for that request, never a 500
+        (nor the `409 in-flight` a POST's own lock timeout means)."""
+        try:
+            self._migrate(conn)
+        except _SCHEMA_BUSY as exc:
+            raise StoreUnavailable(
+                f"the database schema is being migrated elsewhere: {self._reason(exc)}"
+            ) from exc
+        except StoreError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
     def _reason(self, exc: BaseException) -> str:
         text = " ".join(str(exc).split()) or type(exc).__name__
         return self.redact(text)[:300]
@@ -306,7 +355,7 @@ class PostgresStore:
                 if self.schema_version is None:
                     with self._schema_lock:
                         if self.schema_version is None:
-                            self._migrate(conn)
+                            self._migrate_now(conn)
                 yield conn
         except PoolTimeout as exc:
             self._went_away(f"no database connection within {wait:g} s")

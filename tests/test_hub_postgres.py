@@ -64,8 +64,13 @@ def assert_unavailable(response: requests.Response) -> None:
         (f"postgresql://hub:{SECRET}@127.0.0.1:5432/hub?colour=blue", "not a valid URL"),
         (f"postgresql://hub:{SECRET}@127.0.0.1:5432", "no database name"),
         (f"mysql://hub:{SECRET}@127.0.0.1/hub", "unknown scheme"),
+        # Unencoded in the password, these end the user part for a URL parser, which then
+        # sees no password to hide.
+        (f"postgresql://hub:{SECRET}/x@127.0.0.1:5432/hub", "not a valid URL"),
+        (f"postgresql://hub:{SECRET}#x@127.0.0.1:5432/hub", "not a valid URL"),
+        (f"postgresql://hub:{SECRET}?x@127.0.0.1:5432/hub", "not a valid URL"),
     ],
-    ids=["bracket", "port", "parameter", "no-dbname", "scheme"],
+    ids=["bracket", "port", "parameter", "no-dbname", "scheme", "slash", "hash", "question"],
 )
 def test_a_bad_database_url_is_one_line_without_the_password(url: str, fragment: str) -> None:
     line = one_line_error(run_cli("--db", url, "--no-auth"), fragment)
@@ -157,6 +162,26 @@ def test_processes_starting_together_create_the_schema_once(
     finally:
         for hub in hubs:
             hub.stop()
+
+
+def test_a_schema_lock_held_elsewhere_is_waited_for_a_bounded_time(
+    postgres_db: str, tmp_path: Path
+) -> None:
+    """Another process stuck inside its migration (or gone with its machine) holds the schema
+    lock: a hub starting meanwhile waits its lock timeout, not for ever, answers 503 (never a
+    500), and migrates once the lock is free."""
+    from policy_hub.postgres_store import SCHEMA_LOCK_ID
+
+    with psycopg.connect(postgres_db, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (SCHEMA_LOCK_ID,))
+        with HubProcess(tmp_path / "hub", db=postgres_db) as hub:
+            assert "does not answer" in hub.stderr()
+            assert_unavailable(requests.get(f"{hub.url}/health", timeout=10))
+            assert_unavailable(post(hub, policy_body(), "k"))
+            holder.execute("SELECT pg_advisory_unlock(%s)", (SCHEMA_LOCK_ID,))
+            wait_healthy(hub)
+            assert post(hub, policy_body(), "k").status_code == 201
+            assert "Traceback" not in hub.stderr()
 
 
 # -- outages ---------------------------------------------------------------------------------
