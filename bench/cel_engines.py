@@ -51,19 +51,20 @@ def _verdicts(compile_one: Callable[[str], Any]) -> dict[str, str]:
 
 
 def cel_expr_python() -> tuple[float, float, dict[str, str]]:
-    from policy_checks.conditions import ConditionEnvironments
+    from policy_checks.cel.environment import Environments
 
-    environments = ConditionEnvironments()
+    environments = Environments()
     signature = (("tag", "string"), ("limit", "integer"))
-    env = environments.environment(signature)
+    env = environments.checking(signature)
     params = environments.params_value(signature, PARAMS)
 
     def compile_one(text: str) -> Any:
         return env.compile(text)
 
     compile_us = _timed(lambda i: env.compile(f"{CONDITION} && {i} >= 0"))
-    expression = env.compile(CONDITION)
-    activation = env.Activation({"resource": RESOURCE, "params": params})
+    run = environments.running(signature)
+    expression = run.deserialize(env.compile(CONDITION).serialize())
+    activation = run.Activation({"resource": RESOURCE, "params": params})
     assert expression.eval(activation).value() is True
     eval_us = _timed(lambda i: expression.eval(activation))
     return compile_us, eval_us, _verdicts(compile_one)

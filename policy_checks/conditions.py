@@ -11,19 +11,15 @@ not another: README ("Conditions are CEL") and docs/benchmarks.md.
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from policy_checks.cel.environment import ENVIRONMENTS
 from policy_checks.jsonpath import format_path
 from policy_checks.loading import SourceMap
 from policy_checks.model import Finding
-
-if TYPE_CHECKING:
-    from cel_expr_python import cel
 
 # Parameter types (CONTRACT section 8) -> the CEL type a condition sees, and the JSON values a
 # default or a test case's value may be. An integer is a number; a boolean is neither.
@@ -236,130 +232,6 @@ class ParameterProblems:
             self.parameters.append(Parameter(name, type_name, default, has_default))
 
 
-def _load_cel() -> tuple[Any, list[Any]]:
-    """The engine and the extensions every environment has: strings (split, lowerAscii, ...),
-    math (math.greatest, ...) and bindings (cel.bind), as Kubernetes' CEL has them."""
-    from cel_expr_python import cel
-    from cel_expr_python.ext import ext_bindings, ext_math, ext_strings
-
-    return cel, [ext_strings.ExtStrings(), ext_math.ExtMath(), ext_bindings.ExtBindings()]
-
-
-class ConditionEnvironments:
-    """The CEL environments of one process, one per parameter signature, and every condition
-    compiled so far, by (signature, text): identical conditions of many versions compile once.
-    Thread-safe; also used by the evaluator process to deserialise programs."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._envs: dict[tuple[tuple[str, str], ...], Any] = {}
-        self._compiled: dict[tuple[tuple[tuple[str, str], ...], str], tuple[bytes | None, str]] = {}
-        self._pool: Any = None
-        self._classes: dict[tuple[tuple[str, str], ...], Any] = {}
-
-    def environment(self, signature: tuple[tuple[str, str], ...]) -> cel.Env:
-        with self._lock:
-            env = self._envs.get(signature)
-            if env is None:
-                env = self._envs[signature] = self._new_env(signature)
-            return env
-
-    def _new_env(self, signature: tuple[tuple[str, str], ...]) -> Any:
-        cel, extensions = _load_cel()
-        params_type = self._params_message(signature)
-        return cel.NewEnv(
-            descriptor_pool=self._pool,
-            variables={"resource": cel.Type.DYN, "params": cel.Type(params_type)},
-            extensions=extensions,
-        )
-
-    def _params_message(self, signature: tuple[tuple[str, str], ...]) -> str:
-        """A protobuf message type whose fields are the parameters: the checker then knows
-        `params.tga` is no field, and `params.limit + 'a'` no overload."""
-        from google.protobuf import descriptor_pb2, descriptor_pool, struct_pb2
-
-        if self._pool is None:
-            self._pool = descriptor_pool.DescriptorPool()
-            self._pool.AddSerializedFile(struct_pb2.DESCRIPTOR.serialized_pb)
-        digest = hashlib.sha256(repr(signature).encode()).hexdigest()[:16]
-        package = f"policyhub.params.p{digest}"
-        field_proto = descriptor_pb2.FieldDescriptorProto
-        scalar = {
-            "string": field_proto.TYPE_STRING,
-            "integer": field_proto.TYPE_INT64,
-            "number": field_proto.TYPE_DOUBLE,
-            "boolean": field_proto.TYPE_BOOL,
-        }
-        wrapped = {"list": ".google.protobuf.ListValue", "object": ".google.protobuf.Struct"}
-        file = descriptor_pb2.FileDescriptorProto(
-            name=f"{package}.proto", package=package, syntax="proto3"
-        )
-        file.dependency.append("google/protobuf/struct.proto")
-        message = file.message_type.add(name="Params")
-        for number, (name, type_name) in enumerate(signature, start=1):
-            if type_name in scalar:
-                message.field.add(
-                    name=name, number=number, type=scalar[type_name], json_name=f"f{number}"
-                )
-            else:
-                message.field.add(
-                    name=name,
-                    number=number,
-                    type=field_proto.TYPE_MESSAGE,
-                    type_name=wrapped[type_name],
-                    json_name=f"f{number}",
-                )
-        self._pool.Add(file)
-        return f"{package}.Params"
-
-    def params_value(self, signature: tuple[tuple[str, str], ...], values: dict[str, Any]) -> Any:
-        """`params` as the message the environment declares, from checked JSON values."""
-        from google.protobuf import message_factory
-
-        self.environment(signature)
-        cls = self._classes.get(signature)
-        if cls is None:
-            digest = hashlib.sha256(repr(signature).encode()).hexdigest()[:16]
-            descriptor = self._pool.FindMessageTypeByName(f"policyhub.params.p{digest}.Params")
-            cls = self._classes[signature] = message_factory.GetMessageClass(descriptor)
-        message = cls()
-        types = dict(signature)
-        for name, value in values.items():
-            if types[name] == "list":
-                getattr(message, name).extend(value)
-            elif types[name] == "object":
-                getattr(message, name).update(value)
-            elif types[name] == "number":
-                setattr(message, name, float(value))
-            else:
-                setattr(message, name, value)
-        return message
-
-    def compile(
-        self, signature: tuple[tuple[str, str], ...], text: str
-    ) -> tuple[bytes | None, str]:
-        """(serialised checked program, result type) or (None, the engine's error text)."""
-        key = (signature, text)
-        cached = self._compiled.get(key)
-        if cached is not None:
-            return cached
-        env = self.environment(signature)
-        try:
-            expression = env.compile(text)
-            result: tuple[bytes | None, str] = (
-                expression.serialize(),
-                expression.return_type().name(),
-            )
-        except Exception as exc:  # the engine raises RuntimeError with its status text
-            result = (None, str(exc))
-        with self._lock:
-            self._compiled[key] = result
-        return result
-
-
-ENVIRONMENTS = ConditionEnvironments()
-
-
 def compile_conditions(
     definition: dict[str, Any],
     file: str,
@@ -382,7 +254,8 @@ def compile_conditions(
         text = rule.get("condition")
         if not isinstance(text, str) or not text.strip():
             continue  # the schema reports it
-        program, detail = ENVIRONMENTS.compile(signature, text)
+        compiled_text = ENVIRONMENTS.compile(signature, text)
+        program, detail = compiled_text.program, compiled_text.result_type or compiled_text.error
         rule_id = str(rule.get("id", index))
         path = ("spec", "rules", index, "condition")
         if program is None:

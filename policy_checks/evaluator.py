@@ -28,7 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from policy_checks.conditions import ENVIRONMENTS, CompiledPolicy, CompiledRule
+from policy_checks.cel.environment import ENVIRONMENTS
+from policy_checks.conditions import CompiledPolicy, CompiledRule
 
 DEFAULT_TIMEOUT = 1.0  # seconds for one rule's evaluation (ini policy_eval_timeout)
 DEFAULT_MEMORY = 1 << 30  # bytes of address space of the evaluating process
@@ -90,7 +91,7 @@ def _evaluate(request: dict[str, Any], programs: dict[bytes, Any], out: IO[str])
     """One request: a version's programs and its cases, each naming the programs it runs; one
     answer line per program run, flushed at once (the parent times each one)."""
     signature = tuple((str(n), str(t)) for n, t in request["signature"])
-    env = ENVIRONMENTS.environment(signature)
+    env = ENVIRONMENTS.running(signature)
     expressions: list[Any] = []
     for encoded in request["programs"]:
         raw = base64.b64decode(encoded)
@@ -120,7 +121,7 @@ class _Broken:
 def serve(memory: int) -> None:
     """The child: one JSON request a line on stdin, one JSON answer a rule and case on
     stdout."""
-    ENVIRONMENTS.environment(())  # the engine imported before the parent counts time
+    ENVIRONMENTS.running(())  # the engine imported before the parent counts time
     _limit_memory(memory)
     sys.stdout.write("ready\n")
     sys.stdout.flush()

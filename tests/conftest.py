@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from policy_checks.conditions import ENVIRONMENTS
+from policy_checks.cel.environment import ENVIRONMENTS
 from tests.hubprocess import HubProcess
 from tests.pgserver import PostgresServer, PostgresUnavailable
 
 # pytester's in-process runs forget the modules each run imported; a C++ extension imported
 # again fails ("type already registered"). The CEL engine is loaded once here, before any run.
-ENVIRONMENTS.environment(())
+ENVIRONMENTS.running(())
+ENVIRONMENTS.checking(())
 
 # The dev extra brings schemathesis and hypothesis, whose pytest plugins every pytest these tests
 # start (and each of its xdist workers) would load for nothing: ~0.6 s a start on two cores.

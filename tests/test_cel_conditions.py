@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from policy_checks.cel.environment import ENVIRONMENTS
 from policy_checks.conditions import (
-    ENVIRONMENTS,
     CompiledPolicy,
     CompiledRule,
     compile_conditions,
