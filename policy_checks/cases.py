@@ -7,12 +7,20 @@ failures in the words of `kyverno test` (case, rule, expected, actual), and rule
 from __future__ import annotations
 
 import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from policy_checks.conditions import CompiledPolicy, Parameter, describe, did_you_mean, is_of_type
-from policy_checks.evaluator import FAIL, PASS, Evaluator, RuleResult
+from policy_checks.conditions import (
+    CompiledPolicy,
+    CompiledRule,
+    Parameter,
+    describe,
+    did_you_mean,
+    is_of_type,
+)
+from policy_checks.evaluator import ERROR, FAIL, PASS, Evaluator, RuleResult
 from policy_checks.jsonpath import Path as JsonPath
 from policy_checks.jsonpath import format_path
 from policy_checks.loading import Document, load_json, load_yaml
@@ -219,13 +227,13 @@ class TestsOfVersion:
         """Runs every case against the rules: sends them to the evaluator now; the returned
         function waits for the results, each difference a finding at the case's line (so the
         evaluating process works while this one does something else)."""
-        if self.findings:
-            return lambda: CaseRun(list(self.findings), 0, len(self.document.value["cases"]))
+        # The cases that are well formed run even when others are not (every problem at once).
         submitted = evaluator.submit(policy, [(c.params, c.resource) for c in self.cases])
-        return lambda: self._outcome(evaluator.collect(submitted))
+        return lambda: self._outcome(policy, evaluator.collect(submitted))
 
-    def _outcome(self, every: list[list[RuleResult]]) -> CaseRun:
-        outcome = CaseRun([], 0, len(self.document.value["cases"]))
+    def _outcome(self, policy: CompiledPolicy, every: list[list[RuleResult]]) -> CaseRun:
+        outcome = CaseRun(list(self.findings), 0, len(self.document.value["cases"]))
+        rules = {rule.id: rule for rule in policy.rules}
         for case, results in zip(self.cases, every, strict=True):
             differing = [
                 (result, case.expect.get(result.rule, PASS))
@@ -233,10 +241,13 @@ class TestsOfVersion:
                 if result.result != case.expect.get(result.rule, PASS)
             ]
             if not differing:
-                outcome.passed += 1
+                # A rule that did not compile was not run: no case passes whole.
+                outcome.passed += not policy.uncompiled
                 continue
             for result, expected in differing:
                 got = result.result + (f" ({result.message})" if result.message else "")
+                if result.result == ERROR and result.rule in rules:
+                    got += explain_error(rules[result.rule], result.message, case.resource)
                 outcome.findings.append(
                     Finding(
                         self.file,
@@ -279,10 +290,57 @@ class TestsOfVersion:
         return findings
 
 
-def missing_tests_finding(folder: str) -> Finding:
+def missing_tests_finding(folder: str, rule_ids: list[str] | None = None) -> Finding:
+    lacking = f": rules without cases: {', '.join(rule_ids)}" if rule_ids else ""
     return Finding(
         f"{folder}/{TESTS_FILE}",
-        f"{TESTS_FILE} is missing",
+        f"{TESTS_FILE} is missing{lacking}",
         hint=REQUIRED_HINT + " (see the README's `tests.yaml`)",
         rule="test-coverage",
     )
+
+
+_MISSING_KEY = re.compile(r'no such key: "?([^"]*)"?$')
+_CHAIN = r"((?:[A-Za-z_][A-Za-z0-9_]*)(?:\??\.[A-Za-z_][A-Za-z0-9_]*)*)\??\.{key}\b"
+
+
+def explain_error(rule: CompiledRule, message: str | None, resource: Any) -> str:
+    """Where an evaluation error comes from: the rule's condition (its line in
+    policy-definition.yaml) and, for a missing key, the keys that exist at that level."""
+    where = f"; from the condition at policy-definition.yaml line {rule.line}" if rule.line else ""
+    missing = _MISSING_KEY.search(message or "")
+    if missing is None:
+        return where
+    key = missing[1]
+    present = _keys_beside(rule.condition, key, resource)
+    if present is None:
+        return where
+    near = did_you_mean(key, sorted(present))
+    listed = ", ".join(sorted(present)[:12]) or "none"
+    return where + (f"; did you mean `{near}`?" if near else "") + f" (keys there: {listed})"
+
+
+def _keys_beside(condition: str, key: str, resource: Any) -> list[str] | None:
+    """The keys of the object the condition read `key` from: found by the select chain written
+    before `.key` when it starts at `resource`, else every object of the resource that has a
+    key close to it."""
+    for match in re.finditer(_CHAIN.format(key=re.escape(key)), condition):
+        parts = match[1].replace("?", "").split(".")
+        if parts[0] != "resource":
+            continue
+        node = resource
+        for part in parts[1:]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            return [str(k) for k in node]
+    keys: set[str] = set()
+    stack = [resource]
+    while stack and len(keys) < 1000:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if did_you_mean(key, [str(k) for k in node]):
+                keys.update(str(k) for k in node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return sorted(keys) if keys else None

@@ -365,7 +365,9 @@ class PolicyChecker:
 
         tests_run: Callable[[], tuple[list[Finding], str | None]] | None = None
         definition_document = documents.get(DEFINITION_FILE)
-        if definition_document is not None and DEFINITION_FILE in conforming:
+        if definition_document is not None:
+            # Even when the definition breaks its schema: a schema finding in one rule must
+            # not hide the condition findings of the others (every problem at once).
             behaviour, tests_run = self._behaviour(files, definition_document)
             findings.extend(behaviour)
 
@@ -445,7 +447,7 @@ class PolicyChecker:
         tests_file = f"{folder}/{TESTS_FILE}"
         if files.tests is None:
             if self.tests_required:
-                findings.append(missing_tests_finding(folder))
+                findings.append(missing_tests_finding(folder, rule_ids(definition.value)))
             return findings, None
         document = load_yaml(files.tests, tests_file)
         findings.extend(document.findings)
@@ -453,6 +455,7 @@ class PolicyChecker:
             return findings, None
         refused = self._schema_findings(document, self._schemas[TESTS_FILE], tests_file)
         if refused:
+            # The definition's own problems above still show (every problem at once).
             return findings + refused, None
         parameters = (
             policy.parameters
@@ -464,8 +467,8 @@ class PolicyChecker:
         if self.tests_required and not cases.findings:
             findings.extend(cases.coverage())
         if policy is None:
-            # Conditions that do not compile cannot run: no case passed; the cases' own
-            # problems still show.
+            # Parameters that are wrong: cases cannot be given `params`; their own problems
+            # still show.
             total = len(document.value["cases"])
             return findings + cases.findings, lambda: ([], f"0/{total}")
         waiting = cases.start(policy, shared(self.eval_timeout))

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from policy_checks.cel import names
 from policy_checks.cel.environment import ENVIRONMENTS
 from policy_checks.jsonpath import format_path
 from policy_checks.loading import SourceMap
@@ -46,16 +47,6 @@ _RESERVED = frozenset(
         "true false null in as break const continue else for function if import let loop "
         "package namespace return var void while"
     )
-)
-
-# Names a condition may call, for *did you mean* on an undeclared one: the cel-spec standard
-# library and macros, and the strings, math and bindings extensions the environment adds.
-KNOWN_FUNCTIONS = _words(
-    "all exists exists_one map filter has size contains startsWith endsWith matches int uint "
-    "double string bytes bool duration timestamp type dyn getDate getDayOfMonth getDayOfWeek "
-    "getDayOfYear getFullYear getHours getMilliseconds getMinutes getMonth getSeconds charAt "
-    "indexOf lastIndexOf lowerAscii upperAscii replace split substring trim join quote format "
-    "reverse math.greatest math.least math.ceil math.floor math.round math.abs math.sign cel.bind"
 )
 
 _OPERATORS = {
@@ -99,6 +90,8 @@ class CompiledRule:
 
     id: str
     program: bytes
+    condition: str = ""  # its text, to explain an evaluation error
+    line: int | None = None  # where it is written in policy-definition.yaml
 
 
 @dataclass(frozen=True)
@@ -108,6 +101,8 @@ class CompiledPolicy:
     parameters: tuple[Parameter, ...]
     rules: tuple[CompiledRule, ...]
     target_kinds: tuple[str, ...] | None  # None: the policy declares no targets
+    # Rules whose condition did not compile: their cases' expectations are not checked.
+    uncompiled: tuple[str, ...] = ()
 
     @property
     def signature(self) -> tuple[tuple[str, str], ...]:
@@ -178,6 +173,8 @@ class ParameterProblems:
     def __init__(self, definition: dict[str, Any], file: str, source: SourceMap) -> None:
         self.parameters: list[Parameter] = []
         self.findings: list[Finding] = []
+        # Declared but refused, as the conditions see them: an unknown type is `dyn`.
+        self.refused: list[tuple[str, str]] = []
         declared = _mapping(_mapping(definition).get("spec")).get("parameters")
         for name, decl in _mapping(declared).items():
             decl = _mapping(decl)
@@ -196,6 +193,8 @@ class ParameterProblems:
                         "parameter-type",
                     )
                 )
+                if _IDENT.fullmatch(name) and name not in _RESERVED:
+                    self.refused.append((name, "dyn"))
                 continue
             if not _IDENT.fullmatch(name) or name in _RESERVED:
                 suggestion = re.sub(r"\W", "_", name)
@@ -228,6 +227,7 @@ class ParameterProblems:
                         "parameter-default",
                     )
                 )
+                self.refused.append((name, type_name))
                 continue
             self.parameters.append(Parameter(name, type_name, default, has_default))
 
@@ -242,49 +242,95 @@ def compile_conditions(
     `yaml_text` gives the file's text, asked only to place an error at its column."""
     params = ParameterProblems(definition, file, source)
     findings = list(params.findings)
-    spec = _mapping(definition.get("spec"))
-    signature = tuple((p.name, p.type) for p in params.parameters)
-    if params.findings:
-        # The condition's view of params is unknown: checking it would only add noise.
-        return None, findings
+    spec = _mapping(_mapping(definition).get("spec"))
+    # A parameter that is wrong is `dyn` to the conditions, so that their own problems still
+    # show (every problem at once); its cases do not run.
+    signature = tuple((p.name, p.type) for p in params.parameters) + tuple(params.refused)
     compiled: list[CompiledRule] = []
+    uncompiled: list[str] = []
     rules = spec.get("rules")
     for index, rule in enumerate(rules if isinstance(rules, list) else []):
         rule = _mapping(rule)
         text = rule.get("condition")
-        if not isinstance(text, str) or not text.strip():
-            continue  # the schema reports it
-        compiled_text = ENVIRONMENTS.compile(signature, text)
-        program, detail = compiled_text.program, compiled_text.result_type or compiled_text.error
         rule_id = str(rule.get("id", index))
+        if not isinstance(text, str) or not text.strip():
+            uncompiled.append(rule_id)
+            continue  # the schema reports it
         path = ("spec", "rules", index, "condition")
-        if program is None:
-            findings.extend(
-                _compile_findings(detail, text, rule_id, path, file, source, yaml_text, signature)
-            )
+        found = _rule_findings(text, rule_id, path, file, source, yaml_text, signature)
+        findings.extend(found)
+        program = ENVIRONMENTS.compile(signature, text).program
+        if found or program is None:
+            uncompiled.append(rule_id)
             continue
-        word = _TYPE_WORDS.get(detail) or (detail.lower() if detail not in ("BOOL", "DYN") else "")
-        if word:
-            findings.append(
-                Finding(
-                    file,
-                    f"rule {rule_id}: the condition is of type {word}, not bool",
-                    source.line(path),
-                    format_path(path),
-                    "a condition is true when the resource complies: compare the value "
-                    "(e.g. `... == 'x'`, `size(...) > 0`)",
-                    "condition-type",
-                )
-            )
-            continue
-        compiled.append(CompiledRule(rule_id, program))
-    if findings:
+        compiled.append(CompiledRule(rule_id, program, text, source.line(path)))
+    if params.findings:
         return None, findings
     targets = spec.get("targets")
     kinds = (
         tuple(str(_mapping(t).get("kind")) for t in targets) if isinstance(targets, list) else None
     )
-    return CompiledPolicy(tuple(params.parameters), tuple(compiled), kinds), []
+    policy = CompiledPolicy(tuple(params.parameters), tuple(compiled), kinds, tuple(uncompiled))
+    return policy, findings
+
+
+def _rule_findings(
+    text: str,
+    rule_id: str,
+    path: tuple[str | int, ...],
+    file: str,
+    source: SourceMap,
+    yaml_text: Callable[[], str | None],
+    signature: tuple[tuple[str, str], ...],
+) -> list[Finding]:
+    """What is wrong with one condition: it does not compile, a constant argument cannot be
+    parsed, or it is not a bool."""
+    compiled = ENVIRONMENTS.compile(signature, text)
+    if compiled.program is None:
+        return _compile_findings(
+            compiled.error, text, rule_id, path, file, source, yaml_text, signature
+        )
+    findings = []
+    for offset, why in compiled.bad_constants:
+        line, column = _offset_line_column(text, offset)
+        where = _place(line, column, text, path, source, yaml_text)
+        at = f" (column {where[1]})" if where[1] else ""
+        snippet = _snippet(text, line, column)
+        findings.append(
+            Finding(
+                file,
+                f"rule {rule_id}: this constant cannot be parsed: {why}{at}"
+                + (f": {snippet}" if snippet else ""),
+                where[0],
+                format_path(path),
+                "fix the literal: Kubernetes refuses a policy whose constant argument does "
+                "not parse",
+                "condition-constant",
+            )
+        )
+    detail = compiled.result_type
+    word = _TYPE_WORDS.get(detail) or (detail.lower() if detail not in ("BOOL", "DYN") else "")
+    if word:
+        findings.append(
+            Finding(
+                file,
+                f"rule {rule_id}: the condition is of type {word}, not bool",
+                source.line(path),
+                format_path(path),
+                "a condition is true when the resource complies: compare the value "
+                "(e.g. `... == 'x'`, `size(...) > 0`)",
+                "condition-type",
+            )
+        )
+    return findings
+
+
+def _offset_line_column(text: str, offset: int) -> tuple[int, int]:
+    """(1-based line, 1-based column) of a character offset in a condition."""
+    if offset < 0:
+        return -1, -1
+    before = text[:offset]
+    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
 
 def _compile_findings(
@@ -303,13 +349,33 @@ def _compile_findings(
         message = re.sub(r"^[A-Z_]+: |\s*\[[A-Z_]+\]$", "", error.strip().splitlines()[0])
         message = message.replace("Expression recursion limit exceeded", "nested too deeply")
         entries = [(-1, -1, message)]
-    messages = [_reword(message, signature) for _, _, message in entries]
-    misspelt_call = any(hint and "function" in hint for _, hint in messages)
+    calls = [_called(text, line, column, message) for line, column, message in entries]
+    messages = [
+        call or _reword(message, signature)
+        for call, (_, _, message) in zip(calls, entries, strict=True)
+    ]
+    misspelt_call = any(calls) or any(hint and "function" in hint for _, hint in messages)
+    # `math.greatestt(...)` also leaves `math` undeclared: the call's message says it all.
+    namespaces = {
+        m.split("`")[1].split(".")[0]
+        for m, _ in messages
+        if m.startswith("`") and "." in m.split("`")[1]
+    }
     findings: list[Finding] = []
     seen: set[str] = set()
     for (line, column, original), (message, hint) in zip(entries, messages, strict=True):
-        if misspelt_call and _bare_unknown(original) and not (hint and "function" in hint):
+        if (
+            misspelt_call
+            and _bare_unknown(original)
+            and not (hint and "function" in hint)
+            and not _called(text, line, column, original)
+        ):
             continue  # a misspelt macro leaves its iteration variable undeclared too: noise
+        if (
+            re.fullmatch(r"undeclared reference to '([^']+)'.*", original)
+            and re.match(r"undeclared reference to '([^']+)'", original)[1] in namespaces
+        ):  # type: ignore[index]
+            continue
         if message.startswith("syntax error") and any(m.startswith("syntax error") for m in seen):
             continue  # the parser's follow-up errors only repeat the first one
         if message in seen:
@@ -329,6 +395,59 @@ def _compile_findings(
             )
         )
     return findings
+
+
+_NAMESPACES = ("math", "sets", "lists", "strings", "optional", "format", "cel", "ip", "base64")
+
+
+def _called(text: str, line: int, column: int, message: str) -> tuple[str, str] | None:
+    """An undeclared *function*: the engine says "undeclared reference" for a name and for a
+    call alike, pointing at the call's `(`. Said as a function that does not exist, a macro given
+    the wrong arguments, or one called the wrong way (`lowerAscii(x)` for `x.lowerAscii()`)."""
+    ref = re.match(r"undeclared reference to '([^']+)'", message)
+    rows = text.split("\n")
+    if ref is None or not 1 <= line <= len(rows):
+        return None
+    row = rows[line - 1]
+    if not (0 < column <= len(row) and row[column - 1] == "("):
+        return None
+    head = re.search(r"([A-Za-z_][A-Za-z0-9_.]*)\s*$", row[: column - 1])
+    if head is None:
+        return None
+    written = head[1]
+    prefix, _, last = written.rpartition(".")
+    namespaced = prefix.split(".")[0] in _NAMESPACES and prefix.count(".") == 0 and prefix
+    name = written if namespaced else last
+    member = bool(prefix) and not namespaced
+    shown = f"x.{name}(…)" if member else f"{name}(…)"
+    if name in names.MACROS:
+        return (
+            f"`{name}` is a macro that takes a variable name, then an expression, not written "
+            "this way",
+            f"write {names.MACROS[name]}",
+        )
+    ways = names.forms().get(name)
+    if ways is not None:
+        if member and "member" not in ways:
+            return (
+                f"`{name}` is not called on a value here",
+                f"write `{name}(x)`: the function takes its value as an argument",
+            )
+        if not member and "global" not in ways:
+            return (
+                f"`{name}` is called on its value",
+                f"write `x.{name}()`: it is a member function, not a global one",
+            )
+        return (
+            f"no form of the function `{name}` takes these arguments",
+            "check the number of arguments of the function",
+        )
+    match = did_you_mean(name, names.every_name())
+    return (
+        f"`{shown}` is not a function of this environment (Kubernetes' CEL environment, "
+        "listed in the README)",
+        f"did you mean the function `{match}`?" if match else "see the README's list of functions",
+    )
 
 
 def _bare_unknown(message: str) -> bool:
@@ -367,7 +486,7 @@ def _reword(message: str, signature: tuple[tuple[str, str], ...]) -> tuple[str, 
                 f"did you mean `{fixed}{'.' + rest if rest else ''}`? "
                 "a condition sees `resource` and `params`",
             )
-        call = did_you_mean(name, KNOWN_FUNCTIONS)
+        call = did_you_mean(name, names.every_name())
         if call:
             return f"unknown name or function {name}", f"did you mean the function `{call}`?"
         return (
@@ -378,7 +497,9 @@ def _reword(message: str, signature: tuple[tuple[str, str], ...]) -> tuple[str, 
     overload = re.match(r"found no matching overload for '([^']+)' applied to '(.*)'$", message)
     if overload:
         name = _OPERATORS.get(overload[1], overload[1])
-        call = did_you_mean(overload[1], KNOWN_FUNCTIONS) if overload[1] not in _OPERATORS else None
+        call = (
+            did_you_mean(overload[1], names.every_name()) if overload[1] not in _OPERATORS else None
+        )
         types = overload[2].replace("policyhub.params.", "params.")
         hint = (
             "convert one side (int(), double(), string()) or compare values of one type"

@@ -113,10 +113,11 @@ def test_an_evaluation_error_is_kept_with_its_message(evaluator: Evaluator) -> N
             "missing": "resource.tags.size() > 0",
             "divide": "resource.n / 0 == 1",
             "exists-one": "[3, 2, 1, 0].exists_one(n, 12 / n > 1)",  # no short circuit
-            "regex": "resource.s.matches('(')",
+            # A pattern from the resource: a constant one is refused when compiling.
+            "regex": "resource.s.matches(resource.p)",
         }
     )
-    outcome = results(evaluator, policy, {"n": 1, "s": "x"})
+    outcome = results(evaluator, policy, {"n": 1, "s": "x", "p": "("})
     assert outcome["missing"] == (ERROR, 'no such key: "tags"')
     assert outcome["divide"] == (ERROR, "divide by zero")
     assert outcome["exists-one"] == (ERROR, "divide by zero")

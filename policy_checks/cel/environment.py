@@ -207,7 +207,11 @@ class Environments:
             "number": field_proto.TYPE_DOUBLE,
             "boolean": field_proto.TYPE_BOOL,
         }
-        wrapped = {"list": ".google.protobuf.ListValue", "object": ".google.protobuf.Struct"}
+        wrapped = {
+            "list": ".google.protobuf.ListValue",
+            "object": ".google.protobuf.Struct",
+            "dyn": ".google.protobuf.Value",  # a parameter refused for its type
+        }
         file = descriptor_pb2.FileDescriptorProto(
             name=f"{package}.proto", package=package, syntax="proto3"
         )

@@ -66,7 +66,7 @@ MAP_INSERT = Library(
 )
 
 
-def _engine_refuses(expression: str) -> Any:
+def _engine_refuses(expression: str, meaning: str = "") -> Any:
     """A constant check that asks the engine itself: `expression` over the variable `s` (the
     literal), run; its error text, or None. The engine's own parser (RE2, its duration and
     timestamp grammar) decides, so the check cannot disagree with evaluation."""
@@ -81,9 +81,9 @@ def _engine_refuses(expression: str) -> Any:
         try:
             value = compiled[0].eval(data={"s": text})
         except Exception as exc:
-            return _plain(str(exc))
+            return _plain(str(exc)) + meaning
         if value.type().name() == "ERROR":
-            return _plain(str(value.value()))
+            return _plain(str(value.value())) + meaning
         return None
 
     return check
@@ -102,8 +102,19 @@ STANDARD_CONSTANTS = Library(
     (),
     constants={
         "matches": (1, _engine_refuses("''.matches(s)")),
-        "duration": (0, _engine_refuses("duration(s)")),
-        "timestamp": (0, _engine_refuses("timestamp(s)")),
+        "duration": (
+            0,
+            _engine_refuses(
+                "duration(s)",
+                ' (a duration is written like "30s", "1m30s" or "1.5h": units h, m, s, ms, us, ns)',
+            ),
+        ),
+        "timestamp": (
+            0,
+            _engine_refuses(
+                "timestamp(s)", ' (a timestamp is RFC 3339, like "2026-01-31T00:00:00Z")'
+            ),
+        ),
     },
 )
 
