@@ -371,11 +371,9 @@ def _compile_findings(
             and not _called(text, line, column, original)
         ):
             continue  # a misspelt macro leaves its iteration variable undeclared too: noise
-        if (
-            re.fullmatch(r"undeclared reference to '([^']+)'.*", original)
-            and re.match(r"undeclared reference to '([^']+)'", original)[1] in namespaces
-        ):  # type: ignore[index]
-            continue
+        unknown = re.match(r"undeclared reference to '([^']+)'", original)
+        if unknown is not None and unknown[1] in namespaces:
+            continue  # `math` of a misspelt `math.greatestt(...)`: the call's finding says it
         if message.startswith("syntax error") and any(m.startswith("syntax error") for m in seen):
             continue  # the parser's follow-up errors only repeat the first one
         if message in seen:
