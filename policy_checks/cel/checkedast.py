@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from policy_checks.cel import messages
@@ -28,6 +29,7 @@ class LiteralArgument:
     offset: int  # characters into the expression, of the literal (its opening quote)
 
 
+@cache
 def _declare() -> None:
     from google.protobuf import descriptor_pb2
 
