@@ -1,13 +1,16 @@
 """`policyhub-eval` on Kubernetes-style manifests (CONTRACT section 8, "Evaluating by hand"):
 several YAML documents a file, the items of a `kind: List`, each a resource named by file,
 position and kind/name, and `--output json` (JSON Lines). Run in-process through `main()`,
-against a version folder written to a temporary directory.
+against a version folder written to a temporary directory; the README's example against the
+project's own `policies/require-tags/v1.0.0`.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import re
+import shutil
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,11 +69,24 @@ class Outcome:
 Eval = Callable[..., Outcome]
 
 
+def invoke(
+    argv: list[str],
+    stdin: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> Outcome:
+    """`policyhub-eval ARGV...` as its console script runs it, with `stdin` as standard input."""
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
+    code = main(argv)
+    captured = capsys.readouterr()
+    return Outcome(code, captured.out, captured.err)
+
+
 @pytest.fixture
 def policyhub_eval(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> Eval:
-    """Runs `policyhub-eval ARGS...` in `tmp_path`, which holds the version folder VERSION."""
+    """Runs `policyhub-eval VERSION ARGS...` in `tmp_path`, which holds the version folder."""
     folder = tmp_path / VERSION
     folder.mkdir(parents=True)
     (folder / "metadata.json").write_text(json.dumps(metadata("labels", "1.0.0")))
@@ -78,10 +94,7 @@ def policyhub_eval(
     monkeypatch.chdir(tmp_path)
 
     def run(*args: str, stdin: str = "") -> Outcome:
-        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(stdin.encode())))
-        code = main([VERSION, *args])
-        captured = capsys.readouterr()
-        return Outcome(code, captured.out, captured.err)
+        return invoke([VERSION, *args], stdin, monkeypatch, capsys)
 
     return run
 
@@ -333,3 +346,23 @@ def test_in_json_output_an_invalid_version_is_reported_on_stderr(
     assert result.out == ""
     assert result.err.startswith(f"{VERSION} is not a valid policy version:\n")
     assert "params.lable is not a declared parameter" in result.err
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_readme_example_prints_what_the_readme_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    [manifest] = re.findall(r"```yaml\n# resources\.yaml\n(.*?)```", readme, re.S)
+    [transcript] = re.findall(r"```console\n(\$ policyhub-eval .*?)```", readme, re.S)
+    version = "policies/require-tags/v1.0.0"
+    shutil.copytree(ROOT / version, tmp_path / version)
+    (tmp_path / "resources.yaml").write_text(manifest)
+    monkeypatch.chdir(tmp_path)
+    commands = re.split(r"^\$ policyhub-eval (.*)\n", transcript, flags=re.M)[1:]
+    assert len(commands) == 4  # two commands, each with its output
+    for command, shown in zip(commands[::2], commands[1::2], strict=True):
+        result = invoke(command.split(), "", monkeypatch, capsys)
+        assert (result.code, result.out, result.err) == (1, shown, "")
