@@ -1,4 +1,5 @@
-"""Safe loading of the two policy files: bytes in, JSON-compatible data plus a line map out.
+"""Safe loading of policy files and of the resources checked against them (one YAML document,
+or a stream of them, or JSON): bytes in, JSON-compatible data plus a line map out.
 
 Every problem (encoding, size, syntax, YAML features JSON cannot hold, alias bombs) becomes a
 Finding; nothing here raises on any input.
@@ -193,9 +194,16 @@ class _TreeReader:
             self.findings.append(Finding(self.file, message, line, format_path(path), hint, rule))
 
     def read(self, root: Node) -> Any:
-        line = root.start_mark.line + 1
-        self.lines[()] = line
-        value = self.value(root, (), line, 0)
+        return self.read_all([root], stream=False)[0]
+
+    def read_all(self, roots: list[Node], stream: bool) -> list[Any]:
+        """Each root's value; in a `stream`, a document's paths start with its index."""
+        values = []
+        for index, root in enumerate(roots):
+            path: Path = (index,) if stream else ()
+            line = root.start_mark.line + 1
+            self.lines[path] = line
+            values.append(self.value(root, path, line, 0))
         if self.aliases > 1:
             self.findings = [
                 replace(f, message=f"{f.message} ({self.aliases} aliases in this file)")
@@ -203,7 +211,7 @@ class _TreeReader:
                 else f
                 for f in self.findings
             ]
-        return value
+        return values
 
     def value(self, node: Node, path: Path, line: int, depth: int) -> Any:
         if id(node) in self._seen:
@@ -347,9 +355,6 @@ class _IrregularError(Exception):
     """Something in the node tree needs a finding; `_TreeReader` goes over it again."""
 
 
-_IRREGULAR = object()
-
-
 def _plain(node: Node, depth: int, seen: set[int] | None = None) -> Any:
     """The value of a node tree that needs no finding, or _IrregularError: what `_TreeReader`
     returns for such a tree, without its line map. A node met twice is an alias: when the text
@@ -382,14 +387,20 @@ def _plain(node: Node, depth: int, seen: set[int] | None = None) -> Any:
     return mapping
 
 
-def _yaml_source(file: str, root: Node) -> tuple[dict[Path, int], dict[Path, str]]:
+def _yaml_source(
+    file: str, roots: list[Node], stream: bool
+) -> tuple[dict[Path, int], dict[Path, str]]:
     reader = _TreeReader(file)
-    reader.read(root)
+    reader.read_all(roots, stream)
     return reader.lines, reader.raw
 
 
 def _compose(text: str) -> Node | None:
     return yaml.compose(text, Loader=_LOADER)
+
+
+def _compose_all(text: str) -> list[Node]:
+    return list(yaml.compose_all(text, Loader=_LOADER))
 
 
 def _yaml_error(file: str, text: str, exc: yaml.YAMLError) -> Finding:
@@ -531,44 +542,86 @@ def _tab_indented_line(text: str, near: int | None) -> int | None:
     return None
 
 
-def load_yaml(data: bytes, file: str) -> Document:
-    """Load a YAML policy file into JSON-compatible data."""
+def _composed(data: bytes, file: str, stream: bool) -> tuple[str, list[Node]] | Document:
+    """The text and the composed document roots of a YAML file (`stream`: every document, else
+    exactly one), or the failed Document that says why there are none."""
     text, problem = decode(data, file)
     if problem is not None or text is None:
         return _failed(problem) if problem else _failed()
     try:
-        root = _compose(text)
+        if stream:
+            roots = _compose_all(text)
+        else:
+            root = _compose(text)
+            roots = [] if root is None else [root]
     except yaml.YAMLError as exc:
         return _failed(_yaml_error(file, text, exc))
     except RecursionError:
         return _failed(Finding(file, "YAML nested too deeply", rule="nesting-depth"))
-    if root is None:
+    if not roots:
         return _failed(
             Finding(
                 file, "file holds no YAML document (only comments)", line=1, rule="empty-document"
             )
         )
+    return text, roots
+
+
+def _read(file: str, text: str, roots: list[Node], stream: bool) -> Document:
+    """The JSON-compatible value of composed roots: one document's, or (`stream`) the list of
+    every document's, with the findings of anything JSON cannot hold or we refuse."""
     try:
         # Most files need no finding: read them without recording lines, and record the lines
         # (the same walk, again) only if something is reported about the file.
-        value = _plain(root, 0, set() if "&" in text else None)
+        seen: set[int] | None = set() if "&" in text else None
+        values = [_plain(root, 0, seen) for root in roots]
     except _IrregularError:
-        value = _IRREGULAR
-    if value is _IRREGULAR:
         reader = _TreeReader(file)
-        value = reader.read(root)
+        values = reader.read_all(roots, stream)
         if reader.findings:
             return _failed(*reader.findings)
         source = SourceMap(reader.lines, reader.raw)
     else:
-        source = SourceMap(build=lambda: _yaml_source(file, root))
-    if value is None:
+        source = SourceMap(build=lambda: _yaml_source(file, roots, stream))
+    return Document(values if stream else values[0], source)
+
+
+def load_yaml(data: bytes, file: str) -> Document:
+    """Load a YAML policy file, which holds one document, into JSON-compatible data."""
+    composed = _composed(data, file, stream=False)
+    if isinstance(composed, Document):
+        return composed
+    document = _read(file, *composed, stream=False)
+    if document.ok and document.value is None:
         return Document(
             None,
-            source,
+            document.source,
             (Finding(file, "the YAML document is empty", line=1, rule="empty-document"),),
         )
-    return Document(value, source)
+    return document
+
+
+def load_yaml_documents(data: bytes, file: str) -> Document:
+    """Load a YAML file of one or more documents (`---` between them, as Kubernetes manifests
+    are written): the value is the list of every document's value, None for an empty one (only
+    a `---`, or only comments); the source map's paths start with the document's index. The
+    same limits and refusals as `load_yaml`, over the whole file; a file whose documents are all
+    empty is refused as an empty one is."""
+    composed = _composed(data, file, stream=True)
+    if isinstance(composed, Document):
+        return composed
+    document = _read(file, *composed, stream=True)
+    if document.ok and all(value is None for value in document.value):
+        return Document(
+            document.value,
+            document.source,
+            (
+                Finding(
+                    file, "every YAML document of the file is empty", line=1, rule="empty-document"
+                ),
+            ),
+        )
+    return document
 
 
 class _DuplicateKeyError(Exception):

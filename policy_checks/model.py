@@ -31,11 +31,16 @@ class Finding:
         return f"{text} (hint: {self.hint})" if self.hint else text
 
 
+def shown(text: str, limit: int = 60) -> str:
+    """Text from a file (a key, a name) as output shows it: capped, and with anything
+    unprintable escaped as repr escapes it, so a file cannot write to a terminal."""
+    capped = text if len(text) <= limit else text[: limit - 1] + "…"
+    return capped if capped.isprintable() else repr(capped)[1:-1]
+
+
 def quoted(text: str, limit: int = 60) -> str:
-    """Text from a policy file (a key, a name) as a message shows it: in backticks, capped, and
-    with anything unprintable escaped as repr escapes it, so a file cannot write to a terminal."""
-    shown = text if len(text) <= limit else text[: limit - 1] + "…"
-    return f"`{shown if shown.isprintable() else repr(shown)[1:-1]}`"
+    """Text from a policy file as a message shows it: `shown`, in backticks."""
+    return f"`{shown(text, limit)}`"
 
 
 def _segment(folder: str, index: int) -> str:

@@ -23,7 +23,13 @@ from policy_checks import (
     parse_version_dir,
     policy_digest,
 )
-from policy_checks.loading import _TreeReader, _yaml_error, load_json, load_yaml
+from policy_checks.loading import (
+    _TreeReader,
+    _yaml_error,
+    load_json,
+    load_yaml,
+    load_yaml_documents,
+)
 from tests.schemadocs import paths
 
 CONTRACT_METADATA = {
@@ -160,6 +166,36 @@ def test_yaml_rejections(text: bytes, rule: str) -> None:
     document = load_yaml(text, "d.yaml")
     assert not document.ok
     assert document.findings[0].rule == rule
+
+
+def test_yaml_documents_are_read_one_by_one_with_their_lines() -> None:
+    text = b"a: 1\n---\n# only a comment\n---\nb:\n  c: [x]\n--- 3\n---\n"
+    document = load_yaml_documents(text, "m.yaml")
+    assert document.ok, document.findings
+    assert document.value == [{"a": 1}, None, {"b": {"c": ["x"]}}, 3, None]
+    assert document.source.line((2, "b", "c", 0)) == 6
+    assert document.source.line((3,)) == 7
+
+
+@pytest.mark.parametrize(
+    ("text", "rule", "line", "path"),
+    [
+        (b"a: 1\n---\nb: 1\nb: 2\n", "duplicate-key", 4, "$[1].b"),
+        (b"a: 1\n---\nb: &x 1\nc: *x\n", "yaml-alias", 4, "$[1].c"),
+        (b"a: 1\n---\nb: 2024-01-01\n", "yaml-type", 3, "$[1].b"),
+        (b"a: 1\n---\nb: [\n", "yaml-syntax", 4, None),
+        (b"---\n---\n", "empty-document", 1, None),
+        (b"# nothing\n", "empty-document", 1, None),
+        (b"a: " + b"x" * (1 << 20) + b"\n", "file-size", None, None),
+    ],
+)
+def test_yaml_documents_keep_the_refusals_of_one_document(
+    text: bytes, rule: str, line: int | None, path: str | None
+) -> None:
+    document = load_yaml_documents(text, "m.yaml")
+    assert not document.ok
+    finding = document.findings[0]
+    assert (finding.rule, finding.line, finding.json_path) == (rule, line, path)
 
 
 _BOTH_PARSERS = [yaml.SafeLoader, getattr(yaml, "CSafeLoader", yaml.SafeLoader)]

@@ -247,19 +247,19 @@ def test_policyhub_eval_prints_each_rules_result_per_file(repo: PolicyRepo) -> N
     version = "policies/tags/v1.0.0"
     passing = policyhub_eval(repo, version, "ok.yaml")
     assert passing.returncode == 0, passing.stderr
-    assert passing.stdout == "ok.yaml\n  has-tag  pass\n"
+    assert passing.stdout == "ok.yaml[0] storage.bucket\n  has-tag  pass\n"
 
     failing = policyhub_eval(repo, version, "ok.yaml", str(folder / "fixtures/untagged.json"))
     assert failing.returncode == 1
-    assert failing.stdout.endswith("untagged.json\n  has-tag  fail\n")
+    assert failing.stdout.endswith("untagged.json[0] storage.bucket\n  has-tag  fail\n")
 
     other = policyhub_eval(repo, version, "-", "--param", "tag=team", stdin='{"tags": {}}')
     assert other.returncode == 0
-    assert other.stdout == "<stdin>\n  has-tag  skip\n"  # no kind: not a target
+    assert other.stdout == "<stdin>[0]\n  has-tag  skip\n"  # no kind: not a target
 
     erroring = policyhub_eval(repo, version, "-", stdin="kind: storage.bucket\n")
     assert erroring.returncode == 1
-    assert erroring.stdout == '<stdin>\n  has-tag  error  no such key: "tags"\n'
+    assert erroring.stdout == '<stdin>[0] storage.bucket\n  has-tag  error  no such key: "tags"\n'
 
 
 @pytest.mark.parametrize(
