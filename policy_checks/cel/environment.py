@@ -21,6 +21,7 @@ import hashlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import yaml
@@ -83,7 +84,7 @@ class Environments:
                 self._libraries = found
             return self._libraries
 
-    def _config(self, variables: Mapping[str, str], *, generic: bool) -> Any:
+    def config(self, variables: Mapping[str, str], *, generic: bool) -> Any:
         from cel_expr_python import cel
 
         config: dict[str, Any] = {
@@ -128,7 +129,7 @@ class Environments:
             _has_type_params(overload.args, overload.result) for overload in function.overloads
         )
 
-    def _extension(self, *, running: bool) -> Any:
+    def extension(self, *, running: bool) -> Any:
         from cel_expr_python import cel
 
         declarations = []
@@ -171,8 +172,8 @@ class Environments:
                 variables = self._variables(signature, resource)
                 env = self._check[key] = cel.NewEnv(
                     descriptor_pool=messages.pool(),
-                    config=self._config(variables, generic=True),
-                    extensions=[self._extension(running=False)],
+                    config=self.config(variables, generic=True),
+                    extensions=[self.extension(running=False)],
                 )
             return env
 
@@ -186,8 +187,8 @@ class Environments:
                 variables = self._variables(signature, "dyn")
                 env = self._run[signature] = cel.NewEnv(
                     descriptor_pool=messages.pool(),
-                    config=self._config(variables, generic=False),
-                    extensions=[self._extension(running=True)],
+                    config=self.config(variables, generic=False),
+                    extensions=[self.extension(running=True)],
                 )
             return env
 
@@ -265,7 +266,7 @@ class Environments:
                 program,
                 expression.return_type().name(),
                 "",
-                tuple(self._bad_constants(signature, program)),
+                tuple(self.bad_constants(program)),
             )
         except Exception as exc:  # the engine raises RuntimeError with its status text
             result = Compiled(None, "", str(exc))
@@ -273,7 +274,8 @@ class Environments:
             self._compiled[key] = result
         return result
 
-    def _bad_constants(self, signature: Signature, program: bytes) -> list[tuple[int, str]]:
+    def bad_constants(self, program: bytes) -> list[tuple[int, str]]:
+        """The constant arguments of a compiled program that no library can parse."""
         self.libraries()
         if not self._constants:
             return []
@@ -291,6 +293,24 @@ class Environments:
 ENVIRONMENTS = Environments()
 
 
+@cache
+def _expression_environments(declared: tuple[tuple[str, str], ...]) -> tuple[Any, Any]:
+    """The checking and running environments of `run_expression`, by variables and types."""
+    from cel_expr_python import cel
+
+    check = cel.NewEnv(
+        descriptor_pool=messages.pool(),
+        config=ENVIRONMENTS.config(dict(declared), generic=True),
+        extensions=[ENVIRONMENTS.extension(running=False)],
+    )
+    run = cel.NewEnv(
+        descriptor_pool=messages.pool(),
+        config=ENVIRONMENTS.config({name: "dyn" for name, _ in declared}, generic=False),
+        extensions=[ENVIRONMENTS.extension(running=True)],
+    )
+    return check, run
+
+
 def run_expression(
     text: str,
     variables: Mapping[str, Any] | None = None,
@@ -299,8 +319,6 @@ def run_expression(
     """`text` compiled and run with `variables` bound (each `dyn`), as one call: what the tests
     of Kubernetes' own library cases (tests/cel-kubernetes) drive. A variable's JSON Schema in
     `schemas` types it for the checker, as a typed resource is typed."""
-    from cel_expr_python import cel
-
     bound = dict(variables or {})
     declared = {name: "dyn" for name in bound}
     for name, schema in (schemas or {}).items():
@@ -308,24 +326,14 @@ def run_expression(
             from policy_checks.cel import resources
 
             declared[name] = resources.type_word([schema])
-    config = ENVIRONMENTS._config(declared, generic=True)
-    check = cel.NewEnv(
-        descriptor_pool=messages.pool(),
-        config=config,
-        extensions=[ENVIRONMENTS._extension(running=False)],
-    )
-    run = cel.NewEnv(
-        descriptor_pool=messages.pool(),
-        config=ENVIRONMENTS._config({name: "dyn" for name in bound}, generic=False),
-        extensions=[ENVIRONMENTS._extension(running=True)],
-    )
+    check, run = _expression_environments(tuple(sorted(declared.items())))
     try:
         program = check.compile(text).serialize()
     except Exception as exc:
         return ExpressionOutcome("compile", message=str(exc))
-    for function_checks in [ENVIRONMENTS._bad_constants((), program)]:
-        if function_checks:
-            return ExpressionOutcome("compile", message=function_checks[0][1])
+    bad = ENVIRONMENTS.bad_constants(program)
+    if bad:
+        return ExpressionOutcome("compile", message=bad[0][1])
     try:
         value = run.deserialize(program).eval(data=bound)
     except Exception as exc:
