@@ -54,6 +54,7 @@ class ExpressionOutcome:
     stage: str  # "value", "compile" or "runtime"
     value: Any = None
     message: str = ""
+    constant: bool = False  # a compile error that is a constant argument no library parses
 
 
 def _has_type_params(overload_args: tuple[str, ...], result: str) -> bool:
@@ -333,7 +334,7 @@ def run_expression(
         return ExpressionOutcome("compile", message=str(exc))
     bad = ENVIRONMENTS.bad_constants(program)
     if bad:
-        return ExpressionOutcome("compile", message=bad[0][1])
+        return ExpressionOutcome("compile", message=bad[0][1], constant=True)
     try:
         value = run.deserialize(program).eval(data=bound)
     except Exception as exc:
