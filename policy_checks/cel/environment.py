@@ -242,7 +242,17 @@ class Environments:
                     )
                     style = (overload.member, len(overload.args))
                     merged.setdefault(function.name, {}).setdefault(style, []).append(overload)
+        # Under its function's own name too, where the engine's runtime can tell it from the
+        # function's other overloads: a call the checker resolved both to it and to one of the
+        # engine's own (`dyn.indexOf(x)`: a string's or a list's) is left by that name.
         for name, styles in merged.items():
+            plain = [o for overloads in styles.values() for o in overloads]
+            for overload in plain:
+                if not any(
+                    other is not overload and routing.same_kinds(overload, other) for other in plain
+                ):
+                    declarations.append(declared(name, overload, overload.impl))
+
             declarations.append(
                 cel.FunctionDecl(
                     routing.dispatcher_name(name),
@@ -404,7 +414,8 @@ def run_expression(
 ) -> ExpressionOutcome:
     """`text` compiled and run with `variables` bound (each `dyn`), as one call: what the tests
     of Kubernetes' own library cases (tests/cel-kubernetes) drive. A variable's JSON Schema in
-    `schemas` types it for the checker, as a typed resource is typed."""
+    `schemas` types it for the checker, as a typed resource is typed. A value Python cannot hold
+    (an optional) is the engine's text of it: `optional.none()`, `optional.of(["a"])`."""
     from cel_expr_python import cel
 
     bound = dict(variables or {})
@@ -437,8 +448,15 @@ def run_expression(
     except Exception as exc:
         return ExpressionOutcome("runtime", message=str(exc))
     if value.type().name() == "ERROR":
-        return ExpressionOutcome("runtime", message=str(value.value()))
+        try:
+            return ExpressionOutcome("runtime", message=str(value.value()))
+        except Exception:
+            # Not an error: a value the binding cannot name or hand to Python (an optional).
+            return ExpressionOutcome("value", value=repr(value))
     try:
         return ExpressionOutcome("value", value=value.plain_value())
     except Exception:
-        return ExpressionOutcome("value", value=value.value())
+        try:
+            return ExpressionOutcome("value", value=value.value())
+        except Exception:
+            return ExpressionOutcome("value", value=repr(value))

@@ -48,6 +48,27 @@ def dispatcher(overloads: Sequence[Overload]) -> Callable[..., Any]:
     return dispatch
 
 
+def same_kinds(one: Overload, other: Overload) -> bool:
+    """Whether the engine's runtime would take the two for one overload: the same call style
+    and arity, and at each argument the same kind (a message of any type is one kind, a list of
+    any element another; dyn is every kind)."""
+    if one.member != other.member or len(one.args) != len(other.args):
+        return False
+    return all(
+        "dyn" in (a, b) or a == b
+        for a, b in zip(map(_kind, one.args), map(_kind, other.args), strict=True)
+    )
+
+
+def _kind(word: str) -> str:
+    name, _params = types.parse(word)
+    if name == "dyn" or types.is_type_param(name):
+        return "dyn"
+    if name in _SCALARS or name in ("list", "map"):
+        return name
+    return "message"
+
+
 _SCALARS: dict[str, Callable[[Any], bool]] = {
     # Python has one int for CEL's int and uint: either matches either.
     "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
