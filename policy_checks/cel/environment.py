@@ -106,6 +106,8 @@ class Environments:
                         continue  # the engine's own functions, or called by its own name
                     for declared in library.functions:
                         for overload in declared.overloads:
+                            if overload.impl is None:
+                                continue  # nothing runs it: left to the engine by its name
                             self._routes[overload.id] = routing.runtime_name(overload)
                             self._functions[overload.id] = declared.name
                 self._libraries = found
