@@ -146,6 +146,9 @@ VALID = [
     "dyn([1, 'a']).max() == 1",
     "dyn([1.0, 2]).indexOf(2.0) == 1",
     "[1, 2].indexOf(2.0) == 1",
+    # Equality is CEL's: a quantity equals another of its value, whatever form holds it.
+    "[quantity('1')].indexOf(quantity('1000m')) == 0",
+    "[semver('1.0.0+a')].includes(semver('1.0.0'))",
     "dyn([0.0/0.0, 1.0]).isSorted()",
     "dyn([1.0, 0.0/0.0]).min() == 1.0",
 ]

@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from policy_checks.cel import messages
 from policy_checks.cel.library import Function, Library, member
 
 NO_SUCH_OVERLOAD = "no such overload"
@@ -152,6 +153,15 @@ def equal(a: Any, b: Any) -> bool:
             return False
         # Keys are ints, uints, bools and strings: Python's lookup finds the equal key.
         return all(key in b and equal(item, b[key]) for key, item in a.items())
+    descriptor = getattr(a, "DESCRIPTOR", None)
+    if descriptor is not None:
+        other = getattr(b, "DESCRIPTOR", None)
+        if other is None or other.full_name != descriptor.full_name:
+            return False
+        if messages.STATE_FIELD in descriptor.fields_by_name:
+            # The engine's equality ignores an opaque value's state; Python's protobuf would not.
+            return messages.text_of(a) == messages.text_of(b)
+        return bool(a == b)
     if isinstance(a, bytes | bytearray) or isinstance(b, bytes | bytearray):
         return isinstance(a, bytes | bytearray) and isinstance(b, bytes | bytearray) and a == b
     return type(a) is type(b) and bool(a == b)
