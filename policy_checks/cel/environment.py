@@ -191,7 +191,7 @@ class Environments:
                 continue
             for function in library.functions:
                 if self._generic(function):
-                    continue  # declared in the configuration, with its type parameters
+                    continue  # declared in the configuration (type parameters, optionals)
                 declarations.append(
                     cel.FunctionDecl(
                         function.name,
@@ -213,13 +213,13 @@ class Environments:
         arity), and the functions of `where="run"` libraries under their own names."""
         from cel_expr_python import cel
 
-        def declared(name: str, overload: Overload, impl: Any, result: Any = None) -> Any:
+        def declared(name: str, overload: Overload, impl: Any) -> Any:
             return cel.FunctionDecl(
                 name,
                 [
                     cel.Overload(
                         name,
-                        result or types.runtime_type(overload.result),
+                        types.runtime_type(overload.result),
                         [types.runtime_type(word) for word in overload.args],
                         overload.member,
                         impl=impl,
@@ -254,7 +254,6 @@ class Environments:
                     other is not overload and routing.same_kinds(overload, other) for other in plain
                 ):
                     declarations.append(declared(name, overload, overload.impl))
-
             declarations.append(
                 cel.FunctionDecl(
                     routing.dispatcher_name(name),
