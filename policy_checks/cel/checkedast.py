@@ -1,7 +1,10 @@
 """A checked expression read back (cel.expr.CheckedExpr, what `Expression.serialize()` holds in
 a google.protobuf.Any): the calls whose arguments are string literals, with their offsets, so
 that a literal no library can parse (`'^[a-z'.matches(...)`, `quantity('1x')`) is refused when
-compiling, at its column.
+compiling, at its column; and the program rewritten for the running environment, each call of
+a library's function routed to the overload the checker resolved it to, and the calls of
+overloads whose result is optional wrapped in `optional.ofNonZeroValue` (the engine's Python
+binding cannot make an optional value: `policy_checks.cel.types`).
 
 The message types are declared here with only the fields read (protobuf skips the others), in a
 package of our own, so nothing depends on the cel-spec protos being importable; proto2, so that
@@ -10,7 +13,7 @@ a field's presence tells which kind of expression a node is.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -27,6 +30,7 @@ class LiteralArgument:
     member: bool
     text: str
     offset: int  # characters into the expression, of the literal (its opening quote)
+    overload_ids: tuple[str, ...] = ()  # what the checker resolved the call to
 
 
 @cache
@@ -101,20 +105,107 @@ def _declare() -> None:
         label=field.LABEL_REPEATED,
         type_name=f".{_PACKAGE}.SourceInfo.PositionsEntry",
     )
-    message(
+    references = message(
+        "ReferenceMapEntry", ("key", 1, int64, None, False), ("value", 2, msg, "Reference", False)
+    )
+    references.options.map_entry = True
+    message("Reference", ("overload_id", 3, string, None, True))
+    checked = message(
         "CheckedExpr", ("expr", 4, msg, "Expr", False), ("source_info", 5, msg, "SourceInfo", False)
+    )
+    checked.nested_type.add().CopyFrom(references)
+    file.message_type.remove(references)
+    checked.field.add(
+        name="reference_map",
+        number=2,
+        type=msg,
+        label=field.LABEL_REPEATED,
+        type_name=f".{_PACKAGE}.CheckedExpr.ReferenceMapEntry",
     )
     messages.add_file(file)
 
 
-def literal_arguments(serialized: bytes) -> Iterator[LiteralArgument]:
-    """Every call argument (and member receiver) that is a string literal, in source order."""
+def _read(serialized: bytes) -> tuple[Any, Any]:
     _declare()
     wrapper = messages.message_class(f"{_PACKAGE}.Any")()
     wrapper.ParseFromString(serialized)
     checked = messages.message_class(f"{_PACKAGE}.CheckedExpr")()
     checked.ParseFromString(wrapper.value)
+    return wrapper, checked
+
+
+def _children(expr: Any) -> list[Any]:
+    kind = _kind(expr)
+    if kind == "call_expr":
+        call = expr.call_expr
+        return ([call.target] if call.HasField("target") else []) + list(call.args)
+    if kind == "select_expr":
+        return [expr.select_expr.operand]
+    if kind == "list_expr":
+        return list(expr.list_expr.elements)
+    if kind == "struct_expr":
+        return [e for entry in expr.struct_expr.entries for e in (entry.map_key, entry.value)]
+    if kind == "comprehension_expr":
+        c = expr.comprehension_expr
+        return [c.iter_range, c.accu_init, c.loop_condition, c.loop_step, c.result]
+    return []
+
+
+def rewrite_calls(
+    serialized: bytes,
+    route: Callable[[frozenset[str]], str | None],
+    wrapped: frozenset[str],
+    wrapper_function: str,
+) -> bytes:
+    """The program with its calls rewritten by what the checker resolved them to (their
+    overload ids): a call that `route` names a function for calls that function instead (same
+    target, same arguments); a call resolved only to overloads in `wrapped` becomes the argument
+    of a call of the global `wrapper_function`, which keeps the call's id (so its checked type
+    stays the wrapper's result). Unchanged bytes when nothing is to change. Fields this module
+    does not declare (types, macro calls) are carried through as they are."""
+    wrapper, checked = _read(serialized)
+    references = {
+        key: frozenset(ref.overload_id)
+        for key, ref in checked.reference_map.items()
+        if ref.overload_id
+    }
+    to_wrap: list[Any] = []
+    changed = False
+    largest = 0
+    stack = [checked.expr]
+    while stack:  # parents are found before their children
+        expr = stack.pop()
+        largest = max(largest, expr.id)
+        ids = references.get(expr.id)
+        if ids and _kind(expr) == "call_expr":
+            name = route(ids)
+            if name is not None:
+                expr.call_expr.function = name
+                changed = True
+            if ids <= wrapped:
+                to_wrap.append(expr)
+        stack.extend(_children(expr))
+    for expr in reversed(to_wrap):  # children first: a parent's copy holds its wrapped children
+        largest += 1
+        inner = type(expr)()
+        inner.CopyFrom(expr)
+        inner.id = largest
+        expr.call_expr.Clear()
+        expr.call_expr.function = wrapper_function
+        expr.call_expr.args.add().CopyFrom(inner)
+        del checked.reference_map[expr.id]
+        checked.reference_map[inner.id].overload_id.extend(sorted(references[expr.id]))
+    if not (changed or to_wrap):
+        return serialized
+    wrapper.value = checked.SerializeToString()
+    return bytes(wrapper.SerializeToString())
+
+
+def literal_arguments(serialized: bytes) -> Iterator[LiteralArgument]:
+    """Every call argument (and member receiver) that is a string literal, in source order."""
+    _wrapper, checked = _read(serialized)
     positions = dict(checked.source_info.positions)
+    references = {key: tuple(ref.overload_id) for key, ref in checked.reference_map.items()}
     found: list[LiteralArgument] = []
     stack = [checked.expr]
     while stack:
@@ -133,19 +224,10 @@ def literal_arguments(serialized: bytes) -> Iterator[LiteralArgument]:
                             member,
                             argument.const_expr.string_value,
                             positions.get(argument.id, -1),
+                            references.get(expr.id, ()),
                         )
                     )
-            stack.extend(arguments)
-        elif kind == "select_expr":
-            stack.append(expr.select_expr.operand)
-        elif kind == "list_expr":
-            stack.extend(expr.list_expr.elements)
-        elif kind == "struct_expr":
-            for entry in expr.struct_expr.entries:
-                stack.extend((entry.map_key, entry.value))
-        elif kind == "comprehension_expr":
-            c = expr.comprehension_expr
-            stack.extend((c.iter_range, c.accu_init, c.loop_condition, c.loop_step, c.result))
+        stack.extend(_children(expr))
     yield from sorted(found, key=lambda a: a.offset)
 
 

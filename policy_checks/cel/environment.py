@@ -5,11 +5,15 @@ comprehensions, math, bindings) and its libraries (`policy_checks.cel.library`).
 
 Two environments for one set of variables, because the engine's Python binding splits what
 Kubernetes has in one:
-- the *checking* environment declares everything, type parameters included (`list(A).max()` is
-  an `A`), and the cross-type numeric comparisons the runtime has but the checker lacks; it only
-  compiles, never runs (its runtime would refuse the duplicate comparison overloads);
+- the *checking* environment declares everything, type parameters and optional results
+  included (`list(A).max()` is an `A`, `format.named(s)` an optional), and the cross-type numeric
+  comparisons the runtime has but the checker lacks; it only compiles, never runs (its runtime
+  would refuse the duplicate comparison overloads);
 - the *running* environment deserialises what the checking one compiled and runs it, with every
-  library's implementation (a type parameter is `dyn` there: the checker has already decided).
+  library's implementation, each overload under a name of its own that the program calls
+  (`policy_checks.cel.routing`: the engine's runtime cannot tell overloads apart by message or
+  element type); a type parameter is `dyn` there (the checker has already decided), an optional
+  result is the value, which the program wraps (`policy_checks.cel.types`).
 
 Environments are made once a process, per (parameters, resource type), and every compiled text is
 kept: identical conditions of many versions compile once. Thread-safe.
@@ -26,8 +30,8 @@ from typing import Any
 
 import yaml
 
-from policy_checks.cel import checkedast, messages, types
-from policy_checks.cel.library import Library, libraries
+from policy_checks.cel import checkedast, messages, routing, types
+from policy_checks.cel.library import Library, Overload, libraries
 
 # cel-expr-python's own extensions, by the names its configuration knows, at the versions that
 # match Kubernetes' base environment (k8s.io/apiserver pkg/cel/environment/base.go).
@@ -62,6 +66,11 @@ def _has_type_params(overload_args: tuple[str, ...], result: str) -> bool:
     return any(types.is_type_param(word) for word in words.split())
 
 
+# What the program calls around an overload whose result is optional: none for the zero value
+# the implementation returns for none, the value otherwise.
+OPTIONAL_WRAPPER = "optional.ofNonZeroValue"
+
+
 class Environments:
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -70,6 +79,11 @@ class Environments:
         self._compiled: dict[tuple[Signature, str, str], Compiled] = {}
         self._libraries: tuple[Library, ...] | None = None
         self._constants: dict[str, list[tuple[int, Any]]] = {}
+        self._optional_results: frozenset[str] = frozenset()
+        # By overload id, for the overloads the running environment declares under names of
+        # their own: that name, and the name of their function.
+        self._routes: dict[str, str] = {}
+        self._functions: dict[str, str] = {}
 
     # -- what every environment has -------------------------------------------------------------
 
@@ -80,8 +94,24 @@ class Environments:
                 for library in found:
                     for name in library.opaque_types:
                         messages.declare_opaque(name)
-                    for function, check in library.constants.items():
-                        self._constants.setdefault(function, []).append(check)
+                    for key, check in library.constants.items():
+                        self._constants.setdefault(key, []).append(check)
+                self._optional_results = frozenset(
+                    overload.id
+                    for library in found
+                    for function in library.functions
+                    for overload in function.overloads
+                    if types.is_optional(overload.result)
+                )
+                for library in found:
+                    if library.where != "both":
+                        continue  # the engine's own functions, or called by its own name
+                    for declared in library.functions:
+                        for overload in declared.overloads:
+                            if overload.impl is None:
+                                continue  # nothing runs it: left to the engine by its name
+                            self._routes[overload.id] = routing.runtime_name(overload)
+                            self._functions[overload.id] = declared.name
                 self._libraries = found
             return self._libraries
 
@@ -126,20 +156,44 @@ class Environments:
 
     @staticmethod
     def _generic(function: Any) -> bool:
+        """Whether the checker needs the configuration to declare it: a type parameter, or an
+        optional type, which the binding's `cel.Type` cannot say."""
         return any(
-            _has_type_params(overload.args, overload.result) for overload in function.overloads
+            _has_type_params(overload.args, overload.result)
+            or types.mentions_optional((*overload.args, overload.result))
+            for overload in function.overloads
         )
+
+    def runnable(self, program: bytes) -> bytes:
+        """What the running environment runs of a checked program: each call of a library's
+        function routed to its overload (or to the function's dispatcher when the checker
+        resolved several), the calls of overloads with an optional result wrapped (see
+        `OPTIONAL_WRAPPER`)."""
+        self.libraries()
+        return checkedast.rewrite_calls(
+            program, self._route, self._optional_results, OPTIONAL_WRAPPER
+        )
+
+    def _route(self, overload_ids: frozenset[str]) -> str | None:
+        if not overload_ids <= self._routes.keys():
+            return None  # the engine's own overloads
+        if len(overload_ids) == 1:
+            return self._routes[next(iter(overload_ids))]
+        functions = {self._functions[overload_id] for overload_id in overload_ids}
+        return routing.dispatcher_name(functions.pop()) if len(functions) == 1 else None
 
     def extension(self, *, running: bool) -> Any:
         from cel_expr_python import cel
 
         declarations = []
+        if running:
+            declarations = self._running_declarations()
         for library in self.libraries():
-            if library.where == ("check" if running else "run"):
+            if running or library.where == "run":
                 continue
             for function in library.functions:
-                if not running and self._generic(function):
-                    continue  # declared in the configuration, with its type parameters
+                if self._generic(function):
+                    continue  # declared in the configuration (type parameters, optionals)
                 declarations.append(
                     cel.FunctionDecl(
                         function.name,
@@ -149,13 +203,75 @@ class Environments:
                                 types.runtime_type(overload.result),
                                 [types.runtime_type(word) for word in overload.args],
                                 overload.member,
-                                **({"impl": overload.impl} if running and overload.impl else {}),
                             )
                             for overload in function.overloads
                         ],
                     )
                 )
         return cel.CelExtension("kubernetes", declarations)
+
+    def _running_declarations(self) -> list[Any]:
+        """Each overload under its own name, each function's dispatchers (one a call style and
+        arity), and the functions of `where="run"` libraries under their own names."""
+        from cel_expr_python import cel
+
+        def declared(name: str, overload: Overload, impl: Any) -> Any:
+            return cel.FunctionDecl(
+                name,
+                [
+                    cel.Overload(
+                        name,
+                        types.runtime_type(overload.result),
+                        [types.runtime_type(word) for word in overload.args],
+                        overload.member,
+                        impl=impl,
+                    )
+                ],
+            )
+
+        declarations = []
+        merged: dict[str, dict[tuple[bool, int], list[Overload]]] = {}
+        for library in self.libraries():
+            if library.where == "check":
+                continue
+            for function in library.functions:
+                for overload in function.overloads:
+                    if overload.impl is None:
+                        continue
+                    if library.where == "run":
+                        declarations.append(declared(function.name, overload, overload.impl))
+                        continue
+                    declarations.append(
+                        declared(routing.runtime_name(overload), overload, overload.impl)
+                    )
+                    style = (overload.member, len(overload.args))
+                    merged.setdefault(function.name, {}).setdefault(style, []).append(overload)
+        # Under its function's own name too, where the engine's runtime can tell it from the
+        # function's other overloads: a call the checker resolved both to it and to one of the
+        # engine's own (`dyn.indexOf(x)`: a string's or a list's) is left by that name.
+        for name, styles in merged.items():
+            plain = [o for overloads in styles.values() for o in overloads]
+            for overload in plain:
+                if not any(
+                    other is not overload and routing.same_kinds(overload, other) for other in plain
+                ):
+                    declarations.append(declared(name, overload, overload.impl))
+            declarations.append(
+                cel.FunctionDecl(
+                    routing.dispatcher_name(name),
+                    [
+                        cel.Overload(
+                            f"{routing.dispatcher_name(name)}/{int(member)}/{arity}",
+                            cel.Type.DYN,
+                            [cel.Type.DYN] * arity,
+                            member,
+                            impl=routing.dispatcher(overloads),
+                        )
+                        for (member, arity), overloads in styles.items()
+                    ],
+                )
+            )
+        return declarations
 
     # -- the environments -----------------------------------------------------------------------
 
@@ -264,7 +380,7 @@ class Environments:
             expression = env.compile(text)
             program = expression.serialize()
             result = Compiled(
-                program,
+                self.runnable(program),
                 expression.return_type().name(),
                 "",
                 tuple(self.bad_constants(program)),
@@ -282,7 +398,12 @@ class Environments:
             return []
         bad: list[tuple[int, str]] = []
         for argument in checkedast.literal_arguments(program):
-            for position, check in self._constants.get(argument.function, ()):
+            checks = [
+                check
+                for key in (argument.function, *argument.overload_ids)
+                for check in self._constants.get(key, ())
+            ]
+            for position, check in checks:
                 if position != argument.position:
                     continue
                 why = check(argument.text)
@@ -319,7 +440,8 @@ def run_expression(
 ) -> ExpressionOutcome:
     """`text` compiled and run with `variables` bound (each `dyn`), as one call: what the tests
     of Kubernetes' own library cases (tests/cel-kubernetes) drive. A variable's JSON Schema in
-    `schemas` types it for the checker, as a typed resource is typed."""
+    `schemas` types it for the checker, as a typed resource is typed. A value Python cannot hold
+    (an optional) is the engine's text of it: `optional.none()`, `optional.of(["a"])`."""
     bound = dict(variables or {})
     declared = {name: "dyn" for name in bound}
     for name, schema in (schemas or {}).items():
@@ -336,12 +458,19 @@ def run_expression(
     if bad:
         return ExpressionOutcome("compile", message=bad[0][1], constant=True)
     try:
-        value = run.deserialize(program).eval(data=bound)
+        value = run.deserialize(ENVIRONMENTS.runnable(program)).eval(data=bound)
     except Exception as exc:
         return ExpressionOutcome("runtime", message=str(exc))
     if value.type().name() == "ERROR":
-        return ExpressionOutcome("runtime", message=str(value.value()))
+        try:
+            return ExpressionOutcome("runtime", message=str(value.value()))
+        except Exception:
+            # Not an error: a value the binding cannot name or hand to Python (an optional).
+            return ExpressionOutcome("value", value=repr(value))
     try:
         return ExpressionOutcome("value", value=value.plain_value())
     except Exception:
-        return ExpressionOutcome("value", value=value.value())
+        try:
+            return ExpressionOutcome("value", value=value.value())
+        except Exception:
+            return ExpressionOutcome("value", value=repr(value))

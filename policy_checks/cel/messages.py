@@ -3,23 +3,32 @@ values of Kubernetes' libraries (`net.IP`, `kubernetes.Quantity`, ...), each a m
 string field holding the value's canonical text, so that the engine's own equality of messages
 is the value's equality and `type(ip('::1'))` says `net.IP`, as in Kubernetes.
 
+A value may also carry state that its equality ignores (`kubernetes.Quantity` remembers whether
+Kubernetes holds it as an int64 or a decimal, which `isInteger()` shows but `==` does not): bits
+kept as the signs of zeros in a repeated double field, which the engine compares as numbers
+(-0.0 == 0.0) and carries through every call unchanged.
+
 One pool a process: the checking environments (`policy_checks.conditions`), the running ones
 (`policy_checks.evaluator`) and the typed resources all add their types here.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
 # The field that holds an opaque value's text. A name no author writes: the value has no fields
 # in Kubernetes.
 OPAQUE_FIELD = "_v"
+# The field of its state bits, when it has any: always that many entries, each 0.0 or -0.0.
+STATE_FIELD = "_s"
 
 _lock = threading.RLock()
 _pool: Any = None
 _classes: dict[str, Any] = {}
 _files: set[str] = set()
+_state_bits: dict[str, int] = {}
 
 
 def pool() -> Any:
@@ -55,26 +64,47 @@ def message_class(full_name: str) -> Any:
         return cls
 
 
-def declare_opaque(full_name: str) -> None:
-    """Make `full_name` (`package.Name`) a message of one string field, once."""
+def declare_opaque(full_name: str, state_bits: int = 0) -> None:
+    """Make `full_name` (`package.Name`) a message of one string field, once; with `state_bits`,
+    also a field of that many bits that equality ignores. The first declaration decides: a
+    later one (the environment declares every library's types) changes nothing."""
     from google.protobuf import descriptor_pb2
 
+    field = descriptor_pb2.FieldDescriptorProto
     package, _, name = full_name.rpartition(".")
     file = descriptor_pb2.FileDescriptorProto(
         name=f"policyhub/opaque/{full_name}.proto", package=package, syntax="proto3"
     )
     message = file.message_type.add(name=name)
-    message.field.add(
-        name=OPAQUE_FIELD, number=1, type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING
-    )
-    add_file(file)
+    message.field.add(name=OPAQUE_FIELD, number=1, type=field.TYPE_STRING)
+    if state_bits:
+        message.field.add(
+            name=STATE_FIELD, number=2, type=field.TYPE_DOUBLE, label=field.LABEL_REPEATED
+        )
+    with _lock:
+        if file.name in _files:
+            return
+        add_file(file)
+        _state_bits[full_name] = state_bits
 
 
-def opaque(full_name: str, text: str) -> Any:
-    """An opaque value of type `full_name` whose canonical text is `text`."""
-    return message_class(full_name)(**{OPAQUE_FIELD: text})
+def opaque(full_name: str, text: str, state: int = 0) -> Any:
+    """An opaque value of type `full_name` whose canonical text is `text` (and state `state`)."""
+    bits = _state_bits.get(full_name, 0)
+    if not bits:
+        return message_class(full_name)(**{OPAQUE_FIELD: text})
+    if state >> bits:
+        raise ValueError(f"state {state} does not fit the {bits} bits of {full_name}")
+    signs = [-0.0 if state >> bit & 1 else 0.0 for bit in range(bits)]
+    return message_class(full_name)(**{OPAQUE_FIELD: text, STATE_FIELD: signs})
 
 
 def text_of(value: Any) -> str:
     """The canonical text an opaque value holds."""
     return str(getattr(value, OPAQUE_FIELD))
+
+
+def state_of(value: Any) -> int:
+    """The state an opaque value carries (0 for a type without state)."""
+    signs = getattr(value, STATE_FIELD, ())
+    return sum(1 << bit for bit, sign in enumerate(signs) if math.copysign(1.0, sign) < 0)

@@ -3,8 +3,13 @@ takes: the checking environment's YAML configuration (which knows type parameter
 running environment's `cel.Type` (which does not: a type parameter runs as `dyn`).
 
 A word is a CEL primitive (`bool`, `int`, `uint`, `double`, `string`, `bytes`, `null`, `dyn`,
-`timestamp`, `duration`), `list(T)`, `map(K, V)`, a type parameter (one capital letter, `A`) or
-a message's full name (`net.IP`, made by the environment for the library's opaque types).
+`timestamp`, `duration`), `list(T)`, `map(K, V)`, `optional_type(T)`, a type parameter (one
+capital letter, `A`) or a message's full name (`net.IP`, made by the environment for the
+library's opaque types).
+
+The engine's Python binding can neither make nor take an optional value: an implementation whose
+result is `optional_type(T)` returns a `T`, its zero value for none, and the compiled program
+wraps the call in `optional.ofNonZeroValue` (`policy_checks.cel.checkedast.wrap_calls`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,17 @@ def is_type_param(name: str) -> bool:
     return len(name) == 1 and name.isupper()
 
 
+def is_optional(word: str) -> bool:
+    """Whether a word is `optional_type(T)`."""
+    return parse(word)[0] == "optional_type"
+
+
+def mentions_optional(words: tuple[str, ...]) -> bool:
+    """Whether any of the words has an optional type in it (the binding's `cel.Type` cannot say
+    `optional_type(T)`: such a declaration goes through the configuration)."""
+    return any("optional_type" in word for word in words)
+
+
 def type_info(word: str) -> dict[str, Any]:
     """The YAML configuration's TypeInfo of a word."""
     return _info(parse(word))
@@ -61,6 +77,8 @@ def _runtime(parsed: tuple[str, tuple[Any, ...]]) -> Any:
     from cel_expr_python import cel
 
     name, params = parsed
+    if name == "optional_type":
+        return _runtime(params[0])  # the value, or its zero value for none (see above)
     if name == "list":
         return cel.Type.List(_runtime(params[0]))
     if name == "map":

@@ -44,8 +44,9 @@ class Library:
     functions: tuple[Function, ...]
     # Full names of the opaque types it makes (`net.IP`): each becomes a one-field message.
     opaque_types: tuple[str, ...] = ()
-    # By function name: the check of a string literal at an argument position (0 = the receiver
-    # of a member call or the first argument of a global one).
+    # By function name, or by overload id where only one overload's literal is to be checked:
+    # the check of a string literal at an argument position (0 = the receiver of a member call
+    # or the first argument of a global one).
     constants: Mapping[str, tuple[int, ConstantCheck]] = field(default_factory=dict)
     # Where it is declared: "both", "check" (the running environment has these overloads of its
     # own) or "run" (the checker has them, the runtime lacks an implementation).
