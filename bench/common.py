@@ -59,6 +59,57 @@ CONDITIONS = (
     "!has(resource.labels) || !('public' in resource.labels)",
     "resource.versioning == true || params.tag == 'scratch'",
 )
+# The `kubernetes` variant (issue 25's speed target): half the rules use Kubernetes' libraries
+# (quantity, url, cidr, semver, optional types, two-variable comprehensions), half are the
+# CONDITIONS above, and every target kind has a schema in resource-schemas/ (typed resources).
+KUBERNETES_CONDITIONS = (
+    "quantity(resource.size).isLessThan(quantity('2Ti'))",
+    "url(resource.endpoint).getScheme() == 'https'",
+    "resource.?labels[?'public'].orValue('0') == '0'",
+    "cidr('10.0.0.0/8').containsIP(resource.address) || params.tag == 'scratch'",
+    "semver(resource.engine).isGreaterThan(semver('1.2.0'))",
+    "resource.tags.all(k, v, k.size() < 64 && v.size() < 256)",
+)
+KUBERNETES_SCHEMAS = {
+    "storage.bucket": {
+        "type": "object",
+        "required": ["kind"],
+        "additionalProperties": False,
+        "properties": {
+            "kind": {"type": "string"},
+            "name": {"type": "string"},
+            "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+            "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            "versioning": {"type": "boolean"},
+            "encryption": {"type": "object", "properties": {"enabled": {"type": "boolean"}}},
+            "acl": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"grantee": {"type": "string"}}},
+            },
+            "size": {"type": "string"},
+            "endpoint": {"type": "string"},
+            "address": {"type": "string"},
+            "engine": {"type": "string"},
+        },
+    },
+    "compute.instance": {"type": "object", "properties": {"kind": {"type": "string"}}},
+}
+KUBERNETES_TESTS = """\
+cases:
+  - name: compliant bucket
+    resource: {kind: storage.bucket, name: b-%(i)d, tags: {t%(i)d: x}, versioning: true,
+               encryption: {enabled: true}, acl: [{grantee: team}], size: 1Gi,
+               endpoint: "https://b.example", address: 10.1.2.3, engine: 1.3.0}
+    expect: pass
+  - name: a bucket without anything
+    resource: {kind: storage.bucket, name: "B %(i)d", tags: {%(long)s: x}, versioning: false,
+               encryption: {enabled: false}, acl: [{grantee: allUsers}], labels: {public: "1"},
+               size: 3Ti, endpoint: "http://b.example", address: 192.168.0.1, engine: 1.0.0}
+    expect: {%(fails)s}
+  - name: another kind is skipped
+    resource: {kind: compute.instance}
+    expect: {%(skips)s}
+"""
 BEHAVIOUR_TESTS = """\
 cases:
   - name: compliant bucket
@@ -75,9 +126,10 @@ cases:
 """
 
 
-def policy_files(index: int, behaviour: bool = False) -> tuple[str, str]:
+def policy_files(index: int, behaviour: bool = False, kubernetes: bool = False) -> tuple[str, str]:
     """metadata.json and policy-definition.yaml of a realistic, valid policy (distinct content);
-    with `behaviour`, 1-3 CEL rules of the shared CONDITIONS instead of three alike."""
+    with `behaviour`, 1-3 CEL rules of the shared CONDITIONS instead of three alike; with
+    `kubernetes`, every other rule one of KUBERNETES_CONDITIONS."""
     name = policy_name(index)
     meta = {
         "name": name,
@@ -112,18 +164,25 @@ def policy_files(index: int, behaviour: bool = False) -> tuple[str, str]:
             {
                 "id": f"rule-{r}",
                 "description": f"Rule {r} of policy {index}",
-                "condition": CONDITIONS[(index + r) % len(CONDITIONS)],
+                "condition": _condition(index, r, kubernetes),
             }
             for r in range(index % 3 + 1)
         ]
     return json.dumps(meta, indent=2) + "\n", yaml.safe_dump(definition, sort_keys=False)
 
 
-def behaviour_tests(index: int) -> str:
+def _condition(index: int, rule: int, kubernetes: bool) -> str:
+    if kubernetes and (index + rule) % 2:
+        return KUBERNETES_CONDITIONS[(index + rule) // 2 % len(KUBERNETES_CONDITIONS)]
+    return CONDITIONS[(index + rule) % len(CONDITIONS)]
+
+
+def behaviour_tests(index: int, kubernetes: bool = False) -> str:
     """The tests.yaml of a `behaviour` version: every rule passes, fails and is skipped."""
     rules = [f"rule-{r}" for r in range(index % 3 + 1)]
-    return BEHAVIOUR_TESTS % {
+    return (KUBERNETES_TESTS if kubernetes else BEHAVIOUR_TESTS) % {
         "i": index,
+        "long": "k" * 70,
         "fails": ", ".join(f"{r}: fail" for r in rules),
         "skips": ", ".join(f"{r}: skip" for r in rules),
     }
@@ -148,10 +207,18 @@ def _digest(meta_text: str, definition_text: str) -> str:
     return policy_digest(json.loads(meta_text), yaml.load(definition_text, Loader=yaml.CSafeLoader))
 
 
-def make_repo(path: Path, n: int, *, delivered: bool = False, behaviour: bool = False) -> Path:
+def make_repo(
+    path: Path,
+    n: int,
+    *,
+    delivered: bool = False,
+    behaviour: bool = False,
+    kubernetes: bool = False,
+) -> Path:
     """A git repository with `n` policy versions in one commit.
 
-    `behaviour=True` gives them 1-3 CEL rules each and a 3-case tests.yaml on every other one.
+    `behaviour=True` gives them 1-3 CEL rules each and a 3-case tests.yaml on every other one;
+    `kubernetes=True` (with it) half of those rules Kubernetes' libraries, and resource-schemas/.
 
     `delivered=True` also records all of them in `.state/delivered.json` and sets
     `.state/baseline.sha` to HEAD (in a second commit), so a release has nothing to do.
@@ -170,11 +237,16 @@ def make_repo(path: Path, n: int, *, delivered: bool = False, behaviour: bool = 
     for index in range(n):
         folder = path / "policies" / policy_name(index) / "v1.0.0"
         folder.mkdir(parents=True)
-        meta_text, definition_text = policy_files(index, behaviour)
+        meta_text, definition_text = policy_files(index, behaviour, kubernetes)
         (folder / "metadata.json").write_text(meta_text)
         (folder / "policy-definition.yaml").write_text(definition_text)
         if behaviour and index % 2 == 0:
-            (folder / "tests.yaml").write_text(behaviour_tests(index))
+            (folder / "tests.yaml").write_text(behaviour_tests(index, kubernetes))
+    if kubernetes:
+        schemas = path / "resource-schemas"
+        schemas.mkdir()
+        for kind, schema in KUBERNETES_SCHEMAS.items():
+            (schemas / f"{kind}.json").write_text(json.dumps(schema, indent=2) + "\n")
         if delivered:
             records[policy_name(index)] = {
                 "1.0.0": {
@@ -199,12 +271,20 @@ def make_repo(path: Path, n: int, *, delivered: bool = False, behaviour: bool = 
     return path
 
 
-def cached_repo(workdir: Path, n: int, *, delivered: bool = False, behaviour: bool = False) -> Path:
+def cached_repo(
+    workdir: Path,
+    n: int,
+    *,
+    delivered: bool = False,
+    behaviour: bool = False,
+    kubernetes: bool = False,
+) -> Path:
     """A fresh copy of a generated repository (generated once per N and kind, then copied)."""
     kind = "behaviour" if behaviour else ("delivered" if delivered else "new")
+    kind = "kubernetes" if kubernetes else kind
     template = workdir / "templates" / f"{kind}-{n}"
     if not (template / TEMPLATE_MARK).is_file():
-        make_repo(template, n, delivered=delivered, behaviour=behaviour)
+        make_repo(template, n, delivered=delivered, behaviour=behaviour, kubernetes=kubernetes)
     copy = workdir / "runs" / f"{kind}-{n}-{secrets.token_hex(3)}"
     copy.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run(["cp", "-a", str(template), str(copy)], check=True)

@@ -6,6 +6,8 @@ predicates (policy_checks.fastschema: the floor now that valid documents never r
     python bench/validate.py                   # N = 2000, 10000
     python bench/validate.py --n 2000 --quick
     python bench/validate.py --behaviour       # CEL + tests.yaml vs policy_condition_language=none
+    python bench/validate.py --behaviour --kubernetes   # the same, with Kubernetes' libraries in
+                                               # half the rules and resource-schemas/ (typed)
 
 `--behaviour` (CONTRACT section 8, issue 19's target of at most 1.3x): versions with 1-3 CEL
 rules each and a 3-case tests.yaml on every other one, validated as they are and with
@@ -94,8 +96,10 @@ def validate_rows(env: Env, workdir: Path, n: int, workers: list[int]) -> list[l
     return rows
 
 
-def behaviour_rows(env: Env, workdir: Path, n: int, workers: list[int]) -> list[list[object]]:
-    repo = cached_repo(workdir, n, behaviour=True)
+def behaviour_rows(
+    env: Env, workdir: Path, n: int, workers: list[int], kubernetes: bool = False
+) -> list[list[object]]:
+    repo = cached_repo(workdir, n, behaviour=True, kubernetes=kubernetes)
     rows: list[list[object]] = []
     for count in workers:
         args = ["-n", str(count)] if count else ["-p", "no:xdist"]
@@ -137,17 +141,27 @@ def main() -> int:
         action="store_true",
         help="CEL conditions and tests.yaml against policy_condition_language=none",
     )
+    parser.add_argument(
+        "--kubernetes",
+        action="store_true",
+        help="with --behaviour: half the rules use Kubernetes' libraries; resource-schemas/",
+    )
     add_common_args(parser)
     args = parser.parse_args()
     if args.quick:
         args.n = [2000]
     print(machine_facts())
     if args.behaviour:
-        print("author mode with CEL rules and tests.yaml (ratio = wall / conditions none)")
+        variant = ", Kubernetes' libraries and typed resources" if args.kubernetes else ""
+        print(
+            f"author mode with CEL rules and tests.yaml{variant} (ratio = wall / conditions none)"
+        )
         rows = [
             row
             for n in args.n
-            for row in behaviour_rows(env_from(args), args.workdir, n, args.workers)
+            for row in behaviour_rows(
+                env_from(args), args.workdir, n, args.workers, args.kubernetes
+            )
         ]
         headers = ["N", "run", "wall s", "ratio", "controller MB", "tree MB", "check"]
         print_table(headers, rows)
