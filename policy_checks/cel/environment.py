@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 
 from policy_checks.cel import checkedast, messages, types
-from policy_checks.cel.library import Library, libraries
+from policy_checks.cel.library import Library, Overload, libraries
 
 # cel-expr-python's own extensions, by the names its configuration knows, at the versions that
 # match Kubernetes' base environment (k8s.io/apiserver pkg/cel/environment/base.go).
@@ -58,6 +58,50 @@ class ExpressionOutcome:
 def _has_type_params(overload_args: tuple[str, ...], result: str) -> bool:
     words = " ".join((*overload_args, result)).replace("(", " ").replace(")", " ").replace(",", " ")
     return any(types.is_type_param(word) for word in words.split())
+
+
+def _by_runtime_kinds(overloads: list[Overload]) -> list[Overload]:
+    """The overloads of one name as the running environment can register them. Its registry
+    tells arguments apart by kind only, so overloads that differ only in which message they take
+    (`string(net.IP)`, `string(net.CIDR)`) would collide there ("already registered"): each such
+    group becomes one overload whose implementation picks by the argument's message type, the
+    choice the checker has already made."""
+    groups: dict[tuple[bool, tuple[str, ...]], list[Overload]] = {}
+    for overload in overloads:
+        key = (overload.member, tuple(types.runtime_kind(word) for word in overload.args))
+        groups.setdefault(key, []).append(overload)
+    merged: list[Overload] = []
+    for group in groups.values():
+        if len(group) == 1 or not all(overload.impl for overload in group):
+            merged.extend(group)
+            continue
+        results = {overload.result for overload in group}
+        first = group[0]
+        merged.append(
+            Overload(
+                first.id,
+                first.args,
+                first.result if len(results) == 1 else "dyn",
+                _dispatch(tuple(group)),
+                first.member,
+            )
+        )
+    return merged
+
+
+def _dispatch(group: tuple[Overload, ...]) -> Any:
+    def call(*args: Any) -> Any:
+        for overload in group:
+            if all(
+                getattr(getattr(arg, "DESCRIPTOR", None), "full_name", None) == word
+                for arg, word in zip(args, overload.args, strict=False)
+                if types.is_message(word)
+            ):
+                assert overload.impl is not None
+                return overload.impl(*args)
+        raise ValueError("no such overload")
+
+    return call
 
 
 class Environments:
@@ -131,28 +175,31 @@ class Environments:
     def _extension(self, *, running: bool) -> Any:
         from cel_expr_python import cel
 
-        declarations = []
+        # By name, across libraries: `string(net.IP)` and `string(net.CIDR)` come from two.
+        by_name: dict[str, list[Overload]] = {}
         for library in self.libraries():
             if library.where == ("check" if running else "run"):
                 continue
             for function in library.functions:
                 if not running and self._generic(function):
                     continue  # declared in the configuration, with its type parameters
-                declarations.append(
-                    cel.FunctionDecl(
-                        function.name,
-                        [
-                            cel.Overload(
-                                overload.id,
-                                types.runtime_type(overload.result),
-                                [types.runtime_type(word) for word in overload.args],
-                                overload.member,
-                                **({"impl": overload.impl} if running and overload.impl else {}),
-                            )
-                            for overload in function.overloads
-                        ],
+                by_name.setdefault(function.name, []).extend(function.overloads)
+        declarations = [
+            cel.FunctionDecl(
+                name,
+                [
+                    cel.Overload(
+                        overload.id,
+                        types.runtime_type(overload.result),
+                        [types.runtime_type(word) for word in overload.args],
+                        overload.member,
+                        **({"impl": overload.impl} if running and overload.impl else {}),
                     )
-                )
+                    for overload in (_by_runtime_kinds(overloads) if running else overloads)
+                ],
+            )
+            for name, overloads in by_name.items()
+        ]
         return cel.CelExtension("kubernetes", declarations)
 
     # -- the environments -----------------------------------------------------------------------
