@@ -156,7 +156,11 @@ def _contains_cidr(value: Any, other: Any) -> bool:
     # Kubernetes: Overlaps(other) && Bits() <= other.Bits(), which is "other's network lies
     # within this one" for one family, and false across families.
     network, inner = _network(value), _network(other)
-    return network.version == inner.version and inner.subnet_of(network)  # type: ignore[arg-type]
+    if isinstance(network, ipaddress.IPv4Network) and isinstance(inner, ipaddress.IPv4Network):
+        return inner.subnet_of(network)
+    if isinstance(network, ipaddress.IPv6Network) and isinstance(inner, ipaddress.IPv6Network):
+        return inner.subnet_of(network)
+    return False
 
 
 def _contains_cidr_string(value: Any, text: str) -> bool:
