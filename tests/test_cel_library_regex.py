@@ -342,3 +342,64 @@ def test_a_mebibyte_text_returns() -> None:
     assert len(run("t.findAll('b')", t=text).value) == MEBIBYTE // 2
     assert run("t.find('(a|b)*c')", t=text).value == ""
     assert run("t.findAll('[ab]+')", t=text).value == [text]
+
+
+def test_go_size_bound() -> None:
+    # Go's maxSize is 3,355,443 instructions: 3,356 times x{1000} is past it, 3,355 is not
+    # (RE2 then compiles it, within its own budget).
+    assert regex.check_pattern("x{1000}" * 3356) == (
+        "error parsing regexp: expression too large: `" + "x{1000}" * 3356 + "`"
+    )
+    assert regex.check_pattern("\\{1000}" * 5000) is None  # escaped braces are no repetition
+    assert regex.check_pattern("\\Qx{1000}\\E" * 5000) is None  # nor quoted ones
+
+
+def test_through_the_evaluator() -> None:
+    # The conditions of a policy, run in the evaluating child (its memory capped) as a version's
+    # tests run: Kubernetes' libraries are there, and a pattern from the resource that would
+    # make a backtracking engine run for ever is answered.
+    from policy_checks.conditions import compile_conditions
+    from policy_checks.evaluator import ERROR, PASS, Evaluator
+    from policy_checks.loading import load_yaml
+
+    conditions = {
+        "digits": "resource.name.find('[0-9]+') == '42'",
+        "hostile": "resource.text.find(resource.pattern) == ''",
+        "bad-pattern": "resource.name.find(resource.bad) == ''",
+        "address": "cidr('10.0.0.0/8').containsIP(resource.ip) && isIP(resource.ip)",
+        "url": "url(resource.url).getHostname() == 'example.com'",
+        "url-query": "url(resource.url).getQuery()['a'] == ['1', '2']",
+    }
+    rules = "".join(
+        f"    - id: {rid}\n      description: d\n      condition: {text!r}\n"
+        for rid, text in conditions.items()
+    )
+    text = (
+        "apiVersion: policyhub/v1\nkind: PolicyDefinition\nspec:\n  severity: low\n"
+        f"  rules:\n{rules}"
+    )
+    document = load_yaml(text.encode(), "p.yaml")
+    policy, findings = compile_conditions(document.value, "p.yaml", document.source, lambda: text)
+    assert policy is not None, [f.render() for f in findings]
+    resource = {
+        "name": "item-42",
+        "text": "a" * 100_000 + "!",
+        "pattern": "(a+)+$",
+        "bad": "(",
+        "ip": "10.1.2.3",
+        "url": "https://example.com:8443/p?a=1&a=2",
+    }
+    evaluator = Evaluator(timeout=10.0)
+    try:
+        results = {r.rule: (r.result, r.message) for r in evaluator.evaluate(policy, {}, resource)}
+    finally:
+        evaluator.close()
+    assert results["digits"] == (PASS, None)
+    assert results["hostile"] == (PASS, None)
+    assert results["bad-pattern"][0] == ERROR
+    assert "Illegal regex: error parsing regexp: missing closing ): `(`" in str(
+        results["bad-pattern"][1]
+    )
+    assert results["address"] == (PASS, None)
+    assert results["url"] == (PASS, None)
+    assert results["url-query"] == (PASS, None)

@@ -85,6 +85,32 @@ _ESCAPE_TOKEN = re.compile(r"\\(?:Q.*?(?:\\E|\Z)|.)", re.DOTALL)
 # bound (32M class runes, some 26,000 \pL) with the same words.
 _MAX_UNICODE_CLASSES = 2000
 
+# Go's bound on a compiled pattern, in instructions (regexp/syntax maxSize: 128 MiB of 40-byte
+# instructions). Every counted repetition x{n} costs at least n of them in Go's accounting, so
+# when the counts alone pass the bound Go refuses the pattern ("expression too large"); here it
+# is refused before RE2 expands the copies (150,000 x{1000} took RE2 1.5 GB and 10 s).
+_GO_MAX_SIZE = (128 << 20) // 40
+# A counted repetition as Go parses it (no leading zeros), after an escape or a \Q...\E run
+# is set aside; one in a character class is counted too (it only errs towards refusing a
+# pattern past the bound that Go would take, and only with megabytes of braces in classes).
+_REPEAT_TOKEN = re.compile(
+    r"\\Q.*?(?:\\E|\Z)|\\.|\{(0|[1-9][0-9]*)(?:(,)(0|[1-9][0-9]*)?)?\}", re.DOTALL
+)
+
+
+def _repeat_total(pattern: str) -> int:
+    """The copies the counted repetitions ask for: {n} and {n,} n, {n,m} m (Go's Max, or Min
+    when there is none); a count past 1000 is an error of its own (RE2 reports it), 1001 here."""
+    total = 0
+    for token in _REPEAT_TOKEN.finditer(pattern):
+        digits = token[3] if token[3] is not None else token[1]
+        if digits is None:
+            continue  # an escape, or a \Q...\E run
+        total += 1001 if len(digits) > 4 else min(int(digits), 1001)
+        if total > _GO_MAX_SIZE:
+            break
+    return total
+
 
 class PatternError(ValueError):
     """A pattern Go's `regexp.Compile` refuses; the message is Go's `syntax.Error`."""
@@ -105,6 +131,8 @@ def _compile(pattern: str) -> Any:
 
     escapes = [token[0][:2] for token in _ESCAPE_TOKEN.finditer(pattern)]
     if escapes.count("\\p") + escapes.count("\\P") > _MAX_UNICODE_CLASSES:
+        return PatternError(_go_message(_TOO_LARGE, pattern))
+    if _repeat_total(pattern) > _GO_MAX_SIZE:
         return PatternError(_go_message(_TOO_LARGE, pattern))
     compiled = _re2.RE2(pattern.encode("utf-8"), _options())
     if not compiled.ok():
