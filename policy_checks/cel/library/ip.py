@@ -5,7 +5,9 @@
 Ported from k8s.io/apiserver `pkg/cel/library/ip.go` and `pkg/cel/ip.go` at commit
 24a394e516bfda066d7e2221d7d92c052de27c54, pinned by `pkg/cel/library/ip_test.go` there
 (tests/test_cel_library_ip.py). Kubernetes parses with Go's `net/netip.ParseAddr` (Go 1.26, its
-go.mod's toolchain) and then refuses zones and IPv4-mapped IPv6 addresses.
+go.mod's toolchain) and then refuses zones and IPv4-mapped IPv6 addresses. The port was read
+from a newer Go tree (src/net/netip/netip.go after 1.27), whose ParseAddr has the two changes
+since the 1.22 era: at most 4 hex digits a group, and embedded-IPv4 errors not wrapped.
 
 - Parsing is a port of `netip.ParseAddr`, not Python's `ipaddress`: the error messages are part
   of Kubernetes' (its tests pin them), and the two accept different strings (`ipaddress` takes a

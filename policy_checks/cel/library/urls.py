@@ -11,7 +11,10 @@ accepts) and then keeps `url.Parse` of it (which splits off the fragment, and re
 as an authority where ParseRequestURI saw a path).
 
 The parser is a port of Go 1.26's `net/url` (Kubernetes' go.mod: go 1.26.0, godebug default
-go1.26): on bytes, as Go's strings are, with its messages. Go 1.26 behaviour that an older
+go1.26): on bytes, as Go's strings are, with its messages. It was read from a newer Go tree
+(src/net/url/url.go, the development tree after 1.27); what it has that 1.26.0 may lack is the
+narrowing of strict colons to http and https (go.dev/issue/78077) and String()'s "%2F" for an
+authority-less path starting with "//". Go 1.26 behaviour that an older
 `net/url` or Python's `urllib.parse` would get wrong, kept here:
 - a host in brackets must be an IPv6 address by `netip.ParseAddr` ("invalid host: ..."), and an
   IPv4 address in brackets is "invalid IP-literal";
