@@ -68,36 +68,6 @@ def _info(parsed: tuple[str, tuple[Any, ...]]) -> dict[str, Any]:
     return info
 
 
-_PRIMITIVES = (
-    "bool",
-    "int",
-    "uint",
-    "double",
-    "string",
-    "bytes",
-    "null",
-    "dyn",
-    "timestamp",
-    "duration",
-)
-
-
-def is_message(word: str) -> bool:
-    """Whether a word names a message (`net.IP`): what the runtime tells apart only by kind."""
-    name, _ = parse(word)
-    return name not in (*_PRIMITIVES, "list", "map") and not is_type_param(name)
-
-
-def runtime_kind(word: str) -> str:
-    """What the running environment's function registry tells arguments apart by: their kind,
-    not their full type (`list(int)` and `list(string)` are both a list, every message is a
-    message). Two overloads of one name whose arguments have the same kinds collide there."""
-    name, _ = parse(word)
-    if is_type_param(name):
-        return "dyn"
-    return "message" if is_message(word) else name
-
-
 def runtime_type(word: str) -> Any:
     """The `cel.Type` of a word in the running environment (type parameters are `dyn`)."""
     return _runtime(parse(word))
