@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from policy_checks.cel import resources
 from policy_checks.cel.environment import ENVIRONMENTS
+from policy_checks.cel.resources import ResourceSchemas
 from policy_checks.jsonpath import format_path
 from policy_checks.loading import SourceMap
 from policy_checks.model import Finding
@@ -237,9 +239,11 @@ def compile_conditions(
     file: str,
     source: SourceMap,
     yaml_text: Callable[[], str | None],
+    resource_schemas: ResourceSchemas | None = None,
 ) -> tuple[CompiledPolicy | None, list[Finding]]:
     """Every rule's condition compiled and type-checked; the findings say what is wrong where.
-    `yaml_text` gives the file's text, asked only to place an error at its column."""
+    `yaml_text` gives the file's text, asked only to place an error at its column.
+    `resource_schemas`: `resource` is typed by those of the target kinds, when all have one."""
     params = ParameterProblems(definition, file, source)
     findings = list(params.findings)
     spec = _mapping(definition.get("spec"))
@@ -247,6 +251,11 @@ def compile_conditions(
     if params.findings:
         # The condition's view of params is unknown: checking it would only add noise.
         return None, findings
+    targets = spec.get("targets")
+    kinds = (
+        tuple(str(_mapping(t).get("kind")) for t in targets) if isinstance(targets, list) else None
+    )
+    resource = (resource_schemas.type_word(kinds) if resource_schemas and kinds else None) or "dyn"
     compiled: list[CompiledRule] = []
     rules = spec.get("rules")
     for index, rule in enumerate(rules if isinstance(rules, list) else []):
@@ -254,7 +263,7 @@ def compile_conditions(
         text = rule.get("condition")
         if not isinstance(text, str) or not text.strip():
             continue  # the schema reports it
-        compiled_text = ENVIRONMENTS.compile(signature, text)
+        compiled_text = ENVIRONMENTS.compile(signature, text, resource)
         program, detail = compiled_text.program, compiled_text.result_type or compiled_text.error
         rule_id = str(rule.get("id", index))
         path = ("spec", "rules", index, "condition")
@@ -264,6 +273,7 @@ def compile_conditions(
             )
             continue
         word = _TYPE_WORDS.get(detail) or (detail.lower() if detail not in ("BOOL", "DYN") else "")
+        word = "object" if detail.startswith(resources.TYPE_PREFIX) else word
         if word:
             findings.append(
                 Finding(
@@ -280,10 +290,6 @@ def compile_conditions(
         compiled.append(CompiledRule(rule_id, program))
     if findings:
         return None, findings
-    targets = spec.get("targets")
-    kinds = (
-        tuple(str(_mapping(t).get("kind")) for t in targets) if isinstance(targets, list) else None
-    )
     return CompiledPolicy(tuple(params.parameters), tuple(compiled), kinds), []
 
 
@@ -303,7 +309,10 @@ def _compile_findings(
         message = re.sub(r"^[A-Z_]+: |\s*\[[A-Z_]+\]$", "", error.strip().splitlines()[0])
         message = message.replace("Expression recursion limit exceeded", "nested too deeply")
         entries = [(-1, -1, message)]
-    messages = [_reword(message, signature) for _, _, message in entries]
+    messages = [
+        _unknown_field(message, text, line, column) or _reword(message, signature)
+        for line, column, message in entries
+    ]
     misspelt_call = any(hint and "function" in hint for _, hint in messages)
     findings: list[Finding] = []
     seen: set[str] = set()
@@ -312,8 +321,8 @@ def _compile_findings(
             continue  # a misspelt macro leaves its iteration variable undeclared too: noise
         if message.startswith("syntax error") and any(m.startswith("syntax error") for m in seen):
             continue  # the parser's follow-up errors only repeat the first one
-        if message in seen:
-            continue
+        if message in seen or ("'*error*'" in original and len(entries) > 1):
+            continue  # a select on what already failed: the failure is reported
         seen.add(message)
         where = _place(line, column, text, path, source, yaml_text)
         at = f" (column {where[1]})" if where[1] else ""
@@ -337,9 +346,66 @@ def _bare_unknown(message: str) -> bool:
     return ref is not None and not did_you_mean(ref[1], ["resource", "params"])
 
 
+def _unknown_field(
+    message: str, text: str, line: int, column: int
+) -> tuple[str, str | None] | None:
+    """A field that no target kind's schema declares, named with the expression it was read of
+    and the fields that exist there (`resource.spec has no field ...`)."""
+    found = re.match(r"undefined field '([^']+)' not found in struct '([^']+)'", message)
+    fields = resources.fields_of(found[2]) if found else None
+    if found is None or fields is None:
+        return None
+    name = found[1]
+    rows = text.split("\n")
+    at = -1
+    if 1 <= line <= len(rows):
+        at = sum(len(row) + 1 for row in rows[: line - 1]) + column - 1
+    operand = _operand(text, at) or "the object"
+    match = did_you_mean(name, fields)
+    shown = ", ".join(fields[: resources.SHOWN_FIELDS])
+    if len(fields) > resources.SHOWN_FIELDS:
+        shown += f", … ({len(fields)} in all)"
+    return (
+        f"{operand} has no field `{name}`"
+        + (f"; did you mean `{match}`?" if match else "")
+        + f" (fields: {shown})",
+        f"the schemas of the policy's target kinds ({resources.SCHEMAS_DIR}/) declare the "
+        "fields a condition may read: correct the name, or declare the field there",
+    )
+
+
+def _operand(text: str, offset: int) -> str:
+    """The expression whose field is selected at `offset` (its `.`): `resource.spec`,
+    `c`, `resource.items[0]`; "" when it is not that simple."""
+    if text[offset:].startswith("(") and text[:offset].endswith("has"):
+        # The engine points at the macro's `(`: the select is its argument's last `.`.
+        inner, depth = offset + 1, 0
+        for end in range(inner, len(text)):
+            depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(text[end], 0)
+            if depth < 0:
+                offset = text.rfind(".", inner, end)
+                break
+    if not 0 < offset <= len(text) or not text[offset:].startswith("."):
+        return ""
+    start, depth = offset, 0
+    while start > 0:
+        char = text[start - 1]
+        if char in ")]":
+            depth += 1
+        elif char in "([":
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0 and not (char.isalnum() or char in "_.?"):
+            break
+        start -= 1
+    operand = text[start:offset].strip()
+    return operand if len(operand) <= 80 and "\n" not in operand else ""
+
+
 def _reword(message: str, signature: tuple[tuple[str, str], ...]) -> tuple[str, str | None]:
     """The engine's message in the author's words, and a hint."""
-    message = message.replace(" (in container '')", "").strip()
+    message = resources.readable(message.replace(" (in container '')", "").strip())
     declared = [name for name, _ in signature]
     field = re.match(r"undefined field '([^']+)' not found in struct 'policyhub\.params", message)
     if field:
