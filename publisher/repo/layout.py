@@ -13,14 +13,18 @@ from policy_checks import (
     MAX_FILE_BYTES,
     METADATA_FILE,
     POLICIES_DIR,
+    SCHEMAS_DIR,
     TESTS_FILE,
     Finding,
     OtherFile,
     PolicyFiles,
+    ResourceSchemaError,
     looks_like_version,
     not_a_folder_finding,
     parse_version_dir,
     read_policy_folder,
+    read_resource_schema_files,
+    schema_file_ignored,
     symlink_finding,
 )
 from publisher.repo import git as gitrepo
@@ -119,6 +123,10 @@ class WorkingTreeSource:
     def read(self, folder: str) -> PolicyFiles:
         return read_policy_folder(self.root, folder)
 
+    def resource_schema_files(self) -> dict[str, bytes]:
+        """resource-schemas/ as it is on disk; raises ResourceSchemaError."""
+        return read_resource_schema_files(self.root)
+
 
 class CommitSource:
     """Policy files as they are in one commit, read in bulk through `git cat-file --batch`."""
@@ -174,6 +182,33 @@ class CommitSource:
         if entry.size > MAX_FILE_BYTES:
             return OtherFile(None, f"is {entry.size} bytes; the limit is {MAX_FILE_BYTES} (1 MiB)")
         return OtherFile(self._blob(entry.sha))
+
+    def resource_schema_files(self) -> dict[str, bytes]:
+        """resource-schemas/ as the commit holds it, with the working tree's refusals; raises
+        ResourceSchemaError."""
+        tree = CommitTree.load(self.tree.repo, self.tree.commit, [SCHEMAS_DIR])
+        wanted: dict[str, str] = {}
+        for path, entry in sorted(tree.entries.items()):
+            if path == SCHEMAS_DIR:
+                what = "a symbolic link" if entry.mode == SYMLINK_MODE else "a file"
+                raise ResourceSchemaError(f"{path}: is {what}, not a folder of schemas")
+            name, _, deeper = path.removeprefix(f"{SCHEMAS_DIR}/").partition("/")
+            if schema_file_ignored(name):
+                continue
+            if deeper:
+                raise ResourceSchemaError(
+                    f"{SCHEMAS_DIR}/{name}: is a folder; {SCHEMAS_DIR}/ holds only <kind>.json "
+                    "or <kind>.yaml files"
+                )
+            if entry.mode == SYMLINK_MODE:
+                raise ResourceSchemaError(f"{path}: is a symbolic link; links are never followed")
+            if entry.size > MAX_FILE_BYTES:
+                raise ResourceSchemaError(
+                    f"{path}: is {entry.size} bytes; the limit is {MAX_FILE_BYTES} (1 MiB)"
+                )
+            wanted[path] = entry.sha
+        blobs = tree.read_blobs(list(wanted.values()))
+        return {path: blobs[sha] for path, sha in wanted.items()}
 
     def _blob(self, sha: str) -> bytes:
         if sha not in self._blobs:
