@@ -67,6 +67,8 @@ MAX_SHAPES = 200_000
 MAX_NESTING = 64
 # How many fields a *did you mean* message lists at most.
 SHOWN_FIELDS = 25
+# A validation message quotes the value it is about: a whole object must not flood the report.
+MAX_MESSAGE = 300
 
 
 class ResourceSchemaError(ValueError):
@@ -158,7 +160,7 @@ class _Reader:
         self._count = 0
 
     def read(self) -> Shape:
-        return self._shape(self.document, "#", (), 0)
+        return self._shape(self.document, "#", ("#",), 0)
 
     def _fail(self, at: str, why: str) -> ResourceSchemaError:
         return ResourceSchemaError(f"{self.file}: {why} (at {at})")
@@ -608,26 +610,44 @@ class ResourceSchemas:
             return []
         from jsonschema.exceptions import best_match
 
-        problems = []
+        problems: list[tuple[JsonPath, str]] = []
         for error in self._validator(kind).iter_errors(resource):
             # best_match descends into anyOf/oneOf to the most relevant cause.
             error = best_match([error]) or error
             path: JsonPath = tuple(error.absolute_path)
-            message = error.message
-            if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-                schema = error.schema if isinstance(error.schema, dict) else {}
-                known = [str(key) for key in schema.get("properties", {})]
-                for key in error.instance:
-                    if key not in known:
-                        match = nearest(str(key), known)
-                        problems.append(
-                            (
-                                (*path, key),
-                                f"unknown field {key!r}"
-                                + (f"; did you mean {match!r}?" if match else ""),
-                            )
+            schema = error.schema if isinstance(error.schema, dict) else {}
+            known = [str(key) for key in schema.get("properties", {})]
+            unknown = (
+                [str(key) for key in error.instance if key not in known]
+                if isinstance(error.instance, dict)
+                else []
+            )
+            if error.validator == "additionalProperties":
+                # At the key itself, with the field it was likely meant to be.
+                for key in unknown:
+                    match = nearest(key, known)
+                    problems.append(
+                        (
+                            (*path, key),
+                            f"unknown field {key!r}"
+                            + (f"; did you mean {match!r}?" if match else ""),
                         )
+                    )
                 continue
+            wanted = re.fullmatch(r"'(.+)' is a required property", error.message)
+            misspelt = (
+                nearest(wanted[1], unknown) if error.validator == "required" and wanted else None
+            )
+            if wanted and misspelt:
+                # One mistake, not two: the required field is there, misspelt.
+                message = (
+                    f"unknown field {misspelt!r}; did you mean {wanted[1]!r} (required, missing)?"
+                )
+                problems.append(((*path, misspelt), message))
+                continue
+            message = error.message
+            if len(message) > MAX_MESSAGE:
+                message = message[: MAX_MESSAGE - 1] + "…"
             problems.append((path, message))
         return sorted(problems, key=lambda problem: format_path(problem[0]))
 
