@@ -82,7 +82,7 @@ MAPPING = [
 
 @pytest.mark.parametrize(("schema", "key"), MAPPING, ids=[k for _, k in MAPPING])
 def test_a_schema_maps_to_its_cel_type(schema: dict[str, Any], key: str) -> None:
-    assert shape_of(schema).key == key
+    assert shape_of(schema).text == key
 
 
 def test_refs_resolve_within_the_file_and_recursion_stops_at_dyn() -> None:
@@ -94,8 +94,32 @@ def test_refs_resolve_within_the_file_and_recursion_stops_at_dyn() -> None:
         "components": {"schemas": {"a/b": obj(left=STR)}},
         **obj(tree={"$ref": "#/$defs/Node"}, pair={"$ref": "#/$defs/Pair"}, me={"$ref": "#"}),
     }
-    assert shape_of(schema).key == (
+    assert shape_of(schema).text == (
         "{me:dyn,pair:{left:string},tree:{children:list(dyn),value:int}}"
+    )
+
+
+def test_a_type_reached_by_many_paths_is_read_once() -> None:
+    """Kubernetes reaches ObjectMeta, Container... by many paths: 2**40 of them here."""
+    chain = {
+        f"T{i}": obj(left={"$ref": f"#/$defs/T{i + 1}"}, right={"$ref": f"#/$defs/T{i + 1}"})
+        for i in range(40)
+    }
+    chain["T40"] = obj(leaf=INT)
+    shape = shape_of({"$defs": chain, "$ref": "#/$defs/T0"})
+    assert len(shape.key) < 64
+    assert resources.fields_of(resources.declare(shape)) == ["left", "right"]
+
+
+def test_references_that_recurse_into_one_another_are_bounded() -> None:
+    names = [f"T{i}" for i in range(9)]
+    tangle = {n: obj(**{m.lower(): {"$ref": f"#/$defs/{m}"} for m in names}) for n in names}
+    with pytest.raises(ResourceSchemaError, match="expands to more than 200000 types"):
+        shape_of({"$defs": tangle, "$ref": "#/$defs/T0"}, "resource-schemas/tangle.json")
+    # One type that holds itself (JSONSchemaProps) is read once.
+    props = obj(properties={"additionalProperties": {"$ref": "#/$defs/P"}}, type=STR)
+    assert shape_of({"$defs": {"P": props}, "$ref": "#/$defs/P"}).text == (
+        "{properties:map(dyn),type:string}"
     )
 
 
@@ -122,8 +146,8 @@ MERGES = [
 def test_the_target_kinds_schemas_merge_structurally(
     a: dict[str, Any], b: dict[str, Any], key: str
 ) -> None:
-    assert merge(shape_of(a), shape_of(b)).key == key
-    assert merge(shape_of(b), shape_of(a)).key == key
+    assert merge(shape_of(a), shape_of(b)).text == key
+    assert merge(shape_of(b), shape_of(a)).text == key
 
 
 # -- what the engine does with the declaration ------------------------------------------------
@@ -328,6 +352,11 @@ BAD_FILES = [
     ({"a.json": '{"type": "object", "type": "string"}'}, 'duplicate key "type"'),
     ({"a.yaml": "type: [unclosed\n"}, "resource-schemas/a.yaml:"),
     ({"a.json": "[]"}, "resource-schemas/a.json: a JSON Schema must be an object"),
+    (
+        {"a.json": " " * (1 << 20) + "{}"},
+        "resource-schemas/a.json: file is larger than 1 MiB (the limit is 1048576 bytes) "
+        "(hint: keep only the schemas the kind uses, compact: jq -c",
+    ),
     (
         {"a.json": '{"type": "strin"}'},
         "resource-schemas/a.json: not a valid JSON Schema: 'strin' is not valid under any of "

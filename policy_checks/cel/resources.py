@@ -28,10 +28,12 @@ which the checker types `dyn`.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import functools
 import hashlib
 import re
+import sys
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -63,10 +65,11 @@ TYPE_PREFIX = "policyhub.resource."
 # Past this many shapes one file's schema is refused: a hostile file of references that fan out
 # must not take the run's memory (Kubernetes' Deployment is a few thousand).
 MAX_SHAPES = 200_000
-# Deeper than this the rest of a schema is dyn, far inside Python's recursion limit.
-MAX_NESTING = 64
+# More `$ref`s inside one another than this is refused: Kubernetes' deepest kinds need a dozen.
+MAX_REFS = 64
 # How many fields a *did you mean* message lists at most.
 SHOWN_FIELDS = 25
+SIZE_HINT = "keep only the schemas the kind uses, compact: jq -c (see the README's typed resources)"
 # A validation message quotes the value it is about: a whole object must not flood the report.
 MAX_MESSAGE = 300
 
@@ -97,13 +100,26 @@ class Shape:
 
     @functools.cached_property
     def key(self) -> str:
-        """A canonical text of the shape: equal shapes, equal keys (and one message)."""
+        """Equal shapes, equal keys (and one message). An object's key is a digest of its
+        fields' keys, so that a key stays short however large the type it stands for (a
+        Kubernetes kind reaches one shape by many paths)."""
         if self.kind in ("list", "map"):
             assert self.item is not None
             return f"{self.kind}({self.item.key})"
         if self.kind == "object":
-            return "{" + ",".join(f"{name}:{shape.key}" for name, shape in self.fields) + "}"
+            content = ",".join(f"{name}:{shape.key}" for name, shape in self.fields)
+            return "#" + hashlib.sha256(content.encode()).hexdigest()[:32]
         return self.kind + ("?" if self.nullable else "")
+
+    @property
+    def text(self) -> str:
+        """The shape written out (`{a:int,b:list(string)}`), for tests and reading."""
+        if self.kind in ("list", "map"):
+            assert self.item is not None
+            return f"{self.kind}({self.item.text})"
+        if self.kind == "object":
+            return "{" + ",".join(f"{name}:{shape.text}" for name, shape in self.fields) + "}"
+        return self.key
 
 
 DYN = Shape("dyn")
@@ -156,22 +172,25 @@ class _Reader:
         self.file = file
         self._memo: dict[str, Shape] = {}
         self._checked: set[str] = set()
-        self._cuts = 0  # recursion points met so far: a shape made without any is reusable
+        # The outermost place on the stack that a recursion point cut back to, since the
+        # current reference began: a shape whose cuts all go back to its own reference is the
+        # same wherever it is met, and is made once.
+        self._lowest = sys.maxsize
         self._count = 0
 
     def read(self) -> Shape:
-        return self._shape(self.document, "#", ("#",), 0)
+        try:
+            return self._shape(self.document, "#", ("#",))
+        except RecursionError:
+            raise self._fail("#", "the schema is nested too deeply") from None
 
     def _fail(self, at: str, why: str) -> ResourceSchemaError:
         return ResourceSchemaError(f"{self.file}: {why} (at {at})")
 
-    def _shape(self, node: Any, at: str, stack: tuple[str, ...], depth: int) -> Shape:
+    def _shape(self, node: Any, at: str, stack: tuple[str, ...]) -> Shape:
         self._count += 1
         if self._count > MAX_SHAPES:
             raise self._fail(at, f"the schema expands to more than {MAX_SHAPES} types")
-        if depth > MAX_NESTING:
-            self._cuts += 1  # what is made here depends on how deep it was reached
-            return DYN
         if not isinstance(node, dict):
             return DYN  # `true`, `false`: no type to speak of
         if node.get("x-kubernetes-int-or-string") is True:
@@ -183,8 +202,8 @@ class _Reader:
         ref = node.get("$ref")
         if isinstance(ref, str):
             # The reference gives the type; its siblings (description, default) do not.
-            return self._ref(ref, at, stack, depth)
-        shapes = self._own(node, at, stack, depth)
+            return self._ref(ref, at, stack)
+        shapes = self._own(node, at, stack)
         for keyword in ("allOf", "anyOf", "oneOf"):
             parts = node.get(keyword)
             # anyOf and oneOf beside a type only constrain values (Kubernetes' structural
@@ -192,7 +211,7 @@ class _Reader:
             if isinstance(parts, list) and parts and (keyword == "allOf" or not shapes):
                 shapes.append(
                     merge_all(
-                        self._shape(part, f"{at}/{keyword}/{index}", stack, depth + 1)
+                        self._shape(part, f"{at}/{keyword}/{index}", stack)
                         for index, part in enumerate(parts)
                     )
                 )
@@ -200,9 +219,7 @@ class _Reader:
             shapes.append(NULL)
         return merge_all(shapes) if shapes else DYN
 
-    def _own(
-        self, node: dict[str, Any], at: str, stack: tuple[str, ...], depth: int
-    ) -> list[Shape]:
+    def _own(self, node: dict[str, Any], at: str, stack: tuple[str, ...]) -> list[Shape]:
         """The shapes of a node's `type` (each of a list), or the type its keywords imply."""
         declared = node.get("type")
         types = declared if isinstance(declared, list) else [declared] if declared else []
@@ -223,13 +240,13 @@ class _Reader:
                 shapes.append(NULL)
             elif name == "array":
                 items = node.get("items")
-                item = self._shape(items, f"{at}/items", stack, depth + 1) if items else DYN
+                item = self._shape(items, f"{at}/items", stack) if items else DYN
                 shapes.append(Shape("list", item))
             elif name == "object":
-                shapes.append(self._object(node, at, stack, depth))
+                shapes.append(self._object(node, at, stack))
         return shapes
 
-    def _object(self, node: dict[str, Any], at: str, stack: tuple[str, ...], depth: int) -> Shape:
+    def _object(self, node: dict[str, Any], at: str, stack: tuple[str, ...]) -> Shape:
         properties = node.get("properties")
         properties = properties if isinstance(properties, dict) else {}
         extra = node.get("additionalProperties")
@@ -237,9 +254,9 @@ class _Reader:
         if extra is True:
             others = DYN
         elif isinstance(extra, dict):
-            others = self._shape(extra, f"{at}/additionalProperties", stack, depth + 1)
+            others = self._shape(extra, f"{at}/additionalProperties", stack)
         fields = {
-            name: self._shape(value, f"{at}/properties/{_escape(name)}", stack, depth + 1)
+            name: self._shape(value, f"{at}/properties/{_escape(name)}", stack)
             for name, value in properties.items()
         }
         if not fields:
@@ -251,18 +268,21 @@ class _Reader:
             return Shape("map", DYN)
         return Shape("object", fields=tuple(sorted(fields.items())))
 
-    def _ref(self, ref: str, at: str, stack: tuple[str, ...], depth: int) -> Shape:
+    def _ref(self, ref: str, at: str, stack: tuple[str, ...]) -> Shape:
         if ref in stack:
-            self._cuts += 1
+            self._lowest = min(self._lowest, stack.index(ref))
             return DYN  # recursion: the type stops here
         memo = self._memo.get(ref)
         if memo is not None:
             return memo
+        if len(stack) > MAX_REFS:
+            raise self._fail(at, f"more than {MAX_REFS} references inside one another")
         target = self._resolve(ref, at)
-        cuts = self._cuts
-        shape = self._shape(target, ref, (*stack, ref), depth + 1)
-        if self._cuts == cuts:
+        outer, self._lowest = self._lowest, sys.maxsize
+        shape = self._shape(target, ref, (*stack, ref))
+        if self._lowest >= len(stack):  # cut back to `ref` itself, or never
             self._memo[ref] = shape
+        self._lowest = min(outer, self._lowest)
         return shape
 
     def _resolve(self, ref: str, at: str) -> Any:
@@ -411,7 +431,7 @@ def _message(shape: Shape) -> str | None:
     field_proto = _proto()
     from google.protobuf import descriptor_pb2
 
-    digest = hashlib.sha256(shape.key.encode()).hexdigest()[:24]
+    digest = shape.key.removeprefix("#")[:24]
     package = f"{TYPE_PREFIX}t{digest}"
     full = f"{package}.Object"
     file = descriptor_pb2.FileDescriptorProto(
@@ -576,10 +596,10 @@ class ResourceSchemas:
                 )
             document = loader(files[path], path)
             if not document.ok:
-                more = len(document.findings) - 1
-                raise ResourceSchemaError(
-                    document.findings[0].render() + (f" (and {more} more)" if more else "")
-                )
+                first, more = document.findings[0], len(document.findings) - 1
+                if first.rule == "file-size":  # the loader's hint speaks of policy files
+                    first = dataclasses.replace(first, hint=SIZE_HINT)
+                raise ResourceSchemaError(first.render() + (f" (and {more} more)" if more else ""))
             if not isinstance(document.value, dict):
                 raise ResourceSchemaError(f"{path}: a JSON Schema must be an object")
             schemas.files[stem] = path
