@@ -310,7 +310,7 @@ def _compile_findings(
         message = message.replace("Expression recursion limit exceeded", "nested too deeply")
         entries = [(-1, -1, message)]
     messages = [
-        _unknown_field(message, text, line, column) or _reword(message, signature)
+        resources.unknown_field(message, text, line, column) or _reword(message, signature)
         for line, column, message in entries
     ]
     misspelt_call = any(hint and "function" in hint for _, hint in messages)
@@ -344,63 +344,6 @@ def _bare_unknown(message: str) -> bool:
     """An undeclared single identifier that is no misspelling of `resource` or `params`."""
     ref = re.match(r"undeclared reference to '([^'.]+)'", message)
     return ref is not None and not did_you_mean(ref[1], ["resource", "params"])
-
-
-def _unknown_field(
-    message: str, text: str, line: int, column: int
-) -> tuple[str, str | None] | None:
-    """A field that no target kind's schema declares, named with the expression it was read of
-    and the fields that exist there (`resource.spec has no field ...`)."""
-    found = re.match(r"undefined field '([^']+)' not found in struct '([^']+)'", message)
-    fields = resources.fields_of(found[2]) if found else None
-    if found is None or fields is None:
-        return None
-    name = found[1]
-    rows = text.split("\n")
-    at = -1
-    if 1 <= line <= len(rows):
-        at = sum(len(row) + 1 for row in rows[: line - 1]) + column - 1
-    operand = _operand(text, at) or "the object"
-    match = did_you_mean(name, fields)
-    shown = ", ".join(fields[: resources.SHOWN_FIELDS])
-    if len(fields) > resources.SHOWN_FIELDS:
-        shown += f", … ({len(fields)} in all)"
-    return (
-        f"{operand} has no field `{name}`"
-        + (f"; did you mean `{match}`?" if match else "")
-        + f" (fields: {shown})",
-        f"the schemas of the policy's target kinds ({resources.SCHEMAS_DIR}/) declare the "
-        "fields a condition may read: correct the name, or declare the field there",
-    )
-
-
-def _operand(text: str, offset: int) -> str:
-    """The expression whose field is selected at `offset` (its `.`): `resource.spec`,
-    `c`, `resource.items[0]`; "" when it is not that simple."""
-    if text[offset:].startswith("(") and text[:offset].endswith("has"):
-        # The engine points at the macro's `(`: the select is its argument's last `.`.
-        inner, depth = offset + 1, 0
-        for end in range(inner, len(text)):
-            depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(text[end], 0)
-            if depth < 0:
-                offset = text.rfind(".", inner, end)
-                break
-    if not 0 < offset <= len(text) or not text[offset:].startswith("."):
-        return ""
-    start, depth = offset, 0
-    while start > 0:
-        char = text[start - 1]
-        if char in ")]":
-            depth += 1
-        elif char in "([":
-            if depth == 0:
-                break
-            depth -= 1
-        elif depth == 0 and not (char.isalnum() or char in "_.?"):
-            break
-        start -= 1
-    operand = text[start:offset].strip()
-    return operand if len(operand) <= 80 and "\n" not in operand else ""
 
 
 def _reword(message: str, signature: tuple[tuple[str, str], ...]) -> tuple[str, str | None]:

@@ -19,6 +19,8 @@ from policy_checks import ResourceSchemaError, ResourceSchemas, read_resource_sc
 from policy_checks.cel import messages, resources
 from policy_checks.cel.environment import ENVIRONMENTS, run_expression
 from policy_checks.cel.resources import merge, shape_of
+from policy_checks.conditions import compile_conditions
+from policy_checks.loading import SourceMap
 from tests.hubprocess import HubProcess
 from tests.policyrepo import PolicyRepo, metadata
 from tests.test_policy_behaviour import policyhub_eval
@@ -240,6 +242,46 @@ def test_a_typed_program_runs_over_the_json_document(
         assert result.value is expected
     else:
         assert expected in result.message.lower()
+
+
+WORDED = [
+    (
+        "resource.spce.replicas > 1",
+        "resource has no field `spce`; did you mean `spec`? (fields: kind, metadata, spec)",
+    ),
+    (
+        "resource.spec.containers.all(c, c.imag != '')",
+        "c has no field `imag`; did you mean `image`? (fields: image, name)",
+    ),
+    ("resource.spec.containers[0].imag == ''", "resource.spec.containers[0] has no field `imag`"),
+    (
+        "resource.?spec.?contianers.hasValue()",
+        "resource.?spec has no field `contianers`; did you mean `containers`?",
+    ),
+    (
+        "has(resource.metadata.lables)",
+        "resource.metadata has no field `lables`; did you mean "
+        "`labels`? (fields: labels, name, namespace)",
+    ),
+    ("resource.spec", "the condition is of type object, not bool"),
+    ("resource.spec == {}", "no overload of == for the argument types (object, map("),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), WORDED, ids=[t for t, _ in WORDED])
+def test_a_condition_on_a_typed_resource_is_one_finding_in_the_authors_words(
+    text: str, message: str
+) -> None:
+    schemas = load(**{"Deployment.json": json.dumps(TYPED)})
+    definition = {
+        "spec": {"targets": [{"kind": "Deployment"}], "rules": [{"id": "r", "condition": text}]}
+    }
+    policy, findings = compile_conditions(
+        definition, "p.yaml", SourceMap({}, {}), lambda: None, schemas
+    )
+    assert policy is None
+    assert len(findings) == 1, [f.render() for f in findings]  # no follow-up on `*error*`
+    assert message in findings[0].message
 
 
 def test_a_kubernetes_openapi_document_with_a_top_level_ref_types_the_kind() -> None:

@@ -62,10 +62,10 @@ KIND_RE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 _UNSELECTABLE = frozenset({"true", "false", "null", "in"})
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TYPE_PREFIX = "policyhub.resource."
-# Past this many shapes one file's schema is refused: a hostile file of references that fan out
-# must not take the run's memory (Kubernetes' Deployment is a few thousand).
+# Past this many shapes one file's schema is refused: references that recurse into one another
+# must not take the run's time and memory (a Kubernetes kind needs far fewer).
 MAX_SHAPES = 200_000
-# More `$ref`s inside one another than this is refused: Kubernetes' deepest kinds need a dozen.
+# More `$ref`s inside one another than this is refused, far inside Python's recursion limit.
 MAX_REFS = 64
 # How many fields a *did you mean* message lists at most.
 SHOWN_FIELDS = 25
@@ -171,7 +171,7 @@ class _Reader:
         self.document = document
         self.file = file
         self._memo: dict[str, Shape] = {}
-        self._checked: set[str] = set()
+        self._checked = {"#"}  # `shape_of` has checked the whole file
         # The outermost place on the stack that a recursion point cut back to, since the
         # current reference began: a shape whose cuts all go back to its own reference is the
         # same wherever it is met, and is made once.
@@ -301,8 +301,9 @@ class _Reader:
                 node = node[int(token)]
             else:
                 raise self._fail(at, f"$ref {ref!r} does not resolve within the file")
-        if ref not in self._checked:
-            # The file's own check does not look inside `components` or other unknown keywords.
+        if ref not in self._checked and ref.split("/")[1:2] not in (["$defs"], ["definitions"]):
+            # The file's own check covers its `$defs`, but not `components` or another keyword
+            # JSON Schema does not know.
             _check_schema(node, self.file, ref)
             self._checked.add(ref)
         return node
@@ -552,6 +553,63 @@ def fields_of(type_name: str) -> list[str] | None:
 def nearest(name: str, candidates: Sequence[str]) -> str | None:
     match = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return match[0] if match else None
+
+
+def unknown_field(message: str, text: str, line: int, column: int) -> tuple[str, str | None] | None:
+    """The engine's "undefined field" on a resource message, in the author's words: the
+    expression it was read of, the closest field and the fields that exist there (`resource.spec
+    has no field ...`), and a hint; None for any other message. `line` and `column` (1-based)
+    are where in `text` the engine points."""
+    found = re.match(r"undefined field '([^']+)' not found in struct '([^']+)'", message)
+    fields = fields_of(found[2]) if found else None
+    if found is None or fields is None:
+        return None
+    name = found[1]
+    rows = text.split("\n")
+    at = -1
+    if 1 <= line <= len(rows):
+        at = sum(len(row) + 1 for row in rows[: line - 1]) + column - 1
+    operand = _operand(text, at) or "the object"
+    match = nearest(name, fields)
+    shown = ", ".join(fields[:SHOWN_FIELDS])
+    if len(fields) > SHOWN_FIELDS:
+        shown += f", … ({len(fields)} in all)"
+    return (
+        f"{operand} has no field `{name}`"
+        + (f"; did you mean `{match}`?" if match else "")
+        + f" (fields: {shown})",
+        f"the schemas of the policy's target kinds ({SCHEMAS_DIR}/) declare the "
+        "fields a condition may read: correct the name, or declare the field there",
+    )
+
+
+def _operand(text: str, offset: int) -> str:
+    """The expression whose field is selected at `offset` (its `.`): `resource.spec`,
+    `c`, `resource.items[0]`; "" when it is not that simple."""
+    if offset > 0 and text[offset:].startswith("(") and text[:offset].endswith("has"):
+        # The engine points at the macro's `(`: the select is its argument's last `.`.
+        inner, depth = offset + 1, 0
+        for end in range(inner, len(text)):
+            depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(text[end], 0)
+            if depth < 0:
+                offset = text.rfind(".", inner, end)
+                break
+    if not 0 < offset <= len(text) or not text[offset:].startswith("."):
+        return ""
+    start, depth = offset, 0
+    while start > 0:
+        char = text[start - 1]
+        if char in ")]":
+            depth += 1
+        elif char in "([":
+            if depth == 0:
+                break
+            depth -= 1
+        elif depth == 0 and not (char.isalnum() or char in "_.?"):
+            break
+        start -= 1
+    operand = text[start:offset].strip()
+    return operand if len(operand) <= 80 and "\n" not in operand else ""
 
 
 def readable(text: str) -> str:
