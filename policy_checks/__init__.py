@@ -6,7 +6,7 @@ Knows policies and rules, nothing of git, HTTP or pytest. The public API is this
 from __future__ import annotations
 
 from policy_checks.cel.resources import (
-    SCHEMAS_DIR,
+    RESOURCE_SCHEMAS_DIR,
     ResourceSchemaError,
     ResourceSchemas,
     schema_file_ignored,
@@ -52,7 +52,7 @@ __all__ = [
     "METADATA_FILE",
     "NAME_RE",
     "POLICIES_DIR",
-    "SCHEMAS_DIR",
+    "RESOURCE_SCHEMAS_DIR",
     "SEMVER_RE",
     "TESTS_FILE",
     "TEST_POLICIES",

@@ -21,6 +21,7 @@ from policy_checks.cel.environment import ENVIRONMENTS, run_expression
 from policy_checks.cel.resources import merge, shape_of
 from policy_checks.conditions import compile_conditions
 from policy_checks.loading import SourceMap
+from publisher.repo.layout import CommitSource
 from tests.hubprocess import HubProcess
 from tests.policyrepo import PolicyRepo, metadata
 from tests.test_policy_behaviour import policyhub_eval
@@ -447,6 +448,25 @@ def test_the_working_tree_reader_refuses_links_and_folders(tmp_path: Path) -> No
     (folder / "nested").mkdir()
     with pytest.raises(ResourceSchemaError, match=r"resource-schemas/nested: is a folder"):
         read_resource_schema_files(tmp_path)
+
+
+def test_the_commit_reader_refuses_what_the_working_tree_reader_does(tmp_path: Path) -> None:
+    repo = PolicyRepo(tmp_path / "repo")
+    repo.write("resource-schemas/a.json", "{}")
+    repo.write("resource-schemas/README.md", "notes")
+    first = repo.commit()
+    (repo.path / "resource-schemas/b.json").symlink_to("a.json")
+    linked = repo.commit()
+    (repo.path / "resource-schemas/b.json").unlink()
+    repo.write("resource-schemas/nested/c.json", "{}")
+    nested = repo.commit()
+    assert CommitSource(repo.path, first, []).resource_schema_files() == {
+        "resource-schemas/a.json": b"{}"
+    }
+    with pytest.raises(ResourceSchemaError, match=r"^resource-schemas/b.json: is a symbolic link"):
+        CommitSource(repo.path, linked, []).resource_schema_files()
+    with pytest.raises(ResourceSchemaError, match=r"^resource-schemas/nested: is a folder"):
+        CommitSource(repo.path, nested, []).resource_schema_files()
 
 
 VALIDATIONS = [

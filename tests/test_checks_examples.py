@@ -14,7 +14,7 @@ import yaml
 
 from policy_checks import (
     MAX_FILE_BYTES,
-    SCHEMAS_DIR,
+    RESOURCE_SCHEMAS_DIR,
     CheckSettings,
     Finding,
     PolicyChecker,
@@ -33,8 +33,8 @@ def install_resource_schemas(spec: dict[str, Any], root: Path) -> None:
     """The case's `resource_schemas`, from example-files/resource-schemas/, into the
     repository's resource-schemas/."""
     for name in spec.get("resource_schemas") or []:
-        (root / SCHEMAS_DIR).mkdir(exist_ok=True)
-        shutil.copy(EXAMPLES / SCHEMAS_DIR / name, root / SCHEMAS_DIR / name)
+        (root / RESOURCE_SCHEMAS_DIR).mkdir(exist_ok=True)
+        shutil.copy(EXAMPLES / RESOURCE_SCHEMAS_DIR / name, root / RESOURCE_SCHEMAS_DIR / name)
 
 
 def _cases(kind: str) -> list[Any]:

@@ -49,7 +49,7 @@ from policy_checks.loading import Document, load_json, load_yaml
 if TYPE_CHECKING:
     import jsonschema
 
-SCHEMAS_DIR = "resource-schemas"
+RESOURCE_SCHEMAS_DIR = "resource-schemas"
 _LOADERS: dict[str, Callable[[bytes, str], Document]] = {
     ".json": load_json,
     ".yaml": load_yaml,
@@ -72,6 +72,11 @@ SHOWN_FIELDS = 25
 SIZE_HINT = "keep only the schemas the kind uses, compact: jq -c (see the README's typed resources)"
 # A validation message quotes the value it is about: a whole object must not flood the report.
 MAX_MESSAGE = 300
+
+
+# Why the readers of the folder (working tree, commit) refuse an entry of it.
+LINK_REFUSED = "is a symbolic link; links are never followed"
+FOLDER_REFUSED = f"is a folder; {RESOURCE_SCHEMAS_DIR}/ holds only <kind>.json or <kind>.yaml files"
 
 
 class ResourceSchemaError(ValueError):
@@ -578,7 +583,7 @@ def unknown_field(message: str, text: str, line: int, column: int) -> tuple[str,
         f"{operand} has no field `{name}`"
         + (f"; did you mean `{match}`?" if match else "")
         + f" (fields: {shown})",
-        f"the schemas of the policy's target kinds ({SCHEMAS_DIR}/) declare the "
+        f"the schemas of the policy's target kinds ({RESOURCE_SCHEMAS_DIR}/) declare the "
         "fields a condition may read: correct the name, or declare the field there",
     )
 
@@ -644,7 +649,7 @@ class ResourceSchemas:
             loader = _LOADERS.get(f"{dot}{suffix}".lower())
             if loader is None or not KIND_RE.fullmatch(stem):
                 raise ResourceSchemaError(
-                    f"{path}: not a schema file name: {SCHEMAS_DIR}/ holds <kind>.json or "
+                    f"{path}: not a schema file name: {RESOURCE_SCHEMAS_DIR}/ holds <kind>.json or "
                     "<kind>.yaml, the kind as resources write it (storage.bucket.json, "
                     "Deployment.yaml)"
                 )

@@ -13,7 +13,7 @@ from policy_checks import (
     MAX_FILE_BYTES,
     METADATA_FILE,
     POLICIES_DIR,
-    SCHEMAS_DIR,
+    RESOURCE_SCHEMAS_DIR,
     TESTS_FILE,
     Finding,
     OtherFile,
@@ -27,6 +27,7 @@ from policy_checks import (
     schema_file_ignored,
     symlink_finding,
 )
+from policy_checks.cel.resources import FOLDER_REFUSED, LINK_REFUSED
 from publisher.repo import git as gitrepo
 from publisher.repo.git import SYMLINK_MODE, CommitTree
 
@@ -186,22 +187,19 @@ class CommitSource:
     def resource_schema_files(self) -> dict[str, bytes]:
         """resource-schemas/ as the commit holds it, with the working tree's refusals; raises
         ResourceSchemaError."""
-        tree = CommitTree.load(self.tree.repo, self.tree.commit, [SCHEMAS_DIR])
+        tree = CommitTree.load(self.tree.repo, self.tree.commit, [RESOURCE_SCHEMAS_DIR])
         wanted: dict[str, str] = {}
         for path, entry in sorted(tree.entries.items()):
-            if path == SCHEMAS_DIR:
+            if path == RESOURCE_SCHEMAS_DIR:
                 what = "a symbolic link" if entry.mode == SYMLINK_MODE else "a file"
                 raise ResourceSchemaError(f"{path}: is {what}, not a folder of schemas")
-            name, _, deeper = path.removeprefix(f"{SCHEMAS_DIR}/").partition("/")
+            name, _, deeper = path.removeprefix(f"{RESOURCE_SCHEMAS_DIR}/").partition("/")
             if schema_file_ignored(name):
                 continue
             if deeper:
-                raise ResourceSchemaError(
-                    f"{SCHEMAS_DIR}/{name}: is a folder; {SCHEMAS_DIR}/ holds only <kind>.json "
-                    "or <kind>.yaml files"
-                )
+                raise ResourceSchemaError(f"{RESOURCE_SCHEMAS_DIR}/{name}: {FOLDER_REFUSED}")
             if entry.mode == SYMLINK_MODE:
-                raise ResourceSchemaError(f"{path}: is a symbolic link; links are never followed")
+                raise ResourceSchemaError(f"{path}: {LINK_REFUSED}")
             if entry.size > MAX_FILE_BYTES:
                 raise ResourceSchemaError(
                     f"{path}: is {entry.size} bytes; the limit is {MAX_FILE_BYTES} (1 MiB)"
