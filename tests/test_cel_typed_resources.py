@@ -434,6 +434,16 @@ def test_a_file_that_is_no_usable_schema_is_refused_naming_it(
     assert "\n" not in str(raised.value)
 
 
+def test_a_worker_does_not_check_again_what_the_controller_checked() -> None:
+    files = {
+        "resource-schemas/a.json": b'{"properties": {"n": {"type": "integer"}, "x": {"type": 3}}}'
+    }
+    with pytest.raises(ResourceSchemaError, match="not a valid JSON Schema"):
+        ResourceSchemas.load(files)
+    # An xdist worker reads the bytes the controller refused or accepted: never a crash.
+    assert ResourceSchemas.load(files, checked=True).shapes["a"].text == "{n:int,x:dyn}"
+
+
 def test_the_working_tree_reader_refuses_links_and_folders(tmp_path: Path) -> None:
     folder = tmp_path / "resource-schemas"
     assert read_resource_schema_files(tmp_path) == {}

@@ -172,9 +172,10 @@ class _Reader:
     """The shape of one schema file, `$ref`s resolved within it (a JSON pointer, `#/$defs/X` or
     `#/components/schemas/X`), each reached target checked as a JSON Schema."""
 
-    def __init__(self, document: Any, file: str) -> None:
+    def __init__(self, document: Any, file: str, *, check: bool = True) -> None:
         self.document = document
         self.file = file
+        self.check = check
         self._memo: dict[str, Shape] = {}
         self._checked = {"#"}  # `shape_of` has checked the whole file
         # The outermost place on the stack that a recursion point cut back to, since the
@@ -306,7 +307,8 @@ class _Reader:
                 node = node[int(token)]
             else:
                 raise self._fail(at, f"$ref {ref!r} does not resolve within the file")
-        if ref not in self._checked and ref.split("/")[1:2] not in (["$defs"], ["definitions"]):
+        covered = ref.split("/")[1:2] in (["$defs"], ["definitions"])
+        if self.check and ref not in self._checked and not covered:
             # The file's own check covers its `$defs`, but not `components` or another keyword
             # JSON Schema does not know.
             _check_schema(node, self.file, ref)
@@ -345,10 +347,13 @@ def _check_schema(schema: Any, file: str, at: str = "#") -> None:
         ) from None
 
 
-def shape_of(schema: Any, file: str = "<schema>") -> Shape:
-    """The shape of one schema document; raises ResourceSchemaError."""
-    _check_schema(schema, file)
-    return _Reader(schema, file).read()
+def shape_of(schema: Any, file: str = "<schema>", *, check: bool = True) -> Shape:
+    """The shape of one schema document; raises ResourceSchemaError. Without `check`, the
+    document and what its references reach are not checked as JSON Schemas (another process
+    has: jsonschema's meta-validation takes seconds on a large OpenAPI document)."""
+    if check:
+        _check_schema(schema, file)
+    return _Reader(schema, file, check=check).read()
 
 
 # -- declaring shapes as protobuf messages -------------------------------------------------------
@@ -637,9 +642,10 @@ class ResourceSchemas:
     _validators: dict[str, jsonschema.protocols.Validator] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, files: Mapping[str, bytes]) -> ResourceSchemas:
+    def load(cls, files: Mapping[str, bytes], *, checked: bool = False) -> ResourceSchemas:
         """From file name (`resource-schemas/<kind>.json`, as messages show it) to bytes; raises
-        ResourceSchemaError on the first file that is not a schema of a kind."""
+        ResourceSchemaError on the first file that is not a schema of a kind. `checked`: the
+        same bytes have passed this process's controller, which checked them as JSON Schemas."""
         schemas = cls()
         for path in sorted(files):
             name = PurePosixPath(path).name
@@ -667,7 +673,7 @@ class ResourceSchemas:
                 raise ResourceSchemaError(f"{path}: a JSON Schema must be an object")
             schemas.files[stem] = path
             schemas.documents[stem] = document.value
-            schemas.shapes[stem] = shape_of(document.value, path)
+            schemas.shapes[stem] = shape_of(document.value, path, check=not checked)
         return schemas
 
     @property

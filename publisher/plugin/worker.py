@@ -70,7 +70,8 @@ class ItemRunner:
     @property
     def checker(self) -> PolicyChecker:
         if self._checker is None:
-            schemas = load_resource_schemas(self.source)  # the controller has checked them
+            # The controller has refused a file that is no JSON Schema: not checked again.
+            schemas = load_resource_schemas(self.source, checked=True)
             self._checker = load_checker(self.spec.rules_dir, self.spec.checks, schemas)
         return self._checker
 

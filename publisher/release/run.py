@@ -101,12 +101,14 @@ def load_checker(
         raise Refused(str(exc)) from None
 
 
-def load_resource_schemas(source: WorkingTreeSource | CommitSource) -> ResourceSchemas:
+def load_resource_schemas(
+    source: WorkingTreeSource | CommitSource, *, checked: bool = False
+) -> ResourceSchemas:
     """resource-schemas/ read from where the run reads its policies (the working tree, or the
     release commit); a file that is no usable schema refuses the run, as a broken rules file
     does."""
     try:
-        return ResourceSchemas.load(source.resource_schema_files())
+        return ResourceSchemas.load(source.resource_schema_files(), checked=checked)
     except ResourceSchemaError as exc:
         raise Refused(str(exc)) from None
 
