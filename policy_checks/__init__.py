@@ -5,6 +5,12 @@ Knows policies and rules, nothing of git, HTTP or pytest. The public API is this
 
 from __future__ import annotations
 
+from policy_checks.cel.resources import (
+    RESOURCE_SCHEMAS_DIR,
+    ResourceSchemaError,
+    ResourceSchemas,
+    schema_file_ignored,
+)
 from policy_checks.checker import (
     CONDITION_LANGUAGES,
     TEST_POLICIES,
@@ -31,7 +37,12 @@ from policy_checks.naming import (
     parse_version_dir,
 )
 from policy_checks.rules import RulesError
-from policy_checks.worktree import not_a_folder_finding, read_policy_folder, symlink_finding
+from policy_checks.worktree import (
+    not_a_folder_finding,
+    read_policy_folder,
+    read_resource_schema_files,
+    symlink_finding,
+)
 
 __all__ = [
     "CONDITION_LANGUAGES",
@@ -41,6 +52,7 @@ __all__ = [
     "METADATA_FILE",
     "NAME_RE",
     "POLICIES_DIR",
+    "RESOURCE_SCHEMAS_DIR",
     "SEMVER_RE",
     "TESTS_FILE",
     "TEST_POLICIES",
@@ -50,6 +62,8 @@ __all__ = [
     "OtherFile",
     "PolicyChecker",
     "PolicyFiles",
+    "ResourceSchemaError",
+    "ResourceSchemas",
     "RulesError",
     "canonical_json",
     "content_digest",
@@ -59,5 +73,7 @@ __all__ = [
     "policy_digest",
     "publish_body",
     "read_policy_folder",
+    "read_resource_schema_files",
+    "schema_file_ignored",
     "symlink_finding",
 ]

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from policy_checks.cel.resources import ResourceSchemas
 from policy_checks.conditions import (
     CompiledPolicy,
     CompiledRule,
@@ -76,6 +77,7 @@ class TestsOfVersion:
         rule_ids: list[str],
         parameters: tuple[Parameter, ...],
         read_other: Callable[[str], OtherFile] | None,
+        resource_schemas: ResourceSchemas | None = None,
     ) -> None:
         self.document = document
         self.file = file
@@ -83,6 +85,7 @@ class TestsOfVersion:
         self.rule_ids = rule_ids
         self.parameters = {p.name: p for p in parameters}
         self.read_other = read_other
+        self.resource_schemas = resource_schemas
         self.findings: list[Finding] = []
         self.cases: list[_Case] = []
         self._read_cases()
@@ -119,6 +122,7 @@ class TestsOfVersion:
                 names[name] = index
             params = self._params(name, raw.get("params") or {}, path)
             resource = self._resource(name, raw, path)
+            self._conforms(name, raw, resource, path)
             expect = self._expect(name, raw["expect"], path)
             if len(self.findings) == before:
                 self.cases.append(_Case(index, name, params, resource, expect))
@@ -202,6 +206,26 @@ class TestsOfVersion:
             self.findings.extend(document.findings)
             return None
         return document.value
+
+    def _conforms(self, case: str, raw: dict[str, Any], resource: Any, path: JsonPath) -> None:
+        """A resource whose kind has a schema in resource-schemas/ must be valid against it,
+        as the documents the policy will check are."""
+        if self.resource_schemas is None:
+            return
+        problems = self.resource_schemas.validate(resource)
+        if not problems:
+            return
+        kind = resource["kind"]
+        given = "resource" if "resource" in raw else f"resource_file {raw['resource_file']}"
+        schema = self.resource_schemas.files[kind]
+        for where, message in problems:
+            self._finding(
+                f'case "{case}": the {given} is not a valid {kind}: {format_path(where)}: '
+                f"{message}",
+                path,
+                f"make it match {schema}, or correct the schema",
+                "test-case-schema",
+            )
 
     def _expect(self, case: str, expect: Any, path: JsonPath) -> dict[str, str]:
         if expect == PASS:

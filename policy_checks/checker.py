@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from policy_checks.cases import TestsOfVersion, missing_tests_finding
+from policy_checks.cel.resources import ResourceSchemas
 from policy_checks.conditions import (
     CompiledPolicy,
     ParameterProblems,
@@ -252,8 +253,15 @@ class CheckSettings:
 class PolicyChecker:
     """Checks policy versions against one RuleSet; build it once, call `check` many times."""
 
-    def __init__(self, rule_set: RuleSet, settings: CheckSettings | None = None) -> None:
+    def __init__(
+        self,
+        rule_set: RuleSet,
+        settings: CheckSettings | None = None,
+        resource_schemas: ResourceSchemas | None = None,
+    ) -> None:
         self.rule_set = rule_set
+        # resource-schemas/: conditions typed by them, test resources checked against them.
+        self.resource_schemas = resource_schemas
         settings = settings or CheckSettings()
         self.conditions = settings.conditions
         self.tests_required = settings.tests_required
@@ -266,10 +274,13 @@ class PolicyChecker:
 
     @classmethod
     def load(
-        cls, repo_rules_dir: Path | None = None, settings: CheckSettings | None = None
+        cls,
+        repo_rules_dir: Path | None = None,
+        settings: CheckSettings | None = None,
+        resource_schemas: ResourceSchemas | None = None,
     ) -> PolicyChecker:
         """Built-in rules plus a repository's own; raises RulesError on a broken rules file."""
-        return cls(load_rules(repo_rules_dir), settings)
+        return cls(load_rules(repo_rules_dir), settings, resource_schemas)
 
     def check(self, files: PolicyFiles) -> CheckResult:
         """All findings of one policy version; never raises, whatever the bytes."""
@@ -427,7 +438,9 @@ class PolicyChecker:
             ]
         file = f"{files.folder}/{DEFINITION_FILE}"
         assert isinstance(result.definition, dict)  # result.ok: it passed the schema
-        return compile_conditions(result.definition, file, SourceMap({}, {}), lambda: None)
+        return compile_conditions(
+            result.definition, file, SourceMap({}, {}), lambda: None, self.resource_schemas
+        )
 
     def _behaviour(
         self, files: PolicyFiles, definition: Document
@@ -442,7 +455,11 @@ class PolicyChecker:
         raw = files.definition or b""
         policy: CompiledPolicy | None
         policy, findings = compile_conditions(
-            definition.value, file, definition.source, lambda: raw.decode("utf-8", "replace")
+            definition.value,
+            file,
+            definition.source,
+            lambda: raw.decode("utf-8", "replace"),
+            self.resource_schemas,
         )
         tests_file = f"{folder}/{TESTS_FILE}"
         if files.tests is None:
@@ -463,7 +480,15 @@ class PolicyChecker:
             else tuple(ParameterProblems(definition.value, file, definition.source).parameters)
         )
         ids = rule_ids(definition.value)
-        cases = TestsOfVersion(document, tests_file, folder, ids, parameters, files.read_other)
+        cases = TestsOfVersion(
+            document,
+            tests_file,
+            folder,
+            ids,
+            parameters,
+            files.read_other,
+            resource_schemas=self.resource_schemas,
+        )
         if self.tests_required and not cases.findings:
             findings.extend(cases.coverage())
         if policy is None:

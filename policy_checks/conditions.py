@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from policy_checks.cel import names
+from policy_checks.cel import names, resources
 from policy_checks.cel.environment import ENVIRONMENTS
+from policy_checks.cel.resources import ResourceSchemas
 from policy_checks.jsonpath import format_path
 from policy_checks.loading import SourceMap
 from policy_checks.model import Finding
@@ -237,15 +238,22 @@ def compile_conditions(
     file: str,
     source: SourceMap,
     yaml_text: Callable[[], str | None],
+    resource_schemas: ResourceSchemas | None = None,
 ) -> tuple[CompiledPolicy | None, list[Finding]]:
     """Every rule's condition compiled and type-checked; the findings say what is wrong where.
-    `yaml_text` gives the file's text, asked only to place an error at its column."""
+    `yaml_text` gives the file's text, asked only to place an error at its column.
+    `resource_schemas`: `resource` is typed by those of the target kinds, when all have one."""
     params = ParameterProblems(definition, file, source)
     findings = list(params.findings)
     spec = _mapping(_mapping(definition).get("spec"))
     # A parameter that is wrong is `dyn` to the conditions, so that their own problems still
     # show (every problem at once); its cases do not run.
     signature = tuple((p.name, p.type) for p in params.parameters) + tuple(params.refused)
+    targets = spec.get("targets")
+    kinds = (
+        tuple(str(_mapping(t).get("kind")) for t in targets) if isinstance(targets, list) else None
+    )
+    resource = (resource_schemas.type_word(kinds) if resource_schemas and kinds else None) or "dyn"
     compiled: list[CompiledRule] = []
     uncompiled: list[str] = []
     rules = spec.get("rules")
@@ -257,19 +265,15 @@ def compile_conditions(
             uncompiled.append(rule_id)
             continue  # the schema reports it
         path = ("spec", "rules", index, "condition")
-        found = _rule_findings(text, rule_id, path, file, source, yaml_text, signature)
+        found = _rule_findings(text, rule_id, path, file, source, yaml_text, signature, resource)
         findings.extend(found)
-        program = ENVIRONMENTS.compile(signature, text).program
+        program = ENVIRONMENTS.compile(signature, text, resource).program
         if found or program is None:
             uncompiled.append(rule_id)
             continue
         compiled.append(CompiledRule(rule_id, program, text, source.line(path)))
     if params.findings:
         return None, findings
-    targets = spec.get("targets")
-    kinds = (
-        tuple(str(_mapping(t).get("kind")) for t in targets) if isinstance(targets, list) else None
-    )
     policy = CompiledPolicy(tuple(params.parameters), tuple(compiled), kinds, tuple(uncompiled))
     return policy, findings
 
@@ -282,10 +286,11 @@ def _rule_findings(
     source: SourceMap,
     yaml_text: Callable[[], str | None],
     signature: tuple[tuple[str, str], ...],
+    resource: str = "dyn",
 ) -> list[Finding]:
     """What is wrong with one condition: it does not compile, a constant argument cannot be
     parsed, or it is not a bool."""
-    compiled = ENVIRONMENTS.compile(signature, text)
+    compiled = ENVIRONMENTS.compile(signature, text, resource)
     if compiled.program is None:
         return _compile_findings(
             compiled.error, text, rule_id, path, file, source, yaml_text, signature
@@ -310,6 +315,7 @@ def _rule_findings(
         )
     detail = compiled.result_type
     word = _TYPE_WORDS.get(detail) or (detail.lower() if detail not in ("BOOL", "DYN") else "")
+    word = "object" if detail.startswith(resources.TYPE_PREFIX) else word
     if word:
         findings.append(
             Finding(
@@ -351,8 +357,8 @@ def _compile_findings(
         entries = [(-1, -1, message)]
     calls = [_called(text, line, column, message) for line, column, message in entries]
     messages = [
-        call or _reword(message, signature)
-        for call, (_, _, message) in zip(calls, entries, strict=True)
+        call or resources.unknown_field(message, text, line, column) or _reword(message, signature)
+        for call, (line, column, message) in zip(calls, entries, strict=True)
     ]
     misspelt_call = any(calls) or any(hint and "function" in hint for _, hint in messages)
     # `math.greatestt(...)` also leaves `math` undeclared: the call's message says it all.
@@ -376,8 +382,8 @@ def _compile_findings(
             continue  # `math` of a misspelt `math.greatestt(...)`: the call's finding says it
         if message.startswith("syntax error") and any(m.startswith("syntax error") for m in seen):
             continue  # the parser's follow-up errors only repeat the first one
-        if message in seen:
-            continue
+        if message in seen or ("'*error*'" in original and len(entries) > 1):
+            continue  # a select on what already failed: the failure is reported
         seen.add(message)
         where = _place(line, column, text, path, source, yaml_text)
         at = f" (column {where[1]})" if where[1] else ""
@@ -456,7 +462,7 @@ def _bare_unknown(message: str) -> bool:
 
 def _reword(message: str, signature: tuple[tuple[str, str], ...]) -> tuple[str, str | None]:
     """The engine's message in the author's words, and a hint."""
-    message = message.replace(" (in container '')", "").strip()
+    message = resources.readable(message.replace(" (in container '')", "").strip())
     declared = [name for name, _ in signature]
     field = re.match(r"undefined field '([^']+)' not found in struct 'policyhub\.params", message)
     if field:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
+from policy_checks.cel.resources import ResourceSchemaError, ResourceSchemas
 from policy_checks.checker import PolicyChecker
 from policy_checks.conditions import CompiledPolicy, describe, did_you_mean, is_of_type
 from policy_checks.evaluator import DEFAULT_TIMEOUT, ERROR, PASS, SKIP, RuleResult, shared
@@ -23,7 +24,7 @@ from policy_checks.jsonpath import Path as JsonPath
 from policy_checks.loading import Document, load_json, load_yaml, load_yaml_documents
 from policy_checks.model import shown
 from policy_checks.naming import MAX_FILE_BYTES
-from policy_checks.worktree import read_policy_folder
+from policy_checks.worktree import read_policy_folder, read_resource_schema_files
 
 USAGE_ERROR = 4
 
@@ -239,7 +240,13 @@ def run(argv: list[str], stdin: IO[bytes], out: IO[str], err: IO[str]) -> int:
     if not 0 < args.timeout <= 3600:
         raise _Usage("--timeout: expected a number of seconds above 0")
     root, folder = _folder(args.version)
-    policy, findings = PolicyChecker.load().compile(read_policy_folder(root, folder))
+    try:
+        # The repository's resource-schemas/ type `resource`, as in its pytest run.
+        schemas = ResourceSchemas.load(read_resource_schema_files(root))
+    except ResourceSchemaError as exc:
+        raise _Usage(str(exc)) from None
+    checker = PolicyChecker.load(resource_schemas=schemas)
+    policy, findings = checker.compile(read_policy_folder(root, folder))
     if policy is None:
         # In json mode stdout holds JSON only: the version's problems go to stderr.
         report = out if args.output == "text" else err

@@ -11,6 +11,13 @@ import os
 import stat
 from pathlib import Path
 
+from policy_checks.cel.resources import (
+    FOLDER_REFUSED,
+    LINK_REFUSED,
+    RESOURCE_SCHEMAS_DIR,
+    ResourceSchemaError,
+    schema_file_ignored,
+)
 from policy_checks.model import Finding, OtherFile, PolicyFiles
 from policy_checks.naming import DEFINITION_FILE, MAX_FILE_BYTES, METADATA_FILE, TESTS_FILE
 
@@ -148,3 +155,31 @@ def _read_other(base: str, folder: str, links: tuple[str, ...], rel: str) -> Oth
     if error is not None:
         return OtherFile(None, error.message.removeprefix("file "))
     return OtherFile(data)
+
+
+def read_resource_schema_files(repo_root: Path) -> dict[str, bytes]:
+    """The files of `resource-schemas/` in the working tree, by repo-relative path; raises
+    ResourceSchemaError for a link, a folder in it, or a file that cannot be read."""
+    top = os.path.join(repo_root, RESOURCE_SCHEMAS_DIR)
+    if os.path.islink(top):
+        raise ResourceSchemaError(f"{RESOURCE_SCHEMAS_DIR}: {LINK_REFUSED}")
+    if not os.path.exists(top):
+        return {}
+    if not os.path.isdir(top):
+        raise ResourceSchemaError(f"{RESOURCE_SCHEMAS_DIR}: is a file, not a folder of schemas")
+    files: dict[str, bytes] = {}
+    with os.scandir(top) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            rel = f"{RESOURCE_SCHEMAS_DIR}/{entry.name}"
+            if schema_file_ignored(entry.name):
+                continue
+            if entry.is_symlink():
+                raise ResourceSchemaError(f"{rel}: {LINK_REFUSED}")
+            if entry.is_dir(follow_symlinks=False):
+                raise ResourceSchemaError(f"{rel}: {FOLDER_REFUSED}")
+            data, error = _read_file(entry.path, rel)
+            if error is not None:
+                raise ResourceSchemaError(error.render())
+            if data is not None:
+                files[rel] = data
+    return files

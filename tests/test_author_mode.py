@@ -17,6 +17,7 @@ import yaml
 from policy_checks import MAX_FILE_BYTES
 from tests.hubprocess import HubProcess
 from tests.policyrepo import PYPROJECT, PolicyRepo, definition, metadata
+from tests.test_checks_examples import install_resource_schemas
 
 EXAMPLES = Path(__file__).parent / "example-files"
 INVALID_CASES = sorted(p for p in (EXAMPLES / "invalid").iterdir() if p.is_dir())
@@ -39,7 +40,8 @@ def write_good_policy(root: Path, folder: str = GOOD) -> None:
 
 def install_case(root: Path, case: Path) -> tuple[str, dict]:
     """An example-files case as a version folder of the repository at `root`: its files (and
-    folders: fixtures), `oversize` and `symlinks` made there, and its `settings` as ini keys."""
+    folders: fixtures), `oversize` and `symlinks` made there, its `resource_schemas` in the
+    repository's resource-schemas/, and its `settings` as ini keys."""
     spec = yaml.safe_load((case / "case.yaml").read_text()) or {}
     folder = spec.get("folder", "policies/example/v1.0.0")
     target = root / folder
@@ -48,6 +50,7 @@ def install_case(root: Path, case: Path) -> tuple[str, dict]:
         (target / name).write_bytes(b"a" * (MAX_FILE_BYTES + 1))
     for link, points_to in (spec.get("symlinks") or {}).items():
         (target / link).symlink_to(points_to)
+    install_resource_schemas(spec, root)
     settings = spec.get("settings") or {}
     keys = {
         "conditions": "policy_condition_language",

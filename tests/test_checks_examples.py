@@ -14,16 +14,27 @@ import yaml
 
 from policy_checks import (
     MAX_FILE_BYTES,
+    RESOURCE_SCHEMAS_DIR,
     CheckSettings,
     Finding,
     PolicyChecker,
     PolicyFiles,
+    ResourceSchemas,
     read_policy_folder,
+    read_resource_schema_files,
 )
 from policy_checks.evaluator import DEFAULT_TIMEOUT
 
 EXAMPLES = Path(__file__).parent / "example-files"
 DEFAULT_FOLDER = "policies/example/v1.0.0"
+
+
+def install_resource_schemas(spec: dict[str, Any], root: Path) -> None:
+    """The case's `resource_schemas`, from example-files/resource-schemas/, into the
+    repository's resource-schemas/."""
+    for name in spec.get("resource_schemas") or []:
+        (root / RESOURCE_SCHEMAS_DIR).mkdir(exist_ok=True)
+        shutil.copy(EXAMPLES / RESOURCE_SCHEMAS_DIR / name, root / RESOURCE_SCHEMAS_DIR / name)
 
 
 def _cases(kind: str) -> list[Any]:
@@ -41,17 +52,19 @@ def _load_case(path: Path, tmp_path: Path) -> tuple[PolicyFiles, dict[str, Any]]
         (target / name).write_bytes(b"#" * (MAX_FILE_BYTES + 1))
     for link, points_to in (spec.get("symlinks") or {}).items():
         (target / link).symlink_to(points_to)
+    install_resource_schemas(spec, tmp_path)
     return read_policy_folder(tmp_path, folder), spec
 
 
-def _checker(spec: dict[str, Any]) -> PolicyChecker:
+def _checker(spec: dict[str, Any], root: Path) -> PolicyChecker:
     settings = spec.get("settings") or {}
     return PolicyChecker.load(
         settings=CheckSettings(
             conditions=settings.get("conditions", "cel"),
             tests_required=settings.get("tests") == "required",
             eval_timeout=settings.get("eval_timeout", DEFAULT_TIMEOUT),
-        )
+        ),
+        resource_schemas=ResourceSchemas.load(read_resource_schema_files(root)),
     )
 
 
@@ -65,7 +78,7 @@ def _matches(entry: dict[str, Any], finding: Finding, folder: str) -> bool:
 @pytest.mark.parametrize("case", _cases("valid"))
 def test_valid_case_has_no_finding(case: Path, tmp_path: Path) -> None:
     files, spec = _load_case(case, tmp_path)
-    result = _checker(spec).check(files)
+    result = _checker(spec, tmp_path).check(files)
     assert [f.render() for f in result.findings] == []
     assert result.ok
     assert result.digest is not None and result.digest.startswith("sha256:")
@@ -77,7 +90,7 @@ def test_valid_case_has_no_finding(case: Path, tmp_path: Path) -> None:
 def test_invalid_case_reports_exactly_the_expected_findings(case: Path, tmp_path: Path) -> None:
     files, spec = _load_case(case, tmp_path)
     expect = spec["expect"]
-    result = _checker(spec).check(files)
+    result = _checker(spec, tmp_path).check(files)
     rendered = [f.render() for f in result.findings]
     assert not result.ok
     for entry in expect:

@@ -28,7 +28,7 @@ from publisher.release.hubchecks import (
     TokenRefused,
 )
 from publisher.release.outcome import ItemOutcome
-from publisher.release.run import load_checker
+from publisher.release.run import load_checker, load_resource_schemas
 from publisher.release.runspec import RunSpec
 from publisher.repo.layout import CommitSource, WorkingTreeSource, discover_version_folders
 from publisher.state.folder import DeliveredIndex, StateDir
@@ -70,7 +70,9 @@ class ItemRunner:
     @property
     def checker(self) -> PolicyChecker:
         if self._checker is None:
-            self._checker = load_checker(self.spec.rules_dir, self.spec.checks)
+            # The controller has refused a file that is no JSON Schema: not checked again.
+            schemas = load_resource_schemas(self.source, checked=True)
+            self._checker = load_checker(self.spec.rules_dir, self.spec.checks, schemas)
         return self._checker
 
     @property

@@ -27,7 +27,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
-from policy_checks import CheckSettings, PolicyChecker, RulesError
+from policy_checks import (
+    CheckSettings,
+    PolicyChecker,
+    ResourceSchemaError,
+    ResourceSchemas,
+    RulesError,
+)
 from publisher.hub.client import (
     TLS_UNTRUSTED,
     HubAnswer,
@@ -62,6 +68,8 @@ from publisher.release.summary import ReleasePreview, ReleaseReport
 from publisher.repo import git as gitrepo
 from publisher.repo.git import ConfigurationError, GitError
 from publisher.repo.layout import (
+    CommitSource,
+    WorkingTreeSource,
     changed_version_folders,
     discover_version_folders,
     folder_identity,
@@ -80,11 +88,28 @@ from publisher.state.push import StateSyncError, commit_and_push
 WriteLine = Callable[[str], None]
 
 
-def load_checker(rules_dir: str | None, settings: CheckSettings | None = None) -> PolicyChecker:
+def load_checker(
+    rules_dir: str | None,
+    settings: CheckSettings | None = None,
+    resource_schemas: ResourceSchemas | None = None,
+) -> PolicyChecker:
     """The checks with a repository's own rules; a broken rules file refuses the run."""
     try:
-        return PolicyChecker.load(Path(rules_dir) if rules_dir else None, settings)
+        rules = Path(rules_dir) if rules_dir else None
+        return PolicyChecker.load(rules, settings, resource_schemas)
     except RulesError as exc:
+        raise Refused(str(exc)) from None
+
+
+def load_resource_schemas(
+    source: WorkingTreeSource | CommitSource, *, checked: bool = False
+) -> ResourceSchemas:
+    """resource-schemas/ read from where the run reads its policies (the working tree, or the
+    release commit); a file that is no usable schema refuses the run, as a broken rules file
+    does."""
+    try:
+        return ResourceSchemas.load(source.resource_schema_files(), checked=checked)
+    except ResourceSchemaError as exc:
         raise Refused(str(exc)) from None
 
 
@@ -118,6 +143,7 @@ class Run:
         self.selects_every_version = selects_every_version
         self.token: str | None = None  # for this process's runner; never on the RunSpec
         self.checker: PolicyChecker | None = None
+        self.resource_schemas: ResourceSchemas | None = None  # read by the mode, in `_decide`
         self.spec = RunSpec()
         self.plan: ReleasePlan | None = None
         self.outcomes: dict[str, ItemOutcome] = {}
@@ -139,6 +165,10 @@ class Run:
         # A broken rules file is refused now, before any item.
         self.checker = load_checker(self.rules_dir, self.opts.checks)
         self.spec = self._decide()
+        if self.resource_schemas is not None:
+            self.checker = PolicyChecker(
+                self.checker.rule_set, self.opts.checks, self.resource_schemas
+            )
         return self.spec
 
     def _decide(self) -> RunSpec:
@@ -176,6 +206,7 @@ class AuthorRun(Run):
             self.delivered = StateDir(opts.state_dir, self.display(opts.state_dir)).read_delivered()
         except StateError as exc:
             raise Refused(str(exc)) from None
+        self.resource_schemas = load_resource_schemas(WorkingTreeSource(self.root))
         return RunSpec(
             rules_dir=self.rules_dir,
             checks=opts.checks,
@@ -230,6 +261,8 @@ class ReleaseRun(Run):
     def _decide(self) -> RunSpec:
         hub_url = self._choose_hub()
         plan = self.plan = self._share(self._plan())
+        # Before the hub is started or asked anything: a bad schema file refuses the run.
+        self.resource_schemas = load_resource_schemas(CommitSource(self.root, plan.release_sha, []))
         spec = RunSpec(
             release=True,
             dry_run=self.opts.dry_run,

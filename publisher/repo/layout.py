@@ -13,16 +13,21 @@ from policy_checks import (
     MAX_FILE_BYTES,
     METADATA_FILE,
     POLICIES_DIR,
+    RESOURCE_SCHEMAS_DIR,
     TESTS_FILE,
     Finding,
     OtherFile,
     PolicyFiles,
+    ResourceSchemaError,
     looks_like_version,
     not_a_folder_finding,
     parse_version_dir,
     read_policy_folder,
+    read_resource_schema_files,
+    schema_file_ignored,
     symlink_finding,
 )
+from policy_checks.cel.resources import FOLDER_REFUSED, LINK_REFUSED
 from publisher.repo import git as gitrepo
 from publisher.repo.git import SYMLINK_MODE, CommitTree
 
@@ -119,6 +124,10 @@ class WorkingTreeSource:
     def read(self, folder: str) -> PolicyFiles:
         return read_policy_folder(self.root, folder)
 
+    def resource_schema_files(self) -> dict[str, bytes]:
+        """resource-schemas/ as it is on disk; raises ResourceSchemaError."""
+        return read_resource_schema_files(self.root)
+
 
 class CommitSource:
     """Policy files as they are in one commit, read in bulk through `git cat-file --batch`."""
@@ -174,6 +183,30 @@ class CommitSource:
         if entry.size > MAX_FILE_BYTES:
             return OtherFile(None, f"is {entry.size} bytes; the limit is {MAX_FILE_BYTES} (1 MiB)")
         return OtherFile(self._blob(entry.sha))
+
+    def resource_schema_files(self) -> dict[str, bytes]:
+        """resource-schemas/ as the commit holds it, with the working tree's refusals; raises
+        ResourceSchemaError."""
+        tree = CommitTree.load(self.tree.repo, self.tree.commit, [RESOURCE_SCHEMAS_DIR])
+        wanted: dict[str, str] = {}
+        for path, entry in sorted(tree.entries.items()):
+            if path == RESOURCE_SCHEMAS_DIR:
+                what = "a symbolic link" if entry.mode == SYMLINK_MODE else "a file"
+                raise ResourceSchemaError(f"{path}: is {what}, not a folder of schemas")
+            name, _, deeper = path.removeprefix(f"{RESOURCE_SCHEMAS_DIR}/").partition("/")
+            if schema_file_ignored(name):
+                continue
+            if deeper:
+                raise ResourceSchemaError(f"{RESOURCE_SCHEMAS_DIR}/{name}: {FOLDER_REFUSED}")
+            if entry.mode == SYMLINK_MODE:
+                raise ResourceSchemaError(f"{path}: {LINK_REFUSED}")
+            if entry.size > MAX_FILE_BYTES:
+                raise ResourceSchemaError(
+                    f"{path}: is {entry.size} bytes; the limit is {MAX_FILE_BYTES} (1 MiB)"
+                )
+            wanted[path] = entry.sha
+        blobs = tree.read_blobs(list(wanted.values()))
+        return {path: blobs[sha] for path, sha in wanted.items()}
 
     def _blob(self, sha: str) -> bytes:
         if sha not in self._blobs:
