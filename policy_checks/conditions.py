@@ -370,12 +370,7 @@ def _compile_findings(
     findings: list[Finding] = []
     seen: set[str] = set()
     for (line, column, original), (message, hint) in zip(entries, messages, strict=True):
-        if (
-            misspelt_call
-            and _bare_unknown(original)
-            and not (hint and "function" in hint)
-            and not _called(text, line, column, original)
-        ):
+        if misspelt_call and _bare_unknown(original) and not _called(text, line, column, original):
             continue  # a misspelt macro leaves its iteration variable undeclared too: noise
         unknown = re.match(r"undeclared reference to '([^']+)'", original)
         if unknown is not None and unknown[1] in namespaces:
@@ -490,9 +485,6 @@ def _reword(message: str, signature: tuple[tuple[str, str], ...]) -> tuple[str, 
                 f"did you mean `{fixed}{'.' + rest if rest else ''}`? "
                 "a condition sees `resource` and `params`",
             )
-        call = did_you_mean(name, names.every_name())
-        if call:
-            return f"unknown name or function {name}", f"did you mean the function `{call}`?"
         return (
             f"unknown name {name}",
             "a condition sees `resource` (the document checked) and `params` (the parameters); "

@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 import yaml
+
 from policy_checks.cel.environment import run_expression
 
 CASES_DIR = Path(__file__).resolve().parent / "cel-kubernetes"
