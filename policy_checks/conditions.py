@@ -296,7 +296,18 @@ def _rule_findings(
             compiled.error, text, rule_id, path, file, source, yaml_text, signature
         )
     findings = []
-    for offset, why in compiled.bad_constants:
+    literal_problems = [
+        (
+            offset,
+            f"this constant cannot be parsed: {why}",
+            "fix the literal: Kubernetes refuses a policy whose constant argument does not parse",
+        )
+        for offset, why in compiled.bad_constants
+    ] + [
+        (offset, message, "write the elements of one type, or convert them (string(), double())")
+        for offset, message in compiled.mixed_literals
+    ]
+    for offset, message, hint in literal_problems:
         line, column = _offset_line_column(text, offset)
         where = _place(line, column, text, path, source, yaml_text)
         at = f" (column {where[1]})" if where[1] else ""
@@ -304,12 +315,10 @@ def _rule_findings(
         findings.append(
             Finding(
                 file,
-                f"rule {rule_id}: this constant cannot be parsed: {why}{at}"
-                + (f": {snippet}" if snippet else ""),
+                f"rule {rule_id}: {message}{at}" + (f": {snippet}" if snippet else ""),
                 where[0],
                 format_path(path),
-                "fix the literal: Kubernetes refuses a policy whose constant argument does "
-                "not parse",
+                hint,
                 "condition-constant",
             )
         )

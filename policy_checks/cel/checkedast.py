@@ -62,7 +62,16 @@ def _declare() -> None:
         field.TYPE_INT32,
     )
     message("Any", ("value", 2, field.TYPE_BYTES, None, False))
-    message("Constant", ("string_value", 6, string, None, False))
+    message(
+        "Constant",
+        ("null_value", 1, field.TYPE_INT32, None, False),
+        ("bool_value", 2, field.TYPE_BOOL, None, False),
+        ("int64_value", 3, int64, None, False),
+        ("uint64_value", 4, field.TYPE_UINT64, None, False),
+        ("double_value", 5, field.TYPE_DOUBLE, None, False),
+        ("string_value", 6, string, None, False),
+        ("bytes_value", 7, field.TYPE_BYTES, None, False),
+    )
     message(
         "Call",
         ("target", 1, msg, "Expr", False),
@@ -72,7 +81,11 @@ def _declare() -> None:
     message("Select", ("operand", 1, msg, "Expr", False))
     message("CreateList", ("elements", 1, msg, "Expr", True))
     message("Entry", ("map_key", 3, msg, "Expr", False), ("value", 4, msg, "Expr", False))
-    message("CreateStruct", ("entries", 2, msg, "Entry", True))
+    message(
+        "CreateStruct",
+        ("message_name", 1, string, None, False),
+        ("entries", 2, msg, "Entry", True),
+    )
     message(
         "Comprehension",
         ("iter_range", 2, msg, "Expr", False),
@@ -229,6 +242,65 @@ def literal_arguments(serialized: bytes) -> Iterator[LiteralArgument]:
                     )
         stack.extend(_children(expr))
     yield from sorted(found, key=lambda a: a.offset)
+
+
+_CONSTANT_TYPES = {
+    "null_value": "null_type",
+    "bool_value": "bool",
+    "int64_value": "int",
+    "uint64_value": "uint",
+    "double_value": "double",
+    "string_value": "string",
+    "bytes_value": "bytes",
+}
+
+
+def mixed_literals(serialized: bytes) -> list[tuple[int, str]]:
+    """List literals whose constant elements are of different types (`['a', 1]`), as
+    (offset, message): cel-go's HomogeneousAggregateLiterals, which Kubernetes enables, refuses
+    them when compiling. Only constant elements are compared (the engine's checker does not say
+    what type it gave the others). The arguments of `format` are exempt, as the strings
+    extension exempts them in cel-go."""
+    _wrapper, checked = _read(serialized)
+    positions = dict(checked.source_info.positions)
+    found: list[tuple[int, str]] = []
+    exempt: set[int] = set()
+    stack = [checked.expr]
+    while stack:
+        expr = stack.pop()
+        if _kind(expr) == "call_expr" and expr.call_expr.function == "format":
+            exempt.update(argument.id for argument in expr.call_expr.args)
+        if expr.id in exempt:
+            pass
+        elif _kind(expr) == "list_expr":
+            found.extend(_mixed(list(expr.list_expr.elements), "list", positions))
+        elif _kind(expr) == "struct_expr" and not expr.struct_expr.message_name:
+            entries = list(expr.struct_expr.entries)
+            found.extend(_mixed([e.map_key for e in entries], "map key", positions))
+            found.extend(_mixed([e.value for e in entries], "map value", positions))
+        stack.extend(_children(expr))
+    return sorted(found)
+
+
+def _mixed(elements: list[Any], what: str, positions: dict[int, int]) -> list[tuple[int, str]]:
+    first: str | None = None
+    for element in elements:
+        if _kind(element) != "const_expr":
+            continue
+        kind = _constant_type(element.const_expr)
+        if first is None:
+            first = kind
+        elif kind != first:
+            message = f"a {what} literal mixes types: expected type '{first}' but found '{kind}'"
+            return [(positions.get(element.id, -1), message)]
+    return []
+
+
+def _constant_type(constant: Any) -> str:
+    for name, word in _CONSTANT_TYPES.items():
+        if constant.HasField(name):
+            return word
+    return "null_type"
 
 
 def _kind(expr: Any) -> str | None:

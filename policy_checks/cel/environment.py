@@ -49,6 +49,8 @@ class Compiled:
     result_type: str
     error: str
     bad_constants: tuple[tuple[int, str], ...] = ()
+    # List literals of mixed types (`['a', 1]`), as (offset, message): Kubernetes refuses them.
+    mixed_literals: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -384,6 +386,7 @@ class Environments:
                 expression.return_type().name(),
                 "",
                 tuple(self.bad_constants(program)),
+                tuple(checkedast.mixed_literals(program)),
             )
         except Exception as exc:  # the engine raises RuntimeError with its status text
             result = Compiled(None, "", str(exc))
@@ -392,10 +395,9 @@ class Environments:
         return result
 
     def bad_constants(self, program: bytes) -> list[tuple[int, str]]:
-        """The constant arguments of a compiled program that no library can parse."""
+        """The constant arguments of a compiled program that no library can parse, as (offset,
+        why)."""
         self.libraries()
-        if not self._constants:
-            return []
         bad: list[tuple[int, str]] = []
         for argument in checkedast.literal_arguments(program):
             checks = [
@@ -457,6 +459,9 @@ def run_expression(
     bad = ENVIRONMENTS.bad_constants(program)
     if bad:
         return ExpressionOutcome("compile", message=bad[0][1], constant=True)
+    mixed = checkedast.mixed_literals(program)
+    if mixed:
+        return ExpressionOutcome("compile", message=mixed[0][1])
     try:
         value = run.deserialize(ENVIRONMENTS.runnable(program)).eval(data=bound)
     except Exception as exc:

@@ -12,7 +12,16 @@ from typing import Any
 from policy_checks.cel.library import Function, Library, Overload
 
 _NUMBERS = {"int": "int64", "uint": "uint64", "double": "double"}
-_COMPARISONS = {"_<_": "less", "_<=_": "less_equals", "_>_": "greater", "_>=_": "greater_equals"}
+_COMPARISONS = {
+    "_<_": "less",
+    "_<=_": "less_equals",
+    "_>_": "greater",
+    "_>=_": "greater_equals",
+    # Heterogeneous equality: cel-go's checker accepts `1.0 == 1` (Kubernetes' quantity tests
+    # rely on it); the runtime compares across numeric types already.
+    "_==_": "equals",
+    "_!=_": "not_equals",
+}
 
 CROSS_TYPE_NUMERIC = Library(
     "cross-type-numeric-comparisons",
