@@ -36,7 +36,7 @@ def compiled(conditions: dict[str, str], params: str = "", targets: str = "") ->
     document = load_yaml(text.encode(), "p.yaml")
     assert document.ok, document.findings
     policy, findings = compile_conditions(document.value, "p.yaml", document.source, lambda: text)
-    assert policy is not None, [f.render() for f in findings]
+    assert policy is not None and not findings, [f.render() for f in findings]
     return policy
 
 
@@ -270,3 +270,38 @@ def test_an_evaluating_process_that_cannot_start_is_an_error_once_not_a_wait_per
     assert first.result == ERROR and "did not start" in (first.message or "")
     assert second == first
     assert len(started) == 1  # not one start-up (and its wait) per version
+
+
+def test_kubernetes_functions_on_hostile_data_stay_within_the_budget() -> None:
+    """Kubernetes' libraries run on untrusted data in the evaluating process: each of these ends
+    as a result (an `error` saying why, or an answer) within the time bound, never a hang."""
+    evaluator = Evaluator(timeout=2.0)
+    try:
+        policy = compiled(
+            {
+                "quantity-20-digits": "quantity(resource.q).isGreaterThan(quantity('1'))",
+                "backtracking": "resource.s.find('(a+)+$') == ''",
+                "range": "size(lists.range(resource.n)) > 0",
+                "range-iterated": "lists.range(resource.n).all(x, x >= 0)",
+                "format-1mib": "size('%s'.format([resource.big])) > 0",
+                "semver-1mib": "isSemver(resource.big)",
+                "url-1mib": "isURL(resource.big)",
+            }
+        )
+        resource = {
+            "q": "12345678901234567890",
+            "s": "a" * 100_000 + "b",
+            "n": 10_000_000,
+            "big": "x" * (1 << 20),
+        }
+        outcome = results(evaluator, policy, resource)
+    finally:
+        evaluator.close()
+    assert outcome["quantity-20-digits"] == (PASS, None)
+    assert outcome["backtracking"] == (PASS, None)  # RE2: linear, no catastrophic backtracking
+    assert outcome["range"] == (PASS, None)  # ten million elements fit the memory bound
+    assert outcome["range-iterated"][0] == ERROR
+    assert "budget of 10 000 comprehension iterations" in str(outcome["range-iterated"][1])
+    assert outcome["format-1mib"] == (PASS, None)
+    assert outcome["semver-1mib"] == (FAIL, None)
+    assert outcome["url-1mib"][0] in (PASS, FAIL)
