@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from policy_checks.cases import TestsOfVersion, missing_tests_finding
 from policy_checks.cel.resources import ResourceSchemas
-from policy_checks.conditions import (
+from policy_checks.checks.cases import TestsOfVersion, missing_tests_finding
+from policy_checks.checks.conditions import (
     CompiledPolicy,
     ParameterProblems,
     compile_conditions,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from policy_checks.cel.environment import ENVIRONMENTS
-from policy_checks.conditions import CompiledPolicy, CompiledRule
+from policy_checks.checks.conditions import CompiledPolicy, CompiledRule
 
 DEFAULT_TIMEOUT = 1.0  # seconds for one rule's evaluation (ini policy_eval_timeout)
 DEFAULT_MEMORY = 1 << 30  # bytes of address space of the evaluating process

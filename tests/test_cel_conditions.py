@@ -12,14 +12,13 @@ from typing import Any
 import pytest
 
 from policy_checks.cel.environment import ENVIRONMENTS
-from policy_checks.conditions import (
+from policy_checks.checks.conditions import (
     CompiledPolicy,
     CompiledRule,
     compile_conditions,
-    scalar_offset_position,
 )
 from policy_checks.evaluator import ERROR, FAIL, PASS, SKIP, Evaluator
-from policy_checks.loading import load_yaml
+from policy_checks.loading import load_yaml, scalar_offset_position
 
 
 def compiled(conditions: dict[str, str], params: str = "", targets: str = "") -> CompiledPolicy:

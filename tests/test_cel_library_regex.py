@@ -358,7 +358,7 @@ def test_through_the_evaluator() -> None:
     # The conditions of a policy, run in the evaluating child (its memory capped) as a version's
     # tests run: Kubernetes' libraries are there, and a pattern from the resource that would
     # make a backtracking engine run for ever is answered.
-    from policy_checks.conditions import compile_conditions
+    from policy_checks.checks.conditions import compile_conditions
     from policy_checks.evaluator import ERROR, PASS, Evaluator
     from policy_checks.loading import load_yaml
 

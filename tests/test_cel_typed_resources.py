@@ -19,7 +19,7 @@ from policy_checks import ResourceSchemaError, ResourceSchemas, read_resource_sc
 from policy_checks.cel import messages, resources
 from policy_checks.cel.environment import ENVIRONMENTS, run_expression
 from policy_checks.cel.resources import merge, shape_of
-from policy_checks.conditions import compile_conditions
+from policy_checks.checks.conditions import compile_conditions
 from policy_checks.loading import SourceMap
 from publisher.repo.layout import CommitSource
 from tests.hubprocess import HubProcess

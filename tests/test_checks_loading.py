@@ -24,12 +24,12 @@ from policy_checks import (
     policy_digest,
 )
 from policy_checks.loading import (
-    _TreeReader,
-    _yaml_error,
     load_json,
     load_yaml,
     load_yaml_documents,
+    scalar_position,
 )
+from policy_checks.loading.yaml_errors import yaml_error
 from tests.schemadocs import paths
 
 CONTRACT_METADATA = {
@@ -243,7 +243,7 @@ def test_a_misaligned_key_is_named_with_the_column_of_the_keys_around_it(
 ) -> None:
     with pytest.raises(yaml.MarkedYAMLError) as raised:
         yaml.compose(text, Loader=loader)
-    finding = _yaml_error("d.yaml", text, raised.value)
+    finding = yaml_error("d.yaml", text, raised.value)
     assert (finding.rule, finding.line) == ("yaml-indent", line), finding.render()
     assert finding.message.startswith("YAML syntax error: " + message), finding.message
     assert finding.hint is not None and finding.hint.startswith(hint), finding.hint
@@ -412,19 +412,45 @@ def _flow(tree: Any) -> str:
 
 @settings(max_examples=400, deadline=None)
 @given(_YAML_TREES)
-def test_yaml_read_without_line_map_equals_the_full_reading(tree: Any) -> None:
+def test_the_one_yaml_walk_places_every_string_it_reads(tree: Any) -> None:
+    # One walk gives the value, the lines and each string's span; a column placed in a string
+    # (a condition's error) is the character the value holds there.
     text = _flow(tree)
+    document = load_yaml(text.encode(), "d.yaml")
+    if not document.ok:
+        return
+    rows = text.split("\n")
+    for path in paths(document.value):
+        value: Any = document.value
+        for key in path:
+            value = value[key]
+        assert document.source.line(path) is not None
+        if isinstance(value, str) and value:
+            span = document.source.span(path)
+            assert span is not None, path
+            line, column = scalar_position(text, span, value, 0)
+            assert rows[line - 1][column - 1] == value[0], (path, line, column)
+        elif not isinstance(value, str):
+            assert document.source.span(path) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(_YAML_TREES)
+def test_the_c_and_python_composers_mark_the_same_characters(tree: Any) -> None:
+    # The reader composes with libyaml; its marks must count characters as the Python one's.
+    text = _flow(tree) + " # é😀"
     try:
-        root = yaml.compose(text, Loader=yaml.CSafeLoader)
+        fast = yaml.compose(text, Loader=yaml.CSafeLoader)
+        slow = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
         return
-    document = load_yaml(text.encode(), "d.yaml")
-    reader = _TreeReader("d.yaml")
-    value = reader.read(root)
-    if reader.findings:
-        assert document.findings == tuple(reader.findings)
-        return
-    assert repr(document.value) == repr(value)  # repr: 1, 1.0 and True differ
-    for path in paths(value):
-        assert document.source.line(path) == reader.lines[path]
-        assert document.source.raw_text(path) == reader.raw.get(path)
+
+    def marks(node: Any) -> list[tuple[int, int]]:
+        found = [(node.start_mark.index, node.end_mark.index)]
+        if isinstance(node.value, list):
+            for item in node.value:
+                for part in item if isinstance(item, tuple) else (item,):
+                    found += marks(part)
+        return found
+
+    assert fast is None or marks(fast) == marks(slow)

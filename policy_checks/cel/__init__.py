@@ -6,5 +6,5 @@
 - `types`: the type words of a declaration (`list(A)`, `net.IP`) for both sides of the engine.
 - `checkedast`: the checked expression read back, to check constant arguments at their column.
 
-Knows CEL and nothing of policies: `policy_checks.conditions` puts conditions through it.
+Knows CEL and nothing of policies: `policy_checks.checks.conditions` puts conditions through it.
 """

@@ -8,7 +8,7 @@ Kubernetes holds it as an int64 or a decimal, which `isInteger()` shows but `==`
 kept as the signs of zeros in a repeated double field, which the engine compares as numbers
 (-0.0 == 0.0) and carries through every call unchanged.
 
-One pool a process: the checking environments (`policy_checks.conditions`), the running ones
+One pool a process: the checking environments (`policy_checks.checks.conditions`), the running ones
 (`policy_checks.evaluator`) and the typed resources all add their types here.
 """
 

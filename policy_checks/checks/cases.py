@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policy_checks.cel.resources import ResourceSchemas
-from policy_checks.conditions import (
+from policy_checks.checks.conditions import (
     CompiledPolicy,
     CompiledRule,
     Parameter,

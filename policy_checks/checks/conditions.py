@@ -20,7 +20,7 @@ from policy_checks.cel import names, resources
 from policy_checks.cel.environment import ENVIRONMENTS
 from policy_checks.cel.resources import ResourceSchemas
 from policy_checks.jsonpath import format_path
-from policy_checks.loading import SourceMap
+from policy_checks.loading import SourceMap, scalar_position
 from policy_checks.model import Finding
 
 # Parameter types (CONTRACT section 8) -> the CEL type a condition sees, and the JSON values a
@@ -551,50 +551,8 @@ def _place(
     lines = text.split("\n")
     if line > len(lines):
         return key_line, None
+    span = source.span(path)
+    if span is None:
+        return key_line, None
     offset = sum(len(row) + 1 for row in lines[: line - 1]) + min(column - 1, len(lines[line - 1]))
-    placed = scalar_offset_position(document, path, offset)
-    return placed if placed is not None else (key_line, None)
-
-
-def scalar_offset_position(
-    document: str, path: tuple[str | int, ...], offset: int
-) -> tuple[int, int] | None:
-    """Where (1-based line, column) the `offset`-th character of the string at `path` is
-    written in a YAML document: plain, quoted, folded or literal, on one line or several.
-
-    The scalar's value is matched against its source span character by character; what the
-    source holds beyond the value (quotes, escapes, indentation, folded line breaks) is
-    stepped over. Read with the pure-Python composer, whose marks count characters."""
-    import yaml
-
-    try:
-        node: Any = yaml.compose(document, Loader=yaml.SafeLoader)
-        for key in path:
-            if isinstance(key, int):
-                node = node.value[key]
-            else:
-                node = next(v for k, v in node.value if k.value == key)
-    except Exception:
-        return None
-    if not isinstance(node, yaml.ScalarNode):
-        return None
-    value: str = node.value
-    start, end = node.start_mark.index, node.end_mark.index
-    span = document[start:end]
-    position = 0
-    if node.style in ("|", ">"):
-        position = span.find("\n") + 1  # the header line (`|`, `>-`) holds no value
-    elif node.style in ("'", '"'):
-        position = 1
-    for index, char in enumerate(value):
-        while position < len(span) and span[position] != char:
-            if char in " \n" and span[position] in " \n":
-                break
-            position += 1
-        if index == offset:
-            break
-        position += 1
-    absolute = start + min(position, len(span))
-    row = document.count("\n", 0, absolute)
-    column = absolute - (document.rfind("\n", 0, absolute) + 1)
-    return row + 1, column + 1
+    return scalar_position(document, span, text, offset)
