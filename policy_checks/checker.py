@@ -1,18 +1,16 @@
-"""PolicyChecker: every check of one policy version, from raw bytes to a CheckResult.
+"""PolicyChecker: every check of one policy version, from raw bytes to a CheckResult, in order.
 
-Folder-level checks are Python (names, versions, which files exist); everything about the file
-contents is data (schemas, rules.yaml) evaluated here with predicates compiled once. jsonschema
-is imported only to word the findings of a document the fast predicate refuses.
+Folder-level checks are here (names, versions, which files exist); then each file is loaded
+(`loading/`), its shape checked (`checks/shape.py`), the rules of rules.yaml evaluated
+(`rules.py`), the conditions compiled (`checks/conditions.py`) and tests.yaml run
+(`checks/cases.py`). What a user reads of a finding is worded in `words.py`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from policy_checks.cel.resources import ResourceSchemas
 from policy_checks.checks.cases import TestsOfVersion, missing_tests_finding
@@ -20,9 +18,9 @@ from policy_checks.checks.conditions import (
     CompiledPolicy,
     ParameterProblems,
     compile_conditions,
-    did_you_mean,
     rule_ids,
 )
+from policy_checks.checks.shape import Schema, shape_findings
 from policy_checks.digest import (
     MAX_PUBLISH_BODY_BYTES,
     canonical_json,
@@ -30,179 +28,24 @@ from policy_checks.digest import (
     publish_body,
 )
 from policy_checks.evaluator import DEFAULT_TIMEOUT, shared
-from policy_checks.fastschema import OutsideSubset, Predicate, compile_predicate
-from policy_checks.jsonpath import Path as JsonPath
 from policy_checks.jsonpath import format_path
 from policy_checks.loading import Document, SourceMap, load_json, load_yaml
-from policy_checks.model import CheckResult, Finding, PolicyFiles, quoted
+from policy_checks.model import CheckResult, Finding, PolicyFiles
 from policy_checks.naming import (
     DEFINITION_FILE,
     METADATA_FILE,
-    NAME_RE,
     TESTS_FILE,
-    full_version_dir,
     name_problem,
     parse_version_dir,
     version_dir_problem,
 )
 from policy_checks.rules import RuleSet, builtin_schema, evaluate, load_rules
-
-if TYPE_CHECKING:
-    import jsonschema
-    from jsonschema.exceptions import ValidationError
+from policy_checks.words import misnamed_file
 
 _BOTH_FILES = f"every version folder needs {METADATA_FILE} and {DEFINITION_FILE}"
 CONDITION_LANGUAGES = ("cel", "none")  # ini policy_condition_language
 TEST_POLICIES = ("optional", "required")  # ini policy_tests
 _LOADERS = {METADATA_FILE: load_json, DEFINITION_FILE: load_yaml}
-
-
-class _Schema:
-    """One file's schema: a fast predicate when the schema compiles, else one that refuses
-    everything; jsonschema's validator, made when first needed, decides a refused document."""
-
-    def __init__(self, schema: dict[str, Any]) -> None:
-        self.schema = schema
-        try:
-            self.conforms: Predicate = compile_predicate(schema, "schema.json")
-        except OutsideSubset:  # a repository's schema beyond the subset: jsonschema for all
-            self.conforms = _refuse
-        self._validator: jsonschema.protocols.Validator | None = None
-
-    @property
-    def validator(self) -> jsonschema.protocols.Validator:
-        if self._validator is None:
-            import jsonschema
-            from jsonschema.validators import validator_for
-
-            cls = validator_for(self.schema, default=jsonschema.Draft202012Validator)
-            self._validator = cls(self.schema)
-        return self._validator
-
-
-def _refuse(value: Any) -> bool:
-    return False
-
-
-def _read_as(value: Any) -> str:
-    if isinstance(value, bool):
-        return f"the boolean {json.dumps(value)}"
-    if value is None:
-        return "null"
-    return f"the number {json.dumps(value)}"
-
-
-def _type_hint(
-    error: ValidationError, source: SourceMap, path: JsonPath, version_dir: str | None = None
-) -> str | None:
-    """The likely intended text when a scalar was read as something other than a string.
-    `version_dir`, for metadata.json: the version folder, which a version must repeat."""
-    expected = error.validator_value if error.validator == "type" else None
-    wants_string = expected == "string" or (isinstance(expected, list) and "string" in expected)
-    instance = error.instance
-    if not wants_string or not (instance is None or isinstance(instance, bool | int | float)):
-        return None
-    if path == ("version",) and version_dir is not None and not parse_version_dir(version_dir):
-        # Quoting `1.11` would only trade this problem for the folder's (v1.11 is no version).
-        fixed = full_version_dir(version_dir)
-        if fixed is None:
-            return "the folder must be a full version, v<major>.<minor>.<patch>: rename it, " + (
-                "and write that version here as a string"
-            )
-        return (
-            f"the folder must be a full version: rename {version_dir} to {fixed}, "
-            f'and write "{fixed[1:]}" here'
-        )
-    raw = source.raw_text(path)
-    full = parse_version_dir(version_dir) if path == ("version",) and version_dir else None
-    if full is not None and instance is not None:
-        # Quoted, `1.10` would still not be the folder's version: say the text it must be.
-        return (
-            f'write "{full}", the version of the folder {version_dir}, as a string: '
-            f"{raw or json.dumps(instance)} is read as {_read_as(instance)}"
-        )
-    if instance is None and not raw:
-        return "the value is empty: write the text"
-    return f"quote it: {raw or json.dumps(instance)} is read as {_read_as(instance)}"
-
-
-# How close an unknown key must be to a known one to be called its misspelling.
-_KEY_CUTOFF = 0.75
-
-
-def _unknown_keys(error: ValidationError) -> list[str]:
-    """The keys of the object `error` is about that the schema in force does not name."""
-    if not isinstance(error.instance, dict) or not isinstance(error.schema, dict):
-        return []
-    known = error.schema.get("properties", {})
-    return [str(key) for key in error.instance if key not in known]
-
-
-def _misspelt_required(error: ValidationError) -> tuple[str, str] | None:
-    """(unknown key, required key) when a required key is missing and the object holds an
-    unknown key that is close to it: one mistake, a misspelling."""
-    wanted = re.match(r"'(.+)' is a required property", error.message)
-    if error.validator != "required" or wanted is None:
-        return None
-    match = did_you_mean(wanted[1], _unknown_keys(error), _KEY_CUTOFF)
-    return (match, wanted[1]) if match else None
-
-
-def _unexpected(error: ValidationError, extra: list[str]) -> tuple[str, str | None]:
-    """An additionalProperties error's message for the keys `extra` of it (in jsonschema's
-    words), and a did-you-mean for the first of them that is close to a known key."""
-    shown = ", ".join(repr(key) for key in extra)
-    message = (
-        f"Additional properties are not allowed ({shown} "
-        f"{'was' if len(extra) == 1 else 'were'} unexpected)"
-    )
-    schema = error.schema if isinstance(error.schema, dict) else {}
-    known = [str(key) for key in schema.get("properties", {})]
-    for key in extra:
-        match = did_you_mean(key, known, _KEY_CUTOFF)
-        if match:
-            return message, f"did you mean `{match}`?"
-    return message, None
-
-
-def _in_words(error: ValidationError, path: JsonPath) -> tuple[str, str] | None:
-    """(message, hint) for a schema error that jsonschema words in a way only a programmer
-    reads: a name that does not match the name pattern (shown as the raw regex)."""
-    if (
-        error.validator == "pattern"
-        and error.validator_value == NAME_RE.pattern
-        and isinstance(error.instance, str)
-    ):
-        return name_problem(
-            error.instance, "", "rule id" if path[-1:] == ("id",) else "policy name"
-        )
-    return None
-
-
-def _value_hint(error: ValidationError) -> str | None:
-    """The allowed value meant by one that is not allowed: `High` for `high`, `hgih` too."""
-    allowed = error.validator_value if error.validator == "enum" else None
-    if not isinstance(allowed, list) or not isinstance(error.instance, str):
-        return None
-    words = [value for value in allowed if isinstance(value, str)]
-    same = [value for value in words if value.casefold() == error.instance.casefold()]
-    if same:
-        lowercase = all(value == value.lower() for value in words)
-        return f"the allowed values are {'lowercase' if lowercase else 'case-sensitive'}: " + (
-            f"write `{same[0]}`"
-        )
-    match = did_you_mean(error.instance, words)
-    return f"did you mean `{match}`?" if match else None
-
-
-def _misnamed(wanted: str, names: tuple[str, ...]) -> str | None:
-    """A hint when the folder holds a file that is nearly the one that is missing."""
-    stem = wanted.rsplit(".", 1)[0]
-    for name in names:
-        if name != wanted and name.rsplit(".", 1)[0].lower() == stem:
-            return f"found {name}: the file must be named {wanted} (rename it)"
-    match = did_you_mean(wanted, list(names), 0.8)
-    return f"found {match}: the file must be named {wanted} (rename it)" if match else None
 
 
 def _oversized_publish_body(
@@ -267,9 +110,9 @@ class PolicyChecker:
         self.tests_required = settings.tests_required
         self.eval_timeout = settings.eval_timeout
         self._schemas = {
-            METADATA_FILE: _Schema(rule_set.metadata_schema),
-            DEFINITION_FILE: _Schema(rule_set.definition_schema),
-            TESTS_FILE: _Schema(builtin_schema(TESTS_FILE)),
+            METADATA_FILE: Schema(rule_set.metadata_schema),
+            DEFINITION_FILE: Schema(rule_set.definition_schema),
+            TESTS_FILE: Schema(builtin_schema(TESTS_FILE)),
         }
 
     @classmethod
@@ -338,7 +181,7 @@ class PolicyChecker:
                         Finding(
                             folder,
                             f"{name} is missing",
-                            hint=_misnamed(name, files.names) or _BOTH_FILES,
+                            hint=misnamed_file(name, files.names) or _BOTH_FILES,
                             rule="missing-file",
                         )
                     )
@@ -347,7 +190,7 @@ class PolicyChecker:
             findings.extend(document.findings)
             if document.ok:
                 documents[name] = document
-                refused = self._schema_findings(
+                refused = shape_findings(
                     document,
                     self._schemas[name],
                     file,
@@ -470,7 +313,7 @@ class PolicyChecker:
         findings.extend(document.findings)
         if not document.ok:
             return findings, None
-        refused = self._schema_findings(document, self._schemas[TESTS_FILE], tests_file)
+        refused = shape_findings(document, self._schemas[TESTS_FILE], tests_file)
         if refused:
             # The definition's own problems above still show (every problem at once).
             return findings + refused, None
@@ -503,61 +346,3 @@ class PolicyChecker:
             return run.findings, run.counts
 
         return findings, tests_run
-
-    @staticmethod
-    def _schema_findings(
-        document: Document, schema: _Schema, file: str, version_dir: str | None = None
-    ) -> list[Finding]:
-        if schema.conforms(document.value):
-            return []
-        from jsonschema.exceptions import best_match
-
-        # best_match descends into anyOf/oneOf contexts to the most relevant cause.
-        errors = [best_match([e]) or e for e in schema.validator.iter_errors(document.value)]
-        # A misspelt required key is one mistake: the required key is missing and the misspelt
-        # one is unknown. One finding, at the misspelt key; the other error is left out.
-        pairs = [_misspelt_required(error) for error in errors]
-        misspelt = {
-            (tuple(error.absolute_path), pair[0])
-            for error, pair in zip(errors, pairs, strict=True)
-            if pair is not None
-        }
-        findings = []
-        for error, pair in zip(errors, pairs, strict=True):
-            path: JsonPath = tuple(error.absolute_path)
-            if pair is not None:
-                findings.append(
-                    Finding(
-                        file,
-                        f"{quoted(pair[0])} is not a known key; did you mean "
-                        f"{quoted(pair[1])} (required, missing)?",
-                        document.source.line((*path, pair[0])),
-                        format_path((*path, pair[0])),
-                        rule="schema",
-                    )
-                )
-                continue
-            message, hint = error.message, None
-            if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-                extra = [k for k in _unknown_keys(error) if (path, k) not in misspelt]
-                if not extra:
-                    continue
-                # Point at the offending key rather than at the object that holds it.
-                message, hint = _unexpected(error, extra)
-                path = (*path, extra[0])
-            words = _in_words(error, path)
-            if words is not None:
-                message, hint = words
-            findings.append(
-                Finding(
-                    file,
-                    message,
-                    document.source.line(path),
-                    format_path(path),
-                    hint
-                    or _type_hint(error, document.source, path, version_dir)
-                    or _value_hint(error),
-                    "schema",
-                )
-            )
-        return findings

@@ -18,12 +18,13 @@ from typing import IO, Any, NoReturn
 
 from policy_checks.cel.resources import ResourceSchemaError, ResourceSchemas
 from policy_checks.checker import PolicyChecker
-from policy_checks.checks.conditions import CompiledPolicy, describe, did_you_mean, is_of_type
+from policy_checks.checks.conditions import CompiledPolicy, is_of_type
 from policy_checks.evaluator import DEFAULT_TIMEOUT, ERROR, PASS, SKIP, RuleResult, shared
 from policy_checks.jsonpath import Path as JsonPath
 from policy_checks.loading import Document, load_json, load_yaml, load_yaml_documents
 from policy_checks.model import shown
 from policy_checks.naming import MAX_FILE_BYTES
+from policy_checks.words import describe, did_you_mean
 from policy_checks.worktree import read_policy_folder, read_resource_schema_files
 
 USAGE_ERROR = 4

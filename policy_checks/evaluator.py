@@ -30,10 +30,10 @@ from typing import IO, Any
 
 from policy_checks.cel.environment import ENVIRONMENTS
 from policy_checks.checks.conditions import CompiledPolicy, CompiledRule
+from policy_checks.words import evaluation_error_words
 
 DEFAULT_TIMEOUT = 1.0  # seconds for one rule's evaluation (ini policy_eval_timeout)
 DEFAULT_MEMORY = 1 << 30  # bytes of address space of the evaluating process
-ITERATION_BUDGET = "10 000"  # the engine's comprehension iterations per evaluation
 
 PASS, FAIL, ERROR, SKIP = "pass", "fail", "error", "skip"
 RESULTS = (PASS, FAIL, ERROR, SKIP)
@@ -44,20 +44,6 @@ class RuleResult:
     rule: str
     result: str  # one of RESULTS
     message: str | None = None  # why, for an error
-
-
-def _reword(message: str) -> str:
-    text = message.strip()
-    for status in ("INVALID_ARGUMENT", "NOT_FOUND", "OUT_OF_RANGE", "INTERNAL", "UNKNOWN"):
-        text = text.removeprefix(f"{status}: ").removesuffix(f" [{status}]")
-    if "Iteration budget exceeded" in text:
-        return (
-            f"evaluation exceeded the budget of {ITERATION_BUDGET} comprehension iterations "
-            "(all, exists, map, filter and the like, nested ones multiplied)"
-        )
-    if text.startswith("Key not found in map"):
-        return "no such key: " + text.split(":", 1)[1].strip()
-    return text
 
 
 # -- the child's side ------------------------------------------------------------------------------
@@ -79,12 +65,12 @@ def _answer(expression: Any, activation: Any) -> list[str | None]:
         if kind == "BOOL":
             return [PASS if value.value() else FAIL, None]
         if kind == "ERROR":
-            return [ERROR, _reword(str(value.value()))]
+            return [ERROR, evaluation_error_words(str(value.value()))]
         return [ERROR, f"the condition gave a {kind.lower()}, not a bool"]
     except MemoryError:
         return [ERROR, "evaluation ran out of memory"]
     except Exception as exc:
-        return [ERROR, _reword(str(exc))]
+        return [ERROR, evaluation_error_words(str(exc))]
 
 
 def _evaluate(request: dict[str, Any], programs: dict[bytes, Any], out: IO[str]) -> None:
@@ -100,7 +86,7 @@ def _evaluate(request: dict[str, Any], programs: dict[bytes, Any], out: IO[str])
             if expression is None:
                 expression = programs[raw] = env.deserialize(raw)
         except Exception as exc:  # a program this engine cannot read: every run is an error
-            expression = _Broken(_reword(str(exc)))
+            expression = _Broken(evaluation_error_words(str(exc)))
         expressions.append(expression)
     for case in request["cases"]:
         params = ENVIRONMENTS.params_value(signature, case["params"])

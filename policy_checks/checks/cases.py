@@ -17,8 +17,6 @@ from policy_checks.checks.conditions import (
     CompiledPolicy,
     CompiledRule,
     Parameter,
-    describe,
-    did_you_mean,
     is_of_type,
 )
 from policy_checks.evaluator import ERROR, FAIL, PASS, Evaluator, RuleResult
@@ -27,6 +25,7 @@ from policy_checks.jsonpath import format_path
 from policy_checks.loading import Document, load_json, load_yaml
 from policy_checks.model import Finding, OtherFile
 from policy_checks.naming import TESTS_FILE
+from policy_checks.words import describe, did_you_mean
 
 MAX_CASES = 500  # per tests.yaml (also the schema's maxItems)
 REQUIRED_HINT = (

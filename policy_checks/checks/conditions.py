@@ -10,18 +10,27 @@ not another: README ("Conditions are CEL") and docs/benchmarks.md.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from policy_checks.cel import names, resources
+from policy_checks.cel import resources
 from policy_checks.cel.environment import ENVIRONMENTS
 from policy_checks.cel.resources import ResourceSchemas
 from policy_checks.jsonpath import format_path
-from policy_checks.loading import SourceMap, scalar_position
+from policy_checks.loading import SourceMap
 from policy_checks.model import Finding
+from policy_checks.words import (
+    compile_error_words,
+    condition_message,
+    describe,
+    did_you_mean,
+    misused_call,
+    offset_line_column,
+    place,
+    result_type_word,
+)
 
 # Parameter types (CONTRACT section 8) -> the CEL type a condition sees, and the JSON values a
 # default or a test case's value may be. An integer is a number; a boolean is neither.
@@ -50,30 +59,8 @@ _RESERVED = frozenset(
     )
 )
 
-_OPERATORS = {
-    "_+_": "+",
-    "_-_": "-",
-    "_*_": "*",
-    "_/_": "/",
-    "_%_": "%",
-    "_==_": "==",
-    "_!=_": "!=",
-    "_<_": "<",
-    "_<=_": "<=",
-    "_>_": ">",
-    "_>=_": ">=",
-    "_&&_": "&&",
-    "_||_": "||",
-    "_[_]": "[ ] (index)",
-    "!_": "!",
-    "-_": "- (negation)",
-    "_?_:_": "? : (conditional)",
-    "@in": "in",
-}
 
 _ERROR_ENTRY = re.compile(r"ERROR: <input>:(-?\d+):(-?\d+): (.*)")
-# The engine's word for a result type; "dyn" and "bool" are fine for a condition.
-_TYPE_WORDS = {"STRING": "string", "INT": "int", "UINT": "uint", "DOUBLE": "double"}
 
 
 @dataclass(frozen=True)
@@ -136,20 +123,6 @@ def is_of_type(value: Any, type_name: str) -> bool:
     return False
 
 
-def describe(value: Any) -> str:
-    """How a JSON value reads in a message: `the string "x"`, `the number 3`, `a list`."""
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, int | float):
-        return f"the number {value}"
-    if isinstance(value, str):
-        shown = value if len(value) <= 40 else value[:37] + "..."
-        return f'the string "{shown}"'
-    if value is None:
-        return "null"
-    return "a list" if isinstance(value, list) else "an object"
-
-
 def _mapping(value: Any) -> dict[str, Any]:
     """`value` when it is an object, else an empty one: a repository's own definition schema
     may allow shapes the default format does not, and those are simply not compiled."""
@@ -160,12 +133,6 @@ def rule_ids(definition: Any) -> list[str]:
     """The ids of a definition's rules, in order (whatever shape a repository's schema allows)."""
     rules = _mapping(_mapping(definition).get("spec")).get("rules")
     return [str(_mapping(r).get("id")) for r in rules] if isinstance(rules, list) else []
-
-
-def did_you_mean(word: str, candidates: list[str], cutoff: float = 0.6) -> str | None:
-    """The candidate closest to `word`, if one is close enough (difflib's ratio, 0 to 1)."""
-    match = difflib.get_close_matches(word, candidates, n=1, cutoff=cutoff)
-    return match[0] if match else None
 
 
 class ParameterProblems:
@@ -308,14 +275,12 @@ def _rule_findings(
         for offset, message in compiled.mixed_literals
     ]
     for offset, message, hint in literal_problems:
-        line, column = _offset_line_column(text, offset)
-        where = _place(line, column, text, path, source, yaml_text)
-        at = f" (column {where[1]})" if where[1] else ""
-        snippet = _snippet(text, line, column)
+        line, column = offset_line_column(text, offset)
+        where = place(line, column, text, path, source, yaml_text)
         findings.append(
             Finding(
                 file,
-                f"rule {rule_id}: {message}{at}" + (f": {snippet}" if snippet else ""),
+                condition_message(rule_id, message, where[1], text, line, column),
                 where[0],
                 format_path(path),
                 hint,
@@ -323,8 +288,7 @@ def _rule_findings(
             )
         )
     detail = compiled.result_type
-    word = _TYPE_WORDS.get(detail) or (detail.lower() if detail not in ("BOOL", "DYN") else "")
-    word = "object" if detail.startswith(resources.TYPE_PREFIX) else word
+    word = result_type_word(detail)
     if word:
         findings.append(
             Finding(
@@ -338,14 +302,6 @@ def _rule_findings(
             )
         )
     return findings
-
-
-def _offset_line_column(text: str, offset: int) -> tuple[int, int]:
-    """(1-based line, 1-based column) of a character offset in a condition."""
-    if offset < 0:
-        return -1, -1
-    before = text[:offset]
-    return before.count("\n") + 1, offset - (before.rfind("\n") + 1) + 1
 
 
 def _compile_findings(
@@ -364,9 +320,11 @@ def _compile_findings(
         message = re.sub(r"^[A-Z_]+: |\s*\[[A-Z_]+\]$", "", error.strip().splitlines()[0])
         message = message.replace("Expression recursion limit exceeded", "nested too deeply")
         entries = [(-1, -1, message)]
-    calls = [_called(text, line, column, message) for line, column, message in entries]
+    calls = [misused_call(text, line, column, message) for line, column, message in entries]
     messages = [
-        call or resources.unknown_field(message, text, line, column) or _reword(message, signature)
+        call
+        or resources.unknown_field(message, text, line, column)
+        or compile_error_words(message, signature)
         for call, (line, column, message) in zip(calls, entries, strict=True)
     ]
     misspelt_call = any(calls) or any(hint and "function" in hint for _, hint in messages)
@@ -379,7 +337,11 @@ def _compile_findings(
     findings: list[Finding] = []
     seen: set[str] = set()
     for (line, column, original), (message, hint) in zip(entries, messages, strict=True):
-        if misspelt_call and _bare_unknown(original) and not _called(text, line, column, original):
+        if (
+            misspelt_call
+            and _bare_unknown(original)
+            and not misused_call(text, line, column, original)
+        ):
             continue  # a misspelt macro leaves its iteration variable undeclared too: noise
         unknown = re.match(r"undeclared reference to '([^']+)'", original)
         if unknown is not None and unknown[1] in namespaces:
@@ -389,13 +351,11 @@ def _compile_findings(
         if message in seen or ("'*error*'" in original and len(entries) > 1):
             continue  # a select on what already failed: the failure is reported
         seen.add(message)
-        where = _place(line, column, text, path, source, yaml_text)
-        at = f" (column {where[1]})" if where[1] else ""
-        snippet = _snippet(text, line, column)
+        where = place(line, column, text, path, source, yaml_text)
         findings.append(
             Finding(
                 file,
-                f"rule {rule_id}: {message}{at}" + (f": {snippet}" if snippet else ""),
+                condition_message(rule_id, message, where[1], text, line, column),
                 where[0],
                 format_path(path),
                 hint,
@@ -405,154 +365,7 @@ def _compile_findings(
     return findings
 
 
-_NAMESPACES = ("math", "sets", "lists", "strings", "optional", "format", "cel", "ip", "base64")
-
-
-def _called(text: str, line: int, column: int, message: str) -> tuple[str, str] | None:
-    """An undeclared *function*: the engine says "undeclared reference" for a name and for a
-    call alike, pointing at the call's `(`. Said as a function that does not exist, a macro given
-    the wrong arguments, or one called the wrong way (`lowerAscii(x)` for `x.lowerAscii()`)."""
-    ref = re.match(r"undeclared reference to '([^']+)'", message)
-    rows = text.split("\n")
-    if ref is None or not 1 <= line <= len(rows):
-        return None
-    row = rows[line - 1]
-    if not (0 < column <= len(row) and row[column - 1] == "("):
-        return None
-    head = re.search(r"([A-Za-z_][A-Za-z0-9_.]*)\s*$", row[: column - 1])
-    if head is None:
-        return None
-    written = head[1]
-    prefix, _, last = written.rpartition(".")
-    namespaced = prefix.split(".")[0] in _NAMESPACES and prefix.count(".") == 0 and prefix
-    name = written if namespaced else last
-    member = bool(prefix) and not namespaced
-    shown = f"x.{name}(…)" if member else f"{name}(…)"
-    if name in names.MACROS:
-        return (
-            f"`{name}` is a macro that takes a variable name, then an expression, not written "
-            "this way",
-            f"write {names.MACROS[name]}",
-        )
-    ways = names.forms().get(name)
-    if ways is not None:
-        if member and "member" not in ways:
-            return (
-                f"`{name}` is not called on a value here",
-                f"write `{name}(x)`: the function takes its value as an argument",
-            )
-        if not member and "global" not in ways:
-            return (
-                f"`{name}` is called on its value",
-                f"write `x.{name}()`: it is a member function, not a global one",
-            )
-        return (
-            f"no form of the function `{name}` takes these arguments",
-            "check the number of arguments of the function",
-        )
-    match = did_you_mean(name, names.every_name())
-    return (
-        f"`{shown}` is not a function of this environment (Kubernetes' CEL environment, "
-        "listed in the README)",
-        f"did you mean the function `{match}`?" if match else "see the README's list of functions",
-    )
-
-
 def _bare_unknown(message: str) -> bool:
     """An undeclared single identifier that is no misspelling of `resource` or `params`."""
     ref = re.match(r"undeclared reference to '([^'.]+)'", message)
     return ref is not None and not did_you_mean(ref[1], ["resource", "params"])
-
-
-def _reword(message: str, signature: tuple[tuple[str, str], ...]) -> tuple[str, str | None]:
-    """The engine's message in the author's words, and a hint."""
-    message = resources.readable(message.replace(" (in container '')", "").strip())
-    declared = [name for name, _ in signature]
-    field = re.match(r"undefined field '([^']+)' not found in struct 'policyhub\.params", message)
-    if field:
-        name = field[1]
-        listed = ", ".join(declared) if declared else "none"
-        match = did_you_mean(name, declared)
-        return (
-            f"params.{name} is not a declared parameter (declared: {listed})",
-            f"did you mean `params.{match}`?"
-            if match
-            else f"declare {name} under spec.parameters, with its type",
-        )
-    ref = re.match(r"undeclared reference to '([^']+)'", message)
-    if ref:
-        name = ref[1]
-        head, _, rest = name.partition(".")
-        if head in ("resource", "params"):
-            return f"unknown name {name}", None
-        fixed = did_you_mean(head, ["resource", "params"])
-        if fixed:
-            if fixed == "params" and rest:
-                rest = did_you_mean(rest.split(".")[0], declared) or rest
-            return (
-                f"unknown name {name}",
-                f"did you mean `{fixed}{'.' + rest if rest else ''}`? "
-                "a condition sees `resource` and `params`",
-            )
-        return (
-            f"unknown name {name}",
-            "a condition sees `resource` (the document checked) and `params` (the parameters); "
-            "a comprehension's variable only inside it",
-        )
-    overload = re.match(r"found no matching overload for '([^']+)' applied to '(.*)'$", message)
-    if overload:
-        name = _OPERATORS.get(overload[1], overload[1])
-        call = (
-            did_you_mean(overload[1], names.every_name()) if overload[1] not in _OPERATORS else None
-        )
-        types = overload[2].replace("policyhub.params.", "params.")
-        hint = (
-            "convert one side (int(), double(), string()) or compare values of one type"
-            if overload[1] in _OPERATORS
-            else (f"check the arguments of `{call}`" if call else None)
-        )
-        return f"no overload of {name} for the argument types {types}", hint
-    if message.startswith("Syntax error:"):
-        detail = re.sub(r" expecting \{.*\}$", "", message)
-        if "mismatched input '<EOF>'" in detail:
-            return "syntax error: the condition ends too early", "close every bracket and quote"
-        return detail.replace("Syntax error: ", "syntax error: "), None
-    return message, None
-
-
-def _snippet(text: str, line: int, column: int) -> str:
-    """The condition's line around the column, with `⟨here⟩` where the engine points."""
-    lines = text.split("\n")
-    if not 1 <= line <= len(lines):
-        return ""
-    row = lines[line - 1]
-    at = max(0, min(len(row), column - 1))
-    start = max(0, at - 30)
-    before, after = row[start:at], row[at : at + 30]
-    return f"`{'…' if start else ''}{before}⟨here⟩{after}{'…' if at + 30 < len(row) else ''}`"
-
-
-def _place(
-    line: int,
-    column: int,
-    text: str,
-    path: tuple[str | int, ...],
-    source: SourceMap,
-    yaml_text: Callable[[], str | None],
-) -> tuple[int | None, int | None]:
-    """(line, column) in the YAML file of the condition's (line, column), both 1-based; the
-    condition's key line (and no column) when the position cannot be mapped."""
-    key_line = source.line(path)
-    if line < 1 or column < 1:
-        return key_line, None
-    document = yaml_text()
-    if document is None:
-        return key_line, None
-    lines = text.split("\n")
-    if line > len(lines):
-        return key_line, None
-    span = source.span(path)
-    if span is None:
-        return key_line, None
-    offset = sum(len(row) + 1 for row in lines[: line - 1]) + min(column - 1, len(lines[line - 1]))
-    return scalar_position(document, span, text, offset)
