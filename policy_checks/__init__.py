@@ -1,6 +1,27 @@
-"""Declarative validation of policy versions: safe loading, rules as data, the content digest.
+"""What a policy version is and does: its files loaded, checked and worded; rules as data;
+the content digest. Knows policies and rules, nothing of git, HTTP or pytest. The public API is
+this module's names.
 
-Knows policies and rules, nothing of git, HTTP or pytest. The public API is this module's names.
+Where things are:
+
+    worktree.py        a version folder read from disk (no symlink followed) into `PolicyFiles`
+    model.py           the values that cross the package boundary: `PolicyFiles`, `Finding`, ...
+    naming.py          folder names and versions: `NAME_RE`, `SEMVER_RE` (SemVer is defined here)
+    loading/           bytes in, data and a line map out: `decode.py`, `yaml.py` (the one YAML
+                       reader), `yaml_errors.py` (why YAML refused a file), `json.py`
+    checker.py         `PolicyChecker`: every check of one version, in order
+    checks/            the checks: `shape.py` (a file against its JSON Schema), `conditions.py`
+                       (CEL conditions compiled and type-checked), `cases.py` (tests.yaml)
+    rules.py, rules/   the rules as data: the JSON Schemas and rules.yaml
+    fastschema.py      JSON Schemas compiled into predicates once
+    words.py           every finding's phrase in the author's words (schema errors, CEL errors)
+    cel/               the CEL engine's side: `environment.py` (Kubernetes' environment, one
+                       compile per text), `library/` (one module a Kubernetes library),
+                       `resources.py` (`resource` typed by resource-schemas/), `messages.py`
+    evaluator.py       conditions run in a bounded child process
+    evalcli.py         `policyhub-eval`
+    digest.py          the content digest and the publish body
+    jsonpath.py        the JSON paths shown in findings and used by rules
 """
 
 from __future__ import annotations
