@@ -159,13 +159,13 @@ def value_hint(error: ValidationError) -> str | None:
     return f"did you mean `{match}`?" if match else None
 
 
-def misnamed_file(wanted: str, names: tuple[str, ...]) -> str | None:
+def misnamed_file(wanted: str, present: tuple[str, ...]) -> str | None:
     """A hint when the folder holds a file that is nearly the one that is missing."""
     stem = wanted.rsplit(".", 1)[0]
-    for name in names:
+    for name in present:
         if name != wanted and name.rsplit(".", 1)[0].lower() == stem:
             return f"found {name}: the file must be named {wanted} (rename it)"
-    match = did_you_mean(wanted, list(names), 0.8)
+    match = did_you_mean(wanted, list(present), 0.8)
     return f"found {match}: the file must be named {wanted} (rename it)" if match else None
 
 
