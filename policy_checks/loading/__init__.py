@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from policy_checks.loading.decode import decode
+from policy_checks.loading.decode import decode_text
 from policy_checks.loading.document import (
     INT_LIMIT,
     MAX_FINDINGS_PER_FILE,
@@ -32,7 +32,7 @@ __all__ = [
     "Document",
     "ScalarSpan",
     "SourceMap",
-    "decode",
+    "decode_text",
     "load_json",
     "load_yaml",
     "load_yaml_documents",

@@ -9,7 +9,7 @@ from policy_checks.model import Finding
 from policy_checks.naming import MAX_FILE_BYTES
 
 
-def decode(data: bytes, file: str) -> tuple[str | None, Finding | None]:
+def decode_text(data: bytes, file: str) -> tuple[str | None, Finding | None]:
     """The text of a policy file, or the finding that says why it is not acceptable text."""
     if len(data) > MAX_FILE_BYTES:
         return None, Finding(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from policy_checks.jsonpath import Path, format_path
-from policy_checks.loading.decode import decode
+from policy_checks.loading.decode import decode_text
 from policy_checks.loading.document import (
     INT_LIMIT,
     MAX_FINDINGS_PER_FILE,
@@ -167,7 +167,7 @@ def _json_syntax(file: str, text: str, exc: json.JSONDecodeError) -> Finding:
 
 def load_json(data: bytes, file: str) -> Document:
     """Load a JSON policy file: strict JSON, no duplicate keys, no NaN or Infinity."""
-    text, problem = decode(data, file)
+    text, problem = decode_text(data, file)
     if problem is not None or text is None:
         return failed(problem) if problem else failed()
     try:

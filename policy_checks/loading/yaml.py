@@ -15,7 +15,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from policy_checks.jsonpath import Path, format_path
-from policy_checks.loading.decode import decode
+from policy_checks.loading.decode import decode_text
 from policy_checks.loading.document import (
     INT_LIMIT,
     MAX_FINDINGS_PER_FILE,
@@ -273,7 +273,7 @@ def _compose_all(text: str) -> list[Node]:
 def _composed(data: bytes, file: str, stream: bool) -> tuple[str, list[Node]] | Document:
     """The text and the composed document roots of a YAML file (`stream`: every document, else
     exactly one), or the failed Document that says why there are none."""
-    text, problem = decode(data, file)
+    text, problem = decode_text(data, file)
     if problem is not None or text is None:
         return failed(problem) if problem else failed()
     try:
