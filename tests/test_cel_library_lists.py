@@ -140,11 +140,13 @@ VALID = [
     "type([1, 2].sum()) == int",
     "type([b'a', b'b'].max()) == bytes",
     "[true, false].max() == true && [false, true].isSorted()",
-    # cel-go compares across int, uint and double, and ignores what it cannot compare.
-    "dyn([1, 2.5, 3u]).isSorted()",
-    "dyn([1, 'a', 0]).isSorted()",  # an element it cannot compare still becomes the previous
-    "dyn([1, 'a']).max() == 1",
-    "dyn([1.0, 2]).indexOf(2.0) == 1",
+    # cel-go compares across int, uint and double, and ignores what it cannot compare. A list
+    # literal of mixed types is refused when compiling (HomogeneousAggregateLiterals): `dyn`
+    # on each element is how Kubernetes writes one.
+    "[dyn(1), dyn(2.5), dyn(3u)].isSorted()",
+    "[dyn(1), dyn('a'), dyn(0)].isSorted()",  # an element it cannot compare still becomes the previous
+    "[dyn(1), dyn('a')].max() == 1",
+    "[dyn(1.0), dyn(2)].indexOf(2.0) == 1",
     "[1, 2].indexOf(2.0) == 1",
     # Equality is CEL's: a quantity equals another of its value, whatever form holds it.
     "[quantity('1')].indexOf(quantity('1000m')) == 0",
@@ -171,7 +173,7 @@ def test_valid_rules(expression: str) -> None:
         ("[9223372036854775807, 1].sum()", "integer overflow"),
         ("[-9223372036854775807, -2].sum()", "integer overflow"),
         ("[18446744073709551615u, 1u].sum()", "unsigned integer overflow"),
-        ("dyn([1, 2.0]).sum()", "no such overload"),  # Int(0).Add(Double) in cel-go
+        ("[dyn(1), dyn(2.0)].sum()", "no such overload"),  # Int(0).Add(Double) in cel-go
         ("dyn([null]).max()", "no such overload"),
         ("dyn([[1]]).isSorted()", "no such overload"),
     ],
