@@ -13,7 +13,7 @@ import pytest
 
 from policy_checks.cel.environment import run_expression
 from policy_checks.cel.library.format import FORMATS
-from policy_checks.cel.library.gostd import quote
+from policy_checks.cel.library.gotext import quote
 
 MIB = 1 << 20
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from policy_checks.cel import messages
 from policy_checks.cel.library import Function, Library, function, member
-from policy_checks.cel.library.gostd import quote
+from policy_checks.cel.library.gotext import quote
 
 SEMVER = "kubernetes.Semver"
 
