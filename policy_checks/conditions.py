@@ -309,19 +309,8 @@ def _rule_findings(
     ]
     for offset, message, hint in literal_problems:
         line, column = _offset_line_column(text, offset)
-        where = _place(line, column, text, path, source, yaml_text)
-        at = f" (column {where[1]})" if where[1] else ""
-        snippet = _snippet(text, line, column)
-        findings.append(
-            Finding(
-                file,
-                f"rule {rule_id}: {message}{at}" + (f": {snippet}" if snippet else ""),
-                where[0],
-                format_path(path),
-                hint,
-                "condition-constant",
-            )
-        )
+        where = Where(file, rule_id, text, path, source, yaml_text)
+        findings.append(where.finding(message, line, column, hint, "condition-constant"))
     detail = compiled.result_type
     word = _TYPE_WORDS.get(detail) or (detail.lower() if detail not in ("BOOL", "DYN") else "")
     word = "object" if detail.startswith(resources.TYPE_PREFIX) else word
@@ -389,20 +378,35 @@ def _compile_findings(
         if message in seen or ("'*error*'" in original and len(entries) > 1):
             continue  # a select on what already failed: the failure is reported
         seen.add(message)
-        where = _place(line, column, text, path, source, yaml_text)
-        at = f" (column {where[1]})" if where[1] else ""
-        snippet = _snippet(text, line, column)
-        findings.append(
-            Finding(
-                file,
-                f"rule {rule_id}: {message}{at}" + (f": {snippet}" if snippet else ""),
-                where[0],
-                format_path(path),
-                hint,
-                "condition",
-            )
-        )
+        where = Where(file, rule_id, text, path, source, yaml_text)
+        findings.append(where.finding(message, line, column, hint, "condition"))
     return findings
+
+
+@dataclass(frozen=True)
+class Where:
+    """A condition and where it is written: what places a finding at its line and column."""
+
+    file: str
+    rule_id: str
+    text: str
+    path: tuple[str | int, ...]
+    source: SourceMap
+    yaml_text: Callable[[], str | None]
+
+    def finding(self, message: str, line: int, column: int, hint: str | None, rule: str) -> Finding:
+        """`message` at the condition's (line, column), shown in the YAML file with a snippet."""
+        placed = _place(line, column, self.text, self.path, self.source, self.yaml_text)
+        at = f" (column {placed[1]})" if placed[1] else ""
+        snippet = _snippet(self.text, line, column)
+        return Finding(
+            self.file,
+            f"rule {self.rule_id}: {message}{at}" + (f": {snippet}" if snippet else ""),
+            placed[0],
+            format_path(self.path),
+            hint,
+            rule,
+        )
 
 
 _NAMESPACES = ("math", "sets", "lists", "strings", "optional", "format", "cel", "ip", "base64")
