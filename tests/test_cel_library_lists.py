@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from policy_checks.cel.environment import run_expression
+from tests import celcases
+from tests.celcases import compile_error
 
 RESOURCE = {
     "ints": [1, 2, 2, 3],
@@ -26,21 +28,11 @@ RESOURCE = {
 
 
 def value(expression: str, **variables: Any) -> Any:
-    outcome = run_expression(expression, {"self": RESOURCE, **variables})
-    assert outcome.stage == "value", outcome
-    return outcome.value
+    return celcases.value(expression, self=RESOURCE, **variables)
 
 
 def runtime_error(expression: str, **variables: Any) -> str:
-    outcome = run_expression(expression, {"self": RESOURCE, **variables})
-    assert outcome.stage == "runtime", outcome
-    return outcome.message
-
-
-def compile_error(expression: str) -> str:
-    outcome = run_expression(expression)
-    assert outcome.stage == "compile", outcome
-    return outcome.message
+    return celcases.runtime_error(expression, self=RESOURCE, **variables)
 
 
 DURATIONS = "[duration('1s'), duration('1m'), duration('1m'), duration('1h')]"
@@ -144,7 +136,8 @@ VALID = [
     # literal of mixed types is refused when compiling (HomogeneousAggregateLiterals): `dyn`
     # on each element is how Kubernetes writes one.
     "[dyn(1), dyn(2.5), dyn(3u)].isSorted()",
-    "[dyn(1), dyn('a'), dyn(0)].isSorted()",  # an element it cannot compare still becomes the previous
+    # An element it cannot compare still becomes the previous.
+    "[dyn(1), dyn('a'), dyn(0)].isSorted()",
     "[dyn(1), dyn('a')].max() == 1",
     "[dyn(1.0), dyn(2)].indexOf(2.0) == 1",
     "[1, 2].indexOf(2.0) == 1",
