@@ -22,12 +22,11 @@ from pydantic import Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN
 from policy_hub.auth import READ, WRITE, Tokens
 from policy_hub.faults import FaultInjection, Faults
 from policy_hub.models import (
     IDEMPOTENCY_KEY_PATTERN,
-    NAME_PATTERN,
-    VERSION_PATTERN,
     BadRequest,
     DigestMismatch,
     Exists,
@@ -299,7 +298,7 @@ def health(request: Request) -> dict[str, str]:
 def get_policy_version(
     request: Request,
     name: Annotated[str, Path(pattern=NAME_PATTERN, max_length=64)],
-    version: Annotated[str, Path(pattern=VERSION_PATTERN, max_length=256)],
+    version: Annotated[str, Path(pattern=SEMVER_PATTERN, max_length=256)],
 ) -> dict[str, Any]:
     record = hub_of(request).store.get(name, version)
     if record is None:

@@ -384,6 +384,18 @@ def test_bad_body_is_a_4xx_json_error(hub: HubProcess, case: str) -> None:
     assert hub.records() == []
 
 
+def test_a_version_with_another_scripts_digit_is_422_as_the_harness_refuses_it(
+    hub: HubProcess,
+) -> None:
+    # `\d` would take the Arabic-Indic digit; the hub's pattern is the harness's, [0-9].
+    version = "1\u0661.0.0"
+    body = assert_json_error(post(hub, policy_body(version=version)), 422, "invalid")
+    assert [p["loc"] for p in body["errors"]] == [["body", "version"]]
+    url = f"{hub.url}/policies/require-tags/{version}"
+    assert_json_error(requests.get(url, headers=auth(hub.token), timeout=10), 422, "invalid")
+    assert hub.records() == []
+
+
 def test_oversize_body_is_413_by_content_length_and_by_streaming(hub: HubProcess) -> None:
     big = b" " * (2 * 1024 * 1024 + 1)
     assert_json_error(raw_post(hub, big), 413, "too-large")
