@@ -7,7 +7,6 @@ protocol, so both engines answer alike. Test-only fault injection is a middlewar
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pydantic import Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from policy_checks.digest import canonical_json, policy_digest
 from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN
 from policy_hub.auth import READ, WRITE, Tokens
 from policy_hub.faults import FaultInjection, Faults
@@ -45,7 +45,6 @@ from policy_hub.models import (
     TooLarge,
     Unauthorized,
     Unavailable,
-    content_digest,
     metadata_mismatches,
     semver_key,
 )
@@ -370,9 +369,7 @@ def create_policy(
         hub.store.audit(policy.name, policy.version, idempotency_key, refused)
         return JSONResponse(refused.body, refused.status)
     fields = policy.model_dump()
-    body_sha256 = hashlib.sha256(
-        json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()
+    body_sha256 = hashlib.sha256(canonical_json(fields)).hexdigest()
     answer = hub.store.publish(idempotency_key, body_sha256, fields)
     return JSONResponse(answer.body, answer.status)
 
@@ -381,7 +378,7 @@ def content_refusal(policy: PolicyIn) -> Answer | None:
     """The 422 for a body the schema allows but the hub must not store: a digest that is not
     its content's, or metadata that names another policy version. Decided before the key is
     claimed, so the same key with a corrected body may still create."""
-    computed = content_digest(policy.metadata, policy.definition)
+    computed = policy_digest(policy.metadata, policy.definition)
     if computed != policy.digest:
         detail = f"digest {policy.digest} does not match the content ({computed})"
         return Answer(422, {"error": "digest-mismatch", "detail": detail}, "digest-mismatch")

@@ -5,30 +5,18 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from policy_checks.digest import DIGEST_PATTERN
 from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN, SEMVER_RE
 
-DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
 RELEASE_SHA_PATTERN = r"^[0-9a-f]{40}$"
 # Printable ASCII without spaces: the harness sends `<sha>:<name>@<version>`.
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,400}$"
-
-
-def content_digest(metadata: dict[str, Any], definition: dict[str, Any]) -> str:
-    """CONTRACT.md section 4: sha256 of the canonical JSON of metadata + definition."""
-    canonical = json.dumps(
-        {"metadata": metadata, "definition": definition},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode("utf-8")
-    return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
 def semver_key(version: str) -> tuple[Any, ...]:

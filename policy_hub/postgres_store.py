@@ -20,13 +20,13 @@ import psycopg.errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from policy_checks.digest import canonical_json
 from policy_hub.store import (
     Answer,
     StoreError,
     StoreUnavailable,
     answer_json,
     created,
-    dump,
     exists,
     in_flight,
     key_reused,
@@ -449,8 +449,8 @@ class PostgresStore:
                 policy["name"],
                 policy["version"],
                 policy["digest"],
-                dump(policy["metadata"]),
-                dump(policy["definition"]),
+                canonical_json(policy["metadata"]).decode(),
+                canonical_json(policy["definition"]).decode(),
                 policy["release_sha"],
                 key,
             ),

@@ -13,13 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from policy_checks.digest import canonical_json
 from policy_hub.store import (
     Answer,
     StoreError,
     StoreUnavailable,
     answer_json,
     created,
-    dump,
     exists,
     in_flight,
     key_reused,
@@ -198,8 +198,8 @@ class SqliteStore:
                             policy["version"],
                             policy["digest"],
                             published_at,
-                            dump(policy["metadata"]),
-                            dump(policy["definition"]),
+                            canonical_json(policy["metadata"]).decode(),
+                            canonical_json(policy["definition"]).decode(),
                             policy["release_sha"],
                             key,
                         ),

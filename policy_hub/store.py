@@ -90,11 +90,6 @@ def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def dump(obj: Any) -> str:
-    """The stored text of metadata and definition (sorted keys, as the digest is computed)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
 def answer_json(answer: Answer) -> str:
     # Insertion order, not sorted: a replay is then byte-identical to the first answer.
     return json.dumps(answer.body, ensure_ascii=False)

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from policy_hub.models import content_digest
+from policy_checks import policy_digest
 from policy_hub.sqlite_store import SqliteStore
 from tests.hubprocess import HubProcess, on_both_engines
 
@@ -31,7 +31,7 @@ def policy_body(name: str = "require-tags", version: str = "1.2.0", **changes: A
         "definition": changes.pop("definition", definition),
         "release_sha": RELEASE_SHA,
     }
-    body["digest"] = content_digest(body["metadata"], body["definition"])
+    body["digest"] = policy_digest(body["metadata"], body["definition"])
     body.update(changes)
     return body
 
@@ -161,7 +161,7 @@ def test_metadata_without_name_or_version_is_accepted(hub: HubProcess) -> None:
     # A repository may bring its own metadata schema: only a disagreement is refused.
     body = policy_body()
     del body["metadata"]["name"], body["metadata"]["version"]
-    body["digest"] = content_digest(body["metadata"], body["definition"])
+    body["digest"] = policy_digest(body["metadata"], body["definition"])
     assert post(hub, body).status_code == 201
 
 

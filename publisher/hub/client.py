@@ -35,12 +35,12 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import PoolManager
 
 from policy_checks import canonical_json
+from policy_checks.digest import DIGEST_RE
 from publisher.printable import printable
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "policy-release-harness/0.1"
 MAX_ANSWER_BYTES = 8 * 1024 * 1024  # a record is at most ~2 MiB; more is not a hub's answer
-DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 class HubConfigError(ValueError):
