@@ -6,7 +6,6 @@ protocol, so both engines answer alike. Test-only fault injection is a middlewar
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,8 +20,9 @@ from pydantic import Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from policy_checks.digest import canonical_json, policy_digest
+from policy_checks.digest import policy_digest
 from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN
+from policy_hub.answers import Answer, digest_mismatch, error_body, metadata_mismatch
 from policy_hub.auth import READ, WRITE, Tokens
 from policy_hub.faults import FaultInjection, Faults
 from policy_hub.models import (
@@ -48,7 +48,7 @@ from policy_hub.models import (
     metadata_mismatches,
     semver_key,
 )
-from policy_hub.store import Answer, Store, StoreUnavailable
+from policy_hub.store import Store, StoreUnavailable, sha256_of_body
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 # The sync routes run in anyio's worker threads, 40 by default, which would cap concurrency
@@ -79,7 +79,7 @@ class HubError(Exception):
 def error_response(
     status: int, error: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail, **extra}, status, headers=headers)
+    return JSONResponse(error_body(error, detail, **extra), status, headers=headers)
 
 
 class BodyLimit:
@@ -369,8 +369,7 @@ def create_policy(
         hub.store.audit(policy.name, policy.version, idempotency_key, refused)
         return JSONResponse(refused.body, refused.status)
     fields = policy.model_dump()
-    body_sha256 = hashlib.sha256(canonical_json(fields)).hexdigest()
-    answer = hub.store.publish(idempotency_key, body_sha256, fields)
+    answer = hub.store.publish(idempotency_key, sha256_of_body(fields), fields)
     return JSONResponse(answer.body, answer.status)
 
 
@@ -380,13 +379,9 @@ def content_refusal(policy: PolicyIn) -> Answer | None:
     claimed, so the same key with a corrected body may still create."""
     computed = policy_digest(policy.metadata, policy.definition)
     if computed != policy.digest:
-        detail = f"digest {policy.digest} does not match the content ({computed})"
-        return Answer(422, {"error": "digest-mismatch", "detail": detail}, "digest-mismatch")
+        return digest_mismatch(policy.digest, computed)
     mismatches = metadata_mismatches(policy)
-    if mismatches:
-        detail = "; ".join(mismatches)
-        return Answer(422, {"error": "metadata-mismatch", "detail": detail}, "metadata-mismatch")
-    return None
+    return metadata_mismatch(mismatches) if mismatches else None
 
 
 def _audit_refusal(request: Request, status: int, error: str) -> None:

@@ -17,7 +17,8 @@ from types import FrameType
 
 from policy_hub.auth import TOKENS_ENV, TokenConfigError, load_tokens
 from policy_hub.embedded import missing_module_message
-from policy_hub.store import StoreError, open_store
+from policy_hub.engines import open_store
+from policy_hub.store import StoreError
 
 USAGE_ERROR = 2
 MISSING_MODULE = 4  # a broken environment, as the harness's own configuration errors

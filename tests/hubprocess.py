@@ -26,7 +26,7 @@ from types import TracebackType
 
 import pytest
 
-from policy_hub.store import is_database_url
+from policy_hub.engines import is_database_url
 
 START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 10.0

@@ -5,7 +5,6 @@ that reach the database run on both engines (`on_both_engines`: SQLite and Postg
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from typing import Any
@@ -13,8 +12,9 @@ from typing import Any
 import pytest
 import requests
 
-from policy_checks import policy_digest
+from policy_checks import canonical_json, policy_digest
 from policy_hub.sqlite_store import SqliteStore
+from policy_hub.store import sha256_of_body
 from tests.hubprocess import HubProcess, on_both_engines
 
 RELEASE_SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -189,6 +189,18 @@ def test_same_key_same_body_replays_the_first_answer(hub: HubProcess) -> None:
 
 
 @on_both_engines
+def test_a_non_ascii_body_is_the_same_body_however_its_json_is_written(hub: HubProcess) -> None:
+    body = policy_body(metadata={"description": "Prüft, dass jede Ressource Tags trägt ✓"})
+    first = raw_post(hub, json.dumps(body, ensure_ascii=False).encode())
+    again = raw_post(hub, json.dumps(body, indent=2).encode())  # \u escapes, other spacing
+    assert first.status_code == 201, first.text
+    assert (again.status_code, again.content) == (first.status_code, first.content)
+    # Kept as the digest reads it: canonical JSON, UTF-8 as is.
+    stored = hub.query("SELECT metadata FROM policies")
+    assert stored == [(canonical_json(body["metadata"]).decode(),)]
+
+
+@on_both_engines
 def test_replay_of_a_409_is_the_same_409(hub: HubProcess) -> None:
     assert post(hub, policy_body(), key="first").status_code == 201
     conflict = post(hub, policy_body(), key="second")
@@ -223,9 +235,8 @@ def test_in_flight_key_is_409_at_the_store(tmp_path) -> None:
 
 def test_in_flight_key_is_409_over_http(hub: HubProcess) -> None:
     body = policy_body()
-    fields = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     # Claim the key in the hub's own file the way a concurrent request would have.
-    assert SqliteStore(hub.db_path).claim("held", hashlib.sha256(fields).hexdigest()) is None
+    assert SqliteStore(hub.db_path).claim("held", sha256_of_body(body)) is None
     assert_json_error(post(hub, body, key="held"), 409, "in-flight")
     assert hub.records() == []
 
