@@ -213,6 +213,25 @@ def test_a_dripping_answer_ends_at_its_deadline(repo: PolicyRepo) -> None:
     assert [m for m, _ in hostile.requests].count("GET") == 2, hostile.requests
 
 
+@pytest.mark.parametrize(
+    "value",
+    ["\u00b2", "9" * 5000, "soon", "-1", "1.5", ""],
+    ids=["superscript-two", "5000-digits", "a-word", "negative", "a-fraction", "empty"],
+)
+def test_a_retry_after_that_cannot_be_read_is_a_plain_retry(value: str) -> None:
+    """`²` is a digit to str.isdigit() (and a latin-1 byte a header may carry), not to float();
+    5000 digits are more than int() reads: each is no Retry-After, and the try is repeated."""
+    from publisher.hub.client import HubClient, RetryPolicy
+
+    wait = Rule("GET", "^/policies/", 429, {"detail": "slow down"}, (("Retry-After", value),))
+    wait.times = 1
+    gone = Rule("GET", "^/policies/", 404, {"error": "not-found", "detail": "no such version"})
+    with HostileHub([wait, gone]) as hostile:
+        client = HubClient(hostile.url, "t", RetryPolicy(attempts=2, backoff=0.01))
+        answer = client.get_policy("alpha", "1.0.0")
+    assert (answer.status, answer.attempts) == (404, 2)
+
+
 def test_retry_after_an_hour_is_capped_and_each_version_created_once(
     repo: PolicyRepo, hub: HubProcess
 ) -> None:

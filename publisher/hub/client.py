@@ -12,7 +12,6 @@ redacted). The CA bundle and the standard proxy variables are honoured; `~/.netr
 
 from __future__ import annotations
 
-import email.utils
 import ipaddress
 import json
 import random
@@ -23,7 +22,6 @@ import time
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -32,7 +30,9 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import InvalidHeader
 from urllib3.poolmanager import PoolManager
+from urllib3.util import Retry
 
 from policy_checks import canonical_json
 from policy_checks.digest import DIGEST_RE
@@ -429,20 +429,19 @@ def _read_capped(response: requests.Response) -> bytes:
     return b"".join(chunks)
 
 
+# Only its reading of the header is used (ASCII delta-seconds or an HTTP date, never negative):
+# the one retry loop is HubClient._request, and RetryPolicy caps what it reads.
+_RETRY_AFTER_READER = Retry(total=None)
+
+
 def _retry_after(value: str | None) -> float | None:
-    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date), or None."""
-    if not value:
+    """Seconds from a `Retry-After` header, or None when there is none that can be read."""
+    if value is None:
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return float(_RETRY_AFTER_READER.parse_retry_after(value))
+    except (InvalidHeader, ValueError):  # ValueError: more digits than int() reads
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 TLS_UNTRUSTED = "the hub's TLS certificate is not trusted"
