@@ -8,7 +8,7 @@ predicates (policy_checks.fastschema: the floor now that valid documents never r
     python bench/validate.py --behaviour       # CEL + tests.yaml vs policy_condition_language=none
     python bench/validate.py --fastjsonschema  # and a bare loop with fastjsonschema's validators
 
-`--behaviour` (CONTRACT section 8, issue 19's target of at most 1.3x): versions with 1-3 CEL
+`--behaviour` (docs/contract.md section 8, issue 19's target of at most 1.3x): versions with 1-3 CEL
 rules each and a 3-case tests.yaml on every other one, validated as they are and with
 `-o policy_condition_language=none` (conditions opaque, tests not run), each in one process
 (what `-n auto` picks on 2 cores) and with `-n 2`.

@@ -1,5 +1,6 @@
-"""The content digest of a policy version (CONTRACT section 4), and the publish body it travels
-in (section 5): canonical JSON of the parsed files, so formatting-only edits never change either.
+"""The content digest of a policy version (docs/contract.md section 4), and the publish body it
+travels in (section 5): canonical JSON of the parsed files, so formatting-only edits never change
+either.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ import json
 import re
 from typing import Any
 
-# CONTRACT section 7: the `POST /policies` body every hub must accept; a version whose body
+# docs/contract.md section 7: the `POST /policies` body every hub must accept; a version whose body
 # would be larger is a validation error, found before any release.
 MAX_PUBLISH_BODY_BYTES = 2 * 1024 * 1024
 # What a digest looks like (section 4), for the harness and the hub alike; use with fullmatch.

@@ -47,7 +47,7 @@ def parse_version_dir(dirname: str) -> str | None:
 def looks_like_version(dirname: str) -> bool:
     """Whether an entry of `policies/<name>/` is meant as a version (`v1.2.3`, `v1.2`, `1.0`):
     those are validated, and fail when malformed; anything else there (`docs/`, `examples/`)
-    belongs to the policy and is left alone (CONTRACT section 1). Any script's digit counts
+    belongs to the policy and is left alone (docs/contract.md section 1). Any script's digit counts
     here (`\\d`): `v١.0.0` is meant as a version, and fails as one."""
     return re.match(r"[vV]?\d", dirname) is not None
 

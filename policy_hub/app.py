@@ -163,7 +163,7 @@ def _header(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 # Every answer a route can give besides its success, for `responses=` (and so /openapi.json).
 # 400/413 come from BodyLimit and 500 from internal_error, for any route; 503 from a database
 # that does not answer (database_unavailable) and, in tests, from FaultInjection, as 429 is
-# (CONTRACT.md: any endpoint may).
+# (docs/contract.md: any endpoint may).
 ANSWERS: dict[int, dict[str, Any]] = {
     400: {"model": BadRequest, "description": "The request's framing cannot be read."},
     401: {
@@ -454,7 +454,7 @@ def create_app(
         title="Policy Hub",
         version="1.0.0",
         description=(
-            "The reference Policy Hub (CONTRACT.md section 5). Every request but /health and "
+            "The reference Policy Hub (docs/contract.md section 5). Every request but /health and "
             "/openapi.json needs `Authorization: Bearer <token>`: GET needs the read scope, "
             "POST the write scope (write implies read)."
         ),

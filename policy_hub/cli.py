@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     from policy_hub.faults import FAULTS_ENV
 
     parser = argparse.ArgumentParser(
-        prog="policy-hub", description="The reference Policy Hub (CONTRACT.md section 5)."
+        prog="policy-hub", description="The reference Policy Hub (docs/contract.md section 5)."
     )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(

@@ -47,7 +47,7 @@ class PolicyIn(BaseModel):
     definition: dict[str, Any]
     digest: str = Field(
         pattern=DIGEST_PATTERN,
-        description="sha256 of the canonical JSON of metadata and definition (CONTRACT.md "
+        description="sha256 of the canonical JSON of metadata and definition (docs/contract.md "
         "section 4), which the hub recomputes (else 422 digest-mismatch)",
     )
     release_sha: str = Field(pattern=RELEASE_SHA_PATTERN)

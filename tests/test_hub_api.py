@@ -1,4 +1,4 @@
-"""The Policy Hub API (CONTRACT.md section 5) against a real hub process over loopback HTTP,
+"""The Policy Hub API (docs/contract.md section 5) against a real hub process over loopback HTTP,
 with the database as the witness: auth, immutability, idempotency, races, bad input. The tests
 that reach the database run on both engines (`on_both_engines`: SQLite and PostgreSQL).
 """

@@ -1,8 +1,8 @@
-"""Real networks (CONTRACT sections 2 and 3): TLS end to end with a private CA (given by flag in
-both spellings, ini or the standard variables), one clear line when the certificate is not
+"""Real networks (docs/contract.md sections 2 and 3): TLS end to end with a private CA (given by
+flag in both spellings, ini or the standard variables), one clear line when the certificate is not
 trusted, proxies honoured and bypassed by NO_PROXY, and every wait bounded: a hub that never
-answers, a port where nothing listens, a hub that drips its answer, a hub that asks to wait an
-hour. Limits are configured short here; their defaults are in the README and bench/dead_hub.py.
+answers, a port where nothing listens, a hub that drips its answer, a hub that asks to wait an hour.
+Limits are configured short here; their defaults are in the README and bench/dead_hub.py.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""`HubClient`: the Policy Hub API of CONTRACT.md section 5 as the release flow uses it, and the one
-place where a hub's answers are checked before anything trusts them.
+"""`HubClient`: the Policy Hub API of docs/contract.md section 5 as the release flow uses it, and
+the one place where a hub's answers are checked before anything trusts them.
 
 One retry layer (`HubClient._request`): connection errors, timeouts, 429/5xx and a 409 `in-flight`
 are tried again with jittered exponential backoff, `Retry-After` honoured up to a cap, a bounded

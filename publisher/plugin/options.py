@@ -249,7 +249,7 @@ def resolve_options(
 
 
 def _check_settings(config: pytest.Config) -> CheckSettings:
-    """The ini keys of CONTRACT section 8; a value outside their lists is a usage error."""
+    """The ini keys of docs/contract.md section 8; a value outside their lists is a usage error."""
     language = str(config.getini("policy_condition_language") or "cel").strip().lower()
     if language not in CONDITION_LANGUAGES:
         raise Refused(
