@@ -13,8 +13,9 @@ import pytest
 import requests
 
 from policy_checks import canonical_json, policy_digest
+from policy_hub.answers import Answer, key_reused
 from policy_hub.sqlite_store import SqliteStore
-from policy_hub.store import sha256_of_body
+from policy_hub.store import settled, sha256_of_body, stored_answer
 from tests.hubprocess import HubProcess, on_both_engines
 
 RELEASE_SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -215,6 +216,17 @@ def test_same_key_different_body_is_422(hub: HubProcess) -> None:
     other = policy_body(version="2.0.0")
     assert_json_error(post(hub, other, key="k"), 422, "idempotency-key-reused")
     assert [r[:2] for r in hub.records()] == [("require-tags", "1.2.0")]
+
+
+def test_both_engines_settle_an_earlier_use_of_a_key_alike() -> None:
+    """`store.settled`, the decision both engines make on a key they already hold (each only
+    reads the row its own way): another body is 422, an answer is replayed as it was kept, and
+    no answer yet is for the engine to call in flight (or a dead claim to take over)."""
+    answer = Answer(409, {"error": "exists", "detail": "é"}, "exists")
+    kept = stored_answer(answer)
+    assert settled("a", "b", 409, kept) == Answer(422, key_reused().body, "key-reused")
+    assert settled("a", "a", 409, kept) == Answer(409, answer.body, "replayed")
+    assert settled("a", "a", None, None) is None
 
 
 def test_in_flight_key_is_409_at_the_store(tmp_path) -> None:
