@@ -1,4 +1,4 @@
-"""Kubernetes' CIDR library (CONTRACT section 8): `cidr(string)`, `isCIDR(string)`,
+"""Kubernetes' CIDR library (docs/contract.md section 8): `cidr(string)`, `isCIDR(string)`,
 `string(net.CIDR)` and the members `containsIP(net.IP | string)`, `containsCIDR(net.CIDR |
 string)`, `ip()`, `masked()`, `prefixLength()`; the type `net.CIDR`.
 

@@ -1,4 +1,4 @@
-"""Kubernetes' IP address library (CONTRACT section 8): `ip(string)`, `isIP(string)`,
+"""Kubernetes' IP address library (docs/contract.md section 8): `ip(string)`, `isIP(string)`,
 `ip.isCanonical(string)`, `string(net.IP)` and the members `family`, `isUnspecified`,
 `isLoopback`, `isLinkLocalMulticast`, `isLinkLocalUnicast`, `isGlobalUnicast`; the type `net.IP`.
 

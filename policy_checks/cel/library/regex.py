@@ -1,4 +1,4 @@
-"""Kubernetes' regex library (CONTRACT section 8): the members `find(string)` -> string,
+"""Kubernetes' regex library (docs/contract.md section 8): the members `find(string)` -> string,
 `findAll(string)` and `findAll(string, int)` -> list(string) of a string.
 
 Ported from k8s.io/apiserver `pkg/cel/library/regex.go` at commit

@@ -1,4 +1,4 @@
-"""Kubernetes' URL library (CONTRACT section 8): `url(string)`, `isURL(string)` and the members
+"""Kubernetes' URL library (docs/contract.md section 8): `url(string)`, `isURL(string)` and the members
 `getScheme`, `getHost`, `getHostname`, `getPort`, `getEscapedPath`, `getQuery`; the type
 `kubernetes.URL`.
 
