@@ -49,8 +49,9 @@ def policy_name(index: int) -> str:
     return f"bench-policy-{index:05d}"
 
 
-# Conditions of the `behaviour` repositories (CONTRACT section 8): policies of one organisation
-# share most rule texts, as their versions do, so a text recurs (the compile cache's case).
+# Conditions of the `behaviour` repositories (docs/contract.md section 8): policies of one
+# organisation share most rule texts, as their versions do, so a text recurs (the compile cache's
+# case).
 CONDITIONS = (
     "params.tag in resource.tags",
     "has(resource.encryption) && resource.encryption.enabled == true",

@@ -29,7 +29,7 @@ sys.path.insert(0, str(PROJECT))
 
 from common import HUB_DIR, Hub, machine_facts, print_table  # noqa: E402
 
-from policy_hub.models import content_digest  # noqa: E402
+from policy_checks import policy_digest  # noqa: E402
 from tests.pgserver import PostgresServer  # noqa: E402
 
 RELEASE_SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -53,7 +53,7 @@ def body(index: int) -> dict[str, object]:
         "version": "1.0.0",
         "metadata": metadata,
         "definition": definition,
-        "digest": content_digest(metadata, definition),
+        "digest": policy_digest(metadata, definition),
         "release_sha": RELEASE_SHA,
     }
 

@@ -8,8 +8,9 @@ predicates (policy_checks.fastschema: the floor now that valid documents never r
     python bench/validate.py --behaviour       # CEL + tests.yaml vs policy_condition_language=none
     python bench/validate.py --behaviour --kubernetes   # the same, with Kubernetes' libraries in
                                                # half the rules and resource-schemas/ (typed)
+    python bench/validate.py --fastjsonschema  # and a bare loop with fastjsonschema's validators
 
-`--behaviour` (CONTRACT section 8, issue 19's target of at most 1.3x): versions with 1-3 CEL
+`--behaviour` (docs/contract.md section 8, issue 19's target of at most 1.3x): versions with 1-3 CEL
 rules each and a 3-case tests.yaml on every other one, validated as they are and with
 `-o policy_condition_language=none` (conditions opaque, tests not run), each in one process
 (what `-n auto` picks on 2 cores) and with `-n 2`.
@@ -64,20 +65,37 @@ FAST_CHECKS = """
 from policy_checks.fastschema import compile_predicate
 meta_ok, defn_ok = compile_predicate(meta_s, "m"), compile_predicate(defn_s, "d")
 """
+# The library that does what fastschema does, for whole drafts (docs/architecture.md, "Library
+# decisions"): measured only, with `--fastjsonschema`, where the harness's Python has it.
+FASTJSONSCHEMA_CHECKS = """
+import fastjsonschema
+def accepts(schema):
+    validate = fastjsonschema.compile(schema, use_default=False, use_formats=False)
+    def ok(doc):
+        try:
+            validate(doc)
+        except fastjsonschema.JsonSchemaValueException:
+            return False
+        return True
+    return ok
+meta_ok, defn_ok = accepts(meta_s), accepts(defn_s)
+"""
 
 
-def validate_rows(env: Env, workdir: Path, n: int, workers: list[int]) -> list[list[object]]:
+def validate_rows(
+    env: Env, workdir: Path, n: int, workers: list[int], fastjsonschema: bool = False
+) -> list[list[object]]:
     repo = cached_repo(workdir, n)
     floors = {}
-    for label, checks in (
-        ("bare loop", JSONSCHEMA_CHECKS),
-        ("bare loop, fast predicates", FAST_CHECKS),
-    ):
+    loops = [("bare loop", JSONSCHEMA_CHECKS), ("bare loop, fast predicates", FAST_CHECKS)]
+    if fastjsonschema:
+        loops.append(("bare loop, fastjsonschema", FASTJSONSCHEMA_CHECKS))
+    for label, checks in loops:
         code = BARE_LOOP.replace("{checks}", checks)
         floors[label] = run_measured([env.python, "-c", code], repo, env=env.environ())
         assert floors[label].returncode == 0, floors[label].output
         assert floors[label].last_line() == "0 errors", floors[label].output
-    bare, fast = floors.values()
+    bare, fast = floors["bare loop"], floors["bare loop, fast predicates"]
 
     def row(label: str, m: Measurement, tree_mb: str, check: str) -> list[object]:
         ratios = [f"{m.wall / bare.wall:.2f}", f"{m.wall / fast.wall:.2f}"]
@@ -146,6 +164,11 @@ def main() -> int:
         action="store_true",
         help="with --behaviour: half the rules use Kubernetes' libraries; resource-schemas/",
     )
+    parser.add_argument(
+        "--fastjsonschema",
+        action="store_true",
+        help="also a bare loop with fastjsonschema's validators (the harness's Python needs it)",
+    )
     add_common_args(parser)
     args = parser.parse_args()
     if args.quick:
@@ -171,7 +194,9 @@ def main() -> int:
         "with jsonschema, the targets' reference; fast = wall / bare loop with fast predicates)"
     )
     rows = [
-        row for n in args.n for row in validate_rows(env_from(args), args.workdir, n, args.workers)
+        row
+        for n in args.n
+        for row in validate_rows(env_from(args), args.workdir, n, args.workers, args.fastjsonschema)
     ]
     headers = ["N", "run", "wall s", "ratio", "vs fast", "controller MB", "tree MB", "check"]
     print_table(headers, rows)

@@ -1,20 +1,26 @@
-"""The content digest of a policy version (CONTRACT section 4), and the publish body it travels
-in (section 5): canonical JSON of the parsed files, so formatting-only edits never change either.
+"""The content digest of a policy version (docs/contract.md section 4), and the publish body it
+travels in (section 5): canonical JSON of the parsed files, so formatting-only edits never change
+either.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
-# CONTRACT section 7: the `POST /policies` body every hub must accept; a version whose body
+# docs/contract.md section 7: the `POST /policies` body every hub must accept; a version whose body
 # would be larger is a validation error, found before any release.
 MAX_PUBLISH_BODY_BYTES = 2 * 1024 * 1024
+# What a digest looks like (section 4), for the harness and the hub alike; use with fullmatch.
+DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+DIGEST_RE: re.Pattern[str] = re.compile(DIGEST_PATTERN)
 
 
 def canonical_json(value: Any) -> bytes:
-    """Sorted keys, no spaces, UTF-8 as is: the digest's input, and the publish body's bytes."""
+    """Sorted keys, no spaces, UTF-8 as is: the digest's input, the publish body's bytes, and
+    (in the reference hub) the stored text of a version and the identity of a POST's body."""
     text = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return text.encode("utf-8")
 

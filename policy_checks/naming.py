@@ -6,17 +6,25 @@ Owns the two patterns of the contract and the hints that say what is wrong with 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from policy_checks.model import quoted
 
-NAME_RE: re.Pattern[str] = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-
-# The official regex from semver.org (numbered groups variant), without a leading "v".
-SEMVER_RE: re.Pattern[str] = re.compile(
-    r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
-    r"(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+# The two patterns of the contract (section 1), as text: the hub's API declares the same ones
+# (policy_hub/models.py), so a name or version is valid for the harness exactly when it is for
+# the hub. ASCII only: `[0-9]`, never `\d`, which in Python's `re` and in pydantic's Rust regex
+# also takes other scripts' digits (`1١.0.0` with an Arabic-Indic one).
+NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+# The official SemVer 2.0.0 regex (semver.org, numbered groups), without a leading "v".
+SEMVER_PATTERN = (
+    r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+    r"(?:-((?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)"
+    r"(?:\.(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
 )
+# Use with fullmatch: `$` alone would accept a trailing newline.
+NAME_RE: re.Pattern[str] = re.compile(NAME_PATTERN)
+SEMVER_RE: re.Pattern[str] = re.compile(SEMVER_PATTERN)
 
 POLICIES_DIR = "policies"  # the folder of every policy, at the top of the repository
 METADATA_FILE = "metadata.json"
@@ -39,7 +47,8 @@ def parse_version_dir(dirname: str) -> str | None:
 def looks_like_version(dirname: str) -> bool:
     """Whether an entry of `policies/<name>/` is meant as a version (`v1.2.3`, `v1.2`, `1.0`):
     those are validated, and fail when malformed; anything else there (`docs/`, `examples/`)
-    belongs to the policy and is left alone (CONTRACT section 1)."""
+    belongs to the policy and is left alone (docs/contract.md section 1). Any script's digit counts
+    here (`\\d`): `v١.0.0` is meant as a version, and fails as one."""
     return re.match(r"[vV]?\d", dirname) is not None
 
 
@@ -93,7 +102,14 @@ def version_dir_problem(dirname: str) -> tuple[str, str] | None:
         return message, f"write {fixed}" if only_the_v else (
             f"{dirname} is not Semantic Versioning: write {fixed}"
         )
-    if re.fullmatch(r"\d+\.\d+\.\d+.*", bare) and re.search(r"(^|\.)0\d", bare):
+    other_digit = next((c for c in bare if c.isdigit() and not "0" <= c <= "9"), None)
+    if other_digit is not None:
+        what = unicodedata.name(other_digit, "a digit of another script")
+        return message, (
+            f"a version's numbers are written with the digits 0-9 only: {other_digit!r} "
+            f"(U+{ord(other_digit):04X} {what}) is not one of them"
+        )
+    if re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+.*", bare) and re.search(r"(^|\.)0[0-9]", bare):
         return message, "numbers must not have leading zeros, e.g. v1.2.3 not v01.02.03"
     return message, "expected v<major>.<minor>.<patch>[-<prerelease>], e.g. v1.0.0 or v2.0.0-rc.1"
 
@@ -104,7 +120,7 @@ def full_version_dir(dirname: str) -> str | None:
     bare = dirname[1:] if dirname[:1] in ("v", "V") else dirname
     if dirname[:1] != "v" and SEMVER_RE.fullmatch(bare):
         return f"v{bare}"
-    parts = re.fullmatch(r"(\d+)(?:\.(\d+))?", bare)
+    parts = re.fullmatch(r"([0-9]+)(?:\.([0-9]+))?", bare)
     if parts:
         return f"v{int(parts.group(1))}.{int(parts.group(2) or '0')}.0"
     return None

@@ -25,7 +25,8 @@ SYMLINK_HINT = "commit the file or folder itself instead of a link"
 
 
 def symlink_finding(rel: str) -> Finding:
-    """The finding for a symbolic link under `policies/` (CONTRACT section 1), in every mode."""
+    """The finding for a symbolic link under `policies/` (docs/contract.md section 1), in every
+    mode."""
     return Finding(
         rel,
         "is a symlink; links under policies/ are never followed",

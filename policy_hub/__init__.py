@@ -1,7 +1,9 @@
-"""The reference Policy Hub: CONTRACT.md sections 5 and 6 as a FastAPI app over a `Store`
-(store.py): a SQLite file (sqlite_store.py, the embedded default) or a PostgreSQL database that
-any number of processes share (postgres_store.py).
+"""The reference Policy Hub: the contract's sections 5 and 6 (docs/contract.md) as a FastAPI app
+over a `Store` (store.py, with the decisions both engines share; answers.py builds every answer
+body): a SQLite file (sqlite_store.py, the embedded default) or a PostgreSQL database that any
+number of processes share (postgres_store.py); engines.py opens the one `--db` names.
 
 `policy-hub serve` (cli.py) runs it as a process; embedded.py runs it in a thread for
-`--hub-url local`. Nothing here imports the harness, and only the local hub imports this.
+`--hub-url local`. It imports policy_checks (the version and name patterns, canonical JSON and
+the digest: one definition of each) and nothing of publisher; only the local hub imports this.
 """

@@ -6,8 +6,6 @@ protocol, so both engines answer alike. Test-only fault injection is a middlewar
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,12 +20,13 @@ from pydantic import Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from policy_checks.digest import policy_digest
+from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN
+from policy_hub.answers import Answer, digest_mismatch, error_body, metadata_mismatch
 from policy_hub.auth import READ, WRITE, Tokens
 from policy_hub.faults import FaultInjection, Faults
 from policy_hub.models import (
     IDEMPOTENCY_KEY_PATTERN,
-    NAME_PATTERN,
-    VERSION_PATTERN,
     BadRequest,
     DigestMismatch,
     Exists,
@@ -46,11 +45,10 @@ from policy_hub.models import (
     TooLarge,
     Unauthorized,
     Unavailable,
-    content_digest,
     metadata_mismatches,
     semver_key,
 )
-from policy_hub.store import Answer, Store, StoreUnavailable
+from policy_hub.store import Store, StoreUnavailable, sha256_of_body
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 # The sync routes run in anyio's worker threads, 40 by default, which would cap concurrency
@@ -81,7 +79,7 @@ class HubError(Exception):
 def error_response(
     status: int, error: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
 ) -> JSONResponse:
-    return JSONResponse({"error": error, "detail": detail, **extra}, status, headers=headers)
+    return JSONResponse(error_body(error, detail, **extra), status, headers=headers)
 
 
 class BodyLimit:
@@ -165,7 +163,7 @@ def _header(description: str, schema: dict[str, Any]) -> dict[str, Any]:
 # Every answer a route can give besides its success, for `responses=` (and so /openapi.json).
 # 400/413 come from BodyLimit and 500 from internal_error, for any route; 503 from a database
 # that does not answer (database_unavailable) and, in tests, from FaultInjection, as 429 is
-# (CONTRACT.md: any endpoint may).
+# (docs/contract.md: any endpoint may).
 ANSWERS: dict[int, dict[str, Any]] = {
     400: {"model": BadRequest, "description": "The request's framing cannot be read."},
     401: {
@@ -299,7 +297,7 @@ def health(request: Request) -> dict[str, str]:
 def get_policy_version(
     request: Request,
     name: Annotated[str, Path(pattern=NAME_PATTERN, max_length=64)],
-    version: Annotated[str, Path(pattern=VERSION_PATTERN, max_length=256)],
+    version: Annotated[str, Path(pattern=SEMVER_PATTERN, max_length=256)],
 ) -> dict[str, Any]:
     record = hub_of(request).store.get(name, version)
     if record is None:
@@ -371,10 +369,7 @@ def create_policy(
         hub.store.audit(policy.name, policy.version, idempotency_key, refused)
         return JSONResponse(refused.body, refused.status)
     fields = policy.model_dump()
-    body_sha256 = hashlib.sha256(
-        json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
-    ).hexdigest()
-    answer = hub.store.publish(idempotency_key, body_sha256, fields)
+    answer = hub.store.publish(idempotency_key, sha256_of_body(fields), fields)
     return JSONResponse(answer.body, answer.status)
 
 
@@ -382,15 +377,11 @@ def content_refusal(policy: PolicyIn) -> Answer | None:
     """The 422 for a body the schema allows but the hub must not store: a digest that is not
     its content's, or metadata that names another policy version. Decided before the key is
     claimed, so the same key with a corrected body may still create."""
-    computed = content_digest(policy.metadata, policy.definition)
+    computed = policy_digest(policy.metadata, policy.definition)
     if computed != policy.digest:
-        detail = f"digest {policy.digest} does not match the content ({computed})"
-        return Answer(422, {"error": "digest-mismatch", "detail": detail}, "digest-mismatch")
+        return digest_mismatch(policy.digest, computed)
     mismatches = metadata_mismatches(policy)
-    if mismatches:
-        detail = "; ".join(mismatches)
-        return Answer(422, {"error": "metadata-mismatch", "detail": detail}, "metadata-mismatch")
-    return None
+    return metadata_mismatch(mismatches) if mismatches else None
 
 
 def _audit_refusal(request: Request, status: int, error: str) -> None:
@@ -463,7 +454,7 @@ def create_app(
         title="Policy Hub",
         version="1.0.0",
         description=(
-            "The reference Policy Hub (CONTRACT.md section 5). Every request but /health and "
+            "The reference Policy Hub (docs/contract.md section 5). Every request but /health and "
             "/openapi.json needs `Authorization: Bearer <token>`: GET needs the read scope, "
             "POST the write scope (write implies read)."
         ),

@@ -17,7 +17,8 @@ from types import FrameType
 
 from policy_hub.auth import TOKENS_ENV, TokenConfigError, load_tokens
 from policy_hub.embedded import missing_module_message
-from policy_hub.store import StoreError, open_store
+from policy_hub.engines import open_store
+from policy_hub.store import StoreError
 
 USAGE_ERROR = 2
 MISSING_MODULE = 4  # a broken environment, as the harness's own configuration errors
@@ -28,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     from policy_hub.faults import FAULTS_ENV
 
     parser = argparse.ArgumentParser(
-        prog="policy-hub", description="The reference Policy Hub (CONTRACT.md section 5)."
+        prog="policy-hub", description="The reference Policy Hub (docs/contract.md section 5)."
     )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser(

@@ -1,50 +1,27 @@
-"""What the hub accepts and answers: name/version/digest patterns, the request and response
-bodies (which FastAPI turns into /openapi.json), and the content digest the hub re-computes.
+"""What the hub accepts and answers: the request and response bodies (which FastAPI turns into
+/openapi.json) and their patterns. The name and version patterns are the harness's own
+(policy_checks.naming), so both sides accept exactly the same ones.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
-# The official SemVer 2.0.0 regex (semver.org) with [0-9] for \d, which would also take
-# non-ASCII digits.
-VERSION_PATTERN = (
-    r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
-    r"(?:-((?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)"
-    r"(?:\.(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
-    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$"
-)
-DIGEST_PATTERN = r"^sha256:[0-9a-f]{64}$"
+from policy_checks.digest import DIGEST_PATTERN
+from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN, SEMVER_RE
+
 RELEASE_SHA_PATTERN = r"^[0-9a-f]{40}$"
 # Printable ASCII without spaces: the harness sends `<sha>:<name>@<version>`.
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,400}$"
 
 
-def content_digest(metadata: dict[str, Any], definition: dict[str, Any]) -> str:
-    """CONTRACT.md section 4: sha256 of the canonical JSON of metadata + definition."""
-    canonical = json.dumps(
-        {"metadata": metadata, "definition": definition},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode("utf-8")
-    return "sha256:" + hashlib.sha256(canonical).hexdigest()
-
-
-# Python's `$` also matches before a trailing newline; a full match of this does not.
-_VERSION_RE = re.compile(VERSION_PATTERN.rstrip("$"))
-
-
 def semver_key(version: str) -> tuple[Any, ...]:
     """Sort key in SemVer precedence (build metadata ignored, then used as a tie-break)."""
-    match = _VERSION_RE.fullmatch(version)
+    match = SEMVER_RE.fullmatch(version)
     if match is None:
         return ((), (), version)
     major, minor, patch, pre, build = match.groups()
@@ -62,7 +39,7 @@ class PolicyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(pattern=NAME_PATTERN, max_length=64)
-    version: str = Field(pattern=VERSION_PATTERN, max_length=256)
+    version: str = Field(pattern=SEMVER_PATTERN, max_length=256)
     metadata: dict[str, Any] = Field(
         description="`name` and `version` in it, when present, must equal the body's "
         "(else 422 metadata-mismatch)"
@@ -70,7 +47,7 @@ class PolicyIn(BaseModel):
     definition: dict[str, Any]
     digest: str = Field(
         pattern=DIGEST_PATTERN,
-        description="sha256 of the canonical JSON of metadata and definition (CONTRACT.md "
+        description="sha256 of the canonical JSON of metadata and definition (docs/contract.md "
         "section 4), which the hub recomputes (else 422 digest-mismatch)",
     )
     release_sha: str = Field(pattern=RELEASE_SHA_PATTERN)

@@ -6,7 +6,6 @@ that does not answer is StoreUnavailable (503), never a guess.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -20,17 +19,15 @@ import psycopg.errors
 from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from policy_hub.answers import Answer, created, exists, in_flight
 from policy_hub.store import (
-    Answer,
+    RECORD_COLUMNS,
     StoreError,
     StoreUnavailable,
-    answer_json,
-    created,
-    dump,
-    exists,
-    in_flight,
-    key_reused,
     record_of,
+    settled,
+    stored_answer,
+    version_row,
 )
 
 # Every wait is bounded (README and docs/hub.md list them):
@@ -390,8 +387,7 @@ class PostgresStore:
     def get(self, name: str, version: str) -> dict[str, Any] | None:
         with self._connection() as conn:
             row = conn.execute(
-                "SELECT name, version, digest, published_at, metadata, definition, release_sha"
-                " FROM policies WHERE name = %s AND version = %s",
+                f"SELECT {RECORD_COLUMNS} FROM policies WHERE name = %s AND version = %s",
                 (name, version),
             ).fetchone()
         return None if row is None else record_of(row)
@@ -433,27 +429,15 @@ class PostgresStore:
             ).fetchone()
             if row is None:  # pragma: no cover - rows are never deleted
                 return in_flight()
-            stored_sha, status, response_json = row
-            settled = (
-                key_reused()
-                if stored_sha != body_sha256
-                else Answer(int(status), json.loads(response_json), "replayed")
-            )
-            self._audit(conn, policy["name"], policy["version"], key, settled)
-            return settled
+            # A row is committed with its answer, so there is always one to replay.
+            answer = settled(body_sha256, *row) or in_flight()
+            self._audit(conn, policy["name"], policy["version"], key, answer)
+            return answer
         inserted = conn.execute(
-            "INSERT INTO policies (name, version, digest, published_at, metadata, definition,"
-            f" release_sha, idempotency_key) VALUES (%s, %s, %s, {NOW_TEXT}, %s, %s, %s, %s)"
+            "INSERT INTO policies (name, version, digest, metadata, definition, release_sha,"
+            f" idempotency_key, published_at) VALUES (%s, %s, %s, %s, %s, %s, %s, {NOW_TEXT})"
             " ON CONFLICT (name, version) DO NOTHING RETURNING published_at",
-            (
-                policy["name"],
-                policy["version"],
-                policy["digest"],
-                dump(policy["metadata"]),
-                dump(policy["definition"]),
-                policy["release_sha"],
-                key,
-            ),
+            version_row(policy, key),
         ).fetchone()
         if inserted is None:
             stored = conn.execute(
@@ -466,7 +450,7 @@ class PostgresStore:
             answer = created(policy, str(inserted[0]))
         conn.execute(
             "UPDATE idempotency SET status = %s, response_json = %s WHERE key = %s",
-            (answer.status, answer_json(answer), key),
+            (answer.status, stored_answer(answer), key),
         )
         self._audit(conn, policy["name"], policy["version"], key, answer)
         return answer

@@ -5,7 +5,6 @@ short `BEGIN IMMEDIATE` transactions, so they hold however many requests of the 
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -13,18 +12,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from policy_hub.answers import Answer, created, exists, in_flight
 from policy_hub.store import (
-    Answer,
+    RECORD_COLUMNS,
     StoreError,
     StoreUnavailable,
-    answer_json,
-    created,
-    dump,
-    exists,
-    in_flight,
-    key_reused,
     record_of,
+    settled,
+    stored_answer,
     utc_now,
+    version_row,
 )
 
 SCHEMA = """
@@ -120,8 +117,7 @@ class SqliteStore:
     def get(self, name: str, version: str) -> dict[str, Any] | None:
         with self.connect() as conn:
             row = conn.execute(
-                "SELECT name, version, digest, published_at, metadata, definition, release_sha"
-                " FROM policies WHERE name = ? AND version = ?",
+                f"SELECT {RECORD_COLUMNS} FROM policies WHERE name = ? AND version = ?",
                 (name, version),
             ).fetchone()
         return None if row is None else record_of(row)
@@ -166,12 +162,11 @@ class SqliteStore:
                     conn.execute("COMMIT")
                     return None
                 stored_sha, state, claimed_at, status, response_json = row
-                if stored_sha != body_sha256:
+                done = state == "done"
+                answer = settled(body_sha256, stored_sha, status if done else None, response_json)
+                if answer is not None:
                     conn.execute("COMMIT")
-                    return key_reused()
-                if state == "done":
-                    conn.execute("COMMIT")
-                    return Answer(int(status), json.loads(response_json), "replayed")
+                    return answer
                 if now - claimed_at > STALE_CLAIM_SECONDS:
                     conn.execute("UPDATE idempotency SET claimed_at = ? WHERE key = ?", (now, key))
                     conn.execute("COMMIT")
@@ -190,19 +185,10 @@ class SqliteStore:
             try:
                 try:
                     conn.execute(
-                        "INSERT INTO policies (name, version, digest, published_at, metadata,"
-                        " definition, release_sha, idempotency_key)"
+                        "INSERT INTO policies (name, version, digest, metadata, definition,"
+                        " release_sha, idempotency_key, published_at)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            policy["name"],
-                            policy["version"],
-                            policy["digest"],
-                            published_at,
-                            dump(policy["metadata"]),
-                            dump(policy["definition"]),
-                            policy["release_sha"],
-                            key,
-                        ),
+                        (*version_row(policy, key), published_at),
                     )
                 except sqlite3.IntegrityError:
                     stored = conn.execute(
@@ -215,7 +201,7 @@ class SqliteStore:
                 conn.execute(
                     "UPDATE idempotency SET state = 'done', status = ?, response_json = ?"
                     " WHERE key = ?",
-                    (answer.status, answer_json(answer), key),
+                    (answer.status, stored_answer(answer), key),
                 )
                 self._audit(conn, "POST", policy["name"], policy["version"], key, answer)
                 conn.execute("COMMIT")

@@ -1,19 +1,18 @@
-"""What the routes need of a database: the `Store` protocol, the answers and errors both engines
-share, and `open_store`, which picks the engine from `--db`: a file path is SQLite
-(sqlite_store.py, the embedded default, one process), a `postgresql://` URL is PostgreSQL
-(postgres_store.py, any number of processes on one database).
+"""What the routes need of a database, and what both engines decide alike: the `Store` protocol
+and its errors; what names a POST's body under its key (`body_sha256`); what an earlier use of the
+key answers (`settled`); a version's stored row and its record. So the engines (sqlite_store.py,
+postgres_store.py) differ only in SQL and transactions; engines.py opens the one `--db` names.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import re
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, Protocol
 
-DATABASE_URL_SCHEMES = ("postgresql://", "postgres://")
+from policy_checks.digest import canonical_json
+from policy_hub.answers import Answer, key_reused
 
 
 class StoreError(Exception):
@@ -24,15 +23,6 @@ class StoreError(Exception):
 class StoreUnavailable(Exception):
     """The database does not answer now (down, restarting, connection lost, no connection free in
     time): the request is answered 503 and may be retried; nothing was acknowledged."""
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What the hub answers to one POST: the status and the JSON body."""
-
-    status: int
-    body: dict[str, Any]
-    outcome: str
 
 
 class Store(Protocol):
@@ -62,96 +52,51 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def is_database_url(db: str) -> bool:
-    return db.lower().startswith(DATABASE_URL_SCHEMES)
+def sha256_of_body(fields: dict[str, Any]) -> str:
+    """What names a POST's (validated) body under its Idempotency-Key: the same body sent again
+    is the same body however its JSON was spaced or ordered."""
+    return hashlib.sha256(canonical_json(fields)).hexdigest()
 
 
-def open_store(db: str | Path) -> Store:
-    """The store `--db` names, not yet initialized; StoreError for a malformed URL."""
-    text = str(db)
-    if is_database_url(text):
-        # Imported here: psycopg is needed only by a hub on PostgreSQL.
-        from policy_hub.postgres_store import PostgresStore
-
-        return PostgresStore(text)
-    other = re.match(r"([A-Za-z][A-Za-z0-9+.-]*)://", text)
-    if other and not Path(text).exists():
-        scheme = other.group(1)
-        raise StoreError(
-            f"cannot use database {scheme}://…: unknown scheme {scheme!r}; give a SQLite file "
-            "path or a postgresql://user@host:port/dbname URL"
-        )
-    from policy_hub.sqlite_store import SqliteStore
-
-    return SqliteStore(Path(text))
+def settled(
+    body_sha256: str, stored_sha256: str, status: int | None, answer_json: str | None
+) -> Answer | None:
+    """What an earlier use of this request's key decides: `422 idempotency-key-reused` when it
+    came with another body, else the replay of its answer, or None while it has none (a request
+    still in flight; whether it is alive is the engine's to tell)."""
+    if stored_sha256 != body_sha256:
+        return key_reused()
+    if not status or not answer_json:
+        return None
+    return Answer(int(status), json.loads(answer_json), "replayed")
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def dump(obj: Any) -> str:
-    """The stored text of metadata and definition (sorted keys, as the digest is computed)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def answer_json(answer: Answer) -> str:
-    # Insertion order, not sorted: a replay is then byte-identical to the first answer.
+def stored_answer(answer: Answer) -> str:
+    """The text kept under a key, read back by `settled`. Insertion order, not sorted: a replay
+    is byte-identical to the first answer."""
     return json.dumps(answer.body, ensure_ascii=False)
 
 
-def key_reused() -> Answer:
-    return Answer(
-        422,
-        {
-            "error": "idempotency-key-reused",
-            "detail": "this Idempotency-Key was used with a different body",
-        },
-        "key-reused",
+def version_row(policy: dict[str, Any], key: str) -> tuple[str, ...]:
+    """A version's row of `policies` but its published_at (each engine stamps it): name,
+    version, digest, metadata, definition, release_sha, idempotency_key."""
+    return (
+        policy["name"],
+        policy["version"],
+        policy["digest"],
+        canonical_json(policy["metadata"]).decode(),
+        canonical_json(policy["definition"]).decode(),
+        policy["release_sha"],
+        key,
     )
 
 
-def in_flight() -> Answer:
-    return Answer(
-        409,
-        {
-            "error": "in-flight",
-            "detail": "a request with this Idempotency-Key is being processed; retry",
-        },
-        "in-flight",
-    )
-
-
-def exists(policy: dict[str, Any], stored_digest: str) -> Answer:
-    return Answer(
-        409,
-        {
-            "error": "exists",
-            "detail": "this version is already published and is immutable",
-            "name": policy["name"],
-            "version": policy["version"],
-            "digest": stored_digest,
-        },
-        "exists",
-    )
-
-
-def created(policy: dict[str, Any], published_at: str) -> Answer:
-    record = {
-        "name": policy["name"],
-        "version": policy["version"],
-        "digest": policy["digest"],
-        "published_at": published_at,
-        "metadata": policy["metadata"],
-        "definition": policy["definition"],
-        "release_sha": policy["release_sha"],
-    }
-    return Answer(201, record, "created")
+# The columns record_of reads, in its order.
+RECORD_COLUMNS = "name, version, digest, published_at, metadata, definition, release_sha"
 
 
 def record_of(row: tuple[Any, ...]) -> dict[str, Any]:
-    """A policies row (name, version, digest, published_at, metadata, definition, release_sha)
-    as GET answers it."""
+    """A policies row (RECORD_COLUMNS) as GET answers it."""
     name, version, digest, published_at, metadata, definition, release_sha = row
     return {
         "name": name,
@@ -162,3 +107,7 @@ def record_of(row: tuple[Any, ...]) -> dict[str, Any]:
         "definition": json.loads(definition),
         "release_sha": release_sha,
     }
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

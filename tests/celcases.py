@@ -30,6 +30,27 @@ def run(expression: str, **variables: Any) -> ExpressionOutcome:
     return run_expression(expression, variables)
 
 
+def value(expression: str, **variables: Any) -> Any:
+    """The expression's value, which it must have."""
+    outcome = run_expression(expression, variables)
+    assert outcome.stage == "value", outcome
+    return outcome.value
+
+
+def runtime_error(expression: str, **variables: Any) -> str:
+    """The message of the expression's runtime error, which it must fail with."""
+    outcome = run_expression(expression, variables)
+    assert outcome.stage == "runtime", outcome
+    return outcome.message
+
+
+def compile_error(expression: str, **variables: Any) -> str:
+    """The message of the expression's compile error, which it must fail with."""
+    outcome = run_expression(expression, variables)
+    assert outcome.stage == "compile", outcome
+    return outcome.message
+
+
 @dataclass(frozen=True)
 class Equals:
     """The value equals this CEL expression's (Go's `res.Equal(expectResult)`)."""

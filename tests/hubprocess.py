@@ -26,14 +26,14 @@ from types import TracebackType
 
 import pytest
 
-from policy_hub.store import is_database_url
+from policy_hub.engines import is_database_url
 
 START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 10.0
 LISTENING_PREFIX = "policy-hub listening on "
 ENGINES = ("sqlite", "postgresql")
-# The `hub` fixture (tests/conftest.py) on each engine, for the tests of CONTRACT section 5 that
-# reach the database; a PostgreSQL run skips (fails in CI) where no server can be started.
+# The `hub` fixture (tests/conftest.py) on each engine, for the tests of docs/contract.md section 5
+# that reach the database; a PostgreSQL run skips (fails in CI) where no server can be started.
 on_both_engines = pytest.mark.parametrize("hub", ENGINES, indirect=True)
 
 

@@ -1,5 +1,5 @@
-"""Author mode guards immutability offline (CONTRACT section 2): a version that delivered.json
-records but whose content changed is a failing item in plain `pytest`, `-k` and
+"""Author mode guards immutability offline (docs/contract.md section 2): a version that
+delivered.json records but whose content changed is a failing item in plain `pytest`, `-k` and
 `--changed-since`, saying when it was delivered and what to do instead, without any network.
 Formatting never trips it; a version the hub holds with other content is judged by either digest.
 """

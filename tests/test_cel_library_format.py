@@ -7,13 +7,13 @@ the optional results, and hostile inputs.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
 from policy_checks.cel.environment import run_expression
 from policy_checks.cel.library.format import FORMATS
-from policy_checks.cel.library.gostd import quote
+from policy_checks.cel.library.gotext import quote
+from tests.celcases import value
 
 MIB = 1 << 20
 
@@ -43,12 +43,6 @@ LABEL_VALUE_ERROR = (
     "'my_value',  or '12345', regex used for validation is "
     "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
 )
-
-
-def value(expression: str, **variables: Any) -> Any:
-    outcome = run_expression(expression, variables)
-    assert outcome.stage == "value", outcome
-    return outcome.value
 
 
 def errors(format_name: str, text: str) -> list[str] | None:

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 
 from policy_checks.cel.environment import run_expression
+from tests import celcases
+from tests.celcases import compile_error
 
 RESOURCE = {
     "ints": [1, 2, 2, 3],
@@ -26,21 +28,11 @@ RESOURCE = {
 
 
 def value(expression: str, **variables: Any) -> Any:
-    outcome = run_expression(expression, {"self": RESOURCE, **variables})
-    assert outcome.stage == "value", outcome
-    return outcome.value
+    return celcases.value(expression, self=RESOURCE, **variables)
 
 
 def runtime_error(expression: str, **variables: Any) -> str:
-    outcome = run_expression(expression, {"self": RESOURCE, **variables})
-    assert outcome.stage == "runtime", outcome
-    return outcome.message
-
-
-def compile_error(expression: str) -> str:
-    outcome = run_expression(expression)
-    assert outcome.stage == "compile", outcome
-    return outcome.message
+    return celcases.runtime_error(expression, self=RESOURCE, **variables)
 
 
 DURATIONS = "[duration('1s'), duration('1m'), duration('1m'), duration('1h')]"
@@ -140,11 +132,14 @@ VALID = [
     "type([1, 2].sum()) == int",
     "type([b'a', b'b'].max()) == bytes",
     "[true, false].max() == true && [false, true].isSorted()",
-    # cel-go compares across int, uint and double, and ignores what it cannot compare.
-    "dyn([1, 2.5, 3u]).isSorted()",
-    "dyn([1, 'a', 0]).isSorted()",  # an element it cannot compare still becomes the previous
-    "dyn([1, 'a']).max() == 1",
-    "dyn([1.0, 2]).indexOf(2.0) == 1",
+    # cel-go compares across int, uint and double, and ignores what it cannot compare. A list
+    # literal of mixed types is refused when compiling (HomogeneousAggregateLiterals): `dyn`
+    # on each element is how Kubernetes writes one.
+    "[dyn(1), dyn(2.5), dyn(3u)].isSorted()",
+    # An element it cannot compare still becomes the previous.
+    "[dyn(1), dyn('a'), dyn(0)].isSorted()",
+    "[dyn(1), dyn('a')].max() == 1",
+    "[dyn(1.0), dyn(2)].indexOf(2.0) == 1",
     "[1, 2].indexOf(2.0) == 1",
     # Equality is CEL's: a quantity equals another of its value, whatever form holds it.
     "[quantity('1')].indexOf(quantity('1000m')) == 0",
@@ -171,7 +166,7 @@ def test_valid_rules(expression: str) -> None:
         ("[9223372036854775807, 1].sum()", "integer overflow"),
         ("[-9223372036854775807, -2].sum()", "integer overflow"),
         ("[18446744073709551615u, 1u].sum()", "unsigned integer overflow"),
-        ("dyn([1, 2.0]).sum()", "no such overload"),  # Int(0).Add(Double) in cel-go
+        ("[dyn(1), dyn(2.0)].sum()", "no such overload"),  # Int(0).Add(Double) in cel-go
         ("dyn([null]).max()", "no such overload"),
         ("dyn([[1]]).isSorted()", "no such overload"),
     ],

@@ -12,26 +12,9 @@ import pytest
 
 from policy_checks.cel.environment import run_expression
 from policy_checks.cel.library.quantity import ERR_FORMAT_WRONG, ERR_NUMERIC, ERR_SUFFIX
+from tests.celcases import compile_error, runtime_error, value
 
 MIB = 1 << 20
-
-
-def value(expression: str, **variables: Any) -> Any:
-    outcome = run_expression(expression, variables)
-    assert outcome.stage == "value", outcome
-    return outcome.value
-
-
-def runtime_error(expression: str, **variables: Any) -> str:
-    outcome = run_expression(expression, variables)
-    assert outcome.stage == "runtime", outcome
-    return outcome.message
-
-
-def compile_error(expression: str) -> str:
-    outcome = run_expression(expression)
-    assert outcome.stage == "compile", outcome
-    return outcome.message
 
 
 # quantity_test.go TestQuantity, in its order (the value cases).

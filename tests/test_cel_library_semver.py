@@ -10,26 +10,9 @@ from typing import Any
 import pytest
 
 from policy_checks.cel.environment import run_expression
+from tests.celcases import compile_error, runtime_error, value
 
 MIB = 1 << 20
-
-
-def value(expression: str, **variables: Any) -> Any:
-    outcome = run_expression(expression, variables)
-    assert outcome.stage == "value", outcome
-    return outcome.value
-
-
-def runtime_error(expression: str, **variables: Any) -> str:
-    outcome = run_expression(expression, variables)
-    assert outcome.stage == "runtime", outcome
-    return outcome.message
-
-
-def compile_error(expression: str) -> str:
-    outcome = run_expression(expression)
-    assert outcome.stage == "compile", outcome
-    return outcome.message
 
 
 KUBERNETES_VALUES = [

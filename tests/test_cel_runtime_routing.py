@@ -14,12 +14,7 @@ import pytest
 from policy_checks.cel import checkedast, messages, routing
 from policy_checks.cel.environment import ENVIRONMENTS, run_expression
 from policy_checks.cel.library import Overload, function, member
-
-
-def value(expression: str, **variables: Any) -> Any:
-    outcome = run_expression(expression, variables)
-    assert outcome.stage == "value", outcome
-    return outcome.value
+from tests.celcases import value
 
 
 @pytest.mark.parametrize(

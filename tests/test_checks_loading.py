@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from importlib import resources
 from typing import Any
 
 import pytest
@@ -98,6 +99,18 @@ def test_semver_regex_is_the_official_one() -> None:
     assert SEMVER_RE.match("1.0.0-alpha.1+001")
     assert not SEMVER_RE.match("1.0.0-01")
     assert not SEMVER_RE.match("v1.0.0")
+
+
+@pytest.mark.parametrize("version", ["1\u0661.0.0", "1.0.\u0968", "1.0.0-\uff11", "1.0.0+\u0661"])
+def test_a_version_is_written_with_ascii_digits_only(version: str) -> None:
+    assert SEMVER_RE.fullmatch(version) is None
+    assert parse_version_dir(f"v{version}") is None
+
+
+def test_the_schemas_name_pattern_is_the_contracts() -> None:
+    rules = resources.files("policy_checks") / "rules"
+    metadata = json.loads((rules / "metadata.schema.json").read_text(encoding="utf-8"))
+    assert metadata["properties"]["name"]["pattern"] == NAME_RE.pattern
 
 
 def test_finding_render() -> None:

@@ -50,7 +50,8 @@ def test_missing_file_is_none(repo: Path) -> None:
 
 
 def test_symlink_inside_the_repository_is_refused_not_followed(repo: Path) -> None:
-    # CONTRACT section 1: a link anywhere under policies/ fails its folder, wherever it leads.
+    # docs/contract.md section 1: a link anywhere under policies/ fails its folder, wherever it
+    # leads.
     shared = repo / "shared" / "metadata.json"
     shared.parent.mkdir()
     (repo / FOLDER / METADATA_FILE).rename(shared)

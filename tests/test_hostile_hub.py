@@ -1,8 +1,8 @@
-"""A hub's answers are untrusted input (CONTRACT sections 3 and 4): a body that is not a record of
-the version asked for never makes it count as delivered, a poisoned digest never reaches the state
-or starts a workflow command, and other content in the hub is recorded beside the local digest.
-Black-box: real git repositories, the harness as a subprocess, a hostile hub on loopback that
-forwards what it does not script to a real `policy-hub serve` (whose SQLite file is the truth).
+"""A hub's answers are untrusted input (docs/contract.md sections 3 and 4): a body that is not a
+record of the version asked for never makes it count as delivered, a poisoned digest never reaches
+the state or starts a workflow command, and other content in the hub is recorded beside the local
+digest. Black-box: real git repositories, the harness as a subprocess, a hostile hub on loopback
+that forwards what it does not script to a real `policy-hub serve` (whose SQLite file is the truth).
 """
 
 from __future__ import annotations

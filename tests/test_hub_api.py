@@ -1,11 +1,10 @@
-"""The Policy Hub API (CONTRACT.md section 5) against a real hub process over loopback HTTP,
+"""The Policy Hub API (docs/contract.md section 5) against a real hub process over loopback HTTP,
 with the database as the witness: auth, immutability, idempotency, races, bad input. The tests
 that reach the database run on both engines (`on_both_engines`: SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from typing import Any
@@ -13,8 +12,10 @@ from typing import Any
 import pytest
 import requests
 
-from policy_hub.models import content_digest
+from policy_checks import canonical_json, policy_digest
+from policy_hub.answers import Answer, key_reused
 from policy_hub.sqlite_store import SqliteStore
+from policy_hub.store import settled, sha256_of_body, stored_answer
 from tests.hubprocess import HubProcess, on_both_engines
 
 RELEASE_SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -31,7 +32,7 @@ def policy_body(name: str = "require-tags", version: str = "1.2.0", **changes: A
         "definition": changes.pop("definition", definition),
         "release_sha": RELEASE_SHA,
     }
-    body["digest"] = content_digest(body["metadata"], body["definition"])
+    body["digest"] = policy_digest(body["metadata"], body["definition"])
     body.update(changes)
     return body
 
@@ -161,7 +162,7 @@ def test_metadata_without_name_or_version_is_accepted(hub: HubProcess) -> None:
     # A repository may bring its own metadata schema: only a disagreement is refused.
     body = policy_body()
     del body["metadata"]["name"], body["metadata"]["version"]
-    body["digest"] = content_digest(body["metadata"], body["definition"])
+    body["digest"] = policy_digest(body["metadata"], body["definition"])
     assert post(hub, body).status_code == 201
 
 
@@ -189,6 +190,18 @@ def test_same_key_same_body_replays_the_first_answer(hub: HubProcess) -> None:
 
 
 @on_both_engines
+def test_a_non_ascii_body_is_the_same_body_however_its_json_is_written(hub: HubProcess) -> None:
+    body = policy_body(metadata={"description": "Prüft, dass jede Ressource Tags trägt ✓"})
+    first = raw_post(hub, json.dumps(body, ensure_ascii=False).encode())
+    again = raw_post(hub, json.dumps(body, indent=2).encode())  # \u escapes, other spacing
+    assert first.status_code == 201, first.text
+    assert (again.status_code, again.content) == (first.status_code, first.content)
+    # Kept as the digest reads it: canonical JSON, UTF-8 as is.
+    stored = hub.query("SELECT metadata FROM policies")
+    assert stored == [(canonical_json(body["metadata"]).decode(),)]
+
+
+@on_both_engines
 def test_replay_of_a_409_is_the_same_409(hub: HubProcess) -> None:
     assert post(hub, policy_body(), key="first").status_code == 201
     conflict = post(hub, policy_body(), key="second")
@@ -203,6 +216,17 @@ def test_same_key_different_body_is_422(hub: HubProcess) -> None:
     other = policy_body(version="2.0.0")
     assert_json_error(post(hub, other, key="k"), 422, "idempotency-key-reused")
     assert [r[:2] for r in hub.records()] == [("require-tags", "1.2.0")]
+
+
+def test_both_engines_settle_an_earlier_use_of_a_key_alike() -> None:
+    """`store.settled`, the decision both engines make on a key they already hold (each only
+    reads the row its own way): another body is 422, an answer is replayed as it was kept, and
+    no answer yet is for the engine to call in flight (or a dead claim to take over)."""
+    answer = Answer(409, {"error": "exists", "detail": "é"}, "exists")
+    kept = stored_answer(answer)
+    assert settled("a", "b", 409, kept) == Answer(422, key_reused().body, "key-reused")
+    assert settled("a", "a", 409, kept) == Answer(409, answer.body, "replayed")
+    assert settled("a", "a", None, None) is None
 
 
 def test_in_flight_key_is_409_at_the_store(tmp_path) -> None:
@@ -223,9 +247,8 @@ def test_in_flight_key_is_409_at_the_store(tmp_path) -> None:
 
 def test_in_flight_key_is_409_over_http(hub: HubProcess) -> None:
     body = policy_body()
-    fields = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     # Claim the key in the hub's own file the way a concurrent request would have.
-    assert SqliteStore(hub.db_path).claim("held", hashlib.sha256(fields).hexdigest()) is None
+    assert SqliteStore(hub.db_path).claim("held", sha256_of_body(body)) is None
     assert_json_error(post(hub, body, key="held"), 409, "in-flight")
     assert hub.records() == []
 
@@ -381,6 +404,18 @@ def test_bad_body_is_a_4xx_json_error(hub: HubProcess, case: str) -> None:
     response = raw_post(hub, BAD_BODIES[case])
     assert 400 <= response.status_code < 500, response.text
     assert_json_error(response, response.status_code)
+    assert hub.records() == []
+
+
+def test_a_version_with_another_scripts_digit_is_422_as_the_harness_refuses_it(
+    hub: HubProcess,
+) -> None:
+    # `\d` would take the Arabic-Indic digit; the hub's pattern is the harness's, [0-9].
+    version = "1\u0661.0.0"
+    body = assert_json_error(post(hub, policy_body(version=version)), 422, "invalid")
+    assert [p["loc"] for p in body["errors"]] == [["body", "version"]]
+    url = f"{hub.url}/policies/require-tags/{version}"
+    assert_json_error(requests.get(url, headers=auth(hub.token), timeout=10), 422, "invalid")
     assert hub.records() == []
 
 

@@ -5,8 +5,6 @@ the document lists no answer that the table below does not provoke.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +15,7 @@ import requests
 from jsonschema import Draft202012Validator
 
 from policy_hub.sqlite_store import SqliteStore
+from policy_hub.store import sha256_of_body
 from tests.hubprocess import HubProcess
 from tests.pgserver import free_port
 from tests.test_hub_api import auth, policy_body
@@ -86,9 +85,8 @@ def exists(hub: HubProcess) -> Answer:
 
 def in_flight(hub: HubProcess) -> Answer:
     body = policy_body(name="in-flight")
-    fields = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
     # Claimed in the hub's own file, as a concurrent request would have (test_hub_api does too).
-    assert SqliteStore(hub.db_path).claim("held", hashlib.sha256(fields).hexdigest()) is None
+    assert SqliteStore(hub.db_path).claim("held", sha256_of_body(body)) is None
     return call(hub, "POST", "/policies", key="held", json=body)
 
 

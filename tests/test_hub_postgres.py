@@ -1,6 +1,6 @@
-"""The reference hub on PostgreSQL as an operator meets it (CONTRACT.md section 6): the URL from
-`--db` or POLICY_HUB_DB with its password never shown, one-line errors for a URL or database that
-cannot be used, the schema created once by processes starting together, and a database that is
+"""The reference hub on PostgreSQL as an operator meets it (docs/contract.md section 6): the URL
+from `--db` or POLICY_HUB_DB with its password never shown, one-line errors for a URL or database
+that cannot be used, the schema created once by processes starting together, and a database that is
 down at start, restarts mid-run or loses a connection mid-POST: `503` (never a traceback, never a
 `201` that was not committed), `/health` saying so, and recovery when it is back.
 """

@@ -1,8 +1,8 @@
-"""Real networks (CONTRACT sections 2 and 3): TLS end to end with a private CA (given by flag in
-both spellings, ini or the standard variables), one clear line when the certificate is not
+"""Real networks (docs/contract.md sections 2 and 3): TLS end to end with a private CA (given by
+flag in both spellings, ini or the standard variables), one clear line when the certificate is not
 trusted, proxies honoured and bypassed by NO_PROXY, and every wait bounded: a hub that never
-answers, a port where nothing listens, a hub that drips its answer, a hub that asks to wait an
-hour. Limits are configured short here; their defaults are in the README and bench/dead_hub.py.
+answers, a port where nothing listens, a hub that drips its answer, a hub that asks to wait an hour.
+Limits are configured short here; their defaults are in the README and bench/dead_hub.py.
 """
 
 from __future__ import annotations
@@ -211,6 +211,25 @@ def test_a_dripping_answer_ends_at_its_deadline(repo: PolicyRepo) -> None:
     assert result.returncode == 1, result.output
     assert "no answer (no complete answer within 2 s) after 2 tries" in result.stdout
     assert [m for m, _ in hostile.requests].count("GET") == 2, hostile.requests
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["\u00b2", "9" * 5000, "soon", "-1", "1.5", ""],
+    ids=["superscript-two", "5000-digits", "a-word", "negative", "a-fraction", "empty"],
+)
+def test_a_retry_after_that_cannot_be_read_is_a_plain_retry(value: str) -> None:
+    """`²` is a digit to str.isdigit() (and a latin-1 byte a header may carry), not to float();
+    5000 digits are more than int() reads: each is no Retry-After, and the try is repeated."""
+    from publisher.hub.client import HubClient, RetryPolicy
+
+    wait = Rule("GET", "^/policies/", 429, {"detail": "slow down"}, (("Retry-After", value),))
+    wait.times = 1
+    gone = Rule("GET", "^/policies/", 404, {"error": "not-found", "detail": "no such version"})
+    with HostileHub([wait, gone]) as hostile:
+        client = HubClient(hostile.url, "t", RetryPolicy(attempts=2, backoff=0.01))
+        answer = client.get_policy("alpha", "1.0.0")
+    assert (answer.status, answer.attempts) == (404, 2)
 
 
 def test_retry_after_an_hour_is_capped_and_each_version_created_once(

@@ -1,7 +1,7 @@
-"""What a policy does (CONTRACT section 8), end to end: CEL conditions and tests.yaml in author
-mode and in `--release` (real git repositories, the real hub process), the ini keys, the
-reports, and `policyhub-eval`. The message of each kind of mistake is pinned by an example
-folder under tests/example-files (run through author mode by tests/test_author_mode.py).
+"""What a policy does (docs/contract.md section 8), end to end: CEL conditions and tests.yaml in
+author mode and in `--release` (real git repositories, the real hub process), the ini keys, the
+reports, and `policyhub-eval`. The message of each kind of mistake is pinned by an example folder
+under tests/example-files (run through author mode by tests/test_author_mode.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""`policyhub-eval` on Kubernetes-style manifests (CONTRACT section 8, "Evaluating by hand"):
-several YAML documents a file, the items of a `kind: List`, each a resource named by file,
-position and kind/name, and `--output json` (JSON Lines). Run in-process through `main()`,
-against a version folder written to a temporary directory; the README's example against the
-project's own `policies/require-tags/v1.0.0`.
+"""`policyhub-eval` on Kubernetes-style manifests (docs/contract.md section 8, "Evaluating by
+hand"): several YAML documents a file, the items of a `kind: List`, each a resource named by file,
+position and kind/name, and `--output json` (JSON Lines). Run in-process through `main()`, against a
+version folder written to a temporary directory; the README's example against the project's own
+`policies/require-tags/v1.0.0`.
 """
 
 from __future__ import annotations

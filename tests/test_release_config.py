@@ -178,3 +178,20 @@ def test_a_pytest_without_those_fields_gets_the_way_round(tmp_path: Path) -> Non
     )
     with pytest.raises(pytest.UsageError, match=r"write the option with '=' \(--finalize=PATH"):
         repair_rootdir(config, ["--finalize", fragment])  # type: ignore[arg-type]
+
+
+def test_each_limit_key_names_a_retry_policy_field_whose_default_the_readme_states() -> None:
+    """The defaults are RetryPolicy's own (options.LIMIT_KEYS names only the field): the README's
+    limits table says the same numbers."""
+    import dataclasses
+    import re
+
+    from publisher.hub.client import RetryPolicy
+    from publisher.plugin.options import LIMIT_KEYS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    fields = {f.name: f.default for f in dataclasses.fields(RetryPolicy)}
+    for key, (attr, _) in LIMIT_KEYS.items():
+        row = re.search(rf"^\|[^|]*\| `{key}` \| ([0-9.]+)( s)? \|$", readme, re.MULTILINE)
+        assert row is not None, f"README.md's limits table has no row for {key}"
+        assert float(row.group(1)) == fields[attr], key

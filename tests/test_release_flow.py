@@ -135,7 +135,7 @@ def test_partial_selection_never_advances_the_baseline(
     assert repo.baseline is None
     assert "not run in this session" in result.stdout
     if selection == ["-k", "alpha"]:
-        # Deselected versions are not run, never failed (CONTRACT section 3, step 5).
+        # Deselected versions are not run, never failed (docs/contract.md section 3, step 5).
         assert "Partial success – 0 of 2 failed, 1 not run" in result.stdout
     repo.add_policy("beta", "1.0.0")
     repo.commit("fix beta")
@@ -313,8 +313,9 @@ def test_a_temp_file_left_by_a_killed_write_is_cleared(repo: PolicyRepo, hub: Hu
 def test_a_version_whose_publish_body_would_pass_2_mib_is_invalid_in_both_modes(
     repo: PolicyRepo, hub: HubProcess
 ) -> None:
-    # Each file under 1 MiB, but the POST body over the 2 MiB every hub accepts (CONTRACT 7):
-    # a quote in a YAML single-quoted string is one byte there and two (\") in the JSON body.
+    # Each file under 1 MiB, but the POST body over the 2 MiB every hub accepts (docs/contract.md
+    # section 7): a quote in a YAML single-quoted string is one byte there and two (\") in the JSON
+    # body.
     repo.add_policy("alpha", "1.0.0", meta=metadata("alpha", "1.0.0", note="n" * 900_000))
     text = yaml.safe_dump(definition(), sort_keys=False).replace(
         "resource.ok == true", "'" + '"' * 700_000 + "'"

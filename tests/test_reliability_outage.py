@@ -46,7 +46,7 @@ def test_hub_down_for_the_whole_run(
     assert down.returncode == 1, down.output
     assert "Release failed – no policies delivered" in down.stdout
     # The reason is said once up front and once in the summary; each item says only that it
-    # was not attempted (CONTRACT section 3: a dead hub is said once, not once per item).
+    # was not attempted (docs/contract.md section 3: a dead hub is said once, not once per item).
     assert down.stdout.count("ConnectionError") == 2, down.stdout
     assert down.stdout.count("did not answer earlier in this run") >= len(VERSIONS), down.stdout
     assert "INTERNALERROR" not in down.output

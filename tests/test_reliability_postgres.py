@@ -1,4 +1,4 @@
-"""Two hub processes on one PostgreSQL database keep section 5's promises together (CONTRACT.md
+"""Two hub processes on one PostgreSQL database keep section 5's promises together (docs/contract.md
 section 6): racing POSTs across the processes, a release through one read from the other, and a
 release that loses a hub process (SIGKILL) or a database backend (SIGKILL: the server's crash
 recovery ends every connection) mid-run, with the reliability suite's invariants: nothing

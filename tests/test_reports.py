@@ -2,7 +2,7 @@
 (present when known, the version as the test id spells it), the step summary's problems, and the
 README's claim about JUnit families checked against the installed pytest with junitparser, which
 nobody here wrote; pytest-html's table with each version's outcome and reason, read from the file
-it wrote. Also CONTRACT section 1's line between a version folder and other content.
+it wrote. Also docs/contract.md section 1's line between a version folder and other content.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
-"""A state folder that cannot be written (CONTRACT section 4): exit 4 before any request when that
-can be known up front (not a folder, read-only); a full disk after publishing prints the summary,
-names what was delivered but not recorded, exits 1, and the next release records it from the hub
-with nothing created twice. Also: runs that write nothing leave nothing behind.
+"""A state folder that cannot be written (docs/contract.md section 4): exit 4 before any request
+when that can be known up front (not a folder, read-only); a full disk after publishing prints the
+summary, names what was delivered but not recorded, exits 1, and the next release records it from
+the hub with nothing created twice. Also: runs that write nothing leave nothing behind.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Symbolic links under `policies/` (CONTRACT section 1): a failure of the folder they sit in, in
-every mode; never followed, never skipped. Committed links are read from git objects in a release,
-links in the working tree in author mode; either way nothing is sent for that folder.
+"""Symbolic links under `policies/` (docs/contract.md section 1): a failure of the folder they sit
+in, in every mode; never followed, never skipped. Committed links are read from git objects in a
+release, links in the working tree in author mode; either way nothing is sent for that folder.
 """
 
 from __future__ import annotations
@@ -82,8 +82,8 @@ def test_a_link_to_a_file_inside_the_repository_is_not_followed(
 def test_a_link_in_a_policys_other_folders_fails_in_both_modes(
     repo: PolicyRepo, hub: HubProcess, tmp_path: Path, where: str
 ) -> None:
-    # CONTRACT section 1: a link anywhere under policies/ fails, never skipped silently; one in
-    # a folder that is not a version (docs/) is a failing item of its own.
+    # docs/contract.md section 1: a link anywhere under policies/ fails, never skipped silently; one
+    # in a folder that is not a version (docs/) is a failing item of its own.
     link = repo.path / "policies/real" / where
     link.parent.mkdir(parents=True)
     (link.parent / "README.md").write_text("how to use real\n")

@@ -1,7 +1,7 @@
-"""The token as untrusted input (CONTRACT section 3): surrounding whitespace is stripped, any other
-control or non-ASCII character is exit 4 before any request, and no text that reaches a person, a
-report, a log or a file ever holds the token: not a well-formed one, not a malformed one, not one
-a hostile hub echoes back. Each run goes through every output path pytest has.
+"""The token as untrusted input (docs/contract.md section 3): surrounding whitespace is stripped,
+any other control or non-ASCII character is exit 4 before any request, and no text that reaches a
+person, a report, a log or a file ever holds the token: not a well-formed one, not a malformed one,
+not one a hostile hub echoes back. Each run goes through every output path pytest has.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Typed resources (CONTRACT section 8): a repository's `resource-schemas/<kind>.json` (or
+"""Typed resources (docs/contract.md section 8): a repository's `resource-schemas/<kind>.json` (or
 `.yaml`), JSON Schemas of the documents of each kind, read once (`ResourceSchemas.load`); and
 `resource`'s one typed declaration for a policy's target kinds: their schemas merged
 structurally, then made protobuf messages in the process's pool for the checking environment.

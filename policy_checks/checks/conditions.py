@@ -276,17 +276,8 @@ def _rule_findings(
     ]
     for offset, message, hint in literal_problems:
         line, column = offset_line_column(text, offset)
-        where = place(line, column, text, path, source, yaml_text)
-        findings.append(
-            Finding(
-                file,
-                condition_message(rule_id, message, where[1], text, line, column),
-                where[0],
-                format_path(path),
-                hint,
-                "condition-constant",
-            )
-        )
+        where = Where(file, rule_id, text, path, source, yaml_text)
+        findings.append(where.finding(message, line, column, hint, "condition-constant"))
     detail = compiled.result_type
     word = result_type_word(detail)
     if word:
@@ -351,18 +342,34 @@ def _compile_findings(
         if message in seen or ("'*error*'" in original and len(entries) > 1):
             continue  # a select on what already failed: the failure is reported
         seen.add(message)
-        where = place(line, column, text, path, source, yaml_text)
-        findings.append(
-            Finding(
-                file,
-                condition_message(rule_id, message, where[1], text, line, column),
-                where[0],
-                format_path(path),
-                hint,
-                "condition",
-            )
-        )
+        where = Where(file, rule_id, text, path, source, yaml_text)
+        findings.append(where.finding(message, line, column, hint, "condition"))
     return findings
+
+
+@dataclass(frozen=True)
+class Where:
+    """A condition and where it is written: what places a finding at its line and column."""
+
+    file: str
+    rule_id: str
+    text: str
+    path: tuple[str | int, ...]
+    source: SourceMap
+    yaml_text: Callable[[], str | None]
+
+    def finding(self, message: str, line: int, column: int, hint: str | None, rule: str) -> Finding:
+        """`message` at the condition's (line, column), shown in the YAML file with a snippet
+        (`words.place`, `words.condition_message`)."""
+        placed = place(line, column, self.text, self.path, self.source, self.yaml_text)
+        return Finding(
+            self.file,
+            condition_message(self.rule_id, message, placed[1], self.text, line, column),
+            placed[0],
+            format_path(self.path),
+            hint,
+            rule,
+        )
 
 
 def _bare_unknown(message: str) -> bool:

@@ -1,5 +1,5 @@
-"""`HubClient`: the Policy Hub API of CONTRACT.md section 5 as the release flow uses it, and the one
-place where a hub's answers are checked before anything trusts them.
+"""`HubClient`: the Policy Hub API of docs/contract.md section 5 as the release flow uses it, and
+the one place where a hub's answers are checked before anything trusts them.
 
 One retry layer (`HubClient._request`): connection errors, timeouts, 429/5xx and a 409 `in-flight`
 are tried again with jittered exponential backoff, `Retry-After` honoured up to a cap, a bounded
@@ -12,7 +12,6 @@ redacted). The CA bundle and the standard proxy variables are honoured; `~/.netr
 
 from __future__ import annotations
 
-import email.utils
 import ipaddress
 import json
 import random
@@ -23,7 +22,6 @@ import time
 from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -32,15 +30,17 @@ from requests.adapters import HTTPAdapter
 from requests.auth import AuthBase
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import InvalidHeader
 from urllib3.poolmanager import PoolManager
+from urllib3.util import Retry
 
 from policy_checks import canonical_json
+from policy_checks.digest import DIGEST_RE
 from publisher.printable import printable
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 USER_AGENT = "policy-release-harness/0.1"
 MAX_ANSWER_BYTES = 8 * 1024 * 1024  # a record is at most ~2 MiB; more is not a hub's answer
-DIGEST_RE = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 class HubConfigError(ValueError):
@@ -429,20 +429,19 @@ def _read_capped(response: requests.Response) -> bytes:
     return b"".join(chunks)
 
 
+# Only its reading of the header is used (ASCII delta-seconds or an HTTP date, never negative):
+# the one retry loop is HubClient._request, and RetryPolicy caps what it reads.
+_RETRY_AFTER_READER = Retry(total=None)
+
+
 def _retry_after(value: str | None) -> float | None:
-    """Seconds from a `Retry-After` header (delta-seconds or an HTTP date), or None."""
-    if not value:
+    """Seconds from a `Retry-After` header, or None when there is none that can be read."""
+    if value is None:
         return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return float(_RETRY_AFTER_READER.parse_retry_after(value))
+    except (InvalidHeader, ValueError):  # ValueError: more digits than int() reads
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 TLS_UNTRUSTED = "the hub's TLS certificate is not trusted"

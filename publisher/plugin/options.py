@@ -11,22 +11,24 @@ import pytest
 
 from policy_checks import CONDITION_LANGUAGES, TEST_POLICIES, CheckSettings
 from policy_checks.evaluator import DEFAULT_TIMEOUT
+from publisher.hub.client import RetryPolicy
 from publisher.hub.embedded import LOCAL_DIR, LOCAL_HUB
 from publisher.hub.token import resolve_token
 from publisher.refused import Refused
 from publisher.release.settings import HarnessOptions
 from publisher.release.shard import Shard, ShardError, parse_shard
 
-# ini key -> (RetryPolicy field, default, meaning): every bound on waiting for the hub.
-LIMIT_KEYS: dict[str, tuple[str, float, str]] = {
-    "policy_hub_attempts": ("attempts", 6, "tries of one request, the first included"),
-    "policy_hub_connect_timeout": ("connect_timeout", 5.0, "connecting to the hub"),
-    "policy_hub_answer_timeout": ("read_timeout", 30.0, "one try's whole answer"),
-    "policy_hub_request_deadline": ("deadline", 120.0, "one request, all its tries"),
-    "policy_hub_item_deadline": ("item_deadline", 300.0, "one policy version's requests"),
-    "policy_hub_retry_after_cap": ("retry_after_cap", 30.0, "the longest Retry-After honoured"),
-    "policy_hub_backoff": ("backoff", 0.5, "the pause after a first failed try, doubling"),
-    "policy_hub_backoff_max": ("backoff_max", 8.0, "the longest pause between tries"),
+# ini key -> (RetryPolicy field, meaning): every bound on waiting for the hub. The defaults are
+# RetryPolicy's own.
+LIMIT_KEYS: dict[str, tuple[str, str]] = {
+    "policy_hub_attempts": ("attempts", "tries of one request, the first included"),
+    "policy_hub_connect_timeout": ("connect_timeout", "connecting to the hub"),
+    "policy_hub_answer_timeout": ("read_timeout", "one try's whole answer"),
+    "policy_hub_request_deadline": ("deadline", "one request, all its tries"),
+    "policy_hub_item_deadline": ("item_deadline", "one policy version's requests"),
+    "policy_hub_retry_after_cap": ("retry_after_cap", "the longest Retry-After honoured"),
+    "policy_hub_backoff": ("backoff", "the pause after a first failed try, doubling"),
+    "policy_hub_backoff_max": ("backoff_max", "the longest pause between tries"),
 }
 
 
@@ -156,8 +158,10 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini(
         "policy_hub_ca_bundle", "CA certificates for the hub's TLS certificate", default=""
     )
-    for key, (_, default, meaning) in LIMIT_KEYS.items():
-        unit = "" if key == "policy_hub_attempts" else "seconds, "
+    defaults = RetryPolicy()
+    for key, (attr, meaning) in LIMIT_KEYS.items():
+        unit = "" if attr == "attempts" else "seconds, "
+        default = getattr(defaults, attr)
         parser.addini(key, f"{meaning} ({unit}default {default:g})", default="")
     parser.addini(
         "policy_rules_dir",
@@ -245,7 +249,7 @@ def resolve_options(
 
 
 def _check_settings(config: pytest.Config) -> CheckSettings:
-    """The ini keys of CONTRACT section 8; a value outside their lists is a usage error."""
+    """The ini keys of docs/contract.md section 8; a value outside their lists is a usage error."""
     language = str(config.getini("policy_condition_language") or "cel").strip().lower()
     if language not in CONDITION_LANGUAGES:
         raise Refused(
@@ -306,7 +310,7 @@ def _ca_bundle(config: pytest.Config, root: Path, env: Mapping[str, str]) -> str
 def _limits(config: pytest.Config) -> dict[str, float]:
     """RetryPolicy overrides from the ini keys of LIMIT_KEYS; a bad value is a usage error."""
     limits: dict[str, float] = {}
-    for key, (attr, _, _) in LIMIT_KEYS.items():
+    for key, (attr, _) in LIMIT_KEYS.items():
         raw = str(config.getini(key) or "").strip()
         if not raw:
             continue

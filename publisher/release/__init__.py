@@ -1,4 +1,5 @@
-"""The release flow without pytest (CONTRACT section 3): what a run will deliver and how it ends.
+"""The release flow without pytest (docs/contract.md section 3): what a run will deliver and how it
+ends.
 
 `plan.py` the baseline, the change set and the early filter (`make_plan`), and one version's
 delivery (`deliver_version`: hub check, validation, publish); `outcome.py` the outcome words;

@@ -1,7 +1,7 @@
 """The end of a release, without pytest: which deliveries are merged into `delivered.json`, and
-whether and where the baseline moves (CONTRACT section 3, step 5). Plain functions over plain
-data; the controller (`publisher/plugin/controller.py`) reads the state, calls `finalize_release`
-and writes what it decides.
+whether and where the baseline moves (docs/contract.md section 3, step 5). Plain functions over
+plain data; the controller (`publisher/plugin/controller.py`) reads the state, calls
+`finalize_release` and writes what it decides.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""One policy version delivered (CONTRACT section 3, step 4): the hub check, validation and the
-publish, each answer checked by `hub_record` before it may count (`deliver_version`).
+"""One policy version delivered (docs/contract.md section 3, step 4): the hub check, validation and
+the publish, each answer checked by `hub_record` before it may count (`deliver_version`).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def deliver_version(
     outage: HubOutage | None = None,
     token_refused: TokenRefused | None = None,
 ) -> ItemOutcome:
-    """One version through the hub check, validation and publishing (CONTRACT.md section 3.4).
+    """One version through the hub check, validation and publishing (docs/contract.md section 3.4).
 
     `hub_check` is the GET already sent for this version (`hubchecks.HubCheckBoard`), or
     started (`HubCheckPrefetch`); its answer is used exactly as if the GET were sent here.
@@ -183,8 +183,9 @@ def _delivered(
     reason: str,
     dry_run: bool = False,
 ) -> ItemOutcome:
-    """Count the version as delivered. `digest` is the local files' digest (CONTRACT section 4);
-    only when the local files give none (they do not parse) is the hub's recorded instead."""
+    """Count the version as delivered. `digest` is the local files' digest (docs/contract.md
+    section 4); only when the local files give none (they do not parse) is the hub's recorded
+    instead."""
     local = out.digest
     out.outcome = outcome
     out.reason = reason

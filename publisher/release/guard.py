@@ -1,5 +1,6 @@
-"""The author-mode immutability guard (CONTRACT section 2): a version that `delivered.json` records
-with other content fails offline, before any release, with the way out (a new version folder).
+"""The author-mode immutability guard (docs/contract.md section 2): a version that `delivered.json`
+records with other content fails offline, before any release, with the way out (a new version
+folder).
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from publisher.state.folder import DeliveryRecord
 
 
 def check_only(result: CheckResult, delivered: DeliveryRecord | None = None) -> ItemOutcome:
-    """Author mode: the checks, and the immutability guard (CONTRACT section 2): a version that
-    `delivered` records with other content is a failure, offline, before any release."""
+    """Author mode: the checks, and the immutability guard (docs/contract.md section 2): a version
+    that `delivered` records with other content is a failure, offline, before any release."""
     findings = list(result.findings)
     changed = edited_after_delivery(result.digest, delivered)
     if changed is not None:

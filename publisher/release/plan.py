@@ -1,7 +1,7 @@
-"""What one release run will deliver (CONTRACT section 3, steps 1-3): the baseline, the change set
-and the early filter against `delivered.json` (`make_plan`), as plain data that travels to every
-xdist worker (`ReleasePlan`); `well_formed`, the test a name and version pass before they may
-reach a URL path.
+"""What one release run will deliver (docs/contract.md section 3, steps 1-3): the baseline, the
+change set and the early filter against `delivered.json` (`make_plan`), as plain data that travels
+to every xdist worker (`ReleasePlan`); `well_formed`, the test a name and version pass before they
+may reach a URL path.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def make_plan(
     *,
     read_delivered_content: bool = True,
 ) -> ReleasePlan:
-    """Baseline → change set → early filter (CONTRACT.md section 3, steps 1-3).
+    """Baseline → change set → early filter (docs/contract.md section 3, steps 1-3).
 
     Without `read_delivered_content` (the count of `-n auto`, which wants only `to_deliver`),
     the versions already delivered are not read, so none is flagged changed after delivery."""

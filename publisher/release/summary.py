@@ -198,7 +198,7 @@ def _tests_note(out: ItemOutcome) -> str:
 
 
 def tests_summary(outcomes: Iterable[ItemOutcome], limit: int = 20) -> list[str]:
-    """Author mode's closing lines about tests.yaml (CONTRACT section 8): how many versions
+    """Author mode's closing lines about tests.yaml (docs/contract.md section 8): how many versions
     have tests, how many cases passed, and which versions have none."""
     versions = [o for o in sorted(outcomes, key=lambda o: o.folder) if o.version]
     if not versions:

@@ -1,4 +1,4 @@
-"""The git-tracked state (CONTRACT section 4): `folder.py` the `.state/` files (`baseline`,
+"""The git-tracked state (docs/contract.md section 4): `folder.py` the `.state/` files (`baseline`,
 `delivered.json`), their atomic writes and the release lock; `schema.py` their JSON Schemas
 (`schemas/`, shipped as package data); `push.py` the commit and push of the state.
 

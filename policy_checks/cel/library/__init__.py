@@ -53,6 +53,20 @@ class Library:
     where: str = "both"
 
 
+def refusal(parse: Callable[[str], object]) -> ConstantCheck:
+    """The constant check of a literal that `parse` reads: None when it parses, else the
+    message it raises (`ValueError`, Kubernetes' words), which the condition's finding shows."""
+
+    def check(text: str) -> str | None:
+        try:
+            parse(text)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    return check
+
+
 def member(id: str, receiver: str, args: tuple[str, ...], result: str, impl: Any) -> Overload:
     """A member overload: `receiver.name(args...)`."""
     return Overload(id, (receiver, *args), result, impl, member=True)

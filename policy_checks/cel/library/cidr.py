@@ -1,4 +1,4 @@
-"""Kubernetes' CIDR library (CONTRACT section 8): `cidr(string)`, `isCIDR(string)`,
+"""Kubernetes' CIDR library (docs/contract.md section 8): `cidr(string)`, `isCIDR(string)`,
 `string(net.CIDR)` and the members `containsIP(net.IP | string)`, `containsCIDR(net.CIDR |
 string)`, `ip()`, `masked()`, `prefixLength()`; the type `net.CIDR`.
 
@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from policy_checks.cel import messages
-from policy_checks.cel.library import Library
+from policy_checks.cel.library import ConstantCheck, Library, refusal
 from policy_checks.cel.library import ip as iplib
 from policy_checks.cel.library.declarations import Declaration, functions
 from policy_checks.cel.library.gotext import quote
@@ -107,12 +107,7 @@ def parse_cidr(text: str) -> tuple[iplib.Addr, int]:
     return addr, bits
 
 
-def check_cidr(text: str) -> str | None:
-    try:
-        parse_cidr(text)
-    except ValueError as exc:
-        return str(exc)
-    return None
+check_cidr: ConstantCheck = refusal(parse_cidr)
 
 
 def value_of(addr: iplib.Addr, bits: int) -> Any:

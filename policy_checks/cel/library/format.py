@@ -4,7 +4,7 @@
 k8s.io/apimachinery `pkg/api/validation/generic.go`, `pkg/util/validation/validation.go` and
 `pkg/api/validate/content` (commit eed236ceee2c); k8s.io/kube-openapi
 `pkg/validation/strfmt` (commit d427ff9ee9ad) for uuid, byte, date and datetime; Go's
-`url.ParseRequestURI` for uri (`policy_checks.cel.library.gostd`).
+`url.ParseRequestURI` for uri (`policy_checks.cel.library.urls`).
 
 `format.named()` and `validate()` return optionals, which a Python implementation cannot make:
 each returns the value or its zero value (an empty list, a format without a name) and the program
@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from policy_checks.cel import messages
 from policy_checks.cel.library import Function, Library, function, member
-from policy_checks.cel.library.gostd import parse_request_uri, parses_as_full_date
+from policy_checks.cel.library.urls import URLError, parse_request_uri
 
 NAMED_FORMAT = "kubernetes.NamedFormat"
 
@@ -224,8 +224,30 @@ def _bytes_of(
 
 
 def _uri(text: str) -> list[str]:
-    error = parse_request_uri(text)
-    return [error] if error else []
+    try:
+        parse_request_uri(text.encode("utf-8", "surrogatepass"))
+    except URLError as exc:
+        return [str(exc)]
+    return []
+
+
+def _days_in(month: int, year: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def parses_as_full_date(text: str) -> bool:
+    """Whether Go's time.Parse(RFC3339FullDate, text) succeeds: four digits of year, two of
+    month (1-12) and two of day (in the month, a proleptic Gregorian year 0 being a leap year)."""
+    raw = text.encode()
+    if len(raw) != 10 or raw[4:5] != b"-" or raw[7:8] != b"-":
+        return False
+    digits = raw[:4] + raw[5:7] + raw[8:10]
+    if not all(48 <= c <= 57 for c in digits):
+        return False
+    year, month, day = int(raw[:4]), int(raw[5:7]), int(raw[8:10])
+    return 1 <= month <= 12 and 1 <= day <= _days_in(month, year)
 
 
 def _uuid(text: str) -> list[str]:

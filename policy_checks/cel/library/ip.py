@@ -1,4 +1,4 @@
-"""Kubernetes' IP address library (CONTRACT section 8): `ip(string)`, `isIP(string)`,
+"""Kubernetes' IP address library (docs/contract.md section 8): `ip(string)`, `isIP(string)`,
 `ip.isCanonical(string)`, `string(net.IP)` and the members `family`, `isUnspecified`,
 `isLoopback`, `isLinkLocalMulticast`, `isLinkLocalUnicast`, `isGlobalUnicast`; the type `net.IP`.
 
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from policy_checks.cel import messages
-from policy_checks.cel.library import Library
+from policy_checks.cel.library import ConstantCheck, Library, refusal
 from policy_checks.cel.library.declarations import Declaration, functions
 from policy_checks.cel.library.gotext import quote
 
@@ -248,13 +248,8 @@ def address(value: Any) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return ipaddress.ip_address(messages.text_of(value))
 
 
-def check_ip(text: str) -> str | None:
-    """The constant check of an address literal: Kubernetes' message when it cannot be one."""
-    try:
-        parse_ip(text)
-    except ValueError as exc:
-        return str(exc)
-    return None
+# The constant check of an address literal: Kubernetes' message when it cannot be one.
+check_ip: ConstantCheck = refusal(parse_ip)
 
 
 # -- the functions ------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any
 
 from policy_checks.cel import messages
-from policy_checks.cel.library import Function, Library, function, member
+from policy_checks.cel.library import Function, Library, function, member, refusal
 
 QUANTITY = "kubernetes.Quantity"
 
@@ -568,14 +568,9 @@ def _sub_int(q: object, other: int) -> object:
     return to_value(sub(from_value(q), _int_amount(other, 0)))
 
 
-def _refused(text: str) -> str | None:
-    """A `quantity('...')` literal that Kubernetes would refuse when it runs, refused when the
-    condition compiles, with Kubernetes' message."""
-    try:
-        parse(text)
-    except ValueError as exc:
-        return str(exc)
-    return None
+# A `quantity('...')` literal that Kubernetes would refuse when it runs, refused when the
+# condition compiles, with Kubernetes' message.
+_refused = refusal(parse)
 
 
 _IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {

@@ -1,4 +1,4 @@
-"""Kubernetes' regex library (CONTRACT section 8): the members `find(string)` -> string,
+"""Kubernetes' regex library (docs/contract.md section 8): the members `find(string)` -> string,
 `findAll(string)` and `findAll(string, int)` -> list(string) of a string.
 
 Ported from k8s.io/apiserver `pkg/cel/library/regex.go` at commit
@@ -29,7 +29,7 @@ from typing import Any
 
 import re2  # google-re2: C++ RE2
 
-from policy_checks.cel.library import Library
+from policy_checks.cel.library import ConstantCheck, Library, refusal
 from policy_checks.cel.library.declarations import Declaration, functions
 
 # Kubernetes' regexLibraryDecls: (function, overload id, arguments (receiver first), result,
@@ -165,12 +165,7 @@ def compile_pattern(pattern: str) -> Any:
     return compiled
 
 
-def check_pattern(pattern: str) -> str | None:
-    try:
-        compile_pattern(pattern)
-    except PatternError as exc:
-        return str(exc)
-    return None
+check_pattern: ConstantCheck = refusal(compile_pattern)
 
 
 def _width(text: bytes, at: int) -> int:

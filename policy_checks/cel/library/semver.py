@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from policy_checks.cel import messages
-from policy_checks.cel.library import Function, Library, function, member
-from policy_checks.cel.library.gostd import quote
+from policy_checks.cel.library import Function, Library, function, member, refusal
+from policy_checks.cel.library.gotext import quote
 
 SEMVER = "kubernetes.Semver"
 
@@ -252,15 +252,10 @@ def _patch(version: object) -> int:
     return _go_int(from_value(version).patch)
 
 
-def _refused(text: str) -> str | None:
-    """A `semver('...')` literal that Kubernetes would refuse when it runs, refused when the
-    condition compiles, with Kubernetes' message (without the normalize flag: with it, the
-    literal is read only when it runs)."""
-    try:
-        parse(text)
-    except ValueError as exc:
-        return str(exc)
-    return None
+# A `semver('...')` literal that Kubernetes would refuse when it runs, refused when the
+# condition compiles, with Kubernetes' message (without the normalize flag: with it, the literal
+# is read only when it runs).
+_refused = refusal(parse)
 
 
 _IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {

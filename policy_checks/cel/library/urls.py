@@ -1,5 +1,5 @@
-"""Kubernetes' URL library (CONTRACT section 8): `url(string)`, `isURL(string)` and the members
-`getScheme`, `getHost`, `getHostname`, `getPort`, `getEscapedPath`, `getQuery`; the type
+"""Kubernetes' URL library (docs/contract.md section 8): `url(string)`, `isURL(string)` and the
+members `getScheme`, `getHost`, `getHostname`, `getPort`, `getEscapedPath`, `getQuery`; the type
 `kubernetes.URL`.
 
 Ported from k8s.io/apiserver `pkg/cel/library/urls.go` and `pkg/cel/url.go` at commit
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from policy_checks.cel import messages
-from policy_checks.cel.library import Library
+from policy_checks.cel.library import ConstantCheck, Library, refusal
 from policy_checks.cel.library import ip as iplib
 from policy_checks.cel.library.declarations import Declaration, functions
 from policy_checks.cel.library.gotext import decode, quote
@@ -470,12 +470,7 @@ def parse_url(text: str) -> URL:
         raise ValueError(_WHY + str(exc)) from None
 
 
-def check_url(text: str) -> str | None:
-    try:
-        parse_url(text)
-    except ValueError as exc:
-        return str(exc)
-    return None
+check_url: ConstantCheck = refusal(parse_url)
 
 
 def _url(text: str) -> Any:
