@@ -9,8 +9,8 @@ named `<file>:<index>:<expression>`:
 - `value_expr`: `(<expr>) == (<value_expr>)` evaluates to true;
 - `compile_error` / `runtime_error`: the expression fails at that stage. Only the stage is
   checked: the text is Kubernetes' message, kept for humans (this engine words things its own
-  way). A constant argument that cannot be parsed fails when compiling here (docs/contract.md section
-  8), which satisfies a `runtime_error` of Kubernetes' library tests.
+  way). A constant argument that cannot be parsed fails when compiling here (docs/contract.md
+  section 8), which satisfies a `runtime_error` of Kubernetes' library tests.
 
 `self` (a dyn variable) is bound when the case gives one, typed by `self_schema` when it gives one.
 A case may be `skip: <reason>` (it cannot apply here at all). tests/cel-kubernetes/
@@ -225,8 +225,9 @@ def test_kubernetes_case(case: K8sCase) -> None:
         assert same_value(expected, outcome.value), f"expected {expected!r}, got {outcome.value!r}"
     else:
         stage = kind.removesuffix("_error")
-        # docs/contract.md section 8 refuses a constant argument that cannot be parsed when compiling,
-        # where Kubernetes' library tests see it fail when evaluated: earlier is the contract's.
+        # docs/contract.md section 8 refuses a constant argument that cannot be parsed when
+        # compiling, where Kubernetes' library tests see it fail when evaluated: earlier is the
+        # contract's.
         if stage == "runtime" and outcome.stage == "compile" and outcome.constant:
             return
         assert outcome.stage == stage, (

@@ -1,5 +1,5 @@
-"""Kubernetes' URL library (docs/contract.md section 8): `url(string)`, `isURL(string)` and the members
-`getScheme`, `getHost`, `getHostname`, `getPort`, `getEscapedPath`, `getQuery`; the type
+"""Kubernetes' URL library (docs/contract.md section 8): `url(string)`, `isURL(string)` and the
+members `getScheme`, `getHost`, `getHostname`, `getPort`, `getEscapedPath`, `getQuery`; the type
 `kubernetes.URL`.
 
 Ported from k8s.io/apiserver `pkg/cel/library/urls.go` and `pkg/cel/url.go` at commit
