@@ -1,8 +1,7 @@
 """CEL conditions (docs/contract.md section 8) below the plugin: where a compile error is placed in
-the YAML, the semantics the engine gives conditions (cel-spec's: macros, error absorption, strings),
-and the bounds of evaluation (iteration budget, time, a child that dies). Messages an author sees
-are pinned by tests/example-files; this file pins the parts those cannot reach.
-"""
+the YAML, the semantics the engine gives conditions (cel-spec's: macros, error absorption,
+strings), and the bounds of evaluation (iteration budget, time, a child that dies). Messages an
+author sees are pinned by tests/example-files; this file pins the parts those cannot reach."""
 
 from __future__ import annotations
 

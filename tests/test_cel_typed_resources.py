@@ -1,9 +1,9 @@
 """Typed resources (docs/contract.md section 8, "Typed resources"): how a JSON Schema becomes
-`resource`'s CEL type (the mapping, the merge of the target kinds' schemas, the messages the checker
-sees), what the engine then refuses and still accepts, reading resource-schemas/ (a bad file is exit
-4 naming it), checking test resources against their kind's schema, and where a run reads the schemas
-from (the release commit in release mode). Messages an author sees are pinned by tests/example-files
-(`cel-resource-*`, `tests-resource-breaks-schema`, `cel-typed-resource`)."""
+`resource`'s CEL type (the mapping, the merge of the target kinds' schemas, the messages the
+checker sees), what the engine then refuses and still accepts, reading resource-schemas/ (a bad
+file is exit 4 naming it), checking test resources against their kind's schema, and where a run
+reads the schemas from (the release commit in release mode). Messages an author sees are pinned
+by tests/example-files (`cel-resource-*`, `tests-resource-breaks-schema`, `cel-typed-resource`)."""
 
 from __future__ import annotations
 

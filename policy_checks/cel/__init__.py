@@ -1,5 +1,5 @@
-"""CEL as Kubernetes has it (docs/contract.md section 8): the environment a condition is checked
-and run in.
+"""CEL as Kubernetes has it (docs/contract.md section 8): the environment a condition is
+checked and run in.
 
 - `environment`: the descriptor pool, the checking and the running environments, compiling.
 - `library/`: the functions Kubernetes adds to cel-spec's, one module a library, each with its

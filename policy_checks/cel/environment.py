@@ -1,6 +1,6 @@
-"""The environments a condition is checked and run in (docs/contract.md section 8), built in one
-place as Kubernetes' `compile.go` builds them: cel-spec's standard definitions and macros, the
-extensions of Kubernetes' base environment (optional types, strings, lists, sets, two-variable
+"""The environments a condition is checked and run in (docs/contract.md section 8), built in
+one place as Kubernetes' `compile.go` builds them: cel-spec's standard definitions and macros,
+the extensions of Kubernetes' base environment (optional types, strings, lists, sets, two-variable
 comprehensions, math, bindings) and its libraries (`policy_checks.cel.library`).
 
 Two environments for one set of variables, because the engine's Python binding splits what

@@ -10,6 +10,7 @@ not another: README ("Conditions are CEL") and docs/benchmarks.md.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -79,7 +80,13 @@ class CompiledRule:
     id: str
     program: bytes
     condition: str = ""  # its text, to explain an evaluation error
-    line: int | None = None  # where it is written in policy-definition.yaml
+    # Where it is written in policy-definition.yaml, asked only to explain an evaluation error
+    # (the line map is made when first asked, which a valid version never needs).
+    where: Callable[[], int | None] = lambda: None
+
+    @property
+    def line(self) -> int | None:
+        return self.where()
 
 
 @dataclass(frozen=True)
@@ -238,7 +245,7 @@ def compile_conditions(
         if found or program is None:
             uncompiled.append(rule_id)
             continue
-        compiled.append(CompiledRule(rule_id, program, text, source.line(path)))
+        compiled.append(CompiledRule(rule_id, program, text, functools.partial(source.line, path)))
     if params.findings:
         return None, findings
     policy = CompiledPolicy(tuple(params.parameters), tuple(compiled), kinds, tuple(uncompiled))
