@@ -29,6 +29,10 @@ class ScalarSpan:
     style: str | None
 
 
+# What a source map is made of, when made lazily: lines, raw scalar texts, string spans.
+SourceMapParts = tuple[dict[Path, int], dict[Path, str], dict[Path, "ScalarSpan"]]
+
+
 class SourceMap:
     """Where each value of a parsed document sits: JSON path -> 1-based line.
 
@@ -42,17 +46,18 @@ class SourceMap:
         self,
         lines: dict[Path, int] | None = None,
         raw: dict[Path, str] | None = None,
-        build: Callable[[], tuple[dict[Path, int], dict[Path, str]]] | None = None,
+        build: Callable[[], SourceMapParts] | None = None,
         spans: dict[Path, ScalarSpan] | None = None,
     ) -> None:
         self._lines = lines
         self._raw = raw
         self._build = build
-        self._spans = spans or {}
+        self._spans = spans
 
     def _ensure(self) -> None:
         if self._lines is None:
-            self._lines, self._raw = self._build() if self._build else ({}, {})
+            self._lines, self._raw, spans = self._build() if self._build else ({}, {}, {})
+            self._spans = self._spans if self._spans is not None else spans
 
     def line(self, path: Path) -> int | None:
         """The line of `path`, or of its nearest ancestor that exists (e.g. for a missing key)."""
@@ -70,7 +75,8 @@ class SourceMap:
 
     def span(self, path: Path) -> ScalarSpan | None:
         """Where the string at `path` is written (YAML only; None for anything else)."""
-        return self._spans.get(path)
+        self._ensure()
+        return (self._spans or {}).get(path)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from policy_checks.loading.document import (
     MAX_FINDINGS_PER_FILE,
     Document,
     SourceMap,
+    SourceMapParts,
     duplicate_key,
     failed,
     too_large,
@@ -132,9 +133,9 @@ def _json_layout(text: str) -> _JsonLayout:
     return layout
 
 
-def _json_source(text: str) -> tuple[dict[Path, int], dict[Path, str]]:
+def _json_source(text: str) -> SourceMapParts:
     layout = _json_layout(text)
-    return layout.lines, layout.raw
+    return layout.lines, layout.raw, {}
 
 
 def _at_token(

@@ -22,6 +22,7 @@ from policy_checks.loading.document import (
     Document,
     ScalarSpan,
     SourceMap,
+    SourceMapParts,
     duplicate_key,
     failed,
     too_large,
@@ -86,10 +87,17 @@ class _TreeReader:
 
     Aliases are refused outright: a node met twice is an alias, which also stops alias bombs
     and recursive anchors after one step instead of after the expansion.
+
+    Without `record` the walk only gives values, and stops (`_NeedsRecordingError`) at the
+    first thing it would report: most files need no finding and no map until something is
+    reported about them, so the map is the same walk again, recording, when first asked.
+    `aliases_possible`: whether the text holds an `&` (an anchor; often a condition's `&&`).
     """
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, record: bool = True, aliases_possible: bool = True) -> None:
         self.file = file
+        self.record = record
+        self._track = record or aliases_possible
         self.findings: list[Finding] = []
         self.lines: dict[Path, int] = {}
         self.raw: dict[Path, str] = {}
@@ -100,6 +108,8 @@ class _TreeReader:
     def report(
         self, message: str, path: Path, line: int | None, rule: str, hint: str | None = None
     ) -> None:
+        if not self.record:
+            raise _NeedsRecordingError
         if len(self.findings) < MAX_FINDINGS_PER_FILE:
             self.findings.append(Finding(self.file, message, line, format_path(path), hint, rule))
 
@@ -112,7 +122,8 @@ class _TreeReader:
         for index, root in enumerate(roots):
             path: Path = (index,) if stream else ()
             line = root.start_mark.line + 1
-            self.lines[path] = line
+            if self.record:
+                self.lines[path] = line
             values.append(self.value(root, path, line, 0))
         if self.aliases > 1:
             self.findings = [
@@ -124,7 +135,7 @@ class _TreeReader:
         return values
 
     def value(self, node: Node, path: Path, line: int, depth: int) -> Any:
-        if id(node) in self._seen:
+        if self._track and id(node) in self._seen:
             # One finding per file: an alias bomb would otherwise fill the report.
             if not self.aliases:
                 self.report(
@@ -136,7 +147,8 @@ class _TreeReader:
                 )
             self.aliases += 1
             return None
-        self._seen.add(id(node))
+        if self._track:
+            self._seen.add(id(node))
         if depth > MAX_DEPTH:
             self.report(f"nested deeper than {MAX_DEPTH} levels", path, line, "nesting-depth")
             return None
@@ -151,7 +163,8 @@ class _TreeReader:
                 # An alias node carries its anchor's position; the sequence's is closer.
                 seen = id(item) in self._seen
                 item_path, item_line = (*path, index), line if seen else item.start_mark.line + 1
-                self.lines[item_path] = item_line
+                if self.record:
+                    self.lines[item_path] = item_line
                 items.append(self.value(item, item_path, item_line, depth + 1))
             return items
         assert isinstance(node, MappingNode)
@@ -163,6 +176,8 @@ class _TreeReader:
                 continue
             key_path = (*path, key)
             if key in mapping:
+                if not self.record:
+                    raise _NeedsRecordingError
                 self.report(
                     duplicate_key(key, self.lines[key_path]),
                     key_path,
@@ -171,7 +186,8 @@ class _TreeReader:
                     "keep one of the two entries",
                 )
                 continue
-            self.lines[key_path] = key_line
+            if self.record:
+                self.lines[key_path] = key_line
             mapping[key] = self.value(value_node, key_path, key_line, depth + 1)
         return mapping
 
@@ -209,9 +225,13 @@ class _TreeReader:
 
     def scalar(self, node: ScalarNode, path: Path, line: int) -> Any:
         if node.tag == _STR:
-            self.spans[path] = ScalarSpan(node.start_mark.index, node.end_mark.index, node.style)
+            if self.record:
+                self.spans[path] = ScalarSpan(
+                    node.start_mark.index, node.end_mark.index, node.style
+                )
             return node.value
-        self.raw[path] = node.value
+        if self.record:
+            self.raw[path] = node.value
         try:
             return _scalar_value(node)
         except _ScalarProblemError as problem:
@@ -220,6 +240,10 @@ class _TreeReader:
             else:
                 self.report(str(problem), path, line, problem.rule, problem.hint)
             return None
+
+
+class _NeedsRecordingError(Exception):
+    """A walk without `record` met something to report: the file is walked again, recording."""
 
 
 class _ScalarProblemError(Exception):
@@ -298,12 +322,26 @@ def _composed(data: bytes, file: str, stream: bool) -> tuple[str, list[Node]] | 
 def _read(file: str, text: str, roots: list[Node], stream: bool) -> Document:
     """The JSON-compatible value of composed roots: one document's, or (`stream`) the list of
     every document's, with the findings of anything JSON cannot hold or we refuse."""
-    reader = _TreeReader(file)
-    values = reader.read_all(roots, stream)
-    if reader.findings:
-        return failed(*reader.findings)
-    source = SourceMap(reader.lines, reader.raw, spans=reader.spans)
+    try:
+        values = _TreeReader(file, record=False, aliases_possible="&" in text).read_all(
+            roots, stream
+        )
+    except _NeedsRecordingError:
+        reader = _TreeReader(file)
+        values = reader.read_all(roots, stream)
+        if reader.findings:
+            return failed(*reader.findings)
+        source = SourceMap(reader.lines, reader.raw, spans=reader.spans)
+    else:
+        source = SourceMap(build=lambda: _recorded(file, roots, stream))
     return Document(values if stream else values[0], source)
+
+
+def _recorded(file: str, roots: list[Node], stream: bool) -> SourceMapParts:
+    """The source map of composed roots that read without a finding: the walk, recording."""
+    reader = _TreeReader(file)
+    reader.read_all(roots, stream)
+    return reader.lines, reader.raw, reader.spans
 
 
 def load_yaml(data: bytes, file: str) -> Document:
