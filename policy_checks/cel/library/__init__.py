@@ -83,12 +83,7 @@ def libraries() -> tuple[Library, ...]:
 
     found: list[Library] = list(builtin.LIBRARIES)
     for name in _MODULES:
-        try:
-            module = __import__(f"policy_checks.cel.library.{name}", fromlist=["LIBRARY"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"policy_checks.cel.library.{name}":
-                raise
-            continue  # not written yet
+        module = __import__(f"policy_checks.cel.library.{name}", fromlist=["LIBRARY"])
         found.append(module.LIBRARY)
     return tuple(found)
 
