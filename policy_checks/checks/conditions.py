@@ -239,7 +239,8 @@ def compile_conditions(
             uncompiled.append(rule_id)
             continue  # the schema reports it
         path = ("spec", "rules", index, "condition")
-        found = _rule_findings(text, rule_id, path, file, source, yaml_text, signature, resource)
+        where = Where(file, rule_id, text, path, source, yaml_text)
+        found = _rule_findings(where, signature, resource)
         findings.extend(found)
         program = ENVIRONMENTS.compile(signature, text, resource).program
         if found or program is None:
@@ -253,22 +254,16 @@ def compile_conditions(
 
 
 def _rule_findings(
-    text: str,
-    rule_id: str,
-    path: tuple[str | int, ...],
-    file: str,
-    source: SourceMap,
-    yaml_text: Callable[[], str | None],
+    where: Where,
     signature: tuple[tuple[str, str], ...],
     resource: str = "dyn",
 ) -> list[Finding]:
     """What is wrong with one condition: it does not compile, a constant argument cannot be
     parsed, or it is not a bool."""
+    text = where.text
     compiled = ENVIRONMENTS.compile(signature, text, resource)
     if compiled.program is None:
-        return _compile_findings(
-            compiled.error, text, rule_id, path, file, source, yaml_text, signature
-        )
+        return _compile_findings(compiled.error, where, signature)
     findings = []
     literal_problems = [
         (
@@ -283,17 +278,16 @@ def _rule_findings(
     ]
     for offset, message, hint in literal_problems:
         line, column = offset_line_column(text, offset)
-        where = Where(file, rule_id, text, path, source, yaml_text)
         findings.append(where.finding(message, line, column, hint, "condition-constant"))
     detail = compiled.result_type
     word = result_type_word(detail)
     if word:
         findings.append(
             Finding(
-                file,
-                f"rule {rule_id}: the condition is of type {word}, not bool",
-                source.line(path),
-                format_path(path),
+                where.file,
+                f"rule {where.rule_id}: the condition is of type {word}, not bool",
+                where.source.line(where.path),
+                format_path(where.path),
                 "a condition is true when the resource complies: compare the value "
                 "(e.g. `... == 'x'`, `size(...) > 0`)",
                 "condition-type",
@@ -304,14 +298,10 @@ def _rule_findings(
 
 def _compile_findings(
     error: str,
-    text: str,
-    rule_id: str,
-    path: tuple[str | int, ...],
-    file: str,
-    source: SourceMap,
-    yaml_text: Callable[[], str | None],
+    where: Where,
     signature: tuple[tuple[str, str], ...],
 ) -> list[Finding]:
+    text = where.text
     entries = [(int(m[1]), int(m[2]), m[3]) for m in _ERROR_ENTRY.finditer(error)]
     if not entries:
         # Limits the engine checks before parsing: size, nesting.
@@ -349,7 +339,6 @@ def _compile_findings(
         if message in seen or ("'*error*'" in original and len(entries) > 1):
             continue  # a select on what already failed: the failure is reported
         seen.add(message)
-        where = Where(file, rule_id, text, path, source, yaml_text)
         findings.append(where.finding(message, line, column, hint, "condition"))
     return findings
 
