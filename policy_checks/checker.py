@@ -222,7 +222,9 @@ class PolicyChecker:
         if definition_document is not None:
             # Even when the definition breaks its schema: a schema finding in one rule must
             # not hide the condition findings of the others (every problem at once).
-            behaviour, tests_run = self._behaviour(files, definition_document)
+            behaviour, tests_run = self._behaviour(
+                files, definition_document, DEFINITION_FILE in conforming
+            )
             findings.extend(behaviour)
 
         metadata, definition = documents.get(METADATA_FILE), documents.get(DEFINITION_FILE)
@@ -286,7 +288,7 @@ class PolicyChecker:
         )
 
     def _behaviour(
-        self, files: PolicyFiles, definition: Document
+        self, files: PolicyFiles, definition: Document, conforms: bool = True
     ) -> tuple[list[Finding], Callable[[], tuple[list[Finding], str | None]] | None]:
         """What the policy does (CONTRACT section 8): its conditions compiled, its tests sent to
         the evaluator. Returns the findings so far and, when cases run, the function that waits
@@ -339,6 +341,10 @@ class PolicyChecker:
             # still show.
             total = len(document.value["cases"])
             return findings + cases.findings, lambda: ([], f"0/{total}")
+        if not conforms:
+            # The rules that compiled run and their results show, but no case passes whole
+            # against a definition that breaks its schema (it may have lost rules).
+            policy = dataclasses.replace(policy, uncompiled=(*policy.uncompiled, "(schema)"))
         waiting = cases.start(policy, shared(self.eval_timeout))
 
         def tests_run() -> tuple[list[Finding], str | None]:

@@ -303,3 +303,26 @@ def test_kubernetes_functions_on_hostile_data_stay_within_the_budget() -> None:
     assert outcome["format-1mib"] == (PASS, None)
     assert outcome["semver-1mib"] == (FAIL, None)
     assert outcome["url-1mib"][0] in (PASS, FAIL)
+
+
+def test_no_case_passes_whole_against_a_definition_that_breaks_its_schema(tmp_path: Any) -> None:
+    """Its rules that compile still run (every problem at once), but a definition that breaks
+    its schema may have lost rules: its cases are not counted as passed."""
+    from policy_checks import CheckSettings, PolicyChecker
+    from policy_checks.worktree import read_policy_folder
+
+    folder = tmp_path / "policies" / "example" / "v1.0.0"
+    folder.mkdir(parents=True)
+    (folder / "metadata.json").write_text(
+        '{"name": "example", "version": "1.0.0", "description": "d", "owner": "o"}'
+    )
+    rules = "    - {id: a, description: d, condition: 'resource.ok'}\n"
+    definition = "apiVersion: policyhub/v1\nkind: PolicyDefinition\nspec:\n  severity: high\n"
+    (folder / "tests.yaml").write_text(
+        "cases:\n  - {name: ok, resource: {ok: true}, expect: pass}\n"
+    )
+    checker = PolicyChecker.load(None, CheckSettings())
+    for extra, counts in (("", "1/1"), ("  colour: red\n", "0/1")):
+        (folder / "policy-definition.yaml").write_text(definition + extra + "  rules:\n" + rules)
+        result = checker.check(read_policy_folder(tmp_path, "policies/example/v1.0.0"))
+        assert result.tests == counts, [f.render() for f in result.findings]
