@@ -54,8 +54,14 @@ class Store(Protocol):
 
 def sha256_of_body(fields: dict[str, Any]) -> str:
     """What names a POST's (validated) body under its Idempotency-Key: the same body sent again
-    is the same body however its JSON was spaced or ordered."""
-    return hashlib.sha256(canonical_json(fields)).hexdigest()
+    is the same body however its JSON was spaced or ordered.
+
+    Not `canonical_json`: this is a stored format. Hub databases written before 2026-12-06 hold
+    the hash of sorted, unspaced JSON with non-ASCII *escaped*; hashing it any other way would
+    answer a retry of a non-ASCII body across an upgrade with `422 idempotency-key-reused`
+    instead of its replay."""
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def settled(

@@ -5,6 +5,7 @@ that reach the database run on both engines (`on_both_engines`: SQLite and Postg
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from typing import Any
@@ -465,3 +466,13 @@ def test_audit_has_one_row_per_post_answer(hub: HubProcess) -> None:
     post(hub, policy_body(digest="sha256:" + "1" * 64), key="bad")
     rows = hub.query("SELECT status, outcome FROM audit ORDER BY id")
     assert rows == [(201, "created"), (201, "replayed"), (409, "exists"), (422, "digest-mismatch")]
+
+
+def test_a_bodys_key_hash_is_the_one_earlier_hub_databases_hold() -> None:
+    """A retry of a non-ASCII body under its key, across a hub upgrade, replays: the hash is
+    the stored format of earlier releases (sorted, unspaced, non-ASCII escaped)."""
+    from policy_hub.store import sha256_of_body
+
+    fields = {"name": "é", "b": [1, 2], "a": {"z": "ü"}}
+    written_by_0_1 = hashlib.sha256(b'{"a":{"z":"\\u00fc"},"b":[1,2],"name":"\\u00e9"}')
+    assert sha256_of_body(fields) == written_by_0_1.hexdigest()
