@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPBearer
@@ -39,6 +39,7 @@ from policy_hub.models import (
     MetadataMismatch,
     NotFound,
     PolicyIn,
+    PolicyList,
     PolicyRecord,
     PolicyVersions,
     RateLimited,
@@ -48,7 +49,13 @@ from policy_hub.models import (
     metadata_mismatches,
     semver_key,
 )
-from policy_hub.store import Store, StoreUnavailable, sha256_of_body
+from policy_hub.store import (
+    LIST_LIMIT_DEFAULT,
+    LIST_LIMIT_MAX,
+    Store,
+    StoreUnavailable,
+    sha256_of_body,
+)
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 # The sync routes run in anyio's worker threads, 40 by default, which would cap concurrency
@@ -303,6 +310,35 @@ def get_policy_version(
     if record is None:
         raise HubError(404, "not-found", f"{name}@{version} is not in the hub")
     return record
+
+
+@router.get(
+    "/policies",
+    response_model=PolicyList,
+    responses=answers(
+        READ_ANSWERS,
+        {422: {"model": Invalid, "description": "`after` or `limit` is out of range."}},
+    ),
+    dependencies=[Depends(require_read)],
+    tags=["policies"],
+    summary="Every policy, a page at a time, in byte order of name",
+)
+def list_policies(
+    request: Request,
+    after: Annotated[
+        str | None,
+        Query(
+            pattern=NAME_PATTERN,
+            max_length=64,
+            description="list the names after this one (the `next` of the previous page)",
+        ),
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=LIST_LIMIT_MAX, description="at most this many policies")
+    ] = LIST_LIMIT_DEFAULT,
+) -> dict[str, Any]:
+    found, following = hub_of(request).store.policy_page(after, limit)
+    return {"policies": [summary.as_json() for summary in found], "next": following}
 
 
 @router.get(

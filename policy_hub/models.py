@@ -99,6 +99,26 @@ class PolicyVersions(BaseModel):
     versions: list[str]
 
 
+class PolicySummaryOut(BaseModel):
+    """One policy in `GET /policies`."""
+
+    name: str
+    latest: str | None = Field(
+        description="the highest SemVer version that is not yanked; null when every one is"
+    )
+    versions: int = Field(description="how many versions it has, yanked ones included")
+    published_at: str = Field(description="when its last version was published (ISO-8601 UTC)")
+
+
+class PolicyList(BaseModel):
+    """A page of policies, in byte order of name."""
+
+    policies: list[PolicySummaryOut]
+    next: str | None = Field(
+        description="the `after` of the next page; null on the last page",
+    )
+
+
 class Health(BaseModel):
     """This process answers, and so does its database."""
 

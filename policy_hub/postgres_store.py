@@ -22,11 +22,16 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from policy_hub.answers import Answer, created, exists, in_flight
 from policy_hub.store import (
     RECORD_COLUMNS,
+    YANKED_SQL,
+    PolicySummary,
     StoreError,
     StoreUnavailable,
+    build_summaries,
+    like_pattern,
     record_of,
     settled,
     stored_answer,
+    summaries,
     version_row,
 )
 
@@ -100,6 +105,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+# Indexes made (if missing) after every migration, under the same lock: additions that need no
+# version of their own. `policies_by_name_c`: lists of policies page in byte order of name.
+INDEXES = ('CREATE INDEX IF NOT EXISTS policies_by_name_c ON policies (name COLLATE "C")',)
 
 # The database's clock, in the format SQLite's records have: every process stamps alike.
 NOW_TEXT = """to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
@@ -323,6 +331,8 @@ class PostgresStore:
                 for statement in MIGRATIONS[version]:
                     conn.execute(statement)
                 conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (%s)", (version + 1,))
+            for statement in INDEXES:
+                conn.execute(statement)
         self.schema_version = SCHEMA_VERSION
 
     def _migrate_now(self, conn: psycopg.Connection[Any]) -> None:
@@ -396,6 +406,53 @@ class PostgresStore:
         with self._connection() as conn:
             rows = conn.execute("SELECT version FROM policies WHERE name = %s", (name,)).fetchall()
         return [str(r[0]) for r in rows]
+
+    def records(self, name: str) -> list[dict[str, Any]]:
+        with self._connection() as conn:
+            rows = conn.execute(
+                f"SELECT {RECORD_COLUMNS} FROM policies WHERE name = %s", (name,)
+            ).fetchall()
+        return [record_of(row) for row in rows]
+
+    def policy_page(
+        self, after: str | None, limit: int, contains: str | None = None
+    ) -> tuple[list[PolicySummary], str | None]:
+        """As SQLite's: three queries whatever the page's size. Names compare and sort in
+        byte order (`COLLATE "C"`, the index of INDEXES), as in SQLite, whatever the
+        database's locale."""
+        where, params = 'name COLLATE "C" > %s', [after or ""]
+        if contains:
+            where += " AND name LIKE %s ESCAPE '\\'"
+            params.append(like_pattern(contains))
+        with self._connection() as conn:
+            names = [
+                str(row[0])
+                for row in conn.execute(
+                    f'SELECT DISTINCT name COLLATE "C" FROM policies WHERE {where}'
+                    " ORDER BY 1 LIMIT %s",
+                    (*params, limit + 1),
+                ).fetchall()
+            ]
+            more = len(names) > limit
+            names = names[:limit]
+            if not names:
+                return [], None
+            rows = conn.execute(
+                f"SELECT name, version, published_at, {YANKED_SQL} FROM policies"
+                f' WHERE name COLLATE "C" >= %s AND name COLLATE "C" <= %s AND {where}',
+                (names[0], names[-1], *params),
+            ).fetchall()
+            facts = summaries(rows)
+            shown = [(name, facts[name][3]) for name in names]
+            metadata = {
+                str(name): str(text)
+                for name, text in conn.execute(
+                    "SELECT name, metadata FROM policies WHERE (name, version) IN"
+                    f" (VALUES {', '.join(['(%s, %s)'] * len(shown))})",
+                    [value for pair in shown for value in pair],
+                ).fetchall()
+            }
+        return build_summaries(names, facts, metadata), names[-1] if more else None
 
     # -- the create path -------------------------------------------------------------------
 

@@ -15,11 +15,16 @@ from typing import Any
 from policy_hub.answers import Answer, created, exists, in_flight
 from policy_hub.store import (
     RECORD_COLUMNS,
+    YANKED_SQL,
+    PolicySummary,
     StoreError,
     StoreUnavailable,
+    build_summaries,
+    like_pattern,
     record_of,
     settled,
     stored_answer,
+    summaries,
     utc_now,
     version_row,
 )
@@ -126,6 +131,51 @@ class SqliteStore:
         with self.connect() as conn:
             rows = conn.execute("SELECT version FROM policies WHERE name = ?", (name,)).fetchall()
         return [r[0] for r in rows]
+
+    def records(self, name: str) -> list[dict[str, Any]]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                f"SELECT {RECORD_COLUMNS} FROM policies WHERE name = ?", (name,)
+            ).fetchall()
+        return [record_of(row) for row in rows]
+
+    def policy_page(
+        self, after: str | None, limit: int, contains: str | None = None
+    ) -> tuple[list[PolicySummary], str | None]:
+        """Three queries whatever the page's size: its names (the UNIQUE (name, version) index,
+        in order), the version rows of those names (a range of that index), and the metadata
+        of each one's latest version."""
+        where, params = "name > ?", [after or ""]
+        if contains:
+            where += " AND name LIKE ? ESCAPE '\\'"
+            params.append(like_pattern(contains))
+        with self.connect() as conn:
+            names = [
+                str(row[0])
+                for row in conn.execute(
+                    f"SELECT DISTINCT name FROM policies WHERE {where} ORDER BY name LIMIT ?",
+                    (*params, limit + 1),
+                )
+            ]
+            more = len(names) > limit
+            names = names[:limit]
+            if not names:
+                return [], None
+            rows = conn.execute(
+                f"SELECT name, version, published_at, {YANKED_SQL} FROM policies"
+                f" WHERE name >= ? AND name <= ? AND {where}",
+                (names[0], names[-1], *params),
+            ).fetchall()
+            facts = summaries(rows)
+            shown = [(name, facts[name][3]) for name in names]
+            metadata = dict(
+                conn.execute(
+                    "SELECT name, metadata FROM policies WHERE (name, version) IN"
+                    f" (VALUES {', '.join(['(?, ?)'] * len(shown))})",
+                    [value for pair in shown for value in pair],
+                ).fetchall()
+            )
+        return build_summaries(names, facts, metadata), names[-1] if more else None
 
     # -- the create path -----------------------------------------------------------------
 

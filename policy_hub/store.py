@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from policy_checks.digest import canonical_json
 from policy_hub.answers import Answer, key_reused
+from policy_hub.models import semver_key
 
 
 class StoreError(Exception):
@@ -41,6 +44,15 @@ class Store(Protocol):
     def get(self, name: str, version: str) -> dict[str, Any] | None: ...
 
     def versions(self, name: str) -> list[str]: ...
+
+    def records(self, name: str) -> list[dict[str, Any]]:
+        """Every version of `name` as GET answers it, in no particular order (the pages)."""
+
+    def policy_page(
+        self, after: str | None, limit: int, contains: str | None = None
+    ) -> tuple[list[PolicySummary], str | None]:
+        """Up to `limit` policies whose name sorts after `after` (and holds `contains`), in
+        byte order of name, and the `after` of the next page (None on the last)."""
 
     def publish(self, key: str, body_sha256: str, policy: dict[str, Any]) -> Answer:
         """The whole create path of one POST under its Idempotency-Key: a replay, `422` for the
@@ -117,3 +129,96 @@ def record_of(row: tuple[Any, ...]) -> dict[str, Any]:
 
 def utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- lists of policies (GET /policies, the pages) ------------------------------------------------
+
+LIST_LIMIT_DEFAULT = 100
+LIST_LIMIT_MAX = 500
+# What a summary row holds beyond name, version and published_at: whether the version is yanked
+# (docs/contract.md section 9). The yank lives in the record (`yanked: {at, reason}`); until the
+# stores keep it in a column, no version reads as yanked. MERGE NOTE: when the yank column lands,
+# this becomes that column's expression (text JSON or NULL), in both engines' list queries.
+YANKED_SQL = "NULL"
+
+
+@dataclass(frozen=True)
+class PolicySummary:
+    """One policy in a list: its name, the latest version that is not yanked (None when every
+    version is), how many versions it has, when it last published, and its latest's title and
+    owner (from metadata; None when absent or not text)."""
+
+    name: str
+    latest: str | None
+    versions: int
+    published_at: str
+    title: str | None = None
+    owner: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "latest": self.latest,
+            "versions": self.versions,
+            "published_at": self.published_at,
+        }
+
+
+def latest_version(versions: Iterable[tuple[str, bool]]) -> str | None:
+    """The highest SemVer version of (version, yanked) pairs that is not yanked."""
+    kept = [version for version, yanked in versions if not yanked]
+    return max(kept, key=semver_key) if kept else None
+
+
+def is_yanked(record: dict[str, Any]) -> bool:
+    """Whether a record carries a yank (`yanked: {at, reason}`); absent or null is not."""
+    return bool(record.get("yanked"))
+
+
+def summaries(
+    rows: Iterable[tuple[Any, ...]],
+) -> dict[str, tuple[str | None, int, str, str]]:
+    """(name, version, published_at, yanked) rows of some policies -> name: (latest, number of
+    versions, last published_at, the version whose metadata names it: latest, else the newest)."""
+    by_name: dict[str, list[tuple[str, str, bool]]] = {}
+    for name, version, published_at, yanked in rows:
+        by_name.setdefault(str(name), []).append((str(version), str(published_at), bool(yanked)))
+    out: dict[str, tuple[str | None, int, str, str]] = {}
+    for name, versions in by_name.items():
+        latest = latest_version((v, y) for v, _, y in versions)
+        newest = max(versions, key=lambda v: semver_key(v[0]))[0]
+        last = max(p for _, p, _ in versions)
+        out[name] = (latest, len(versions), last, latest or newest)
+    return out
+
+
+def _text_field(metadata: Any, field: str) -> str | None:
+    value = metadata.get(field) if isinstance(metadata, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def build_summaries(
+    names: list[str],
+    facts: dict[str, tuple[str | None, int, str, str]],
+    metadata: dict[str, str],
+) -> list[PolicySummary]:
+    """The summaries of `names` (in that order) from their `summaries` and the metadata JSON
+    text of each one's shown version (by name)."""
+    found = []
+    for name in names:
+        if name not in facts:
+            continue  # pragma: no cover - a name is listed only when it has a version
+        latest, count, last, _ = facts[name]
+        meta = json.loads(metadata[name]) if name in metadata else None
+        found.append(
+            PolicySummary(
+                name, latest, count, last, _text_field(meta, "title"), _text_field(meta, "owner")
+            )
+        )
+    return found
+
+
+def like_pattern(contains: str) -> str:
+    """A LIKE pattern (ESCAPE '\\') matching names that contain `contains` literally."""
+    escaped = contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"

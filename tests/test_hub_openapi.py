@@ -122,6 +122,10 @@ CASES: dict[tuple[str, str, int, str | None], Callable[[HubProcess], Answer]] = 
         hub, "GET", "/policies/a", data=TOO_LARGE
     ),
     ("GET", VERSIONS, 422, "invalid"): lambda hub: call(hub, "GET", "/policies/A"),
+    ("GET", POLICIES, 200, None): lambda hub: call(hub, "GET", "/policies?limit=2", token="read"),
+    ("GET", POLICIES, 401, "unauthorized"): lambda hub: call(hub, "GET", POLICIES, token=None),
+    ("GET", POLICIES, 413, "too-large"): lambda hub: call(hub, "GET", POLICIES, data=TOO_LARGE),
+    ("GET", POLICIES, 422, "invalid"): lambda hub: call(hub, "GET", "/policies?limit=501"),
     ("POST", POLICIES, 201, None): lambda hub: call(
         hub, "POST", POLICIES, key="new", json=policy_body(name="new")
     ),
@@ -153,6 +157,7 @@ FAULT_ERRORS = {429: "rate-limited", 503: "unavailable"}
 FAULT_REQUESTS = {
     ("GET", VERSION): ("/policies/a/1.0.0", {}),
     ("GET", VERSIONS): ("/policies/a", {}),
+    ("GET", POLICIES): (POLICIES, {}),
     ("POST", POLICIES): (POLICIES, {"key": "k", "json": policy_body()}),
 }
 

@@ -1,0 +1,130 @@
+"""`GET /policies` (docs/contract.md section 6, "Browsing it") against a real hub process on both
+engines: names in byte order, paging by `after` and `limit`, `latest` in SemVer order, the read
+scope, and the 422 that names a parameter out of range.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from policy_hub.sqlite_store import SqliteStore
+from policy_hub.store import latest_version, like_pattern
+from tests.hubprocess import HubProcess, on_both_engines
+from tests.test_hub_api import assert_json_error, auth, policy_body, post
+
+
+def listing(hub: HubProcess, token: str | None = None, **params: Any) -> requests.Response:
+    return requests.get(
+        f"{hub.url}/policies", params=params, headers=auth(token or hub.read_token), timeout=10
+    )
+
+
+@on_both_engines
+def test_policies_are_listed_in_name_order_a_page_at_a_time(hub: HubProcess) -> None:
+    # "a-b" before "a0" before "ab" in byte order; a locale's collation would say otherwise.
+    names = ["ab", "a0", "a-b", "zeta", "m-1", "m"]
+    for name in names:
+        assert post(hub, policy_body(name, "1.0.0"), key=f"k-{name}").status_code == 201
+    first = listing(hub, limit=4)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert [p["name"] for p in body["policies"]] == ["a-b", "a0", "ab", "m"]
+    assert body["next"] == "m"
+    second = listing(hub, limit=4, after=body["next"]).json()
+    assert [p["name"] for p in second["policies"]] == ["m-1", "zeta"]
+    assert second["next"] is None
+    everything = listing(hub).json()
+    assert [p["name"] for p in everything["policies"]] == sorted(names)
+    assert everything["next"] is None
+    assert listing(hub, after="zeta").json() == {"policies": [], "next": None}
+
+
+@on_both_engines
+def test_latest_is_the_highest_semver_and_versions_counts_them(hub: HubProcess) -> None:
+    for version in ("1.2.0", "1.10.0", "2.0.0-rc.1", "1.9.9"):
+        assert post(hub, policy_body("require-tags", version), key=version).status_code == 201
+    [entry] = listing(hub).json()["policies"]
+    assert entry["name"] == "require-tags"
+    assert entry["latest"] == "2.0.0-rc.1"
+    assert entry["versions"] == 4
+    stored = hub.query("SELECT MAX(published_at) FROM policies")[0][0]
+    assert entry["published_at"] == stored
+    assert set(entry) == {"name", "latest", "versions", "published_at"}
+
+
+def test_latest_skips_yanked_versions() -> None:
+    assert latest_version([("1.0.0", False), ("1.1.0", True), ("1.0.1", False)]) == "1.0.1"
+    assert latest_version([("1.0.0", True)]) is None
+    assert latest_version([("1.0.0-rc.1", False), ("1.0.0", False)]) == "1.0.0"
+
+
+def test_a_search_matches_literally() -> None:
+    assert like_pattern("a_b%") == "%a\\_b\\%%"
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 501}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"after": "Not A Name"}, "after"),
+        ({"after": "a" * 65}, "after"),
+    ],
+)
+def test_after_or_limit_out_of_range_is_422_naming_it(
+    hub: HubProcess, params: dict[str, Any], named: str
+) -> None:
+    body = assert_json_error(listing(hub, **params), 422, "invalid")
+    assert f"query.{named}" in body["detail"]
+
+
+def test_a_limit_of_500_is_accepted(hub: HubProcess) -> None:
+    assert listing(hub, limit=500).status_code == 200
+
+
+def test_listing_needs_a_read_token(hub: HubProcess) -> None:
+    missing = requests.get(f"{hub.url}/policies", timeout=10)
+    assert_json_error(missing, 401, "unauthorized")
+    wrong = requests.get(f"{hub.url}/policies", headers=auth("nope"), timeout=10)
+    assert_json_error(wrong, 401, "unauthorized")
+    assert listing(hub, token=hub.token).status_code == 200  # write implies read
+
+
+class CountingStore(SqliteStore):
+    """A real SQLite store that counts the statements each connection runs."""
+
+    statements: list[str] = []  # noqa: RUF012 - replaced before each measured call
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        with super().connect() as conn:
+            conn.set_trace_callback(self.statements.append)
+            yield conn
+
+
+def test_a_page_is_three_queries_whatever_its_size(tmp_path: Path) -> None:
+    store = CountingStore(tmp_path / "hub.sqlite3")
+    store.initialize()
+    for n in range(120):
+        for version in ("1.0.0", "1.1.0"):
+            body = policy_body(f"p{n:03d}", version)
+            store.publish(f"k{n}-{version}", "0" * 64, body)
+    sizes = {}
+    for limit in (3, 100):
+        store.statements = []
+        found, following = store.policy_page(None, limit)
+        assert len(found) == limit and following == f"p{limit - 1:03d}"
+        assert {s.latest for s in found} == {"1.1.0"} and {s.versions for s in found} == {2}
+        assert found[0].owner == "o" and found[0].title is None
+        sizes[limit] = [s for s in store.statements if s.lstrip().upper().startswith("SELECT")]
+    assert len(sizes[3]) == len(sizes[100]) == 3
+    searched, _ = store.policy_page(None, 500, contains="p11")
+    assert [s.name for s in searched] == [f"p{n}" for n in range(110, 120)]
