@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import anyio.to_thread
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 from pydantic import Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -49,6 +49,8 @@ from policy_hub.models import (
     metadata_mismatches,
     semver_key,
 )
+from policy_hub.pages import error_page
+from policy_hub.pages import router as pages_router
 from policy_hub.store import (
     LIST_LIMIT_DEFAULT,
     LIST_LIMIT_MAX,
@@ -218,6 +220,8 @@ class Hub:
 
     store: Store
     tokens: Tokens
+    # --public-read: anyone may read (the API's GETs and the pages) without a token.
+    public_read: bool = False
 
 
 def hub_of(request: Request) -> Hub:
@@ -229,7 +233,11 @@ bearer = HTTPBearer(auto_error=False)
 
 
 def _authorize(request: Request, scope: str) -> None:
-    granted = hub_of(request).tokens.scopes_of(request.headers.get("authorization"))
+    hub = hub_of(request)
+    authorization = request.headers.get("authorization")
+    if scope == READ and hub.public_read and not authorization:
+        return
+    granted = hub.tokens.scopes_of(authorization)
     if granted is None:
         raise HubError(
             401,
@@ -428,7 +436,7 @@ def _audit_refusal(request: Request, status: int, error: str) -> None:
         )
 
 
-def hub_error(request: Request, exc: Exception) -> JSONResponse:
+def hub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubError)
     try:
         _audit_refusal(request, exc.status, exc.error)
@@ -437,7 +445,7 @@ def hub_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status, exc.error, exc.detail, exc.headers, **exc.extra)
 
 
-def invalid_request(request: Request, exc: Exception) -> JSONResponse:
+def invalid_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     try:
         _audit_refusal(request, 422, "invalid")
@@ -448,8 +456,24 @@ def invalid_request(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid", summary or "invalid request", errors=errors)
 
 
-def http_error(request: Request, exc: Exception) -> JSONResponse:
+def is_page(request: Request) -> bool:
+    """Whether the request is for a web page (answered in HTML), not the API."""
+    path = request.url.path
+    return path == "/" or path.startswith("/ui/")
+
+
+def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if is_page(request):
+        titles = {404: "Not found", 405: "Not allowed"}
+        return error_page(
+            request,
+            exc.status_code,
+            titles.get(exc.status_code, "Cannot show this page"),
+            "There is no such page in this hub."
+            if exc.status_code == 404
+            else "The pages only read: this request cannot be answered.",
+        )
     codes = {404: "not-found", 405: "method-not-allowed"}
     return error_response(
         exc.status_code,
@@ -459,14 +483,20 @@ def http_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+def database_unavailable(request: Request, exc: Exception) -> Response:
     """A database that does not answer (down, restarting, the connection lost mid-request):
     nothing was acknowledged, so the client retries, a POST with the same key; its detail is
     already redacted by the store."""
+    if is_page(request):
+        return error_page(
+            request, 503, "Unavailable", "The hub's database does not answer now; try again soon."
+        )
     return error_response(503, "unavailable", str(exc) or "the database does not answer; retry")
 
 
-async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+async def internal_error(request: Request, exc: Exception) -> Response:
+    if is_page(request):
+        return error_page(request, 500, "Hub error", "The hub failed to show this page.")
     return error_response(500, "internal", "internal server error")
 
 
@@ -483,9 +513,10 @@ def create_app(
     faults: Faults | None = None,
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
+    public_read: bool = False,
 ) -> FastAPI:
     """The hub as an ASGI app over an initialized store (either engine); `faults` (tests only)
-    adds the FaultInjection middleware."""
+    adds the FaultInjection middleware; `public_read` lets anyone read without a token."""
     app = FastAPI(
         title="Policy Hub",
         version="1.0.0",
@@ -498,8 +529,9 @@ def create_app(
         redoc_url=None,
         lifespan=_lifespan,
     )
-    app.state.hub = Hub(store, tokens)
+    app.state.hub = Hub(store, tokens, public_read)
     app.include_router(router)
+    app.include_router(pages_router)
     if faults is not None:
         # Inside BodyLimit (the last added is outermost): a refused body draws no faults.
         app.add_middleware(FaultInjection, faults=faults)

@@ -62,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow starting without any token (then every request may read and write)",
     )
     serve.add_argument(
+        "--public-read",
+        action="store_true",
+        help=(
+            "anyone may read without a token: the web pages and every GET of the API "
+            "(publishing still needs a write token)"
+        ),
+    )
+    serve.add_argument(
         "--inject-faults",
         metavar="SPEC",
         help=(
@@ -158,7 +166,13 @@ def serve(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    app = create_app(store, tokens, faults, max_body_bytes=args.max_body_bytes or MAX_BODY_BYTES)
+    app = create_app(
+        store,
+        tokens,
+        faults,
+        max_body_bytes=args.max_body_bytes or MAX_BODY_BYTES,
+        public_read=args.public_read,
+    )
     server = make_server(
         app,
         log_level=args.log_level,
