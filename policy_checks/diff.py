@@ -257,11 +257,45 @@ def metadata_text(metadata: Any) -> str:
     return json.dumps(metadata, indent=2, ensure_ascii=False) + "\n"
 
 
+# The order in which docs/contract.md section 7 writes a definition's keys; a stored record's
+# keys are sorted (canonical JSON), which puts `condition` before `id`.
+_TOP_ORDER = ("apiVersion", "kind", "spec")
+_SPEC_ORDER = ("severity", "enforcement", "targets", "parameters", "rules")
+_RULE_ORDER = ("id", "description", "condition")
+_PARAMETER_ORDER = ("type", "default", "description")
+
+
+def _ordered(value: Any, order: tuple[str, ...]) -> Any:
+    if not isinstance(value, dict):
+        return value
+    keys = [k for k in order if k in value] + [k for k in value if k not in order]
+    return {k: value[k] for k in keys}
+
+
+def reading_order(definition: Any) -> Any:
+    """The definition with its known keys in the order people write them, the others after."""
+    top = _ordered(definition, _TOP_ORDER)
+    if not isinstance(top, dict) or not isinstance(top.get("spec"), dict):
+        return top
+    spec = _ordered(top["spec"], _SPEC_ORDER)
+    if isinstance(spec.get("rules"), list):
+        spec["rules"] = [_ordered(rule, _RULE_ORDER) for rule in spec["rules"]]
+    if isinstance(spec.get("parameters"), dict):
+        spec["parameters"] = {
+            k: _ordered(v, _PARAMETER_ORDER) for k, v in spec["parameters"].items()
+        }
+    return {**top, "spec": spec}
+
+
 def definition_text(definition: Any) -> str:
-    """policy-definition.yaml as the hub's record holds it, in block style, keys in their
-    order (for a text diff and the version page)."""
+    """policy-definition.yaml from a record's definition, in block style, its keys in the
+    order people write them (for a text diff and the version page)."""
     text: str = yaml.safe_dump(
-        definition, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100
+        reading_order(definition),
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=100,
     )
     return text
 

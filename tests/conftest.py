@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from policy_checks.cel.environment import ENVIRONMENTS
+from tests.browser import SCREENSHOTS_PROPERTY
 from tests.hubprocess import HubProcess
 from tests.pgserver import PostgresServer, PostgresUnavailable
 
@@ -96,3 +97,21 @@ def hub_factory(tmp_path: Path) -> Iterator[Callable[..., HubProcess]]:
     yield make
     for process in started:
         process.stop()
+
+
+# -- the page tests' screenshots (tests/test_hub_pages.py) ---------------------------------------
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # On the controller too: xdist ships each worker's reports, user properties included.
+    for name, value in report.user_properties:
+        if name == SCREENSHOTS_PROPERTY:
+            _screenshot_folders.add(str(value))
+
+
+_screenshot_folders: set[str] = set()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for folder in sorted(_screenshot_folders):
+        terminalreporter.write_line(f"page screenshots: {folder}")

@@ -1,0 +1,466 @@
+"""The hub's web pages (docs/contract.md section 6, "Its web pages") in a real headless Chromium
+against a real hub process with published policies: each page's content, hostile policy text shown
+literally (no alert, no injected element), the read-token cookie and its flags, the security
+headers, a phone's width without horizontal scrolling, and a screenshot of every page (printed
+folder; also `test-artifacts/` when POLICYHUB_ARTIFACTS is set). One hub and one browser serve
+the whole module; the HTTP-only checks (statuses, headers, HTTPS cookie) need no browser.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import trustme
+
+from policy_checks import policy_digest
+from tests.browser import (
+    SCREENSHOTS_PROPERTY,
+    BrowserUnavailable,
+    full_page_screenshot,
+    start_chromium,
+)
+from tests.hubprocess import HubProcess
+from tests.test_hub_api import RELEASE_SHA, auth
+
+ARTIFACTS_ENV = "POLICYHUB_ARTIFACTS"
+PHONE = (390, 844)
+DESKTOP = (1280, 900)
+
+HOSTILE = (
+    '<script>alert("desc")</script> <img src=x onerror=alert(2)> '
+    "bell\x07 escape\x1b[31m red \u202eevil"
+)
+BIG = "long " * (1024 * 1024 // 5)  # a 1 MiB description
+
+
+def definition(**spec: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "severity": "high",
+        "targets": [{"kind": "storage.bucket"}],
+        "parameters": {"tag": {"type": "string", "default": "cost-center"}},
+        "rules": [
+            {
+                "id": "has-cost-center",
+                "description": "Every bucket carries the tag",
+                "condition": "params.tag in resource.tags",
+            }
+        ],
+    }
+    base.update(spec)
+    return {"apiVersion": "policyhub/v1", "kind": "PolicyDefinition", "spec": base}
+
+
+def publish(hub: HubProcess, name: str, version: str, metadata: dict[str, Any], spec: Any) -> None:
+    meta = {"name": name, "version": version, "owner": "platform-security", **metadata}
+    meta.setdefault("description", "Resources must carry a cost-center tag.")
+    body = {
+        "name": name,
+        "version": version,
+        "metadata": meta,
+        "definition": spec,
+        "release_sha": RELEASE_SHA,
+        "digest": policy_digest(meta, spec),
+    }
+    answer = requests.post(
+        f"{hub.url}/policies", json=body, headers=auth(hub.token, f"{name}@{version}"), timeout=30
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def seed(hub: HubProcess) -> None:
+    title = {"title": "Require cost-center tags", "tags": ["tagging", "cost"]}
+    publish(hub, "require-tags", "1.0.0", title, definition())
+    publish(hub, "require-tags", "1.1.0", title, definition(enforcement="deny"))
+    second = definition(
+        severity="critical",
+        enforcement="deny",
+        parameters={"tag": {"type": "list(string)", "default": ["cost-center", "team"]}},
+        rules=[
+            {
+                "id": "has-cost-center",
+                "description": "Every bucket carries every tag",
+                "condition": "params.tag.all(t, t in resource.tags)",
+            },
+            {"id": "no-public", "description": "Not public", "condition": "!resource.public"},
+        ],
+    )
+    publish(hub, "require-tags", "2.0.0", {**title, "owner": "cloud-team"}, second)
+    publish(hub, "deny-public-buckets", "0.1.0", {"title": "No public buckets"}, definition())
+    hostile_rule = {
+        "id": "hostile",
+        "description": HOSTILE,
+        "condition": '"</pre><script>alert(3)</script>" == resource.name',
+    }
+    hostile = definition(
+        parameters={"p": {"type": "string", "default": "<img src=x onerror=alert(4)>"}},
+        rules=[hostile_rule],
+    )
+    publish(
+        hub,
+        "hostile",
+        "1.0.0",
+        {"title": "<b>bold</b> title", "owner": '"><svg onload=alert(5)>', "description": HOSTILE},
+        hostile,
+    )
+    publish(hub, "hostile", "1.1.0", {"description": BIG}, definition())
+    # A repository with its own schema: the hub stores any object as the definition.
+    publish(hub, "odd-shape", "1.0.0", {}, {"spec": "not an object", "rules": 3})
+
+
+@pytest.fixture(scope="module")
+def pages_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    with HubProcess(tmp_path_factory.mktemp("pages-hub")) as hub:
+        seed(hub)
+        yield hub
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The folder of this run's screenshots, printed at the end (tests/conftest.py)."""
+    folder = tmp_path_factory.getbasetemp() / "page-screenshots"
+    folder.mkdir(exist_ok=True)
+    yield folder
+    if os.environ.get(ARTIFACTS_ENV):
+        target = Path("test-artifacts") / "page-screenshots"
+        target.mkdir(parents=True, exist_ok=True)
+        for png in folder.glob("*.png"):
+            shutil.copy2(png, target / png.name)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    try:
+        driver = start_chromium(tmp_path_factory.mktemp("chromium-profile"))
+    except BrowserUnavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is required when CI is set: {exc}", pytrace=False)
+        pytest.skip(f"Chromium cannot be started here: {exc}")
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def shots_of_test(shots: Path, record_property: Any) -> Path:
+    """The screenshot folder, named on the test's report: tests/conftest.py prints it at the
+    end of the run (also from xdist workers, whose reports carry it to the controller)."""
+    print(f"page screenshots: {shots}")
+    record_property(SCREENSHOTS_PROPERTY, str(shots))
+    return shots
+
+
+def look(driver: Any, url: str, shots: Path, name: str) -> str:
+    """Load `url` at desktop and phone width, save both screenshots, check the phone has no
+    horizontal scroll and no script ran (no alert); the desktop body's text."""
+    from selenium.common.exceptions import NoAlertPresentException
+
+    texts = []
+    for label, (width, height) in (("desktop", DESKTOP), ("phone", PHONE)):
+        driver.set_window_size(width, height)
+        driver.get(url)
+        with pytest.raises(NoAlertPresentException):
+            _ = driver.switch_to.alert.text
+        full_page_screenshot(driver, shots / f"{name}-{label}.png")
+        scroll, viewport = driver.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth]"
+        )
+        assert scroll <= viewport, f"{name} scrolls sideways at {width} px: {scroll} > {viewport}"
+        texts.append(driver.find_element("tag name", "body").text)
+    driver.set_window_size(*DESKTOP)
+    return str(texts[0])
+
+
+def sign_in(driver: Any, hub: HubProcess, token: str) -> None:
+    driver.get(f"{hub.url}/")
+    field = driver.find_element("id", "token")
+    field.send_keys(token)
+    field.submit()
+
+
+def test_a_reader_signs_in_once_and_the_cookie_keeps_the_token(
+    browser: Any, pages_hub: HubProcess, shots_of_test: Path
+) -> None:
+    shots = shots_of_test
+    browser.delete_all_cookies()
+    text = look(browser, f"{pages_hub.url}/ui/policies/require-tags", shots, "sign-in")
+    assert "Read token needed" in text
+    assert "require-tags" not in text.replace("/ui/policies/require-tags", "")
+    sign_in(browser, pages_hub, "not-a-token")
+    assert "That token is not accepted." in browser.find_element("tag name", "body").text
+    assert browser.get_cookies() == []
+    sign_in(browser, pages_hub, pages_hub.read_token)
+    assert browser.find_element("tag name", "h1").text == "Policies"
+    [cookie] = browser.get_cookies()
+    assert cookie["name"] == "policyhub_read"
+    assert cookie["httpOnly"] is True
+    assert cookie["sameSite"] == "Strict"
+    assert cookie["secure"] is False  # served over plain http here; see the HTTPS test
+    assert cookie["path"] == "/"
+    assert "expiry" not in cookie  # a session cookie
+    # The token itself never comes back in a page.
+    assert pages_hub.read_token not in browser.page_source
+    assert browser.execute_script("return document.cookie") == ""  # HttpOnly: not for script
+
+
+def test_every_page_reads_as_a_person_expects(
+    browser: Any, pages_hub: HubProcess, shots_of_test: Path
+) -> None:
+    shots = shots_of_test
+    if not browser.get_cookies():
+        browser.get(f"{pages_hub.url}/")
+        sign_in(browser, pages_hub, pages_hub.read_token)
+    url = pages_hub.url
+    index = look(browser, f"{url}/", shots, "index")
+    lines = index.splitlines()
+    assert "Require cost-center tags" in index and "cloud-team" in index
+    row = next(line for line in lines if line.startswith("require-tags"))
+    assert "2.0.0" in row and "of 3" in row
+    names = [a.text for a in browser.find_elements("css selector", "td a.name")]
+    assert names == ["deny-public-buckets", "hostile", "odd-shape", "require-tags"]
+
+    versions = look(browser, f"{url}/ui/policies/require-tags", shots, "policy")
+    shown = [a.text for a in browser.find_elements("css selector", "td a.version")]
+    assert shown == ["2.0.0", "1.1.0", "1.0.0"]
+    digest = browser.find_elements("css selector", "code.digest")[0]
+    stored = pages_hub.query(
+        "SELECT digest FROM policies WHERE name = 'require-tags' AND version = '2.0.0'"
+    )[0][0]
+    assert digest.get_attribute("title") == stored
+    assert digest.text == f"{str(stored)[:19]}…"
+    assert "latest" in versions and "changes since 1.1.0" in versions
+
+    page = look(browser, f"{url}/ui/policies/require-tags/2.0.0", shots, "version")
+    for expected in (
+        "severity: critical",
+        "enforcement: deny",
+        "storage.bucket",
+        "list(string)",
+        '["cost-center", "team"]',
+        "no-public",
+        "params.tag.all(t, t in resource.tags)",
+        "Every bucket carries every tag",
+        "no attestation",
+        "not recorded",
+        "apiVersion: policyhub/v1",
+    ):
+        assert expected in page, expected
+
+    diff = look(browser, f"{url}/ui/policies/require-tags/diff/1.0.0...2.0.0", shots, "diff")
+    for expected in (
+        "rule added no-public",
+        "severity changed",
+        "enforcement changed",
+        "parameter tag type changed",
+        "rule has-cost-center condition changed",
+        "metadata owner changed",
+        "+  severity: critical",
+    ):
+        assert expected in diff, expected
+    itself = look(browser, f"{url}/ui/policies/require-tags/diff/1.0.0...1.0.0", shots, "diff-self")
+    assert "compares a version with itself" in itself
+    other = look(
+        browser,
+        f"{url}/ui/policies/require-tags/diff/1.0.0...deny-public-buckets@0.1.0",
+        shots,
+        "diff-other",
+    )
+    assert "two different policies" in other
+
+    browser.get(f"{url}/ui/policies/require-tags")
+    browser.find_element("css selector", ".compare button").submit()
+    assert browser.current_url.endswith("/ui/policies/require-tags/diff/1.1.0...2.0.0")
+
+    missing = look(browser, f"{url}/ui/policies/require-tags/9.9.9", shots, "not-found")
+    assert "Not found" in missing and "require-tags@9.9.9 is not in this hub" in missing
+    odd = look(browser, f"{url}/ui/policies/odd-shape/1.0.0", shots, "odd-shape")
+    assert "lists no rules" in odd and "spec: not an object" in odd
+
+
+def test_hostile_policy_text_is_shown_literally(
+    browser: Any, pages_hub: HubProcess, shots_of_test: Path
+) -> None:
+    shots = shots_of_test
+    if not browser.get_cookies():
+        browser.get(f"{pages_hub.url}/")
+        sign_in(browser, pages_hub, pages_hub.read_token)
+    for path, name in (
+        ("/", "hostile-index"),
+        ("/ui/policies/hostile", "hostile-policy"),
+        ("/ui/policies/hostile/1.0.0", "hostile-version"),
+        ("/ui/policies/hostile/diff/1.0.0...1.1.0", "hostile-diff"),
+    ):
+        text = look(browser, f"{pages_hub.url}{path}", shots, name)
+        # Only the page's own elements: nothing the policy wrote became markup.
+        for tag in ("script", "img", "svg", "b", "iframe"):
+            assert browser.find_elements("tag name", tag) == [], (path, tag)
+        if name == "hostile-version":
+            assert '<script>alert("desc")</script> <img src=x onerror=alert(2)>' in text
+            assert "bell\\x07 escape\\x1b[31m red \\u202eevil" in text
+            assert '"</pre><script>alert(3)</script>" == resource.name' in text
+            assert "<img src=x onerror=alert(4)>" in text
+            assert '"><svg onload=alert(5)>' in text
+            assert "<b>bold</b> title" in text
+    big = look(browser, f"{pages_hub.url}/ui/policies/hostile/1.1.0", shots, "long-description")
+    assert "more characters not shown" in big
+    assert len(browser.page_source) < 300_000  # of a 1 MiB description
+
+
+def test_a_public_hub_needs_no_token_to_read(
+    browser: Any, tmp_path_factory: pytest.TempPathFactory, shots_of_test: Path
+) -> None:
+    shots = shots_of_test
+    with HubProcess(tmp_path_factory.mktemp("public"), extra_args=("--public-read",)) as hub:
+        publish(hub, "require-tags", "1.0.0", {"title": "Tags"}, definition())
+        browser.delete_all_cookies()
+        text = look(browser, f"{hub.url}/", shots, "public-index")
+        assert "require-tags" in text and "Sign out" not in text
+        api = requests.get(f"{hub.url}/policies", timeout=10)
+        assert api.status_code == 200 and api.json()["policies"][0]["name"] == "require-tags"
+        assert requests.get(f"{hub.url}/policies/require-tags/1.0.0", timeout=10).ok
+        # A wrong token is still refused, and writing still needs one.
+        wrong = requests.get(f"{hub.url}/policies", headers=auth("nope"), timeout=10)
+        assert wrong.status_code == 401
+        assert requests.post(f"{hub.url}/policies", json={}, timeout=10).status_code == 401
+
+
+# -- over HTTP alone: statuses and headers ------------------------------------------------------
+
+
+PAGES = (
+    "/",
+    "/?q=tags",
+    "/ui/policies/require-tags",
+    "/ui/policies/require-tags/1.0.0",
+    "/ui/policies/require-tags/diff/1.0.0...1.1.0",
+)
+
+
+def session_of(hub: HubProcess) -> requests.Session:
+    session = requests.Session()
+    answer = session.post(
+        f"{hub.url}/ui/login", data={"token": hub.read_token, "next": "/"}, timeout=10
+    )
+    assert answer.status_code == 200 and answer.url == f"{hub.url}/"
+    return session
+
+
+def test_every_page_sends_the_security_headers(pages_hub: HubProcess) -> None:
+    session = session_of(pages_hub)
+    for path in (*PAGES, "/ui/policies/nothing", "/ui/nowhere"):
+        answer = session.get(f"{pages_hub.url}{path}", timeout=10)
+        assert answer.headers["content-type"] == "text/html; charset=utf-8", path
+        csp = answer.headers["content-security-policy"]
+        assert "default-src 'none'" in csp and "style-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp and "script-src" not in csp
+        assert answer.headers["x-content-type-options"] == "nosniff"
+        assert answer.headers["referrer-policy"] == "no-referrer"
+        assert answer.headers["cache-control"] == "no-store"
+        assert "<script" not in answer.text and " style=" not in answer.text
+    css = requests.get(f"{pages_hub.url}/ui/static/hub.css", timeout=10)
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/ui/policies/nothing", 404),
+        ("/ui/policies/require-tags/9.9.9", 404),
+        ("/ui/policies/require-tags/not-semver", 404),
+        ("/ui/policies/NOT_A_NAME", 404),
+        ("/ui/policies/require-tags/diff/1.0.0", 404),
+        ("/ui/policies/require-tags/diff/1.0.0...9.9.9", 404),
+        ("/ui/policies/require-tags/diff/9.9.9...1.0.0", 404),
+        ("/ui/policies/require-tags/diff/1.0.0...nothing@1.0.0", 404),
+        ("/ui/nowhere", 404),
+        ("/?after=NOT%20A%20NAME&q=%00%3Cscript%3E", 200),
+        ("/?q=" + "x" * 5000, 200),
+    ],
+)
+def test_a_missing_or_malformed_address_is_an_html_page_never_a_500(
+    pages_hub: HubProcess, path: str, status: int
+) -> None:
+    answer = session_of(pages_hub).get(f"{pages_hub.url}{path}", timeout=10)
+    assert answer.status_code == status, answer.text[:500]
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "<script>" not in answer.text
+
+
+def test_without_a_token_no_page_shows_any_policy(pages_hub: HubProcess) -> None:
+    for path in (*PAGES, "/ui/policies/nothing", "/ui/policies/require-tags/9.9.9"):
+        answer = requests.get(f"{pages_hub.url}{path}", timeout=10)
+        # The same form whether the policy exists or not: nothing about it leaks.
+        assert answer.status_code == 401, path
+        assert "Read token needed" in answer.text
+        assert "Require cost-center tags" not in answer.text
+        assert "platform-security" not in answer.text
+
+
+def test_a_wrong_token_is_refused_alike_and_never_echoed(pages_hub: HubProcess) -> None:
+    answers = []
+    for token in ("wrong-token-1", pages_hub.read_token + "x", "", "a b c"):
+        answer = requests.post(
+            f"{pages_hub.url}/ui/login",
+            data={"token": token, "next": "/"},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert answer.status_code == 401
+        assert "set-cookie" not in answer.headers
+        assert token not in answer.text or not token
+        answers.append(answer.text)
+    assert len(set(answers)) == 1  # nothing tells one wrong token from another
+    # Write implies read; the cookie of a write token reads, and neither token is ever logged.
+    write = requests.post(
+        f"{pages_hub.url}/ui/login",
+        data={"token": pages_hub.token, "next": "//evil.example/"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert write.status_code == 303 and write.headers["location"] == "/"
+    stderr = pages_hub.stderr()
+    assert pages_hub.token not in stderr and pages_hub.read_token not in stderr
+
+
+def test_the_cookie_is_secure_over_https(tmp_path: Path) -> None:
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "cert.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    args = ("--tls-cert", str(tmp_path / "cert.pem"), "--tls-key", str(tmp_path / "cert.pem"))
+    with HubProcess(tmp_path / "hub", extra_args=args) as hub:
+        answer = requests.post(
+            f"{hub.url}/ui/login",
+            data={"token": hub.read_token},
+            allow_redirects=False,
+            verify=str(tmp_path / "ca.pem"),
+            timeout=10,
+        )
+        assert answer.status_code == 303
+        cookie = answer.headers["set-cookie"]
+        for flag in ("HttpOnly", "Secure", "SameSite=strict", "Path=/"):
+            assert flag in cookie, cookie
+
+
+def test_pages_change_nothing(pages_hub: HubProcess) -> None:
+    before = pages_hub.records()
+    session = session_of(pages_hub)
+    for path in PAGES:
+        assert session.post(f"{pages_hub.url}{path}", timeout=10).status_code in (404, 405)
+    assert pages_hub.records() == before
+
+
+def test_the_record_in_a_page_is_the_stored_one(pages_hub: HubProcess) -> None:
+    record = requests.get(
+        f"{pages_hub.url}/policies/require-tags/2.0.0",
+        headers=auth(pages_hub.read_token),
+        timeout=10,
+    ).json()
+    page = session_of(pages_hub).get(f"{pages_hub.url}/ui/policies/require-tags/2.0.0", timeout=10)
+    assert record["digest"] in page.text
+    assert copy.deepcopy(record)["metadata"]["owner"] in page.text
