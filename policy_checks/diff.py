@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -223,33 +223,49 @@ def value_text(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def describe(diff: PolicyDiff, limit: int = 120) -> list[str]:
+def _backticked(text: str) -> str:
+    return f"`{text}`"
+
+
+def _as_is(text: str) -> str:
+    return text
+
+
+def describe(
+    diff: PolicyDiff,
+    limit: int = 120,
+    name: Callable[[str], str] = _backticked,
+    value: Callable[[str], str] = _as_is,
+) -> list[str]:
     """One line for each change, in the order a reviewer reads them (rules, parameters, the
-    rest of the definition, metadata); values capped at `limit` characters, unescaped."""
+    rest of the definition, metadata). `name` formats a rule's or parameter's id and `value` a
+    value (capped at `limit` characters first) or a field's name: the caller's escaping for
+    where the lines go (Markdown, a terminal)."""
     if diff.empty:
         return ["no change in meaning"]
-    lines = [f"rule `{r}` added" for r in diff.rules_added]
-    lines += [f"rule `{r}` removed" for r in diff.rules_removed]
+
+    def change(c: Change) -> str:
+        where = value(c.path)
+        if c.kind == "added":
+            return f"{where} added: {value(value_text(c.after, limit))}"
+        if c.kind == "removed":
+            return f"{where} removed (was {value(value_text(c.before, limit))})"
+        before, after = value(value_text(c.before, limit)), value(value_text(c.after, limit))
+        return f"{where}: {before} → {after}"
+
+    lines = [f"rule {name(r)} added" for r in diff.rules_added]
+    lines += [f"rule {name(r)} removed" for r in diff.rules_removed]
     for item in diff.rules_changed:
-        lines += [f"rule `{item.key}`: {_change_text(c, limit)}" for c in item.changes]
+        lines += [f"rule {name(item.key)}: {change(c)}" for c in item.changes]
     if diff.rules_reordered:
         lines.append("rules reordered")
-    lines += [f"parameter `{p}` added" for p in diff.parameters_added]
-    lines += [f"parameter `{p}` removed" for p in diff.parameters_removed]
+    lines += [f"parameter {name(p)} added" for p in diff.parameters_added]
+    lines += [f"parameter {name(p)} removed" for p in diff.parameters_removed]
     for item in diff.parameters_changed:
-        lines += [f"parameter `{item.key}`: {_change_text(c, limit)}" for c in item.changes]
-    lines += [_change_text(c, limit) for c in diff.definition]
-    lines += [f"metadata {_change_text(c, limit)}" for c in diff.metadata]
+        lines += [f"parameter {name(item.key)}: {change(c)}" for c in item.changes]
+    lines += [change(c) for c in diff.definition]
+    lines += [f"metadata {change(c)}" for c in diff.metadata]
     return lines
-
-
-def _change_text(change: Change, limit: int) -> str:
-    if change.kind == "added":
-        return f"{change.path} added: {value_text(change.after, limit)}"
-    if change.kind == "removed":
-        return f"{change.path} removed (was {value_text(change.before, limit)})"
-    before, after = value_text(change.before, limit), value_text(change.after, limit)
-    return f"{change.path}: {before} → {after}"
 
 
 def metadata_text(metadata: Any) -> str:

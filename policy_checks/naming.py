@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Any
 
 from policy_checks.model import quoted
 
@@ -124,3 +125,17 @@ def full_version_dir(dirname: str) -> str | None:
     if parts:
         return f"v{int(parts.group(1))}.{int(parts.group(2) or '0')}.0"
     return None
+
+
+def semver_key(version: str) -> tuple[Any, ...]:
+    """Sort key in SemVer precedence (build metadata ignored, then used as a tie-break)."""
+    match = SEMVER_RE.fullmatch(version)
+    if match is None:
+        return ((), (), version)
+    major, minor, patch, pre, build = match.groups()
+    if pre is None:
+        pre_key: tuple[Any, ...] = ((1,),)
+    else:
+        pre_key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+        pre_key = ((0,), *pre_key)
+    return ((int(major), int(minor), int(patch)), pre_key, build or "")

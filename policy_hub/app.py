@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from policy_checks.digest import policy_digest
-from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN
+from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN, semver_key
 from policy_hub.answers import Answer, digest_mismatch, error_body, metadata_mismatch
 from policy_hub.auth import READ, WRITE, Tokens
 from policy_hub.faults import FaultInjection, Faults
@@ -47,7 +47,6 @@ from policy_hub.models import (
     Unauthorized,
     Unavailable,
     metadata_mismatches,
-    semver_key,
 )
 from policy_hub.pages import error_page
 from policy_hub.pages import router as pages_router

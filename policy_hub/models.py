@@ -12,25 +12,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from policy_checks.digest import DIGEST_PATTERN
-from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN, SEMVER_RE
+from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN
 
 RELEASE_SHA_PATTERN = r"^[0-9a-f]{40}$"
 # Printable ASCII without spaces: the harness sends `<sha>:<name>@<version>`.
 IDEMPOTENCY_KEY_PATTERN = r"^[!-~]{1,400}$"
-
-
-def semver_key(version: str) -> tuple[Any, ...]:
-    """Sort key in SemVer precedence (build metadata ignored, then used as a tie-break)."""
-    match = SEMVER_RE.fullmatch(version)
-    if match is None:
-        return ((), (), version)
-    major, minor, patch, pre, build = match.groups()
-    if pre is None:
-        pre_key: tuple[Any, ...] = ((1,),)
-    else:
-        pre_key = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
-        pre_key = ((0,), *pre_key)
-    return ((int(major), int(minor), int(patch)), pre_key, build or "")
 
 
 class PolicyIn(BaseModel):

@@ -26,9 +26,8 @@ from policy_checks.diff import (
     file_diffs,
     value_text,
 )
-from policy_checks.naming import NAME_RE, SEMVER_RE
+from policy_checks.naming import NAME_RE, SEMVER_RE, semver_key
 from policy_hub.auth import READ, Tokens
-from policy_hub.models import semver_key
 from policy_hub.store import LIST_LIMIT_DEFAULT, Store, is_yanked
 
 # The cookie that keeps a read token for the pages: HttpOnly (no script reads it), SameSite=Strict

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from policy_checks.digest import canonical_json
+from policy_checks.naming import semver_key
 from policy_hub.answers import Answer, key_reused
-from policy_hub.models import semver_key
 
 
 class StoreError(Exception):

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
+import yaml
+
+from publisher.release.changes import delivered_before
 from tests.hubprocess import HubProcess
-from tests.policyrepo import PolicyRepo, metadata
+from tests.policyrepo import PolicyRepo, definition, metadata
 
 NO_NETWORK = {"POLICY_HUB_URL": "http://127.0.0.1:9"}
 
@@ -72,3 +76,71 @@ def test_the_preview_of_a_pull_request(tmp_path: Path, hub: HubProcess) -> None:
     assert edited[:2] == ["alpha", "1.0.0"] and "was delivered on" in edited[2]
     invalid = sections["Invalid (the release would fail them)"]
     assert {row[0] for row in invalid} == {"delta"} and any("$.version" in r[2] for r in invalid)
+
+
+def test_the_preview_says_what_each_new_version_changes(tmp_path: Path, hub: HubProcess) -> None:
+    """Against the delivered version before it, by meaning, in the terminal and the step
+    summary; a value from the policy is literal Markdown there, never markup."""
+    repo = PolicyRepo(tmp_path / "repo")
+    repo.add_policy("alpha", "1.0.0", rule_ids=("keep", "change-me", "drop-me"))
+    repo.add_policy("beta", "1.0.0")
+    repo.commit()
+    assert repo.release(hub).returncode == 0
+    repo.commit("record the release")
+    repo.git("checkout", "-q", "-b", "feature")
+    new = definition(rule_ids=("keep", "change-me", "added"), severity="critical")
+    new["spec"]["rules"][1]["condition"] = "resource.ok != false"
+    new["spec"]["parameters"] = {"tag": {"type": "string", "default": "cost-center"}}
+    hostile = "<img src=x onerror=alert(1)> | **bold** [link](https://example.com)"
+    repo.add_policy(
+        "alpha",
+        "1.1.0",
+        meta=metadata("alpha", "1.1.0", description=hostile),
+        definition_text=yaml.safe_dump(new, sort_keys=False),
+    )
+    repo.add_policy("gamma", "1.0.0")
+    # beta's delivered folder is gone from the branch: its files are read from git.
+    shutil.rmtree(repo.path / "policies/beta/v1.0.0")
+    repo.add_policy("beta", "1.0.1", rule_ids=("rule-two",))
+    repo.commit("the pull request")
+    summary = tmp_path / "summary.md"
+    result = repo.pytest(
+        "--changed-since", "main", env={**NO_NETWORK, "GITHUB_STEP_SUMMARY": str(summary)}
+    )
+    assert result.returncode == 0, result.output
+    out = result.stdout
+    assert (
+        "  alpha@1.1.0 (no tests)\n"
+        "    changes since 1.0.0 (delivered)\n"
+        "      - rule `added` added\n"
+        "      - rule `drop-me` removed\n"
+        "      - rule `change-me`: condition: resource.ok == true → resource.ok != false\n"
+        "      - parameter `tag` added\n"
+        "      - severity: high → critical\n"
+        f"      - metadata description: Checks alpha. → {hostile}\n"
+    ) in out
+    assert "  gamma@1.0.0 (no tests)\n    first version of this policy\n" in out
+    assert (
+        "  beta@1.0.1 (no tests)\n    changes since 1.0.0 (delivered)\n"
+        "      - rule `rule-two` added\n      - rule `rule-one` removed\n"
+    ) in out
+
+    markdown = summary.read_text()
+    assert "#### What changes" in markdown
+    assert "- **alpha@1.1.0**: changes since 1.0.0 \\(delivered\\)" in markdown
+    assert "  - rule `added` added" in markdown
+    assert "  - severity: high → critical" in markdown
+    assert "  - **gamma@1.0.0**: first version of this policy" not in markdown
+    assert "- **gamma@1.0.0**: first version of this policy" in markdown
+    line = next(x for x in markdown.splitlines() if "metadata description" in x)
+    # Every character Markdown or HTML would read is escaped: nothing unescaped remains.
+    assert not re.search(r"(?<!\\)[<>*\[\]()|]", line.split(": ", 1)[1]), line
+    assert "\\<img src=x onerror=alert\\(1\\)\\>" in line
+
+
+def test_a_new_version_is_compared_with_the_delivered_one_below_it() -> None:
+    assert delivered_before("1.4.1", ["1.4.0", "2.0.0", "1.3.9"]) == "1.4.0"
+    assert delivered_before("1.0.0", ["2.0.0", "1.1.0"]) == "2.0.0"  # none below: the highest
+    assert delivered_before("1.0.0", ["1.0.0"]) is None
+    assert delivered_before("1.0.0", []) is None
+    assert delivered_before("2.0.0", ["2.0.0-rc.1", "1.9.0"]) == "2.0.0-rc.1"

@@ -45,6 +45,7 @@ from publisher.hub.client import (
 from publisher.hub.embedded import LOCAL_DIR, LOCAL_HUB, start_local_hub
 from publisher.refused import Refused
 from publisher.release.baseline import finalize_release
+from publisher.release.changes import compare_with_delivered
 from publisher.release.hubchecks import (
     BOARD_FILE,
     HubCheckBoard,
@@ -229,6 +230,9 @@ class AuthorRun(Run):
         if not self.opts.changed_since:
             return RunEnd()
         self.preview = ReleasePreview.of(self.outcomes.values(), self.delivered)
+        self.preview.changes = compare_with_delivered(
+            self.root, self.preview.publish, self.delivered
+        )
         return RunEnd(nothing_to_do=self.spec.folders == [])
 
 

@@ -4,11 +4,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
+from policy_checks.diff import describe
 from publisher.printable import printable
 from publisher.release.baseline import BaselineDecision
+from publisher.release.changes import VersionChanges
 from publisher.release.outcome import DELIVERED, ItemOutcome, Outcome
 from publisher.release.plan import ReleasePlan
 from publisher.repo.layout import folder_identity
@@ -163,6 +167,9 @@ class ReleasePreview:
     delivered: list[ItemOutcome] = field(default_factory=list)
     edited: list[ItemOutcome] = field(default_factory=list)
     invalid: list[ItemOutcome] = field(default_factory=list)
+    # By folder, for the versions to publish: what each changes against the delivered version
+    # of its policy (changes.py), when the run compared them.
+    changes: dict[str, VersionChanges] = field(default_factory=dict)
 
     @classmethod
     def of(cls, outcomes: Iterable[ItemOutcome], delivered: DeliveredIndex) -> ReleasePreview:
@@ -221,6 +228,31 @@ def tests_summary(outcomes: Iterable[ItemOutcome], limit: int = 20) -> list[str]
     return lines
 
 
+# A version's changes in the preview: at most this many lines, then how many more.
+CHANGE_LINES = 8
+CHANGE_VALUE_LIMIT = 80
+
+
+def change_lines(
+    changes: VersionChanges | None, name: Any = None, value: Any = None
+) -> tuple[str, list[str]]:
+    """(the heading, the lines) of what a new version changes against its delivered one,
+    `name` and `value` formatting ids and values for where they go (policy_checks.diff)."""
+    if changes is None:
+        return "", []
+    if changes.against is None:
+        return "first version of this policy", []
+    heading = f"changes since {changes.against} (delivered)"
+    if changes.diff is None:
+        return heading, [changes.problem or "cannot be compared"]
+    kwargs = {k: f for k, f in (("name", name), ("value", value)) if f is not None}
+    lines = describe(changes.diff, CHANGE_VALUE_LIMIT, **kwargs)
+    if len(lines) > CHANGE_LINES:
+        more = len(lines) - CHANGE_LINES + 1
+        lines = [*lines[: CHANGE_LINES - 1], f"and {more} more change(s)"]
+    return heading, lines
+
+
 def render_preview_terminal(preview: ReleasePreview) -> list[str]:
     lines = [preview.headline()]
     for title, items in preview.sections():
@@ -232,7 +264,41 @@ def render_preview_terminal(preview: ReleasePreview) -> list[str]:
             lines.append(f"  {out.name}@{out.version}{_tests_note(out)}")
             if with_problems:
                 lines.extend(f"    {printable(f.render(), 500)}" for f in out.findings)
+            elif items is preview.publish:
+                heading, changed = change_lines(preview.changes.get(out.folder))
+                if heading:
+                    lines.append(f"    {printable(heading)}")
+                lines.extend(f"      - {printable(line, 300)}" for line in changed)
     return lines
+
+
+# Markdown that a value could otherwise start: emphasis, links, images, HTML, tables, headings.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()<>#+!|~&-])")
+
+
+def markdown_text(text: str, limit: int = 300) -> str:
+    """Outside text as literal Markdown inline text: printable, then every character that
+    Markdown or HTML would read escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", printable(text, limit))
+
+
+def markdown_code(text: str) -> str:
+    """An id as inline code, or as escaped text when it holds a backtick."""
+    shown = printable(text, 100)
+    return f"`{shown}`" if "`" not in shown else markdown_text(shown)
+
+
+def _preview_changes_markdown(preview: ReleasePreview) -> list[str]:
+    parts: list[str] = []
+    for out in preview.publish:
+        heading, changed = change_lines(
+            preview.changes.get(out.folder), markdown_code, markdown_text
+        )
+        if not heading:
+            continue
+        parts.append(f"- **{_cell(out.name)}@{_cell(out.version)}**: {markdown_text(heading)}")
+        parts.extend(f"  - {line}" for line in changed)
+    return ["#### What changes", "", *parts, ""] if parts else []
 
 
 def render_preview_markdown(preview: ReleasePreview) -> str:
@@ -248,6 +314,8 @@ def render_preview_markdown(preview: ReleasePreview) -> str:
                 f"{o.tests or 'none'} |"
                 for o in items
             )
+            if items is preview.publish:
+                parts += ["", *_preview_changes_markdown(preview)]
         else:
             parts += ["| policy | version | problem |", "|---|---|---|"]
             for out in items:

@@ -139,6 +139,14 @@ class DeliveredIndex:
     def __iter__(self) -> Iterator[DeliveryRecord]:
         return (self._record(key) for key in list(self._by_key))
 
+    def versions_by_name(self, names: set[str]) -> dict[str, list[str]]:
+        """The delivered versions of each of `names` (one pass over the index)."""
+        found: dict[str, list[str]] = {}
+        for name, version in self._by_key:
+            if name in names:
+                found.setdefault(name, []).append(version)
+        return found
+
     def get(self, name: str, version: str) -> DeliveryRecord | None:
         key = (name, version)
         return self._record(key) if key in self._by_key else None
