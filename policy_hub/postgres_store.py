@@ -22,6 +22,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from policy_hub.answers import Answer, created, exists, in_flight
 from policy_hub.store import (
     RECORD_COLUMNS,
+    SUMMARY_TEXT_LIMIT,
     YANKED_SQL,
     PolicySummary,
     StoreError,
@@ -136,6 +137,19 @@ def redact_url(url: str) -> str:
                 [(k, "***" if k == "password" else v) for k, v in pairs], safe="*", quote_via=quote
             )
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+# One (name, version) row of a VALUES list.
+_PAIR = "(%s, %s)"
+
+
+def _text(field: str) -> str:
+    """SQL for a metadata field (of `w.m`, the metadata as jsonb) that is text, cut to
+    SUMMARY_TEXT_LIMIT, else NULL."""
+    return (
+        f"CASE WHEN jsonb_typeof(w.m -> '{field}') = 'string'"
+        f" THEN left(w.m ->> '{field}', {SUMMARY_TEXT_LIMIT}) END"
+    )
 
 
 class Redactor:
@@ -444,15 +458,17 @@ class PostgresStore:
             ).fetchall()
             facts = summaries(rows)
             shown = [(name, facts[name][3]) for name in names]
-            metadata = {
-                str(name): str(text)
-                for name, text in conn.execute(
-                    "SELECT name, metadata FROM policies WHERE (name, version) IN"
-                    f" (VALUES {', '.join(['(%s, %s)'] * len(shown))})",
+            labels = {
+                str(name): (title, owner)
+                for name, title, owner in conn.execute(
+                    f"SELECT w.name, {_text('title')}, {_text('owner')} FROM"
+                    " (SELECT p.name, p.metadata::jsonb AS m"
+                    f" FROM (VALUES {', '.join([_PAIR] * len(shown))}) AS v"
+                    " JOIN policies AS p ON p.name = v.column1 AND p.version = v.column2) AS w",
                     [value for pair in shown for value in pair],
                 ).fetchall()
             }
-        return build_summaries(names, facts, metadata), names[-1] if more else None
+        return build_summaries(names, facts, labels), names[-1] if more else None
 
     # -- the create path -------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Any
 from policy_hub.answers import Answer, created, exists, in_flight
 from policy_hub.store import (
     RECORD_COLUMNS,
+    SUMMARY_TEXT_LIMIT,
     YANKED_SQL,
     PolicySummary,
     StoreError,
@@ -66,6 +67,19 @@ CREATE INDEX IF NOT EXISTS audit_by_version ON audit (name, version, status);
 # finishing (process killed): the key is taken over instead of answering 409 forever.
 STALE_CLAIM_SECONDS = 30.0
 BUSY_TIMEOUT_MS = 15_000
+
+
+# One (name, version) row of a VALUES list.
+_PAIR = "(?, ?)"
+
+
+def _text(field: str) -> str:
+    """SQL for a metadata field that is text, cut to SUMMARY_TEXT_LIMIT, else NULL."""
+    path = f"'$.{field}'"
+    return (
+        f"CASE WHEN json_type(p.metadata, {path}) = 'text'"
+        f" THEN substr(json_extract(p.metadata, {path}), 1, {SUMMARY_TEXT_LIMIT}) END"
+    )
 
 
 class SqliteStore:
@@ -168,14 +182,18 @@ class SqliteStore:
             ).fetchall()
             facts = summaries(rows)
             shown = [(name, facts[name][3]) for name in names]
-            metadata = dict(
-                conn.execute(
-                    "SELECT name, metadata FROM policies WHERE (name, version) IN"
-                    f" (VALUES {', '.join(['(?, ?)'] * len(shown))})",
+            labels = {
+                str(name): (title, owner)
+                for name, title, owner in conn.execute(
+                    # A join, not `(name, version) IN (VALUES ...)`, which SQLite answers by
+                    # scanning the table: one index lookup per row.
+                    f"SELECT p.name, {_text('title')}, {_text('owner')}"
+                    f" FROM (VALUES {', '.join([_PAIR] * len(shown))}) AS w"
+                    " JOIN policies AS p ON p.name = w.column1 AND p.version = w.column2",
                     [value for pair in shown for value in pair],
                 ).fetchall()
-            )
-        return build_summaries(names, facts, metadata), names[-1] if more else None
+            }
+        return build_summaries(names, facts, labels), names[-1] if more else None
 
     # -- the create path -----------------------------------------------------------------
 

@@ -164,12 +164,6 @@ class PolicySummary:
         }
 
 
-def latest_version(versions: Iterable[tuple[str, bool]]) -> str | None:
-    """The highest SemVer version of (version, yanked) pairs that is not yanked."""
-    kept = [version for version, yanked in versions if not yanked]
-    return max(kept, key=semver_key) if kept else None
-
-
 def is_yanked(record: dict[str, Any]) -> bool:
     """Whether a record carries a yank (`yanked: {at, reason}`); absent or null is not."""
     return bool(record.get("yanked"))
@@ -180,41 +174,40 @@ def summaries(
 ) -> dict[str, tuple[str | None, int, str, str]]:
     """(name, version, published_at, yanked) rows of some policies -> name: (latest, number of
     versions, last published_at, the version whose metadata names it: latest, else the newest)."""
-    by_name: dict[str, list[tuple[str, str, bool]]] = {}
+    by_name: dict[str, list[tuple[tuple[Any, ...], str, str, bool]]] = {}
     for name, version, published_at, yanked in rows:
-        by_name.setdefault(str(name), []).append((str(version), str(published_at), bool(yanked)))
+        text = str(version)
+        by_name.setdefault(str(name), []).append(
+            (semver_key(text), text, str(published_at), bool(yanked))
+        )
     out: dict[str, tuple[str | None, int, str, str]] = {}
     for name, versions in by_name.items():
-        latest = latest_version((v, y) for v, _, y in versions)
-        newest = max(versions, key=lambda v: semver_key(v[0]))[0]
-        last = max(p for _, p, _ in versions)
-        out[name] = (latest, len(versions), last, latest or newest)
+        versions.sort()  # SemVer precedence, each key computed once
+        latest = next((v for _, v, _, yanked in reversed(versions) if not yanked), None)
+        last = max(p for _, _, p, _ in versions)
+        out[name] = (latest, len(versions), last, latest or versions[-1][1])
     return out
 
 
-def _text_field(metadata: Any, field: str) -> str | None:
-    value = metadata.get(field) if isinstance(metadata, dict) else None
-    return value if isinstance(value, str) else None
+# What a list shows of a version's metadata: its `title` and `owner` when they are text, cut in
+# the database (a description may be 1 MiB; only these two leave it). The engines' SQL for it.
+SUMMARY_TEXT_LIMIT = 500
 
 
 def build_summaries(
     names: list[str],
     facts: dict[str, tuple[str | None, int, str, str]],
-    metadata: dict[str, str],
+    labels: dict[str, tuple[str | None, str | None]],
 ) -> list[PolicySummary]:
-    """The summaries of `names` (in that order) from their `summaries` and the metadata JSON
-    text of each one's shown version (by name)."""
+    """The summaries of `names` (in that order) from their `summaries` and the (title, owner)
+    of each one's shown version (by name)."""
     found = []
     for name in names:
         if name not in facts:
             continue  # pragma: no cover - a name is listed only when it has a version
         latest, count, last, _ = facts[name]
-        meta = json.loads(metadata[name]) if name in metadata else None
-        found.append(
-            PolicySummary(
-                name, latest, count, last, _text_field(meta, "title"), _text_field(meta, "owner")
-            )
-        )
+        title, owner = labels.get(name, (None, None))
+        found.append(PolicySummary(name, latest, count, last, title, owner))
     return found
 
 

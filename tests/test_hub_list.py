@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from policy_hub.sqlite_store import SqliteStore
-from policy_hub.store import latest_version, like_pattern
+from policy_hub.store import like_pattern, summaries
 from tests.hubprocess import HubProcess, on_both_engines
 from tests.test_hub_api import assert_json_error, auth, policy_body, post
 
@@ -60,9 +60,21 @@ def test_latest_is_the_highest_semver_and_versions_counts_them(hub: HubProcess) 
 
 
 def test_latest_skips_yanked_versions() -> None:
-    assert latest_version([("1.0.0", False), ("1.1.0", True), ("1.0.1", False)]) == "1.0.1"
-    assert latest_version([("1.0.0", True)]) is None
-    assert latest_version([("1.0.0-rc.1", False), ("1.0.0", False)]) == "1.0.0"
+    """`latest` from the rows the engines read (name, version, published_at, yanked)."""
+    rows = [
+        ("a", "1.0.0", "2026-01-01T00:00:00Z", None),
+        ("a", "1.1.0", "2026-01-03T00:00:00Z", '{"at": "x", "reason": "broken"}'),
+        ("a", "1.0.1", "2026-01-02T00:00:00Z", None),
+        ("b", "1.0.0", "2026-01-01T00:00:00Z", "yanked"),
+        ("c", "1.0.0-rc.1", "2026-01-05T00:00:00Z", None),
+        ("c", "1.0.0", "2026-01-04T00:00:00Z", None),
+    ]
+    assert summaries(rows) == {
+        # latest, versions, last published, the version whose title and owner are shown
+        "a": ("1.0.1", 3, "2026-01-03T00:00:00Z", "1.0.1"),
+        "b": (None, 1, "2026-01-01T00:00:00Z", "1.0.0"),
+        "c": ("1.0.0", 2, "2026-01-05T00:00:00Z", "1.0.0"),
+    }
 
 
 def test_a_search_matches_literally() -> None:
@@ -128,3 +140,38 @@ def test_a_page_is_three_queries_whatever_its_size(tmp_path: Path) -> None:
     assert len(sizes[3]) == len(sizes[100]) == 3
     searched, _ = store.policy_page(None, 500, contains="p11")
     assert [s.name for s in searched] == [f"p{n}" for n in range(110, 120)]
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "postgresql"])
+def test_a_list_shows_title_and_owner_only_when_text_and_cut(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if engine == "postgresql":
+        from policy_hub.postgres_store import PostgresStore
+
+        store: Any = PostgresStore(request.getfixturevalue("postgres_db"))
+    else:
+        store = SqliteStore(tmp_path / "hub.sqlite3")
+    store.initialize()
+    try:
+        long_title = "T" * 2000
+        bodies = [
+            policy_body("a", "1.0.0", metadata={"title": long_title, "description": "d" * 2**20}),
+            policy_body("b", "1.0.0", metadata={"title": {"not": "text"}, "owner": 7}),
+            policy_body("c", "1.0.0", metadata={"title": "old"}),
+            policy_body("c", "2.0.0", metadata={"title": "new <b>"}),
+        ]
+        for n, body in enumerate(bodies):
+            assert store.publish(f"k{n}", "0" * 64, body).status == 201
+        found, following = store.policy_page(None, 10)
+        assert following is None
+        by_name = {s.name: s for s in found}
+        assert by_name["a"].title == "T" * 500 and by_name["a"].owner == "o"
+        assert by_name["b"].title is None and by_name["b"].owner is None
+        assert (by_name["c"].title, by_name["c"].latest, by_name["c"].versions) == (
+            "new <b>",
+            "2.0.0",
+            2,
+        )
+    finally:
+        store.close()
