@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from policy_hub.auth import TOKENS_ENV, TokenConfigError, load_tokens
+from policy_hub.auth import TOKENS_ENV, TokenConfigError, Tokens, load_tokens
 from policy_hub.embedded import missing_module_message
 from policy_hub.engines import open_store
 from policy_hub.store import StoreError
@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help=(
             "anyone may read without a token: the web pages and every GET of the API "
-            "(publishing still needs a write token)"
+            "(publishing still needs a write token; with no token configured, the hub is "
+            "read-only)"
         ),
     )
     serve.add_argument(
@@ -116,8 +117,15 @@ def serve(args: argparse.Namespace) -> int:
     from policy_hub.faults import FAULTS_ENV, Faults, FaultSpec, FaultSpecError
     from policy_hub.server import listen_socket, make_server, url_of
 
+    read_only = (
+        args.public_read
+        and not args.no_auth
+        and args.token_file is None
+        and not os.environ.get(TOKENS_ENV, "").strip()
+    )
     try:
-        tokens = load_tokens(args.token_file, no_auth=args.no_auth)
+        # --public-read without any token: a hub anyone reads and no one writes.
+        tokens = Tokens() if read_only else load_tokens(args.token_file, no_auth=args.no_auth)
     except TokenConfigError as exc:
         return _fail(str(exc))
     spec_text = args.inject_faults if args.inject_faults is not None else os.environ.get(FAULTS_ENV)
@@ -149,6 +157,12 @@ def serve(args: argparse.Namespace) -> int:
     url = url_of(sock, "https" if args.tls_cert else "http")
     if tokens.open_access:
         print("policy-hub: WARNING: --no-auth: anyone may publish", file=sys.stderr, flush=True)
+    if read_only:
+        print(
+            "policy-hub: read-only: no token is configured, so nothing can be published",
+            file=sys.stderr,
+            flush=True,
+        )
     problem = getattr(store, "startup_problem", None)
     if problem:
         print(

@@ -332,6 +332,33 @@ def test_a_public_hub_needs_no_token_to_read(
 # -- over HTTP alone: statuses and headers ------------------------------------------------------
 
 
+class ReadOnlyHub(HubProcess):
+    """`policy-hub serve --public-read` with no token at all, on another hub's database."""
+
+    def command(self) -> list[str]:
+        command = super().command()
+        at = command.index("--token-file")
+        return command[:at] + command[at + 2 :]
+
+
+def test_public_read_without_tokens_is_a_read_only_hub(tmp_path: Path) -> None:
+    """How a person looks at what the embedded hub of a local release holds (README)."""
+    with HubProcess(tmp_path / "release") as writer:
+        publish(writer, "require-tags", "1.0.0", {"title": "Tags"}, definition())
+    db = tmp_path / "release" / "hub.sqlite3"
+    with ReadOnlyHub(tmp_path / "browse", db=str(db), extra_args=("--public-read",)) as hub:
+        assert "read-only: no token is configured" in hub.stderr()
+        page = requests.get(f"{hub.url}/", timeout=10)
+        assert page.status_code == 200 and "require-tags" in page.text
+        assert requests.get(f"{hub.url}/policies", timeout=10).json()["policies"][0]["latest"] == (
+            "1.0.0"
+        )
+        refused = requests.post(
+            f"{hub.url}/policies", json={}, headers=auth(writer.token, "k"), timeout=10
+        )
+        assert refused.status_code == 401
+
+
 PAGES = (
     "/",
     "/?q=tags",
