@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPBearer
 from pydantic import Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from policy_checks.digest import policy_digest
@@ -463,9 +464,14 @@ def is_page(request: Request) -> bool:
 
 def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route that matched the path; /policies has
+        # one route for GET and one for POST.
+        headers["Allow"] = ", ".join(allowed_methods(request))
     if is_page(request):
         titles = {404: "Not found", 405: "Not allowed"}
-        return error_page(
+        page = error_page(
             request,
             exc.status_code,
             titles.get(exc.status_code, "Cannot show this page"),
@@ -473,13 +479,26 @@ def http_error(request: Request, exc: Exception) -> Response:
             if exc.status_code == 404
             else "The pages only read: this request cannot be answered.",
         )
+        page.headers.update(headers)
+        return page
     codes = {404: "not-found", 405: "method-not-allowed"}
     return error_response(
         exc.status_code,
         codes.get(exc.status_code, f"http-{exc.status_code}"),
         str(exc.detail),
-        dict(exc.headers) if exc.headers else None,
+        headers or None,
     )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this request's path (a route matches FULL only for a
+    method it serves)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in ("GET", "HEAD", "POST")
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
 
 
 def database_unavailable(request: Request, exc: Exception) -> Response:
