@@ -11,15 +11,17 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import requests
 import trustme
 
 from policy_checks import policy_digest
+from policy_hub.sqlite_store import SqliteStore
 from tests.browser import (
     SCREENSHOTS_PROPERTY,
     BrowserUnavailable,
@@ -491,3 +493,121 @@ def test_the_record_in_a_page_is_the_stored_one(pages_hub: HubProcess) -> None:
     page = session_of(pages_hub).get(f"{pages_hub.url}/ui/policies/require-tags/2.0.0", timeout=10)
     assert record["digest"] in page.text
     assert copy.deepcopy(record)["metadata"]["owner"] in page.text
+
+
+# -- provenance and yank, as records carry them under docs/contract.md section 9 ------------------
+
+GITHUB_PUBLISHER = {
+    "kind": "github-oidc",
+    "issuer": "https://token.actions.githubusercontent.com",
+    "repository": "acme/security-policies",
+    "repository_owner_id": "1342004",
+    "workflow_ref": "acme/security-policies/.github/workflows/release.yml@refs/heads/main",
+    "sha": "89abcdef0123456789abcdef0123456789abcdef",
+    "ref": "refs/heads/main",
+    "environment": "production",
+    "run_id": "123456",
+    "run_attempt": "1",
+}
+
+
+class ProvenanceStore(SqliteStore):
+    """A real SQLite store whose records also carry `publisher` and `yanked` (contract section 9),
+    which another branch adds to the stores: what the pages must show of them."""
+
+    extra: ClassVar[dict[str, dict[str, Any]]] = {
+        "1.0.0": {"publisher": GITHUB_PUBLISHER},
+        "1.1.0": {
+            "publisher": {"kind": "token", "label": "ci <b>bot</b>"},
+            "yanked": {"at": "2026-12-06T11:00:00Z", "reason": "broke <script>alert(9)</script>"},
+        },
+        "1.2.0": {"publisher": {"kind": "github-oidc", "repository": "javascript:alert(1)//x/y"}},
+    }
+
+    def get(self, name: str, version: str) -> dict[str, Any] | None:
+        record = super().get(name, version)
+        return None if record is None else {**record, **self.extra.get(version, {})}
+
+    def records(self, name: str) -> list[dict[str, Any]]:
+        return [{**r, **self.extra.get(r["version"], {})} for r in super().records(name)]
+
+
+@pytest.fixture(scope="module")
+def provenance_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The hub's app over a ProvenanceStore, served by uvicorn in this process (`--public-read`)."""
+    import asyncio
+    import threading
+
+    from policy_hub.app import create_app
+    from policy_hub.auth import Tokens
+    from policy_hub.server import listen_socket, make_server, url_of
+
+    store = ProvenanceStore(tmp_path_factory.mktemp("provenance") / "hub.sqlite3")
+    store.initialize()
+    for version in ("1.0.0", "1.1.0", "1.2.0"):
+        meta = {"name": "signed", "version": version, "description": "d", "owner": "o"}
+        body = {
+            "name": "signed",
+            "version": version,
+            "metadata": meta,
+            "definition": definition(),
+            "release_sha": RELEASE_SHA,
+            "digest": policy_digest(meta, definition()),
+        }
+        assert store.publish(f"k{version}", "0" * 64, body).status == 201
+    sock = listen_socket("127.0.0.1", 0)
+    app = create_app(store, Tokens(), public_read=True)
+    server = make_server(app, log_level="warning", access_log=False, log_config=None)
+    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.started
+    yield url_of(sock)
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_provenance_and_yank_are_shown(
+    browser: Any, provenance_hub: str, shots_of_test: Path
+) -> None:
+    text = look(browser, f"{provenance_hub}/ui/policies/signed/1.0.0", shots_of_test, "provenance")
+    for expected in (
+        "GitHub Actions (trusted publishing)",
+        "acme/security-policies",
+        "89abcdef0123",
+        "acme/security-policies/.github/workflows/release.yml@refs/heads/main",
+        "production",
+        "123456",
+        "no attestation",
+    ):
+        assert expected in text, expected
+    links = {a.text: a.get_attribute("href") for a in browser.find_elements("css selector", "dd a")}
+    assert links["acme/security-policies"] == "https://github.com/acme/security-policies"
+    assert links["89abcdef0123"].endswith("/commit/89abcdef0123456789abcdef0123456789abcdef")
+    assert links["123456"] == "https://github.com/acme/security-policies/actions/runs/123456"
+
+    yanked = look(browser, f"{provenance_hub}/ui/policies/signed/1.1.0", shots_of_test, "yanked")
+    assert "Yanked on 2026-12-06 11:00 UTC: broke <script>alert(9)</script>" in yanked
+    assert "a hub token labelled ci <b>bot</b>" in yanked
+    assert browser.find_elements("tag name", "script") == []
+
+    odd = look(
+        browser, f"{provenance_hub}/ui/policies/signed/1.2.0", shots_of_test, "odd-publisher"
+    )
+    assert "javascript:alert(1)//x/y" in odd
+    assert not [
+        a
+        for a in browser.find_elements("tag name", "a")
+        if "javascript" in (a.get_attribute("href") or "")
+    ]
+
+    look(browser, f"{provenance_hub}/ui/policies/signed", shots_of_test, "versions-yanked")
+    rows = {
+        row.find_element("css selector", "a.version").text: row.text
+        for row in browser.find_elements("css selector", "tbody tr")
+    }
+    assert "latest" in rows["1.2.0"]
+    assert "yanked" in rows["1.1.0"] and "broke <script>alert(9)</script>" in rows["1.1.0"]
+    assert "acme/security-policies" in rows["1.0.0"] and "token ci <b>bot</b>" in rows["1.1.0"]
