@@ -35,8 +35,9 @@ from policy_hub.store import LIST_LIMIT_DEFAULT, Store, is_yanked
 # own --tls-cert, or a proxy on loopback saying X-Forwarded-Proto: https), Path=/, and no
 # Max-Age: it ends with the browser session.
 COOKIE = "policyhub_read"
-# The page a form may send a reader back to: a path of this hub, never another site.
-_LOCAL_PATH = re.compile(r"^/(?!/)[!-~]{0,2000}$")
+# The page a form may send a reader back to: a path of this hub, never another site (`//host`
+# and `/\host` are both another site to a browser).
+_LOCAL_PATH = re.compile(r"^/(?![/\\])[!-~]{0,2000}$")
 FORM_MAX_BYTES = 8192
 
 # Strict: nothing but this hub's own stylesheet; no script, no frames, forms only to the hub.

@@ -445,13 +445,20 @@ def test_a_wrong_token_is_refused_alike_and_never_echoed(pages_hub: HubProcess) 
         answers.append(answer.text)
     assert len(set(answers)) == 1  # nothing tells one wrong token from another
     # Write implies read; the cookie of a write token reads, and neither token is ever logged.
-    write = requests.post(
-        f"{pages_hub.url}/ui/login",
-        data={"token": pages_hub.token, "next": "//evil.example/"},
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert write.status_code == 303 and write.headers["location"] == "/"
+    # The page it goes back to is one of this hub's, never another site.
+    for target, location in (
+        ("//evil.example/", "/"),
+        ("/\\evil.example/", "/"),
+        ("https://evil.example/", "/"),
+        ("/ui/policies/require-tags?x=1", "/ui/policies/require-tags?x=1"),
+    ):
+        write = requests.post(
+            f"{pages_hub.url}/ui/login",
+            data={"token": pages_hub.token, "next": target},
+            allow_redirects=False,
+            timeout=10,
+        )
+        assert write.status_code == 303 and write.headers["location"] == location, target
     stderr = pages_hub.stderr()
     assert pages_hub.token not in stderr and pages_hub.read_token not in stderr
 
