@@ -28,7 +28,7 @@ from tests.browser import (
     full_page_screenshot,
     start_chromium,
 )
-from tests.hubprocess import HubProcess
+from tests.hubprocess import HubProcess, on_both_engines
 from tests.test_hub_api import RELEASE_SHA, auth
 
 ARTIFACTS_ENV = "POLICYHUB_ARTIFACTS"
@@ -618,3 +618,20 @@ def test_provenance_and_yank_are_shown(
     assert "latest" in rows["1.2.0"]
     assert "yanked" in rows["1.1.0"] and "broke <script>alert(9)</script>" in rows["1.1.0"]
     assert "acme/security-policies" in rows["1.0.0"] and "token ci <b>bot</b>" in rows["1.1.0"]
+
+
+@on_both_engines
+def test_the_pages_read_alike_on_both_engines(hub: HubProcess) -> None:
+    title = {"title": "Require cost-center tags"}
+    publish(hub, "require-tags", "1.0.0", title, definition())
+    publish(hub, "require-tags", "1.10.0", title, definition(severity="low"))
+    publish(hub, "require-tags", "1.9.0", title, definition())
+    session = session_of(hub)
+    index = session.get(f"{hub.url}/", timeout=10).text
+    assert "Require cost-center tags" in index and ">1.10.0</a>" in index
+    versions = session.get(f"{hub.url}/ui/policies/require-tags", timeout=10).text
+    assert versions.index(">1.10.0<") < versions.index(">1.9.0<") < versions.index(">1.0.0<")
+    page = session.get(f"{hub.url}/ui/policies/require-tags/1.10.0", timeout=10).text
+    assert "severity: low" in page
+    diff = session.get(f"{hub.url}/ui/policies/require-tags/diff/1.9.0...1.10.0", timeout=10)
+    assert diff.status_code == 200 and "severity" in diff.text and "+  severity: low" in diff.text

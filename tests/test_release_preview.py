@@ -13,7 +13,10 @@ from pathlib import Path
 
 import yaml
 
-from publisher.release.changes import delivered_before
+from publisher.release.changes import compare_with_delivered, delivered_before
+from publisher.release.outcome import ItemOutcome
+from publisher.release.summary import change_lines
+from publisher.state.folder import DeliveredIndex, DeliveryRecord
 from tests.hubprocess import HubProcess
 from tests.policyrepo import PolicyRepo, definition, metadata
 
@@ -144,3 +147,23 @@ def test_a_new_version_is_compared_with_the_delivered_one_below_it() -> None:
     assert delivered_before("1.0.0", ["1.0.0"]) is None
     assert delivered_before("1.0.0", []) is None
     assert delivered_before("2.0.0", ["2.0.0-rc.1", "1.9.0"]) == "2.0.0-rc.1"
+
+
+def test_a_delivered_version_whose_files_are_gone_is_said_so(tmp_path: Path) -> None:
+    repo = PolicyRepo(tmp_path / "repo")
+    repo.add_policy("alpha", "1.1.0")
+    sha = repo.commit()
+    # delivered.json names 1.0.0, released at a commit that never held its folder.
+    delivered = DeliveredIndex(
+        [
+            DeliveryRecord(
+                "alpha", "1.0.0", "2026-12-01T00:00:00Z", sha, "sha256:" + "0" * 64, "published"
+            )
+        ]
+    )
+    new = ItemOutcome("policies/alpha/v1.1.0", "alpha", "1.1.0", "passed")
+    [changes] = compare_with_delivered(repo.path, [new], delivered).values()
+    assert changes.against == "1.0.0" and changes.diff is None
+    assert changes.problem == "the files of alpha 1.0.0 cannot be read"
+    heading, lines = change_lines(changes)
+    assert heading == "changes since 1.0.0 (delivered)" and lines == [changes.problem]
