@@ -26,9 +26,10 @@ FLAGS = (
     "--disable-sync",
     "--disable-dev-shm-usage",
 )
-# Every wait on the browser is bounded: a page load, a script, the driver's own start.
+# Every wait on the browser is bounded: a page load and a script here; chromedriver's start by
+# Selenium itself (70 polls, about 30 s, then WebDriverException: BrowserUnavailable); each
+# WebDriver command by Selenium's HTTP client timeout (120 s by default).
 PAGE_LOAD_SECONDS = 20
-DRIVER_START_SECONDS = 30
 # A full-page screenshot is cut at this height (a page with a 1 MiB description is long).
 SCREENSHOT_MAX_HEIGHT = 8000
 
