@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from tests.actionrun import run_steps
 from tests.policyrepo import GIT_ENV, PolicyRepo, metadata
@@ -158,6 +159,9 @@ def test_the_wheel_and_the_sdist_pass_twine_check_and_ship_their_data(built: Bui
         "publisher/state/schemas/delivered.schema.json",
         "publisher/state/schemas/fragment.schema.json",
         "policy_hub/embedded.py",
+        "policy_hub/templates/base.html",
+        "policy_hub/templates/version.html",
+        "policy_hub/static/hub.css",
     ):
         assert data in names, data
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
@@ -171,7 +175,7 @@ def test_the_wheel_and_the_sdist_pass_twine_check_and_ship_their_data(built: Bui
         for line in zipfile.ZipFile(built.wheel).read(meta).decode().splitlines()
         if line.startswith("Requires-Dist: ")
     ]
-    for package in ("fastapi", "uvicorn", "pydantic", "starlette", "anyio"):
+    for package in ("fastapi", "uvicorn", "pydantic", "starlette", "anyio", "jinja2"):
         [spec] = [r for r in requires if r.split(">=")[0] == package]
         assert "extra ==" not in spec and ">=" in spec, spec
     hub_extra = sorted(r.split(">=")[0] for r in requires if 'extra == "hub"' in r)
@@ -208,6 +212,10 @@ def test_the_wheel_works_in_a_separate_policy_repository(
     assert release.returncode == 0, release.stdout + release.stderr
     assert "Release successful – all 2 policies delivered" in release.stdout
     assert served.created() == [("alpha", "1.0.0"), ("beta", "1.0.0")]
+    # The wheel's hub serves its pages (templates and stylesheet are package data).
+    page = requests.get(f"{served.url}/", cookies={"policyhub_read": served.token}, timeout=10)
+    assert page.status_code == 200 and ">alpha</a>" in page.text and ">beta</a>" in page.text
+    assert requests.get(f"{served.url}/ui/static/hub.css", timeout=10).status_code == 200
     local = subprocess.run(
         [python, "-m", "pytest", "--release"],
         cwd=repo.path,
