@@ -42,7 +42,7 @@ FORM_MAX_BYTES = 8192
 
 # Strict: nothing but this hub's own stylesheet; no script, no frames, forms only to the hub.
 CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "default-src 'none'; style-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
 )
 SECURITY_HEADERS = {

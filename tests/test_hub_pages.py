@@ -386,7 +386,16 @@ def test_every_page_sends_the_security_headers(pages_hub: HubProcess) -> None:
         assert answer.headers["content-type"] == "text/html; charset=utf-8", path
         csp = answer.headers["content-security-policy"]
         assert "default-src 'none'" in csp and "style-src 'self'" in csp
-        assert "frame-ancestors 'none'" in csp and "script-src" not in csp
+        assert "frame-ancestors 'none'" in csp and "base-uri 'none'" in csp
+        # Nothing else is allowed: no script, image, font, frame or connection of any origin.
+        directives = {d.split()[0] for d in csp.split(";") if d.strip()}
+        assert directives == {
+            "default-src",
+            "style-src",
+            "form-action",
+            "frame-ancestors",
+            "base-uri",
+        }
         assert answer.headers["x-content-type-options"] == "nosniff"
         assert answer.headers["referrer-policy"] == "no-referrer"
         assert answer.headers["cache-control"] == "no-store"
