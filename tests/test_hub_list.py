@@ -175,3 +175,30 @@ def test_a_list_shows_title_and_owner_only_when_text_and_cut(
         )
     finally:
         store.close()
+
+
+@on_both_engines
+def test_a_yanked_version_is_never_the_latest(hub: HubProcess) -> None:
+    """With the yank of docs/contract.md section 9 (POST .../yank): `latest` skips it, in the
+    list and on the pages. Skipped by a hub that has no yank route yet."""
+    for version in ("1.0.0", "1.1.0"):
+        assert post(hub, policy_body("require-tags", version), key=version).status_code == 201
+    yank = requests.post(
+        f"{hub.url}/policies/require-tags/1.1.0/yank",
+        json={"reason": "breaks <b>prod</b>"},
+        headers=auth(hub.token),
+        timeout=10,
+    )
+    if yank.status_code == 404 and yank.json().get("detail") == "Not Found":
+        pytest.skip("this hub has no yank route yet (docs/contract.md section 9)")
+    assert yank.status_code == 200, yank.text
+    [entry] = listing(hub).json()["policies"]
+    assert (entry["latest"], entry["versions"]) == ("1.0.0", 2)
+    session = requests.Session()
+    session.post(f"{hub.url}/ui/login", data={"token": hub.read_token}, timeout=10)
+    index = session.get(f"{hub.url}/", timeout=10).text
+    assert ">1.0.0</a>" in index and ">1.1.0</a>" not in index
+    versions = session.get(f"{hub.url}/ui/policies/require-tags", timeout=10).text
+    assert "yanked" in versions and "breaks &lt;b&gt;prod&lt;/b&gt;" in versions
+    page = session.get(f"{hub.url}/ui/policies/require-tags/1.1.0", timeout=10).text
+    assert "Yanked" in page and "Do not use this version." in page
