@@ -547,7 +547,7 @@ def create_app(
         redoc_url=None,
         lifespan=_lifespan,
     )
-    app.state.hub = Hub(store, tokens, public_read)
+    app.state.hub = Hub(store, tokens, public_read=public_read)
     app.include_router(router)
     app.include_router(pages_router)
     if faults is not None:

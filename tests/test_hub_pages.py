@@ -558,19 +558,12 @@ def provenance_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from policy_hub.auth import Tokens
     from policy_hub.server import listen_socket, make_server, url_of
 
-    store = ProvenanceStore(tmp_path_factory.mktemp("provenance") / "hub.sqlite3")
+    folder = tmp_path_factory.mktemp("provenance")
+    with HubProcess(folder) as seeder:
+        for version in ("1.0.0", "1.1.0", "1.2.0"):
+            publish(seeder, "signed", version, {"description": "d", "owner": "o"}, definition())
+    store = ProvenanceStore(folder / "hub.sqlite3")
     store.initialize()
-    for version in ("1.0.0", "1.1.0", "1.2.0"):
-        meta = {"name": "signed", "version": version, "description": "d", "owner": "o"}
-        body = {
-            "name": "signed",
-            "version": version,
-            "metadata": meta,
-            "definition": definition(),
-            "release_sha": RELEASE_SHA,
-            "digest": policy_digest(meta, definition()),
-        }
-        assert store.publish(f"k{version}", "0" * 64, body).status == 201
     sock = listen_socket("127.0.0.1", 0)
     app = create_app(store, Tokens(), public_read=True)
     server = make_server(app, log_level="warning", access_log=False, log_config=None)
