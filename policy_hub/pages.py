@@ -157,7 +157,9 @@ def may_read(request: Request) -> bool:
 
 @dataclass(frozen=True)
 class AttestationCheck:
-    """What a page says of a version's signature: `state` is `verified`, `failed` or `none`."""
+    """What a page says of a version's signature: `state` is `verified`, `failed` or `none`
+    (the badge: "verified", "does not verify", "no attestation"), `text` the detail shown
+    beside a verified or failed one (which key; why not)."""
 
     state: str
     text: str
