@@ -19,9 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from policy_checks.diff import (
     DEFAULT_ENFORCEMENT,
-    MISSING,
     definition_text,
-    describe,
     diff_policies,
     file_diffs,
     value_text,
@@ -53,9 +51,8 @@ SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 
-# Caps on what a page shows of one text (a 1 MiB description): a line of a table, a paragraph,
-# a block (a condition, the definition as YAML).
-LINE_LIMIT = 200
+# Caps on what a page shows of one text (a 1 MiB description): a paragraph, a block (a
+# condition, the definition as YAML); templates pass smaller ones for a table's cell.
 TEXT_LIMIT = 4000
 BLOCK_LIMIT = 200_000
 # C0 and C1 controls, DEL, line/paragraph separators and bidi controls (as publisher/printable.py,
@@ -120,8 +117,13 @@ def abbrev(value: Any, length: int = 12) -> str:
     return shown(value, 200)[:length]
 
 
+def url_part(value: Any) -> str:
+    """One segment or query value of a link, percent-encoded whole (`/` included)."""
+    return quote(str(value), safe="")
+
+
 ENV.filters.update(
-    shown=shown, block=block, when=when, short_digest=short_digest, abbrev=abbrev, url=quote
+    shown=shown, block=block, when=when, short_digest=short_digest, abbrev=abbrev, url=url_part
 )
 
 
@@ -389,11 +391,9 @@ def diff_page(request: Request, name: str, versions: str) -> Response:
         old=old,
         new=new,
         diff=diff,
-        lines=describe(diff, limit=LINE_LIMIT),
         texts=texts,
         itself=old["name"] == new["name"] and old["version"] == new["version"],
         other_policy=old["name"] != new["name"],
-        missing=MISSING,
     )
 
 
