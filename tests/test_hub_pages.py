@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import shutil
 import time
 from collections.abc import Iterator
@@ -648,3 +649,21 @@ def test_the_pages_read_alike_on_both_engines(hub: HubProcess) -> None:
     assert "severity: low" in page
     diff = session.get(f"{hub.url}/ui/policies/require-tags/diff/1.9.0...1.10.0", timeout=10)
     assert diff.status_code == 200 and "severity" in diff.text and "+  severity: low" in diff.text
+
+
+def test_the_index_pages_and_searches(hub: HubProcess) -> None:
+    for n in range(105):
+        publish(hub, f"p{n:03d}", "1.0.0", {}, definition())
+    session = session_of(hub)
+    first = session.get(f"{hub.url}/", timeout=10).text
+    assert first.count('class="name"') == 100 and ">p099</a>" in first and "p100" not in first
+    assert 'href="/?after=p099">Next page »</a>' in first
+    second = session.get(f"{hub.url}/?after=p099", timeout=10).text
+    assert second.count('class="name"') == 5 and ">p104</a>" in second
+    assert "Next page" not in second and "« First page" in second
+    found = session.get(f"{hub.url}/", params={"q": "P10"}, timeout=10).text
+    assert [f"p{n}" for n in range(100, 105)] == re.findall(
+        r'class="name" href="[^"]+">([^<]+)<', found
+    )
+    none = session.get(f"{hub.url}/", params={"q": "<zzz>"}, timeout=10).text
+    assert "No policy name contains “&lt;zzz&gt;”." in none
