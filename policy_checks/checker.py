@@ -93,6 +93,14 @@ class CheckSettings:
     eval_timeout: float = DEFAULT_TIMEOUT
 
 
+def start_evaluating(settings: CheckSettings) -> None:
+    """Starts this process's evaluating child now, when conditions are evaluated at all: it
+    imports the engine (~0.3 s) while the caller collects, instead of while the first version
+    with test cases waits for it (docs/benchmarks.md)."""
+    if settings.conditions == "cel":
+        shared(settings.eval_timeout).start()
+
+
 class PolicyChecker:
     """Checks policy versions against one RuleSet; build it once, call `check` many times."""
 

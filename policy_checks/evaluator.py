@@ -285,6 +285,16 @@ class Evaluator:
                 self._child = None
             self._outstanding.clear()
 
+    def start(self) -> None:
+        """Starts the child now, if none runs: it imports the engine while the caller goes on,
+        instead of while the first version with test cases waits for it."""
+        with self._lock:
+            if self._broken is None and not self._child_alive():
+                self._restart()
+
+    def _child_alive(self) -> bool:
+        return self._child is not None and self._child.process.poll() is None
+
     def evaluate(
         self, policy: CompiledPolicy, params: dict[str, Any], resource: Any
     ) -> list[RuleResult]:
@@ -335,11 +345,11 @@ class Evaluator:
         if self._broken is not None:  # a child that cannot start is not tried per version
             submitted.fail(self._broken)
             return
-        if self._child is None or self._child.process.poll() is not None:
+        if not self._child_alive():
             self._restart()
-            if self._child is None:
-                submitted.fail(self._broken or "the evaluating process could not be started")
-                return
+        if self._child is None:
+            submitted.fail(self._broken or "the evaluating process could not be started")
+            return
         self._send_to(self._child, submitted)
 
     def _send_to(self, child: _Child, submitted: Submitted) -> None:

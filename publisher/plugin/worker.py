@@ -16,7 +16,13 @@ from typing import Any
 
 import pytest
 
-from policy_checks import POLICIES_DIR, CheckResult, PolicyChecker, PolicyFiles
+from policy_checks import (
+    POLICIES_DIR,
+    CheckResult,
+    PolicyChecker,
+    PolicyFiles,
+    start_evaluating,
+)
 from publisher.hub.client import HubAnswer, HubClient, RetryPolicy
 from publisher.plugin.items import PolicyItem, PolicyTree
 from publisher.release.delivery import deliver_version
@@ -166,6 +172,10 @@ class ItemRunner:
         return None
 
     # -- running -------------------------------------------------------------------------------
+
+    def pytest_collection(self, session: pytest.Session) -> None:
+        if self.spec.plan is None or self.spec.plan.to_deliver:
+            start_evaluating(self.spec.checks)  # importing the engine overlaps collection
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
