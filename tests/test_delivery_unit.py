@@ -18,6 +18,8 @@ from publisher.release.hubchecks import HubOutage
 from publisher.release.outcome import Outcome
 from tests.policyrepo import definition, metadata
 
+pytestmark = pytest.mark.fast
+
 ALREADY_IN_HUB, NOT_ATTEMPTED = Outcome.ALREADY_IN_HUB, Outcome.NOT_ATTEMPTED
 PUBLISH_FAILED, PUBLISHED = Outcome.PUBLISH_FAILED, Outcome.PUBLISHED
 

@@ -3,9 +3,13 @@ on every branch, without pytest's machinery, git or a hub."""
 
 from __future__ import annotations
 
+import pytest
+
 from publisher.release.baseline import advance_baseline, finalize_release
 from publisher.release.plan import ReleasePlan
 from publisher.state.folder import DeliveredIndex, DeliveryRecord
+
+pytestmark = pytest.mark.fast
 
 RELEASE = "a" * 40
 BASELINE = "b" * 40

@@ -20,6 +20,8 @@ from tests.hubprocess import HubProcess
 from tests.pgserver import free_port
 from tests.test_hub_api import auth, policy_body
 
+pytestmark = pytest.mark.fast
+
 TOO_LARGE = b" " * (2 * 1024 * 1024 + 1)
 # Documented, but no request can provoke them: 500 is the answer to a bug; 400 is BodyLimit's
 # answer to a malformed Content-Length, which uvicorn already refuses itself (a text/plain 400
@@ -178,6 +180,7 @@ def assert_documented(
             Draft202012Validator(header["schema"]).validate(headers[name.lower()])
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("case", sorted(CASES, key=str), ids=lambda c: "-".join(map(str, c)))
 def test_every_answer_is_documented(
     doc_hub: HubProcess,
@@ -190,6 +193,7 @@ def test_every_answer_is_documented(
     assert_documented(document, method, route, answer, error)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("status", sorted(FAULTS))
 def test_injected_refusals_are_documented(
     hub_factory: Callable[..., HubProcess], document: dict[str, Any], status: int
@@ -205,6 +209,7 @@ def test_injected_refusals_are_documented(
 UNAVAILABLE_REQUESTS = {("GET", "/health"): ("/health", {}), **FAULT_REQUESTS}
 
 
+@pytest.mark.process
 def test_answers_without_a_database_are_documented(
     tmp_path: Path, document: dict[str, Any]
 ) -> None:

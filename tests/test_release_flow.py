@@ -22,11 +22,6 @@ from tests.policyrepo import (
 )
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> PolicyRepo:
-    return PolicyRepo(tmp_path / "repo")
-
-
 def test_release_cycle_valid_invalid_and_already_in_hub(repo: PolicyRepo, hub: HubProcess) -> None:
     repo.add_policy("alpha", "1.0.0")
     repo.add_policy("beta", "1.0.0", meta=metadata("not-beta", "1.0.0"))  # invalid: name mismatch

@@ -17,6 +17,8 @@ from tests.hostilehub import ECHO_AUTH, HostileHub, Rule
 from tests.hubprocess import HubProcess
 from tests.policyrepo import PolicyRepo, RunResult
 
+pytestmark = pytest.mark.fast
+
 CANARY = "canary-" + "K7q9" * 8
 
 EVERY_OUTPUT = (
@@ -68,14 +70,11 @@ def assert_nowhere(secret: str, tmp_path: Path, result: RunResult, skip: set[Pat
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> PolicyRepo:
-    repo = PolicyRepo(tmp_path / "repo")
-    repo.add_policy("alpha", "1.0.0")
-    repo.add_policy("beta", "1.0.0")
-    repo.commit()
-    return repo
+def repo(repo: PolicyRepo) -> PolicyRepo:
+    return repo.with_committed("alpha", "beta")
 
 
+@pytest.mark.process
 def test_a_hub_that_echoes_the_token_gets_it_printed_nowhere(
     repo: PolicyRepo, tmp_path: Path
 ) -> None:
@@ -91,6 +90,7 @@ def test_a_hub_that_echoes_the_token_gets_it_printed_nowhere(
     assert scanned > 8
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     "token",
     [CANARY + "\r\nX-Injected: 1", CANARY[:10] + "\t" + CANARY[10:], CANARY + "é"],
@@ -108,6 +108,7 @@ def test_a_malformed_token_is_a_usage_error_before_any_request(
     assert_nowhere(CANARY, tmp_path, result, set())
 
 
+@pytest.mark.process
 def test_a_token_pasted_with_a_newline_works_and_stays_secret(
     repo: PolicyRepo, tmp_path: Path
 ) -> None:

@@ -12,6 +12,8 @@ import pytest
 
 from policy_checks.words import condition_message, describe, evaluation_error_words
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.mark.parametrize(
     ("value", "words"),
