@@ -24,12 +24,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from policy_checks.cel.environment import ENVIRONMENTS
-from policy_checks.checks.conditions import CompiledPolicy, CompiledRule
 from policy_checks.words import evaluation_error_words
 
 DEFAULT_TIMEOUT = 1.0  # seconds for one rule's evaluation (ini policy_eval_timeout)
@@ -37,6 +36,29 @@ DEFAULT_MEMORY = 1 << 30  # bytes of address space of the evaluating process
 
 PASS, FAIL, ERROR, SKIP = "pass", "fail", "error", "skip"
 RESULTS = (PASS, FAIL, ERROR, SKIP)
+
+
+class CompiledRule(Protocol):
+    """A rule as the evaluator needs it (`checks.conditions.CompiledRule` is one): the checks
+    sit above this module, which knows only this much of them."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def program(self) -> bytes: ...
+
+
+class CompiledPolicy(Protocol):
+    """A version's rules as the evaluator needs them (`checks.conditions.CompiledPolicy`)."""
+
+    @property
+    def rules(self) -> Sequence[CompiledRule]: ...
+
+    @property
+    def signature(self) -> tuple[tuple[str, str], ...]: ...
+
+    def applies_to(self, resource: Any) -> bool: ...
 
 
 @dataclass(frozen=True)
