@@ -199,6 +199,52 @@ _OPERATORS = {
 _TYPE_WORDS = {"STRING": "string", "INT": "int", "UINT": "uint", "DOUBLE": "double"}
 
 
+def parameter_type_words(
+    name: str, type_name: object, match: str | None, types: str
+) -> tuple[str, str]:
+    """A parameter of no known type: the message and the hint."""
+    hint = (f"did you mean `{match}`? " if match else "") + f"the types are {types}"
+    return f"parameter {name}: unknown type {type_name!r}", hint
+
+
+def parameter_name_words(name: str, suggestion: str) -> tuple[str, str]:
+    """A parameter name that `params.<name>` cannot spell."""
+    return (
+        f"parameter name {name!r} cannot be used in a condition as params.{name}: a name is "
+        "letters, digits and _, not starting with a digit, and no CEL keyword",
+        f"rename it, e.g. to {suggestion}",
+    )
+
+
+def parameter_default_words(name: str, default: Any, type_name: str) -> tuple[str, str]:
+    return (
+        f"parameter {name}: the default is {describe(default)}, not of type {type_name}",
+        f"write a default of type {type_name}, or change the type",
+    )
+
+
+def bad_constant_words(why: str) -> tuple[str, str]:
+    """A constant argument (regex, duration, quantity, ...) that cannot be parsed."""
+    return (
+        f"this constant cannot be parsed: {why}",
+        "fix the literal: Kubernetes refuses a policy whose constant argument does not parse",
+    )
+
+
+def mixed_literal_words(message: str) -> tuple[str, str]:
+    """A list or map literal whose elements are of several types."""
+    return message, "write the elements of one type, or convert them (string(), double())"
+
+
+def not_bool_words(rule_id: str, word: str) -> tuple[str, str]:
+    """A condition whose type is known and is not bool."""
+    return (
+        f"rule {rule_id}: the condition is of type {word}, not bool",
+        "a condition is true when the resource complies: compare the value "
+        "(e.g. `... == 'x'`, `size(...) > 0`)",
+    )
+
+
 def result_type_word(detail: str) -> str:
     """The word for a condition's result type when it is not bool ("" when it is bool or dyn,
     which are fine for a condition): `string`, `int`, `object` (a typed resource's message)."""
