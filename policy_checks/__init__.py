@@ -14,7 +14,8 @@ Where things are:
                        (CEL conditions compiled and type-checked), `cases.py` (tests.yaml)
     rules.py, rules/   the rules as data: the JSON Schemas and rules.yaml
     fastschema.py      JSON Schemas compiled into predicates once
-    words.py           every finding's phrase in the author's words (schema errors, CEL errors)
+    words/             every finding's phrase in the author's words: `__init__.py` (schema
+                       errors, CEL errors, parameters), `cases.py` (tests.yaml)
     cel/               the CEL engine's side: `environment.py` (Kubernetes' environment, one
                        compile per text), `library/` (one module a Kubernetes library),
                        `resources.py` (`resource` typed by resource-schemas/), `messages.py`

@@ -3,7 +3,7 @@
 Folder-level checks are here (names, versions, which files exist); then each file is loaded
 (`loading/`), its shape checked (`checks/shape.py`), the rules of rules.yaml evaluated
 (`rules.py`), the conditions compiled (`checks/conditions.py`) and tests.yaml run
-(`checks/cases.py`). What a user reads of a finding is worded in `words.py`.
+(`checks/cases.py`). What a user reads of a finding is worded in `words/`.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from policy_checks.cel import resources
 from policy_checks.cel.environment import ENVIRONMENTS
 from policy_checks.cel.resources import ResourceSchemas
 from policy_checks.jsonpath import format_path
@@ -36,6 +35,7 @@ from policy_checks.words import (
     parameter_type_words,
     place,
     result_type_word,
+    unknown_field,
 )
 
 # Parameter types (CONTRACT section 8) -> the CEL type a condition sees, and the JSON values a
@@ -302,7 +302,7 @@ def _compile_findings(
     calls = [misused_call(text, line, column, message) for line, column, message in entries]
     messages = [
         call
-        or resources.unknown_field(message, text, line, column)
+        or unknown_field(message, text, line, column)
         or compile_error_words(message, signature)
         for call, (line, column, message) in zip(calls, entries, strict=True)
     ]

@@ -245,6 +245,34 @@ def not_bool_words(rule_id: str, word: str) -> tuple[str, str]:
     )
 
 
+def unknown_field(message: str, text: str, line: int, column: int) -> tuple[str, str | None] | None:
+    """The engine's "undefined field" on a resource message, in the author's words: the
+    expression it was read of, the closest field and the fields that exist there (`resource.spec
+    has no field ...`), and a hint; None for any other message. `line` and `column` (1-based)
+    are where in `text` the engine points."""
+    found = re.match(r"undefined field '([^']+)' not found in struct '([^']+)'", message)
+    fields = resources.fields_of(found[2]) if found else None
+    if found is None or fields is None:
+        return None
+    name = found[1]
+    rows = text.split("\n")
+    at = -1
+    if 1 <= line <= len(rows):
+        at = sum(len(row) + 1 for row in rows[: line - 1]) + column - 1
+    operand = resources.operand_at(text, at) or "the object"
+    match = resources.nearest(name, fields)
+    shown = ", ".join(fields[: resources.SHOWN_FIELDS])
+    if len(fields) > resources.SHOWN_FIELDS:
+        shown += f", … ({len(fields)} in all)"
+    return (
+        f"{operand} has no field `{name}`"
+        + (f"; did you mean `{match}`?" if match else "")
+        + f" (fields: {shown})",
+        f"the schemas of the policy's target kinds ({resources.RESOURCE_SCHEMAS_DIR}/) declare the "
+        "fields a condition may read: correct the name, or declare the field there",
+    )
+
+
 def result_type_word(detail: str) -> str:
     """The word for a condition's result type when it is not bool ("" when it is bool or dyn,
     which are fine for a condition): `string`, `int`, `object` (a typed resource's message)."""
