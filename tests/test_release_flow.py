@@ -164,16 +164,17 @@ def test_crashed_worker_never_advances_the_baseline(repo: PolicyRepo, hub: HubPr
     assert [hub.created(n, "1.0.0") for n in ("alpha", "beta", "gamma")] == [1, 1, 1]
 
 
-def test_changed_after_delivery_is_reported_and_never_republished(
+def test_changed_after_delivery_fails_and_is_never_republished(
     repo: PolicyRepo, hub: HubProcess
 ) -> None:
+    # Each case of the baseline rule: tests/test_changed_after_delivery.py.
     repo.add_policy("alpha", "1.0.0")
     repo.commit()
     assert repo.release(hub).returncode == 0
     repo.add_policy("alpha", "1.0.0", rule_ids=("rule-one", "rule-two"))  # edited in place
     repo.commit("edit a published version")
     result = repo.release(hub)
-    assert result.returncode == 0, result.output
+    assert result.returncode == 1, result.output
     assert "CHANGED AFTER DELIVERY: alpha@1.0.0" in result.stdout
     assert hub.created("alpha", "1.0.0") == 1
 
