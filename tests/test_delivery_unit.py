@@ -161,6 +161,31 @@ def test_a_request_answered_only_5xx_or_429_is_an_outage(
     assert (answer.status, answer.unreachable) == (status, unreachable), answer
 
 
+def test_a_failing_request_stops_trying_once_another_process_found_the_hub_down() -> None:
+    policy = RetryPolicy(attempts=6, backoff=30, backoff_max=30, deadline=120)
+    with HostileHub([FAILING]) as hub:
+        client = HubClient(hub.url, None, policy, hub_down=lambda: True)
+        try:
+            answer = client.get_policy("alpha", "1.0.0")  # no 30 s pause: one try
+        finally:
+            client.close()
+        assert len(hub.requests) == 1
+    assert answer.status == 503 and answer.unreachable and answer.attempts == 1
+
+
+def test_a_hub_found_down_during_the_hub_check_gets_no_post(result: Any, tmp_path: Any) -> None:
+    outage = HubOutage(tmp_path / "outage")
+
+    class DownMeanwhile(StandInClient):
+        def get_policy(self, name: str, version: str, deadline: float | None = None) -> HubAnswer:
+            outage.mark("another worker found the hub down")
+            return HubAnswer(404)
+
+    client = DownMeanwhile(HubAnswer(404), HubAnswer(201, record(result.digest)))
+    out = deliver_version(result, client, SHA, outage=outage)  # type: ignore[arg-type]
+    assert out.outcome == NOT_ATTEMPTED and client.posted == []
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -20,7 +20,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -286,9 +286,13 @@ class HubClient:
         token: str | None,
         policy: RetryPolicy | None = None,
         ca_bundle: str | None = None,
+        hub_down: Callable[[], object] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.policy = policy or RetryPolicy()
+        # Asked before each pause between tries: once another process of the run has found the
+        # hub down, a request that is failing too stops trying instead of waiting its deadline.
+        self._hub_down = hub_down
         self._verify: str | bool = ca_bundle or True
         self._session = requests.Session()
         self._session.auth = _BearerAuth(token)
@@ -346,6 +350,8 @@ class HubClient:
                 return _given_up(answer, failing)
             pause = policy.pause(attempt, retry_after)
             if time.monotonic() + pause >= end:
+                return _given_up(answer, failing)
+            if failing and self._hub_down is not None and self._hub_down():
                 return _given_up(answer, failing)
             time.sleep(pause)
 

@@ -129,6 +129,9 @@ def deliver_version(
     if token_refused is not None and token_refused.known():
         out.outcome, out.reason = Outcome.NOT_ATTEMPTED, LATER_REFUSAL
         return out
+    if outage is not None and outage.known():  # found down while this version was checked
+        out.outcome, out.reason = Outcome.NOT_ATTEMPTED, LATER_OUTAGE.format(url=client.base_url)
+        return out
     key = idempotency_key(release_sha, result.name, result.version)
     assert result.digest is not None  # result.ok: both files parsed
     body = publish_body(
