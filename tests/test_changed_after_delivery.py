@@ -41,8 +41,10 @@ def test_an_edit_in_place_fails_every_release_and_the_baseline_stays(
     baseline = repo.baseline
     repo.add_policy("alpha", "1.0.0", rule_ids=EDIT)
     repo.commit("edit a published version")
+    summary = repo.path.parent / "summary.md"
+    github = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary)}
     for _ in range(2):  # said again by every later release, not once
-        result = repo.release(hub)
+        result = repo.release(hub, env=github)
         assert result.returncode == 1, result.output
         assert "Release failed" in result.stdout
         line = next(x for x in result.stdout.splitlines() if x.startswith("CHANGED AFTER"))
@@ -53,6 +55,12 @@ def test_an_edit_in_place_fails_every_release_and_the_baseline_stays(
         assert "changed-after-delivery" in result.stdout  # its row in the table
         assert repo.baseline == baseline
     assert hub.created("alpha", "1.0.0") == 1, "never republished"
+    # In GitHub Actions: an annotation on the version, and its row in the step summary.
+    annotation = "::error file=policies/alpha/v1.0.0/metadata.json,title=alpha@1.0.0::changed"
+    assert result.stdout.count(annotation) == 1, result.stdout
+    assert (
+        "| alpha | 1.0.0 | changed-after-delivery | changed after delivery: " in summary.read_text()
+    )
 
 
 def test_undoing_the_edit_lets_the_next_release_pass_and_the_baseline_advance(

@@ -336,9 +336,16 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def workflow_annotations(outcomes: Iterable[ItemOutcome]) -> list[str]:
-    """GitHub workflow commands: one `::error` per finding or failure, with file and line."""
+def workflow_annotations(
+    outcomes: Iterable[ItemOutcome], report: ReleaseReport | None = None
+) -> list[str]:
+    """GitHub workflow commands: one `::error` per finding or failure, with file and line, and
+    one per version of the release changed after delivery (it has no item)."""
     lines = []
+    for c in report.plan.changed_after_delivery if report is not None else ():
+        where = f"file={_escape_property(c.folder + '/metadata.json')}"
+        title = _escape_property(f"{c.name}@{c.version}")
+        lines.append(f"::error {where},title={title}::{_escape_data(printable(c.reason(), 2000))}")
     for out in outcomes:
         if out.passed:
             continue
