@@ -12,6 +12,7 @@ redacted). The CA bundle and the standard proxy variables are honoured; `~/.netr
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import random
@@ -19,7 +20,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -80,7 +81,8 @@ class HubAnswer:
     """What the hub said (status and JSON body) or why it could not be asked (error).
 
     `unreachable` is set when no HTTP answer came back at all after every try (refused, timed
-    out, TLS failed): the run then stops asking this hub.
+    out, TLS failed), or when every try was answered only with 5xx or 429 (an outage that still
+    answers): the run then stops asking this hub.
     """
 
     status: int | None
@@ -284,9 +286,13 @@ class HubClient:
         token: str | None,
         policy: RetryPolicy | None = None,
         ca_bundle: str | None = None,
+        hub_down: Callable[[], object] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.policy = policy or RetryPolicy()
+        # Asked before each pause between tries: once another process of the run has found the
+        # hub down, a request that is failing too stops trying instead of waiting its deadline.
+        self._hub_down = hub_down
         self._verify: str | bool = ca_bundle or True
         self._session = requests.Session()
         self._session.auth = _BearerAuth(token)
@@ -333,16 +339,20 @@ class HubClient:
         if deadline is not None:
             end = min(end, deadline)
         attempt = 0
+        failing = True  # every try so far: no answer, or a 5xx/429 (docs/contract.md section 3)
         while True:
             attempt += 1
             answer, retry_after = self._try(method, path, data, headers, end, attempt)
             if answer.final or not _worth_retrying(answer):
                 return answer
+            failing = failing and (answer.status is None or answer.status in RETRY_STATUSES)
             if attempt >= policy.attempts:
-                return answer
+                return _given_up(answer, failing)
             pause = policy.pause(attempt, retry_after)
             if time.monotonic() + pause >= end:
-                return answer
+                return _given_up(answer, failing)
+            if failing and self._hub_down is not None and self._hub_down():
+                return _given_up(answer, failing)
             time.sleep(pause)
 
     def _try(
@@ -408,6 +418,15 @@ class HubClient:
 
 class _AnswerTooLarge(Exception):
     pass
+
+
+def _given_up(answer: HubAnswer, failing: bool) -> HubAnswer:
+    """The last answer of a request whose tries are spent. A hub that answered every try with
+    only 5xx or 429 (the reference hub's 503 while its database is down) is in an outage: it is
+    as unreachable as one that never answered, so the run stops asking it."""
+    if failing and not answer.unreachable:
+        return dataclasses.replace(answer, unreachable=True)
+    return answer
 
 
 def _worth_retrying(answer: HubAnswer) -> bool:

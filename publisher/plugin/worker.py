@@ -86,7 +86,13 @@ class ItemRunner:
         if self._client is None:
             assert self.spec.hub_url is not None
             policy = RetryPolicy().with_limits(self.spec.limits)
-            self._client = HubClient(self.spec.hub_url, self._token, policy, self.spec.ca_bundle)
+            self._client = HubClient(
+                self.spec.hub_url,
+                self._token,
+                policy,
+                self.spec.ca_bundle,
+                hub_down=self._outage.known if self._outage is not None else None,
+            )
             self._stack.callback(self._client.close)
         return self._client
 

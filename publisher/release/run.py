@@ -43,6 +43,7 @@ from publisher.hub.client import (
     check_hub_url,
 )
 from publisher.hub.embedded import LOCAL_DIR, LOCAL_HUB, start_local_hub
+from publisher.printable import printable
 from publisher.refused import Refused
 from publisher.release.baseline import finalize_release
 from publisher.release.hubchecks import (
@@ -73,6 +74,7 @@ from publisher.repo.layout import (
     changed_version_folders,
     discover_version_folders,
     folder_identity,
+    uncommitted_version_folders,
     version_folder,
 )
 from publisher.state.folder import (
@@ -86,6 +88,7 @@ from publisher.state.folder import (
 from publisher.state.push import StateSyncError, commit_and_push
 
 WriteLine = Callable[[str], None]
+UNCOMMITTED_NAMED = 10  # version folders named by the line about uncommitted work; then a count
 
 
 def load_checker(
@@ -242,6 +245,9 @@ class ReleaseRun(Run):
         self.ahead: HubChecksAhead | None = None  # the hub checks sent while workers start
         self.notes: list[str] = []  # lines for the summary (what --finalize merged...)
         self.failed = False  # something no item shows failed (the state, a fragment, a push)
+        self.recorded_baseline: str | None = None  # baseline.sha as the run found it
+        self.baseline_after: str | None = None  # baseline.sha as the run leaves it
+        self.hub_url: str | None = None  # the hub as the reports name it (`local`, or its URL)
 
     @property
     def writes_nothing(self) -> bool:
@@ -261,6 +267,7 @@ class ReleaseRun(Run):
     def _decide(self) -> RunSpec:
         hub_url = self._choose_hub()
         plan = self.plan = self._share(self._plan())
+        self.notes.extend(self._uncommitted_work())
         # Before the hub is started or asked anything: a bad schema file refuses the run.
         self.resource_schemas = load_resource_schemas(CommitSource(self.root, plan.release_sha, []))
         spec = RunSpec(
@@ -292,13 +299,32 @@ class ReleaseRun(Run):
                 f"policy-hub: {why}: releasing to the embedded local hub "
                 f"({LOCAL_DIR}/hub.sqlite3, state in {self.display(opts.state_dir)})"
             )
+            self.hub_url = LOCAL_HUB
             return None
         try:
             url = check_hub_url(opts.hub_url or "", opts.allow_insecure_hub)
         except HubConfigError as exc:
             raise Refused(str(exc)) from None
         self.token = opts.token
+        self.hub_url = url  # never holds a credential: check_hub_url refuses one in the URL
         return url
+
+    def _uncommitted_work(self, limit: int = UNCOMMITTED_NAMED) -> list[str]:
+        """The summary's line about version folders of the working tree that differ from HEAD
+        (new or changed, untracked or modified): only the release commit is published."""
+        try:
+            folders = uncommitted_version_folders(self.root)
+        except GitError:
+            return []  # git answered the plan; a status it cannot give is no reason to stop
+        if not folders:
+            return []
+        named = ", ".join(folders[:limit])
+        more = f" and {len(folders) - limit} more" if len(folders) > limit else ""
+        return [
+            f"NOT IN THIS RELEASE: {len(folders)} version folder(s) of the working tree are not "
+            f"committed (new or changed): {printable(named, 2000)}{more}; only the release "
+            "commit is published: commit them for the next release"
+        ]
 
     def _plan(self, *, lock: bool = True) -> ReleasePlan:
         """Lock and probe the state (when this run writes it), read it, make the plan. Without
@@ -324,6 +350,7 @@ class ReleaseRun(Run):
             delivered = self.delivered = state.read_delivered()
             baseline_text = state.read_baseline_text()
             baseline = parse_baseline(baseline_text) if baseline_text is not None else None
+            self.recorded_baseline = self.baseline_after = baseline
             plan = make_plan(
                 self.root,
                 release_sha,
@@ -447,7 +474,9 @@ class ReleaseRun(Run):
                 )
         if not self.writes_nothing and self.state is not None:
             self._record(self.plan, self.state, report)
-        return RunEnd(nothing_to_do=self.spec.folders == [], failed=self.failed)
+        # A version changed after delivery fails the release (and its dry run) without an item.
+        changed = bool(self.plan.changed_after_delivery) and not self.collect_only
+        return RunEnd(nothing_to_do=self.spec.folders == [], failed=self.failed or changed)
 
     def _describe(self, report: ReleaseReport) -> None:
         """What this mode adds to the summary's report."""
@@ -485,6 +514,7 @@ class ReleaseRun(Run):
         if done.baseline.advance and recorded_baseline != plan.release_sha:
             state.write_baseline(plan.release_sha)
         report.baseline = done.baseline
+        self.baseline_after = plan.release_sha if done.baseline.advance else recorded_baseline
 
     def _state_write_failed(
         self, exc: OSError | StateError, state: StateDir, report: ReleaseReport
