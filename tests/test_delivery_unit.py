@@ -139,6 +139,7 @@ def test_a_hub_check_answered_only_503_marks_the_outage_as_a_dead_one_does(
 FAILING = Rule("GET", "", 503, {"detail": "database unavailable"})
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     ("rules", "status", "unreachable"),
     [
@@ -163,6 +164,7 @@ def test_a_request_answered_only_5xx_or_429_is_an_outage(
     assert (answer.status, answer.unreachable) == (status, unreachable), answer
 
 
+@pytest.mark.process
 def test_a_failing_request_stops_trying_once_another_process_found_the_hub_down() -> None:
     policy = RetryPolicy(attempts=6, backoff=30, backoff_max=30, deadline=120)
     with HostileHub([FAILING]) as hub:
