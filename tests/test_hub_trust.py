@@ -4,12 +4,23 @@ against real hub processes over loopback, on both engines where the database is 
 
 from __future__ import annotations
 
+import base64
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
 import pytest
 import requests
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from policy_hub.attest import PREDICATE_TYPE, EnvelopeError, load_signing_key, pae, verify_envelope
 from policy_hub.auth import READ, WRITE, Caller, TokenConfigError, Tokens, parse_token_lines
-from tests.hubprocess import HubProcess, on_both_engines
-from tests.test_hub_api import assert_json_error, auth, policy_body
+from tests.hubprocess import SCOPED_LABEL, HubProcess, on_both_engines
+from tests.test_hub_api import RELEASE_SHA, assert_json_error, auth, policy_body
+from tests.test_hub_cli import one_line_error, run_cli
 
 # -- token lines and the Caller (unit) ---------------------------------------------------
 
@@ -112,3 +123,271 @@ def test_a_post_outside_the_tokens_globs_is_403_and_stores_nothing(hub: HubProce
     )
     assert allowed.status_code == 201, allowed.text
     assert hub.records()[0][0] == "deny-privileged"
+
+
+# -- provenance: publisher, attestation, /keys ---------------------------------------------
+
+
+def post_as(hub: HubProcess, token: str, body: dict[str, Any], key: str) -> requests.Response:
+    return requests.post(f"{hub.url}/policies", json=body, headers=auth(token, key), timeout=10)
+
+
+def get(hub: HubProcess, path: str, token: str | None = None) -> requests.Response:
+    headers = auth(token) if token else {}
+    return requests.get(f"{hub.url}{path}", headers=headers, timeout=10)
+
+
+def keys_of(hub: HubProcess) -> list[dict[str, Any]]:
+    answer = get(hub, "/keys")
+    assert answer.status_code == 200, answer.text
+    keys: list[dict[str, Any]] = answer.json()["keys"]
+    return keys
+
+
+@on_both_engines
+def test_a_record_carries_its_publisher_and_a_signed_statement_of_itself(
+    hub: HubProcess,
+) -> None:
+    body = policy_body(name="deny-privileged")
+    created = post_as(hub, hub.scoped_token, body, "k1")
+    assert created.status_code == 201, created.text
+    record = created.json()
+    assert record["publisher"] == {"kind": "token", "label": SCOPED_LABEL}
+    assert record["yanked"] is None
+    assert get(hub, "/policies/deny-privileged/1.2.0", hub.read_token).json() == record
+    # Unlabelled tokens publish as {"kind": "token", "label": null}.
+    plain = post_as(hub, hub.token, policy_body(name="plain"), "k2").json()
+    assert plain["publisher"] == {"kind": "token", "label": None}
+
+    envelope = get(hub, "/policies/deny-privileged/1.2.0/attestation", hub.read_token).json()
+    assert envelope["payloadType"] == "application/vnd.in-toto+json"
+    keys = keys_of(hub)
+    assert [set(k) for k in keys] == [{"kty", "crv", "x", "kid"}]
+    keyid, statement = verify_envelope(envelope, keys)
+    assert keyid == keys[0]["kid"] == envelope["signatures"][0]["keyid"]
+    assert statement == {
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [
+            {
+                "name": "deny-privileged@1.2.0",
+                "digest": {"sha256": body["digest"][len("sha256:") :]},
+            }
+        ],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": {
+            "publisher": {"kind": "token", "label": SCOPED_LABEL},
+            "release_sha": RELEASE_SHA,
+            "published_at": record["published_at"],
+        },
+    }
+    # The signature is over DSSE's PAE of exactly the payload: one changed byte breaks it.
+    payload = base64.b64decode(envelope["payload"])
+    forged = {**envelope, "payload": base64.b64encode(payload.replace(b"1.2.0", b"1.2.1")).decode()}
+    with pytest.raises(EnvelopeError, match="no signature verifies"):
+        verify_envelope(forged, keys)
+    # Stored once: a replay and later reads give the very same envelope.
+    assert post_as(hub, hub.scoped_token, body, "k1").status_code == 201
+    again = get(hub, "/policies/deny-privileged/1.2.0/attestation", hub.read_token).json()
+    assert again == envelope
+    assert hub.query("SELECT COUNT(*) FROM signing_keys") == [(1,)]
+
+
+def test_pae_is_dsses_encoding() -> None:
+    # The example of the DSSE v1 specification (protocol.md).
+    assert pae("http://example.com/HelloWorld", b"hello world") == (
+        b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"
+    )
+
+
+@on_both_engines
+def test_the_body_cannot_say_who_published(hub: HubProcess) -> None:
+    body = {**policy_body(), "publisher": {"kind": "github-oidc", "repository": "evil/repo"}}
+    refused = post_as(hub, hub.token, body, "k")
+    assert assert_json_error(refused, 422, "invalid")["errors"][0]["loc"] == ["body", "publisher"]
+    assert hub.records() == []
+
+
+@on_both_engines
+def test_a_new_signing_key_is_added_to_keys_and_old_records_still_verify(
+    hub: HubProcess, tmp_path: Path
+) -> None:
+    assert post_as(hub, hub.token, policy_body(version="1.0.0"), "k1").status_code == 201
+    first_keys = keys_of(hub)
+    hub.signing_key = tmp_path / "rotated.pem"
+    hub.restart()
+    second_keys = keys_of(hub)
+    # Listed at start, before it signs anything; the old one stays.
+    assert len(second_keys) == 2 and second_keys[0] == first_keys[0]
+    assert post_as(hub, hub.token, policy_body(version="2.0.0"), "k2").status_code == 201
+    for version, key in (("1.0.0", first_keys[0]), ("2.0.0", second_keys[1])):
+        path = f"/policies/require-tags/{version}/attestation"
+        envelope = get(hub, path, hub.read_token).json()
+        assert verify_envelope(envelope, keys_of(hub))[0] == key["kid"]
+    assert (tmp_path / "rotated.pem").stat().st_mode & 0o777 == 0o600
+
+
+def test_processes_on_one_postgresql_database_agree_on_the_keys(
+    postgres_db: str, tmp_path: Path
+) -> None:
+    first = HubProcess(tmp_path / "a", db=postgres_db)
+    # Another process of the same hub with another key (say, mid-rotation).
+    second = HubProcess(
+        tmp_path / "b", db=postgres_db, token_file=first.token_file, signing_key=tmp_path / "b.pem"
+    )
+    with first, second:
+        for hub, version in ((first, "1.0.0"), (second, "2.0.0")):
+            created = post_as(hub, first.token, policy_body(version=version), version)
+            assert created.status_code == 201, created.text
+        assert keys_of(first) == keys_of(second)
+        assert len(keys_of(first)) == 2
+        for version in ("1.0.0", "2.0.0"):
+            path = f"/policies/require-tags/{version}/attestation"
+            verify_envelope(get(first, path, first.read_token).json(), keys_of(second))
+
+
+def test_a_signing_key_file_that_is_not_ed25519_is_one_line_naming_it(tmp_path: Path) -> None:
+    rsa_pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    cases = {
+        "rsa.pem": (rsa_pem, "not an Ed25519 key"),
+        "garbage.pem": (b"not-a-key SECRET-CONTENT-1234\n", "not a PEM private key"),
+    }
+    for file, (content, said) in cases.items():
+        key = tmp_path / file
+        key.write_bytes(content)
+        result = run_cli(
+            "--db", str(tmp_path / "hub.sqlite3"), "--no-auth", "--signing-key", str(key)
+        )
+        line = one_line_error(result, str(key), said)
+        assert "SECRET-CONTENT" not in line and "PRIVATE KEY" not in line
+    folder = tmp_path / "missing-folder" / "key.pem"
+    one_line_error(
+        run_cli("--db", str(tmp_path / "hub.sqlite3"), "--no-auth", "--signing-key", str(folder)),
+        str(folder),
+        "cannot create it",
+    )
+
+
+def test_a_postgresql_hub_needs_a_signing_key(postgres_db: str) -> None:
+    one_line_error(run_cli("--db", postgres_db, "--no-auth"), "--signing-key")
+
+
+def test_a_sqlite_hub_keeps_its_key_beside_the_database(tmp_path: Path) -> None:
+    hub = HubProcess(tmp_path, start=False)  # its files; started here without --signing-key
+    command = [sys.executable, "-m", "policy_hub", "serve", "--db", str(hub.db_path)]
+    command += ["--port", "0", "--token-file", str(hub.token_file)]
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("policy-hub listening on ")
+        key = tmp_path / "hub.sqlite3.signing-key.pem"
+        assert key.stat().st_mode & 0o777 == 0o600
+        assert b"PRIVATE KEY" in key.read_bytes()
+    finally:
+        process.terminate()
+        assert process.wait(10) == 0
+
+
+def test_the_key_file_is_made_once_when_many_start_together(tmp_path: Path) -> None:
+    path = tmp_path / "key.pem"
+    signers: list[Any] = []
+
+    def load() -> None:
+        try:
+            signers.append(load_signing_key(path))
+        except Exception as exc:  # the assertion below shows it
+            signers.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({signer.kid for signer in signers}) == 1, signers
+    assert [p.name for p in tmp_path.iterdir()] == ["key.pem"]
+
+
+# -- yank ----------------------------------------------------------------------------------
+
+
+def yank(hub: HubProcess, token: str, path: str, body: Any) -> requests.Response:
+    return requests.post(
+        f"{hub.url}/policies/{path}/yank", json=body, headers=auth(token), timeout=10
+    )
+
+
+@on_both_engines
+def test_a_yank_marks_the_version_once_and_it_is_never_published_again(hub: HubProcess) -> None:
+    body = policy_body(name="deny-privileged")
+    created = post_as(hub, hub.token, body, "k1").json()
+    first = yank(hub, hub.scoped_token, "deny-privileged/1.2.0", {"reason": "CVE-2026-0001"})
+    assert first.status_code == 200, first.text
+    record = first.json()
+    assert record["yanked"]["reason"] == "CVE-2026-0001"
+    assert {k: v for k, v in record.items() if k != "yanked"} == {
+        k: v for k, v in created.items() if k != "yanked"
+    }
+    # A second yank answers the first, unchanged, whatever its reason.
+    second = yank(hub, hub.token, "deny-privileged/1.2.0", {"reason": "another"})
+    assert second.status_code == 200 and second.json() == record
+    assert get(hub, "/policies/deny-privileged/1.2.0", hub.read_token).json() == record
+    # Never deleted, never published again: a POST of it is still 409 exists.
+    again = post_as(hub, hub.token, body, "k2")
+    assert assert_json_error(again, 409, "exists")["digest"] == body["digest"]
+    assert hub.records() == [("deny-privileged", "1.2.0", body["digest"])]
+    rows = hub.query("SELECT outcome FROM audit WHERE method = 'YANK' ORDER BY id")
+    assert rows == [("yanked",), ("already-yanked",)]
+
+
+@on_both_engines
+def test_a_yank_outside_the_tokens_globs_is_403_whether_or_not_it_exists(
+    hub: HubProcess,
+) -> None:
+    assert post_as(hub, hub.token, policy_body(), "k1").status_code == 201
+    for path in ("require-tags/1.2.0", "require-tags/9.9.9"):
+        refused = yank(hub, hub.scoped_token, path, {"reason": "x"})
+        assert assert_json_error(refused, 403, "forbidden-name")["name"] == "require-tags"
+    read_only = yank(hub, hub.read_token, "require-tags/1.2.0", {"reason": "x"})
+    assert_json_error(read_only, 403, "forbidden")
+    assert get(hub, "/policies/require-tags/1.2.0", hub.read_token).json()["yanked"] is None
+    missing = yank(hub, hub.token, "require-tags/9.9.9", {"reason": "x"})
+    assert_json_error(missing, 404, "not-found")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"reason": "x" * 501},
+        {"reason": "two\nlines"},
+        {"reason": "bell\x07"},
+        {"reason": "nel\x85"},
+        {"reason": ""},
+        {"reason": "   "},
+        {"reason": 5},
+        {},
+        {"reason": "ok", "extra": 1},
+    ],
+    ids=["long", "newline", "bell", "c1", "empty", "blank", "number", "missing", "extra"],
+)
+def test_a_bad_yank_reason_is_422_naming_the_field(hub: HubProcess, body: Any) -> None:
+    assert post_as(hub, hub.token, policy_body(), "k1").status_code == 201
+    refused = yank(hub, hub.token, "require-tags/1.2.0", body)
+    errors = assert_json_error(refused, 422, "invalid")["errors"]
+    field = "extra" if "extra" in body else "reason"
+    assert errors[0]["loc"] == ["body", field], errors
+    assert get(hub, "/policies/require-tags/1.2.0", hub.read_token).json()["yanked"] is None
+
+
+def test_a_yank_reason_of_the_cap_with_any_script_is_kept(hub: HubProcess) -> None:
+    assert post_as(hub, hub.token, policy_body(), "k1").status_code == 201
+    reason = ("Ünïcode ✓ " * 50)[:500]
+    answer = yank(hub, hub.token, "require-tags/1.2.0", {"reason": reason})
+    assert answer.status_code == 200 and answer.json()["yanked"]["reason"] == reason
