@@ -5,12 +5,14 @@ against real hub processes over loopback, on both engines where the database is 
 from __future__ import annotations
 
 import base64
+import shutil
 import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
@@ -18,7 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from policy_hub.attest import PREDICATE_TYPE, EnvelopeError, load_signing_key, pae, verify_envelope
 from policy_hub.auth import READ, WRITE, Caller, TokenConfigError, Tokens, parse_token_lines
-from tests.hubprocess import SCOPED_LABEL, HubProcess, on_both_engines
+from policy_hub.sqlite_store import SqliteStore
+from tests.hubprocess import SCOPED_LABEL, HubProcess, db_query, on_both_engines
 from tests.test_hub_api import RELEASE_SHA, assert_json_error, auth, policy_body
 from tests.test_hub_cli import one_line_error, run_cli
 
@@ -391,3 +394,162 @@ def test_a_yank_reason_of_the_cap_with_any_script_is_kept(hub: HubProcess) -> No
     reason = ("Ünïcode ✓ " * 50)[:500]
     answer = yank(hub, hub.token, "require-tags/1.2.0", {"reason": reason})
     assert answer.status_code == 200 and answer.json()["yanked"]["reason"] == reason
+
+
+# -- databases made before provenance are migrated on start --------------------------------
+
+OLD_SQLITE = Path(__file__).parent / "hubdb" / "hub-before-provenance.sqlite3"
+OLD_RECORDS = [
+    ("deny-privileged", "2.1.0", policy_body(name="deny-privileged", version="2.1.0")["digest"]),
+    ("require-tags", "1.0.0", policy_body(name="require-tags", version="1.0.0")["digest"]),
+]
+
+
+def assert_old_records_served(hub: HubProcess) -> None:
+    """The records an earlier hub wrote, unchanged, with `publisher: null`, no attestation, and
+    their idempotency keys still replaying."""
+    assert hub.records() == OLD_RECORDS
+    for name, version, digest in OLD_RECORDS:
+        record = get(hub, f"/policies/{name}/{version}", hub.read_token).json()
+        body = policy_body(name=name, version=version)
+        assert record["digest"] == digest and record["definition"] == body["definition"]
+        assert record["publisher"] is None and record["yanked"] is None
+        missing = get(hub, f"/policies/{name}/{version}/attestation", hub.read_token)
+        assert (
+            "before this hub signed" in assert_json_error(missing, 404, "no-attestation")["detail"]
+        )
+    replay = post_as(hub, hub.token, policy_body(name="require-tags", version="1.0.0"), "old-key-1")
+    assert replay.status_code == 201 and "publisher" not in replay.json()  # the first answer
+    assert hub.created("require-tags", "1.0.0") == 1
+    # Old records can be yanked; new ones get provenance.
+    assert yank(hub, hub.token, "require-tags/1.0.0", {"reason": "old"}).status_code == 200
+    new = post_as(hub, hub.token, policy_body(name="require-tags", version="3.0.0"), "new-key")
+    assert new.json()["publisher"] == {"kind": "token", "label": None}
+    envelope = get(hub, "/policies/require-tags/3.0.0/attestation", hub.read_token).json()
+    verify_envelope(envelope, keys_of(hub))
+
+
+def test_a_sqlite_database_of_the_earlier_hub_is_migrated_on_start(tmp_path: Path) -> None:
+    hub = HubProcess(tmp_path, start=False)
+    shutil.copyfile(OLD_SQLITE, hub.db_path)
+    hub.start()
+    with hub:
+        assert_old_records_served(hub)
+        hub.restart()  # the migration is done once; starting again changes nothing
+        assert len(hub.records()) == 3
+
+
+def test_sqlite_processes_starting_at_once_on_an_old_database_migrate_it_once(
+    tmp_path: Path,
+) -> None:
+    """SQLite is one process per file in service, but the schema code must not break when two
+    start together (a restart overlapping the old process): each adds what is missing under
+    BEGIN IMMEDIATE, so nobody adds a column twice."""
+    db = tmp_path / "hub.sqlite3"
+    shutil.copyfile(OLD_SQLITE, db)
+    failures: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            SqliteStore(db).initialize()
+        except BaseException as exc:  # shown by the assertion
+            failures.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    columns = [row[1] for row in db_query(db, "PRAGMA table_info(policies)")]
+    assert columns[-4:] == ["publisher", "attestation", "yanked_at", "yank_reason"]
+
+
+# The schema of PostgreSQL hubs before 2026-12-06, as policy_hub/postgres_store.py of commit
+# 2bc3e6b created it (MIGRATIONS[0] and its bookkeeping), copied here so the test keeps
+# describing that database however the code changes.
+OLD_POSTGRES_DDL = (
+    """CREATE TABLE policy_hub_schema (
+        version integer PRIMARY KEY,
+        applied_at timestamptz NOT NULL DEFAULT now())""",
+    """CREATE TABLE policies (
+        name text NOT NULL,
+        version text NOT NULL,
+        digest text NOT NULL,
+        published_at text NOT NULL,
+        metadata text NOT NULL,
+        definition text NOT NULL,
+        release_sha text NOT NULL,
+        idempotency_key text NOT NULL,
+        PRIMARY KEY (name, version)
+    )""",
+    """CREATE TABLE idempotency (
+        key text PRIMARY KEY,
+        body_sha256 text NOT NULL,
+        status integer NOT NULL,
+        response_json text NOT NULL,
+        answered_at timestamptz NOT NULL DEFAULT now()
+    )""",
+    """CREATE TABLE audit (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        at timestamptz NOT NULL DEFAULT now(),
+        method text NOT NULL,
+        name text,
+        version text,
+        idempotency_key text,
+        status integer NOT NULL,
+        outcome text NOT NULL
+    )""",
+    "CREATE INDEX audit_by_version ON audit (name, version, status)",
+    "INSERT INTO policy_hub_schema (version) VALUES (1)",
+)
+
+
+def test_a_postgresql_database_of_the_earlier_hub_is_migrated_once_by_processes_starting_at_once(
+    postgres_db: str, tmp_path: Path
+) -> None:
+    with psycopg.connect(postgres_db, autocommit=True) as conn:
+        for statement in OLD_POSTGRES_DDL:
+            conn.execute(statement)
+        # Its records, copied from the SQLite file the earlier hub wrote (the same rows).
+        for row in db_query(
+            OLD_SQLITE,
+            "SELECT name, version, digest, published_at, metadata, definition, release_sha,"
+            " idempotency_key FROM policies",
+        ):
+            conn.execute("INSERT INTO policies VALUES (%s, %s, %s, %s, %s, %s, %s, %s)", tuple(row))
+        for row in db_query(
+            OLD_SQLITE, "SELECT key, body_sha256, status, response_json FROM idempotency"
+        ):
+            conn.execute("INSERT INTO idempotency VALUES (%s, %s, %s, %s)", tuple(row))
+        conn.execute(
+            "INSERT INTO audit (method, name, version, idempotency_key, status, outcome)"
+            " VALUES ('POST', 'require-tags', '1.0.0', 'old-key-1', 201, 'created')"
+        )
+    first = HubProcess(tmp_path / "h0", db=postgres_db, start=False)
+    hubs = [first] + [
+        HubProcess(
+            tmp_path / f"h{i}",
+            db=postgres_db,
+            start=False,
+            token_file=first.token_file,
+            signing_key=first.signing_key,
+        )
+        for i in (1, 2, 3)
+    ]
+    threads = [threading.Thread(target=hub.start) for hub in hubs]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert all(hub.url for hub in hubs), [hub.stderr() for hub in hubs]
+        assert first.query("SELECT version FROM policy_hub_schema ORDER BY version") == [
+            (1,),
+            (2,),
+        ]
+        assert_old_records_served(hubs[2])
+        assert len(keys_of(hubs[1])) == 1  # one key file for all four
+    finally:
+        for hub in hubs:
+            hub.stop()
