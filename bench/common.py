@@ -344,6 +344,8 @@ class Hub:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
                 env=env,
+                # `-m` puts the working directory first on sys.path: the baseline's, not ours.
+                cwd=source,
             )
         self.url = ""
         deadline = time.monotonic() + 30
