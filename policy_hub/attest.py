@@ -18,6 +18,7 @@ import os
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -117,11 +118,13 @@ class Signer:
     def __repr__(self) -> str:  # never the private key
         return f"Signer(kid={self.kid!r})"
 
-    @property
+    # Computed once (cached_property writes the instance's __dict__, frozen or not): every
+    # record's create names the key.
+    @cached_property
     def kid(self) -> str:
         return key_id(self.key.public_key())
 
-    @property
+    @cached_property
     def jwk(self) -> dict[str, str]:
         return jwk_of(self.key.public_key())
 
