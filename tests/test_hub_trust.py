@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from policy_hub.attest import PREDICATE_TYPE, EnvelopeError, load_signing_key, pae, verify_envelope
 from policy_hub.auth import READ, WRITE, Caller, TokenConfigError, Tokens, parse_token_lines
 from policy_hub.sqlite_store import SqliteStore
+from publisher.hub.client import HubRecord, hub_record
 from tests.hubprocess import SCOPED_LABEL, HubProcess, db_query, on_both_engines
 from tests.test_hub_api import RELEASE_SHA, assert_json_error, auth, policy_body
 from tests.test_hub_cli import one_line_error, run_cli
@@ -553,3 +554,18 @@ def test_a_postgresql_database_of_the_earlier_hub_is_migrated_once_by_processes_
     finally:
         for hub in hubs:
             hub.stop()
+
+
+def test_the_harness_reads_records_with_provenance_and_yank(hub: HubProcess) -> None:
+    """The harness's one check of a hub record (publisher/hub/client.py, used by its GET and
+    409 paths: publisher/release/hubchecks.py, delivery.py) takes the new fields in its stride."""
+    body = policy_body()
+    assert post_as(hub, hub.token, body, "k").status_code == 201
+    assert yank(hub, hub.token, "require-tags/1.2.0", {"reason": "r"}).status_code == 200
+    record = get(hub, "/policies/require-tags/1.2.0", hub.read_token).json()
+    assert record["publisher"] and record["yanked"]
+    assert hub_record(record, "require-tags", "1.2.0") == HubRecord(
+        "require-tags", "1.2.0", body["digest"]
+    )
+    exists = post_as(hub, hub.token, body, "k2").json()
+    assert hub_record(exists, "require-tags", "1.2.0") is not None
