@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio.to_thread
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -23,20 +24,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from policy_checks.digest import policy_digest
 from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN
 from policy_hub.answers import Answer, digest_mismatch, error_body, metadata_mismatch
-from policy_hub.auth import READ, WRITE, Tokens
+from policy_hub.attest import Signer
+from policy_hub.auth import READ, WRITE, Caller, Tokens
 from policy_hub.faults import FaultInjection, Faults
 from policy_hub.models import (
     IDEMPOTENCY_KEY_PATTERN,
     BadRequest,
     DigestMismatch,
+    Envelope,
     Exists,
     Forbidden,
+    ForbiddenName,
     Health,
     InFlight,
     Internal,
     Invalid,
     KeyReused,
+    Keys,
     MetadataMismatch,
+    NoAttestation,
     NotFound,
     PolicyIn,
     PolicyRecord,
@@ -45,10 +51,11 @@ from policy_hub.models import (
     TooLarge,
     Unauthorized,
     Unavailable,
+    YankIn,
     metadata_mismatches,
     semver_key,
 )
-from policy_hub.store import Store, StoreUnavailable, sha256_of_body
+from policy_hub.store import Provenance, Store, StoreUnavailable, sha256_of_body
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 # The sync routes run in anyio's worker threads, 40 by default, which would cap concurrency
@@ -171,7 +178,11 @@ ANSWERS: dict[int, dict[str, Any]] = {
         "description": "Missing, malformed or unknown bearer token.",
         "headers": {"WWW-Authenticate": _header("`Bearer`", {"type": "string"})},
     },
-    403: {"model": Forbidden, "description": "The token lacks the scope this operation needs."},
+    403: {
+        "model": Annotated[Forbidden | ForbiddenName, Field(discriminator="error")],
+        "description": "`forbidden`: the token lacks the scope this operation needs; "
+        "`forbidden-name`: it may write, but not this name (nothing was stored).",
+    },
     409: {
         "model": CONFLICT,
         "description": "`exists`: the version is already published (`digest` is the stored "
@@ -211,6 +222,7 @@ class Hub:
 
     store: Store
     tokens: Tokens
+    signer: Signer
 
 
 def hub_of(request: Request) -> Hub:
@@ -221,17 +233,40 @@ def hub_of(request: Request) -> Hub:
 bearer = HTTPBearer(auto_error=False)
 
 
+def caller_of(request: Request) -> Caller | None:
+    """Who made this request, as the hub verified it; None when nobody it knows. The sources,
+    in order: the static tokens (--token-file, POLICY_HUB_SERVER_TOKENS, --no-auth)."""
+    authorization = request.headers.get("authorization")
+    return hub_of(request).tokens.caller_of(authorization)
+
+
+def verified_caller(request: Request) -> Caller:
+    """The caller _authorize kept for this request (a route behind require_write)."""
+    caller: Caller = request.state.caller
+    return caller
+
+
+def forbid_unless_writes(caller: Caller, name: str) -> None:
+    """`403 forbidden-name` unless `caller` may write `name`: decided before anything is read
+    or stored, so the answer is the same whether or not the version exists."""
+    if not caller.may_write(name):
+        raise HubError(
+            403, "forbidden-name", "this token may not write policies of this name", name=name
+        )
+
+
 def _authorize(request: Request, scope: str) -> None:
-    granted = hub_of(request).tokens.scopes_of(request.headers.get("authorization"))
-    if granted is None:
+    caller = caller_of(request)
+    if caller is None:
         raise HubError(
             401,
             "unauthorized",
             "missing, malformed or unknown bearer token",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if scope not in granted:
+    if scope not in caller.scopes:
         raise HubError(403, "forbidden", f"this token lacks the {scope} scope")
+    request.state.caller = caller
     if scope == WRITE:
         request.state.writer = True
 
@@ -254,6 +289,20 @@ async def policy_body(request: Request) -> PolicyIn:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
         ) from exc
+
+
+async def yank_body(request: Request) -> YankIn:
+    raw = await request.body()
+    try:
+        return YankIn.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
+        ) from exc
+
+
+NamePath = Annotated[str, Path(pattern=NAME_PATTERN, max_length=64)]
+VersionPath = Annotated[str, Path(pattern=SEMVER_PATTERN, max_length=256)]
 
 
 router = APIRouter()
@@ -364,13 +413,93 @@ def create_policy(
     ],
 ) -> JSONResponse:
     hub = hub_of(request)
+    caller = verified_caller(request)
+    forbid_unless_writes(caller, policy.name)
     refused = content_refusal(policy)
     if refused is not None:
         hub.store.audit(policy.name, policy.version, idempotency_key, refused)
         return JSONResponse(refused.body, refused.status)
     fields = policy.model_dump()
-    answer = hub.store.publish(idempotency_key, sha256_of_body(fields), fields)
+    provenance = Provenance(caller.publisher, hub.signer)
+    answer = hub.store.publish(idempotency_key, sha256_of_body(fields), fields, provenance)
     return JSONResponse(answer.body, answer.status)
+
+
+@router.get(
+    "/keys",
+    response_model=Keys,
+    # Not under /policies, so the test-only fault injection leaves it alone: no 429 here.
+    responses=answers((503,)),
+    tags=["provenance"],
+    summary="Every public key the hub has signed attestations with (no auth)",
+)
+def get_keys(request: Request) -> dict[str, Any]:
+    return {"keys": hub_of(request).store.keys()}
+
+
+@router.get(
+    "/policies/{name}/{version}/attestation",
+    response_model=Envelope,
+    responses=answers(
+        READ_ANSWERS,
+        {
+            404: {
+                "model": Annotated[NotFound | NoAttestation, Field(discriminator="error")],
+                "description": "`not-found`: no such version; `no-attestation`: the version was "
+                "published before the hub signed its records.",
+            },
+            422: {"model": Invalid, "description": "The name or version is invalid."},
+        },
+    ),
+    dependencies=[Depends(require_read)],
+    tags=["provenance"],
+    summary="The signed DSSE envelope of a version's in-toto Statement",
+)
+def get_attestation(request: Request, name: NamePath, version: VersionPath) -> dict[str, Any]:
+    found, envelope = hub_of(request).store.attestation(name, version)
+    if not found:
+        raise HubError(404, "not-found", f"{name}@{version} is not in the hub")
+    if envelope is None:
+        raise HubError(
+            404,
+            "no-attestation",
+            f"{name}@{version} was published before this hub signed its records",
+        )
+    return envelope
+
+
+@router.post(
+    "/policies/{name}/{version}/yank",
+    response_model=PolicyRecord,
+    responses=answers(
+        (401, 403, 429, 503),
+        {
+            200: {"description": "The record, `yanked` set; a second yank answers the first."},
+            404: {"model": NotFound, "description": "No such policy version."},
+            422: {"model": Invalid, "description": "The name, version or reason is invalid."},
+        },
+    ),
+    dependencies=[Depends(require_write)],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": YankIn.model_json_schema()}},
+        }
+    },
+    tags=["policies"],
+    summary="Yank a version: it stays readable, marked, and is never published again",
+)
+def yank_policy_version(
+    request: Request,
+    name: NamePath,
+    version: VersionPath,
+    body: Annotated[YankIn, Depends(yank_body)],
+) -> dict[str, Any]:
+    forbid_unless_writes(verified_caller(request), name)
+    record = hub_of(request).store.yank(name, version, body.reason)
+    if record is None:
+        raise HubError(404, "not-found", f"{name}@{version} is not in the hub")
+    return record
 
 
 def content_refusal(policy: PolicyIn) -> Answer | None:
@@ -447,9 +576,12 @@ def create_app(
     faults: Faults | None = None,
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
+    signer: Signer | None = None,
 ) -> FastAPI:
     """The hub as an ASGI app over an initialized store (either engine); `faults` (tests only)
-    adds the FaultInjection middleware."""
+    adds the FaultInjection middleware. `signer` signs the attestations (`serve` and the
+    embedded hub pass the --signing-key one); without one, a key made for this app only, which
+    /keys still lists once it has signed (keys are stored with the records they sign)."""
     app = FastAPI(
         title="Policy Hub",
         version="1.0.0",
@@ -462,7 +594,7 @@ def create_app(
         redoc_url=None,
         lifespan=_lifespan,
     )
-    app.state.hub = Hub(store, tokens)
+    app.state.hub = Hub(store, tokens, signer or Signer(Ed25519PrivateKey.generate()))
     app.include_router(router)
     if faults is not None:
         # Inside BodyLimit (the last added is outermost): a refused body draws no faults.

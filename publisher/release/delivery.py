@@ -162,7 +162,17 @@ def deliver_version(
                 out, Outcome.ALREADY_IN_HUB, release_sha, record.digest, "already in the hub (409)"
             )
     out.outcome = Outcome.PUBLISH_FAILED
-    if status in (401, 403):
+    if (
+        status == 403
+        and isinstance(answer.body, dict)
+        and answer.body.get("error") == ("forbidden-name")
+    ):
+        # The token may write other names (docs/contract.md section 9): this version only.
+        out.reason = (
+            f"publish failed: HTTP 403 forbidden-name: this token may not publish {result.name}"
+            " (the names its hub token line or trusted publisher allows)"
+        )
+    elif status in (401, 403):
         out.reason = _auth_reason(answer)
         if token_refused is not None:
             token_refused.mark(out.reason)
