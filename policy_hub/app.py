@@ -6,6 +6,7 @@ protocol, so both engines answer alike. Test-only fault injection is a middlewar
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -35,9 +36,13 @@ from policy_hub.models import (
     InFlight,
     Internal,
     Invalid,
+    InvalidOidcToken,
     KeyReused,
     MetadataMismatch,
     NotFound,
+    NoTrustedPublisher,
+    OidcIn,
+    OidcToken,
     PolicyIn,
     PolicyRecord,
     PolicyVersions,
@@ -48,9 +53,19 @@ from policy_hub.models import (
     metadata_mismatches,
     semver_key,
 )
+from policy_hub.oidc import (
+    JwksUnavailable,
+    OidcRefused,
+    TrustedPublishing,
+)
+from policy_hub.oidc import (
+    NoTrustedPublisher as NoPublisherMatched,
+)
 from policy_hub.store import Store, StoreUnavailable, sha256_of_body
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+# POST /auth/oidc's body: a JWT of GitHub is ~1.2 KiB (oidc.MAX_JWT_BYTES caps the token).
+MAX_OIDC_BODY_BYTES = 64 * 1024
 # The sync routes run in anyio's worker threads, 40 by default, which would cap concurrency
 # (SQLite's busy waits hold a thread); requests here are short, so a larger pool is cheap.
 WORKER_THREADS = 100
@@ -211,6 +226,7 @@ class Hub:
 
     store: Store
     tokens: Tokens
+    trusted: TrustedPublishing | None = None  # --publishers; None: POST /auth/oidc is 404
 
 
 def hub_of(request: Request) -> Hub:
@@ -254,6 +270,15 @@ async def policy_body(request: Request) -> PolicyIn:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
         ) from exc
+
+
+async def oidc_body(request: Request) -> bytes:
+    """POST /auth/oidc's body, refused over MAX_OIDC_BODY_BYTES (BodyLimit has read it whole,
+    within the hub's own cap)."""
+    raw = await request.body()
+    if len(raw) > MAX_OIDC_BODY_BYTES:
+        raise HubError(413, "too-large", f"request body exceeds {MAX_OIDC_BODY_BYTES} bytes")
+    return raw
 
 
 router = APIRouter()
@@ -373,6 +398,76 @@ def create_policy(
     return JSONResponse(answer.body, answer.status)
 
 
+@router.post(
+    "/auth/oidc",
+    response_model=OidcToken,
+    responses=answers(
+        (503,),
+        {
+            200: {"description": "A hub token for the names of the matching publishers."},
+            401: {
+                "model": InvalidOidcToken,
+                "description": "The JWT failed a check (signature, iss, aud, exp, nbf, iat, jti"
+                "...); `reason` names it.",
+            },
+            403: {
+                "model": NoTrustedPublisher,
+                "description": "A valid JWT that no trusted publisher matches.",
+            },
+            404: {
+                "model": NotFound,
+                "description": "This hub trusts no publisher (started without --publishers).",
+            },
+            422: {"model": Invalid, "description": 'The body is not `{"token": "<JWT>"}`.'},
+        },
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": OidcIn.model_json_schema()}},
+        }
+    },
+    tags=["auth"],
+    summary="Exchange an OpenID Connect token of a trusted publisher for a hub token (no auth)",
+)
+def exchange_oidc_token(request: Request, body: Annotated[bytes, Depends(oidc_body)]) -> Any:
+    trusted = hub_of(request).trusted
+    if trusted is None:
+        raise HubError(
+            404,
+            "not-found",
+            "this hub trusts no publisher: trusted publishing needs policy-hub serve "
+            "--publishers FILE",
+        )
+    try:
+        token = OidcIn.model_validate_json(body).token
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
+        ) from exc
+    store = hub_of(request).store
+    try:
+        minted = trusted.exchange(token, store)
+    except OidcRefused as exc:
+        raise HubError(
+            401, "invalid-oidc-token", f"the token is refused: {exc}", reason=str(exc)
+        ) from None
+    except NoPublisherMatched:
+        raise HubError(
+            403,
+            "no-trusted-publisher",
+            "the token is valid, but no trusted publisher of this hub matches its repository, "
+            "owner, workflow and environment",
+        ) from None
+    except JwksUnavailable as exc:
+        raise HubError(503, "unavailable", f"the issuer's keys cannot be read now: {exc}") from None
+    return {
+        "token": minted.token,
+        "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(minted.expires_at)),
+        "policies": list(minted.globs),
+    }
+
+
 def content_refusal(policy: PolicyIn) -> Answer | None:
     """The 422 for a body the schema allows but the hub must not store: a digest that is not
     its content's, or metadata that names another policy version. Decided before the key is
@@ -447,6 +542,7 @@ def create_app(
     faults: Faults | None = None,
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
+    trusted: TrustedPublishing | None = None,
 ) -> FastAPI:
     """The hub as an ASGI app over an initialized store (either engine); `faults` (tests only)
     adds the FaultInjection middleware."""
@@ -462,7 +558,7 @@ def create_app(
         redoc_url=None,
         lifespan=_lifespan,
     )
-    app.state.hub = Hub(store, tokens)
+    app.state.hub = Hub(store, tokens, trusted)
     app.include_router(router)
     if faults is not None:
         # Inside BodyLimit (the last added is outermost): a refused body draws no faults.
