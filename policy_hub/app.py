@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from policy_checks.digest import policy_digest
 from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN
 from policy_hub.answers import Answer, digest_mismatch, error_body, metadata_mismatch
-from policy_hub.auth import READ, WRITE, Tokens
+from policy_hub.auth import READ, WRITE, Caller, Tokens
 from policy_hub.faults import FaultInjection, Faults
 from policy_hub.models import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -32,6 +32,7 @@ from policy_hub.models import (
     DigestMismatch,
     Exists,
     Forbidden,
+    ForbiddenName,
     Health,
     InFlight,
     Internal,
@@ -186,7 +187,11 @@ ANSWERS: dict[int, dict[str, Any]] = {
         "description": "Missing, malformed or unknown bearer token.",
         "headers": {"WWW-Authenticate": _header("`Bearer`", {"type": "string"})},
     },
-    403: {"model": Forbidden, "description": "The token lacks the scope this operation needs."},
+    403: {
+        "model": Annotated[Forbidden | ForbiddenName, Field(discriminator="error")],
+        "description": "`forbidden`: the token lacks the scope this operation needs; "
+        "`forbidden-name`: it may write, but not this name (nothing was stored).",
+    },
     409: {
         "model": CONFLICT,
         "description": "`exists`: the version is already published (`digest` is the stored "
@@ -237,17 +242,40 @@ def hub_of(request: Request) -> Hub:
 bearer = HTTPBearer(auto_error=False)
 
 
+def caller_of(request: Request) -> Caller | None:
+    """Who made this request, as the hub verified it; None when nobody it knows. The sources,
+    in order: the static tokens (--token-file, POLICY_HUB_SERVER_TOKENS, --no-auth)."""
+    authorization = request.headers.get("authorization")
+    return hub_of(request).tokens.caller_of(authorization)
+
+
+def verified_caller(request: Request) -> Caller:
+    """The caller _authorize kept for this request (a route behind require_write)."""
+    caller: Caller = request.state.caller
+    return caller
+
+
+def forbid_unless_writes(caller: Caller, name: str) -> None:
+    """`403 forbidden-name` unless `caller` may write `name`: decided before anything is read
+    or stored, so the answer is the same whether or not the version exists."""
+    if not caller.may_write(name):
+        raise HubError(
+            403, "forbidden-name", "this token may not write policies of this name", name=name
+        )
+
+
 def _authorize(request: Request, scope: str) -> None:
-    granted = hub_of(request).tokens.scopes_of(request.headers.get("authorization"))
-    if granted is None:
+    caller = caller_of(request)
+    if caller is None:
         raise HubError(
             401,
             "unauthorized",
             "missing, malformed or unknown bearer token",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if scope not in granted:
+    if scope not in caller.scopes:
         raise HubError(403, "forbidden", f"this token lacks the {scope} scope")
+    request.state.caller = caller
     if scope == WRITE:
         request.state.writer = True
 
@@ -389,6 +417,8 @@ def create_policy(
     ],
 ) -> JSONResponse:
     hub = hub_of(request)
+    caller = verified_caller(request)
+    forbid_unless_writes(caller, policy.name)
     refused = content_refusal(policy)
     if refused is not None:
         hub.store.audit(policy.name, policy.version, idempotency_key, refused)

@@ -67,7 +67,7 @@ def start_embedded_hub(db_path: Path, token: str, host: str = "127.0.0.1") -> Em
     from policy_hub.auth import Tokens, parse_token_env
     from policy_hub.sqlite_store import SqliteStore
 
-    tokens = Tokens(by_scope=tuple(parse_token_env(f"write:{token}")))
+    tokens = Tokens(entries=tuple(parse_token_env(f"write:{token}")))
     store = SqliteStore(Path(db_path))
     store.initialize()
     sock = listen_socket(host, 0)

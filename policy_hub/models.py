@@ -136,6 +136,14 @@ class Forbidden(ErrorBody):
     error: Literal["forbidden"]
 
 
+class ForbiddenName(ErrorBody):
+    """The caller may write, but not this name (its token's globs do not match it); nothing
+    was stored, whether or not the version exists."""
+
+    error: Literal["forbidden-name"]
+    name: str
+
+
 class NotFound(ErrorBody):
     """No such policy, or no such version of it."""
 

@@ -5,6 +5,7 @@ PostgreSQL database (`db=URL`), with the truth read straight from the database (
     with HubProcess(tmp_path) as hub:            # or the `hub` / `hub_factory` fixtures
         requests.get(f"{hub.url}/health")
         hub.token, hub.read_token                # write and read-only bearer tokens
+        hub.scoped_token                         # writes only SCOPED_GLOBS, label SCOPED_LABEL
         hub.restart(faults="rate_503=0.5,seed=1")  # same db file, new port maybe
         assert hub.created("require-tags", "1.2.0") == 1
 
@@ -32,6 +33,9 @@ START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 10.0
 LISTENING_PREFIX = "policy-hub listening on "
 ENGINES = ("sqlite", "postgresql")
+# The third token of every test hub: it may write only these names (docs/contract.md section 9).
+SCOPED_GLOBS = "deny-*,require-labels"
+SCOPED_LABEL = "team-deny"
 # The `hub` fixture (tests/conftest.py) on each engine, for the tests of docs/contract.md section 5
 # that reach the database; a PostgreSQL run skips (fails in CI) where no server can be started.
 on_both_engines = pytest.mark.parametrize("hub", ENGINES, indirect=True)
@@ -79,14 +83,16 @@ class HubProcess:
         self.db: Path | str = db if db is not None else self.db_path
         self.token = "w-" + secrets.token_urlsafe(24)
         self.read_token = "r-" + secrets.token_urlsafe(24)
+        self.scoped_token = "s-" + secrets.token_urlsafe(24)
         self.token_file = self.workdir / "tokens"
         if token_file is not None:
             # Another process's tokens: a second process of one hub accepts the same ones.
             self.token_file = token_file
-            self.token, self.read_token = _tokens_in(token_file)
+            self.token, self.read_token, self.scoped_token = _tokens_in(token_file)
         else:
             self.token_file.write_text(
                 f"# written by tests/hubprocess.py\nwrite {self.token}\nread {self.read_token}\n"
+                f"write {self.scoped_token} {SCOPED_GLOBS} label={SCOPED_LABEL}\n"
             )
         self.faults = faults
         self.extra_args = extra_args
@@ -201,6 +207,7 @@ class HubProcess:
         return [(str(n), str(v), str(d)) for n, v, d in rows]
 
 
-def _tokens_in(token_file: Path) -> tuple[str, str]:
-    scopes = dict(line.split() for line in token_file.read_text().splitlines() if line[:1] != "#")
-    return scopes["write"], scopes["read"]
+def _tokens_in(token_file: Path) -> tuple[str, str, str]:
+    """The write, read and scoped tokens of a file this module wrote (in that order)."""
+    lines = [line.split() for line in token_file.read_text().splitlines() if line[:1] != "#"]
+    return lines[0][1], lines[1][1], lines[2][1]
