@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from policy_checks.digest import policy_digest
 from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN
 from policy_hub.answers import Answer, digest_mismatch, error_body, metadata_mismatch
-from policy_hub.auth import READ, WRITE, Caller, Tokens
+from policy_hub.auth import READ, WRITE, Caller, Tokens, bearer_token
 from policy_hub.faults import FaultInjection, Faults
 from policy_hub.models import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -58,6 +58,7 @@ from policy_hub.oidc import (
     JwksUnavailable,
     OidcRefused,
     TrustedPublishing,
+    token_sha256,
 )
 from policy_hub.oidc import (
     NoTrustedPublisher as NoPublisherMatched,
@@ -244,9 +245,19 @@ bearer = HTTPBearer(auto_error=False)
 
 def caller_of(request: Request) -> Caller | None:
     """Who made this request, as the hub verified it; None when nobody it knows. The sources,
-    in order: the static tokens (--token-file, POLICY_HUB_SERVER_TOKENS, --no-auth)."""
+    in order: the static tokens (--token-file, POLICY_HUB_SERVER_TOKENS, --no-auth), then the
+    tokens minted by POST /auth/oidc (looked up by their SHA-256, in the store, not expired)."""
     authorization = request.headers.get("authorization")
-    return hub_of(request).tokens.caller_of(authorization)
+    hub = hub_of(request)
+    caller = hub.tokens.caller_of(authorization)
+    if caller is not None or hub.trusted is None:
+        return caller
+    token = bearer_token(authorization)
+    minted = hub.store.minted_caller(token_sha256(token)) if token else None
+    if minted is None:
+        return None
+    globs, publisher = minted
+    return Caller(frozenset((READ, WRITE)), globs, publisher)
 
 
 def verified_caller(request: Request) -> Caller:
