@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from policy_checks import POLICIES_DIR, CheckResult, PolicyChecker, PolicyFiles
-from publisher.hub.client import HubAnswer, HubClient, RetryPolicy
+from publisher.hub.client import HubAnswer, HubClient, RetryPolicy, TokenSource
 from publisher.plugin.items import PolicyItem, PolicyTree
 from publisher.release.delivery import deliver_version
 from publisher.release.guard import check_only
@@ -44,7 +44,7 @@ class ItemRunner:
         self,
         root: Path,
         spec: RunSpec,
-        token: str | None,
+        token: str | TokenSource | None,
         checker: PolicyChecker | None = None,
     ) -> None:
         self.root = root
