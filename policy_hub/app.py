@@ -443,7 +443,7 @@ def create_policy(
     "/auth/oidc",
     response_model=OidcToken,
     responses=answers(
-        (503,),
+        (),
         {
             200: {"description": "A hub token for the names of the matching publishers."},
             401: {
@@ -460,6 +460,10 @@ def create_policy(
                 "description": "This hub trusts no publisher (started without --publishers).",
             },
             422: {"model": Invalid, "description": 'The body is not `{"token": "<JWT>"}`.'},
+            503: {
+                "model": Unavailable,
+                "description": "The issuer's keys (JWKS) or the database cannot be read now.",
+            },
         },
     ),
     openapi_extra={
