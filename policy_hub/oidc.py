@@ -234,6 +234,9 @@ def verify_jwt(
                 "verify_exp": False,
                 "verify_nbf": False,
                 "verify_iat": False,
+                # This hub must be the token's only audience, as on PyPI: a token minted for
+                # several services is not one this hub should be able to replay elsewhere.
+                "strict_aud": True,
             },
         )
     except jwt.InvalidSignatureError as exc:

@@ -175,6 +175,7 @@ HOSTILE: dict[str, tuple[Callable[[TestIssuer], str], str]] = {
     "not-yet-valid": (lambda i: i.token(nbf=int(time.time()) + 600), "nbf: "),
     "issued-in-the-future": (lambda i: i.token(iat=int(time.time()) + 600), "iat: "),
     "wrong-audience": (lambda i: i.token(aud="another-hub"), "aud: "),
+    "several-audiences": (lambda i: i.token(aud=["policy-hub", "another-hub"]), "aud: "),
     "wrong-issuer": (lambda i: i.token(iss="https://token.evil.example"), "iss: "),
     "unknown-kid": (lambda i: i.token(kid="no-such-key"), "kid: "),
     "key-not-in-jwks": (foreign_key, "signature: "),
