@@ -320,6 +320,7 @@ class Hub:
         database = db or str(workdir / "hub.sqlite3")
         cmd = [sys.executable, "-m", "policy_hub", "serve", "--db", database]
         cmd += ["--port", "0", "--token-file", str(workdir / "tokens"), "--no-access-log"]
+        cmd += ["--signing-key", str(workdir / "signing-key.pem")]
         cmd += ["--log-level", "warning"]
         if latency_ms:
             cmd += ["--inject-faults", f"latency_ms={latency_ms}"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio.to_thread
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -24,12 +25,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from policy_checks.digest import policy_digest
 from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN
 from policy_hub.answers import Answer, digest_mismatch, error_body, metadata_mismatch
+from policy_hub.attest import Signer
 from policy_hub.auth import READ, WRITE, Caller, Tokens, bearer_token
 from policy_hub.faults import FaultInjection, Faults
 from policy_hub.models import (
     IDEMPOTENCY_KEY_PATTERN,
     BadRequest,
     DigestMismatch,
+    Envelope,
     Exists,
     Forbidden,
     ForbiddenName,
@@ -39,7 +42,9 @@ from policy_hub.models import (
     Invalid,
     InvalidOidcToken,
     KeyReused,
+    Keys,
     MetadataMismatch,
+    NoAttestation,
     NotFound,
     NoTrustedPublisher,
     OidcIn,
@@ -51,6 +56,7 @@ from policy_hub.models import (
     TooLarge,
     Unauthorized,
     Unavailable,
+    YankIn,
     metadata_mismatches,
     semver_key,
 )
@@ -63,7 +69,7 @@ from policy_hub.oidc import (
 from policy_hub.oidc import (
     NoTrustedPublisher as NoPublisherMatched,
 )
-from policy_hub.store import Store, StoreUnavailable, sha256_of_body
+from policy_hub.store import Provenance, Store, StoreUnavailable, sha256_of_body
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 # POST /auth/oidc's body: a JWT of GitHub is ~1.2 KiB (oidc.MAX_JWT_BYTES caps the token).
@@ -232,6 +238,7 @@ class Hub:
 
     store: Store
     tokens: Tokens
+    signer: Signer
     trusted: TrustedPublishing | None = None  # --publishers; None: POST /auth/oidc is 404
 
 
@@ -318,6 +325,20 @@ async def oidc_body(request: Request) -> bytes:
     if len(raw) > MAX_OIDC_BODY_BYTES:
         raise HubError(413, "too-large", f"request body exceeds {MAX_OIDC_BODY_BYTES} bytes")
     return raw
+
+
+async def yank_body(request: Request) -> YankIn:
+    raw = await request.body()
+    try:
+        return YankIn.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
+        ) from exc
+
+
+NamePath = Annotated[str, Path(pattern=NAME_PATTERN, max_length=64)]
+VersionPath = Annotated[str, Path(pattern=SEMVER_PATTERN, max_length=256)]
 
 
 router = APIRouter()
@@ -435,7 +456,8 @@ def create_policy(
         hub.store.audit(policy.name, policy.version, idempotency_key, refused)
         return JSONResponse(refused.body, refused.status)
     fields = policy.model_dump()
-    answer = hub.store.publish(idempotency_key, sha256_of_body(fields), fields)
+    provenance = Provenance(caller.publisher, hub.signer)
+    answer = hub.store.publish(idempotency_key, sha256_of_body(fields), fields, provenance)
     return JSONResponse(answer.body, answer.status)
 
 
@@ -513,6 +535,83 @@ def exchange_oidc_token(request: Request, body: Annotated[bytes, Depends(oidc_bo
     }
 
 
+@router.get(
+    "/keys",
+    response_model=Keys,
+    # Not under /policies, so the test-only fault injection leaves it alone: no 429 here.
+    responses=answers((503,)),
+    tags=["provenance"],
+    summary="Every public key the hub has signed attestations with (no auth)",
+)
+def get_keys(request: Request) -> dict[str, Any]:
+    return {"keys": hub_of(request).store.keys()}
+
+
+@router.get(
+    "/policies/{name}/{version}/attestation",
+    response_model=Envelope,
+    responses=answers(
+        READ_ANSWERS,
+        {
+            404: {
+                "model": Annotated[NotFound | NoAttestation, Field(discriminator="error")],
+                "description": "`not-found`: no such version; `no-attestation`: the version was "
+                "published before the hub signed its records.",
+            },
+            422: {"model": Invalid, "description": "The name or version is invalid."},
+        },
+    ),
+    dependencies=[Depends(require_read)],
+    tags=["provenance"],
+    summary="The signed DSSE envelope of a version's in-toto Statement",
+)
+def get_attestation(request: Request, name: NamePath, version: VersionPath) -> dict[str, Any]:
+    found, envelope = hub_of(request).store.attestation(name, version)
+    if not found:
+        raise HubError(404, "not-found", f"{name}@{version} is not in the hub")
+    if envelope is None:
+        raise HubError(
+            404,
+            "no-attestation",
+            f"{name}@{version} was published before this hub signed its records",
+        )
+    return envelope
+
+
+@router.post(
+    "/policies/{name}/{version}/yank",
+    response_model=PolicyRecord,
+    responses=answers(
+        (401, 403, 429, 503),
+        {
+            200: {"description": "The record, `yanked` set; a second yank answers the first."},
+            404: {"model": NotFound, "description": "No such policy version."},
+            422: {"model": Invalid, "description": "The name, version or reason is invalid."},
+        },
+    ),
+    dependencies=[Depends(require_write)],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": YankIn.model_json_schema()}},
+        }
+    },
+    tags=["policies"],
+    summary="Yank a version: it stays readable, marked, and is never published again",
+)
+def yank_policy_version(
+    request: Request,
+    name: NamePath,
+    version: VersionPath,
+    body: Annotated[YankIn, Depends(yank_body)],
+) -> dict[str, Any]:
+    forbid_unless_writes(verified_caller(request), name)
+    record = hub_of(request).store.yank(name, version, body.reason)
+    if record is None:
+        raise HubError(404, "not-found", f"{name}@{version} is not in the hub")
+    return record
+
+
 def content_refusal(policy: PolicyIn) -> Answer | None:
     """The 422 for a body the schema allows but the hub must not store: a digest that is not
     its content's, or metadata that names another policy version. Decided before the key is
@@ -588,9 +687,12 @@ def create_app(
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
     trusted: TrustedPublishing | None = None,
+    signer: Signer | None = None,
 ) -> FastAPI:
     """The hub as an ASGI app over an initialized store (either engine); `faults` (tests only)
-    adds the FaultInjection middleware."""
+    adds the FaultInjection middleware. `signer` signs the attestations (`serve` and the
+    embedded hub pass the --signing-key one); without one, a key made for this app only, which
+    /keys still lists once it has signed (keys are stored with the records they sign)."""
     app = FastAPI(
         title="Policy Hub",
         version="1.0.0",
@@ -603,7 +705,7 @@ def create_app(
         redoc_url=None,
         lifespan=_lifespan,
     )
-    app.state.hub = Hub(store, tokens, trusted)
+    app.state.hub = Hub(store, tokens, signer or Signer(Ed25519PrivateKey.generate()), trusted)
     app.include_router(router)
     if faults is not None:
         # Inside BodyLimit (the last added is outermost): a refused body draws no faults.

@@ -1,13 +1,15 @@
-"""`policy-hub serve`: argument parsing, start-up checks (tokens, database, port) with
-one-line errors and exit 2, the "listening" line, and shutdown on SIGTERM/SIGINT. `--db` (or
+"""`policy-hub serve`: argument parsing, start-up checks (tokens, signing key, database, port)
+with one-line errors and exit 2, the "listening" line, and shutdown on SIGTERM/SIGINT. `--db` (or
 POLICY_HUB_DB) is a SQLite file or a `postgresql://` URL; the URL's password is never printed.
 What the server runs on (FastAPI, uvicorn) is imported only when needed; missing, it is one line,
-exit 4.
+exit 4. `policy-hub verify` and `policy-hub yank` (verify.py): exit 0, 1 (a check failed, the
+hub refused), 4 (usage, a file that cannot be used, a hub that cannot be read).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import os
 import signal
@@ -16,10 +18,11 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from policy_hub.attest import SigningKeyError, load_signing_key
 from policy_hub.auth import TOKENS_ENV, TokenConfigError, load_tokens
 from policy_hub.embedded import missing_module_message
-from policy_hub.engines import open_store
-from policy_hub.store import StoreError
+from policy_hub.engines import is_database_url, open_store
+from policy_hub.store import StoreError, StoreUnavailable
 
 if TYPE_CHECKING:
     from policy_hub.oidc import TrustedPublishing
@@ -28,7 +31,12 @@ USAGE_ERROR = 2
 MISSING_MODULE = 4  # a broken environment, as the harness's own configuration errors
 CONFIG_ERROR = 4  # a --publishers file (or a jwks_file it names) that cannot be used
 DEFAULT_OIDC_TOKEN_TTL = 900
+CLIENT_USAGE = 4  # verify and yank: a usage error, as the harness's configuration errors
+CLIENT_COMMANDS = ("verify", "yank")
 DB_ENV = "POLICY_HUB_DB"
+SIGNING_KEY_ENV = "POLICY_HUB_SIGNING_KEY"
+# Beside a SQLite file when no --signing-key is given: `<db>.signing-key.pem`.
+SIGNING_KEY_SUFFIX = ".signing-key.pem"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +68,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--token-file",
         type=Path,
-        help="lines '<read|write> <token>'; '#' starts a comment; write implies read",
+        help="lines '<read|write> <token>' or 'write <token> [<glob>,...] [label=NAME]' (the "
+        "names it may write, fnmatch globs; the label names it in provenance); '#' starts a "
+        "comment; write implies read",
+    )
+    serve.add_argument(
+        "--signing-key",
+        type=Path,
+        metavar="FILE",
+        help=(
+            "PEM Ed25519 private key that signs each new record's attestation; made (mode 0600) "
+            f"when missing; default ${SIGNING_KEY_ENV}, else <db>{SIGNING_KEY_SUFFIX} beside a "
+            "SQLite file (a PostgreSQL hub needs one given: give every process the same file)"
+        ),
     )
     serve.add_argument(
         "--no-auth",
@@ -105,6 +125,47 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--no-access-log", action="store_true", help="do not log one line per request"
     )
+    verify = commands.add_parser(
+        "verify",
+        help="prove where a published version came from",
+        description=(
+            "Check a version's signed attestation (docs/contract.md section 9), one line per "
+            "check. Exit 0 when every check holds, 1 when any fails, 4 for a usage error or a hub "
+            "that cannot be read. Reads with $POLICY_HUB_TOKEN when it is set."
+        ),
+    )
+    verify.add_argument("ref", metavar="NAME@VERSION")
+    verify.add_argument("--hub-url", required=True, metavar="URL")
+    verify.add_argument(
+        "--keys",
+        type=Path,
+        metavar="FILE",
+        help="a JWKS file of the keys to trust (e.g. a saved GET /keys); default: the hub's /keys",
+    )
+    verify.add_argument(
+        "--repository", metavar="OWNER/REPO", help="require it published by this repository"
+    )
+    verify.add_argument(
+        "--workflow", metavar="FILE", help="require this workflow file (e.g. release.yml)"
+    )
+    verify.add_argument(
+        "--local", type=Path, metavar="FOLDER", help="require this version folder's own digest"
+    )
+    verify.add_argument(
+        "--allow-yanked", action="store_true", help="a yanked version may still verify"
+    )
+    yank = commands.add_parser(
+        "yank",
+        help="mark a published version as not to be used",
+        description=(
+            "Yank a version with $POLICY_HUB_TOKEN (a write token that may write its name): it "
+            "stays readable, marked, and is never published again. Exit 0 yanked (or already), 1 "
+            "refused by the hub, 4 usage error or a hub that cannot be read."
+        ),
+    )
+    yank.add_argument("ref", metavar="NAME@VERSION")
+    yank.add_argument("--reason", required=True, metavar="TEXT")
+    yank.add_argument("--hub-url", required=True, metavar="URL")
     return parser
 
 
@@ -164,6 +225,22 @@ def serve(args: argparse.Namespace) -> int:
         store.initialize()
     except StoreError as exc:
         return _fail(str(exc))
+    key_file = args.signing_key or os.environ.get(SIGNING_KEY_ENV, "").strip() or None
+    if key_file is None and is_database_url(db):
+        store.close()
+        return _fail(
+            f"a hub on PostgreSQL needs --signing-key FILE (or {SIGNING_KEY_ENV}): the same "
+            "file for every process"
+        )
+    try:
+        signer = load_signing_key(Path(key_file or db + SIGNING_KEY_SUFFIX))
+    except SigningKeyError as exc:
+        store.close()
+        return _fail(str(exc))
+    # Listed now, so /keys shows a new key before it signs; every create lists its key in its
+    # own transaction anyway (a database down now changes nothing).
+    with contextlib.suppress(StoreUnavailable):
+        store.add_key(signer.jwk)
 
     try:
         sock = listen_socket(args.host, args.port)
@@ -201,6 +278,7 @@ def serve(args: argparse.Namespace) -> int:
         tokens,
         faults,
         max_body_bytes=args.max_body_bytes or MAX_BODY_BYTES,
+        signer=signer,
         trusted=trusted,
     )
     server = make_server(
@@ -242,11 +320,46 @@ def load_trust(path: Path, ttl: int) -> TrustedPublishing | str:
     return trusted
 
 
-def main(argv: list[str] | None = None) -> int:
+def client(args: argparse.Namespace) -> int:
+    """verify or yank: one line per check (stdout), one line per problem (stderr)."""
+    from policy_hub.verify import Unusable, VerifyRequest, parse_ref, run_verify, run_yank
+
+    def out(line: str) -> None:
+        print(line, flush=True)
+
     try:
-        args = build_parser().parse_args(argv)
+        name, version = parse_ref(args.ref)
+        if args.command == "yank":
+            return run_yank(args.hub_url, name, version, args.reason, out, os.environ)
+        request = VerifyRequest(
+            name,
+            version,
+            keys_file=args.keys,
+            repository=args.repository,
+            workflow=args.workflow,
+            local=args.local,
+            allow_yanked=args.allow_yanked,
+        )
+        return run_verify(args.hub_url, request, out, os.environ)
+    except Unusable as exc:
+        print(f"policy-hub {args.command}: error: {exc}", file=sys.stderr, flush=True)
+        return CLIENT_USAGE
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = sys.argv[1:] if argv is None else argv
+    try:
+        try:
+            args = build_parser().parse_args(arguments)
+        except SystemExit as exc:
+            # argparse said what is wrong; verify and yank exit 4 for a usage error.
+            if exc.code == USAGE_ERROR and arguments[:1] and arguments[0] in CLIENT_COMMANDS:
+                return CLIENT_USAGE
+            raise
         if args.command == "serve":
             return serve(args)
+        if args.command in CLIENT_COMMANDS:
+            return client(args)
     except ImportError as exc:
         # An environment without what the hub runs on: one line, never a traceback.
         print(f"policy-hub: error: {missing_module_message(exc)}", file=sys.stderr, flush=True)

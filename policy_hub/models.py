@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from policy_checks.digest import DIGEST_PATTERN
 from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN, SEMVER_RE
+from policy_hub.store import MAX_YANK_REASON
 
 RELEASE_SHA_PATTERN = r"^[0-9a-f]{40}$"
 # Printable ASCII without spaces: the harness sends `<sha>:<name>@<version>`.
@@ -80,6 +81,13 @@ def metadata_mismatches(policy: PolicyIn) -> list[str]:
     return found
 
 
+class Yanked(BaseModel):
+    """When and why a version was yanked (it stays readable, is never published again)."""
+
+    at: str = Field(description="ISO-8601 UTC")
+    reason: str
+
+
 class PolicyRecord(BaseModel):
     """A stored policy version, as GET answers it and as a 201 returns it."""
 
@@ -90,6 +98,59 @@ class PolicyRecord(BaseModel):
     metadata: dict[str, Any]
     definition: dict[str, Any]
     release_sha: str
+    publisher: dict[str, Any] | None = Field(
+        default=None,
+        description="Who published it, as the hub verified it (docs/contract.md section 9): "
+        '`{"kind": "token", "label": ...}` or `{"kind": "github-oidc", ...}`; null for a record '
+        "made before the hub kept provenance",
+    )
+    yanked: Yanked | None = Field(default=None, description="null unless yanked")
+
+
+# A yank's reason: up to MAX_YANK_REASON characters, none of them a control character.
+YANK_REASON_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*\S[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+
+
+class YankIn(BaseModel):
+    """The body of `POST /policies/{name}/{version}/yank`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(
+        min_length=1,
+        max_length=MAX_YANK_REASON,
+        pattern=YANK_REASON_PATTERN,
+        description="why consumers must not use it: one line, no control characters",
+    )
+
+
+class Signature(BaseModel):
+    keyid: str
+    sig: str = Field(description="base64 Ed25519 signature of the DSSE PAE")
+
+
+class Envelope(BaseModel):
+    """A DSSE envelope of an in-toto Statement v1 (docs/contract.md section 9)."""
+
+    payloadType: Literal["application/vnd.in-toto+json"]
+    payload: str = Field(description="base64 of the Statement's JSON")
+    signatures: list[Signature]
+
+
+class PublicKey(BaseModel):
+    """An Ed25519 public key as JWK (RFC 8037); `kid` is the signatures' `keyid`: the
+    unpadded base64url SHA-256 of the 32 raw key bytes."""
+
+    kty: Literal["OKP"]
+    crv: Literal["Ed25519"]
+    x: str
+    kid: str
+
+
+class Keys(BaseModel):
+    """Every public key the hub has ever signed with (old ones stay)."""
+
+    keys: list[PublicKey]
 
 
 class PolicyVersions(BaseModel):
@@ -148,6 +209,12 @@ class NotFound(ErrorBody):
     """No such policy, or no such version of it."""
 
     error: Literal["not-found"]
+
+
+class NoAttestation(ErrorBody):
+    """The version exists but was published before the hub signed its records."""
+
+    error: Literal["no-attestation"]
 
 
 class Exists(ErrorBody):

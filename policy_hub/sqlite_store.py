@@ -5,9 +5,10 @@ short `BEGIN IMMEDIATE` transactions, so they hold however many requests of the 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from policy_hub.store import (
     JTI_KEEP_SECONDS,
     OIDC_TABLES,
     RECORD_COLUMNS,
+    Provenance,
     StoreError,
     StoreUnavailable,
     minted_of,
@@ -59,7 +61,21 @@ CREATE TABLE IF NOT EXISTS audit (
     outcome TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_version ON audit (name, version, status);
+CREATE TABLE IF NOT EXISTS signing_keys (
+    kid TEXT PRIMARY KEY,
+    jwk TEXT NOT NULL,
+    first_used_at TEXT NOT NULL
+);
 """
+# Columns added to `policies` on 2026-12-06 (docs/contract.md section 9), to databases of every
+# age alike (the CREATE above is the first schema, never edited): provenance and yank. NULL in
+# records made before: `publisher: null`, no attestation, not yanked.
+ADDED_COLUMNS = (
+    ("policies", "publisher", "TEXT"),  # JSON of the verified caller's publisher
+    ("policies", "attestation", "TEXT"),  # JSON of the DSSE envelope, made once at creation
+    ("policies", "yanked_at", "TEXT"),
+    ("policies", "yank_reason", "TEXT"),
+)
 
 # A claim older than this belongs to a request that died between claiming its key and
 # finishing (process killed): the key is taken over instead of answering 409 forever.
@@ -92,8 +108,24 @@ class SqliteStore:
                 conn.executescript(SCHEMA)
                 for statement in OIDC_TABLES:
                     conn.execute(statement)
+                self._add_columns(conn)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot use database {self.path}: {exc}") from exc
+
+    @staticmethod
+    def _add_columns(conn: sqlite3.Connection) -> None:
+        """ADDED_COLUMNS missing from this database, in one write transaction: another process
+        starting at once waits for it (busy_timeout) and then finds them there."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for table, column, kind in ADDED_COLUMNS:
+                present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def check(self) -> None:
         try:
@@ -133,9 +165,63 @@ class SqliteStore:
             rows = conn.execute("SELECT version FROM policies WHERE name = ?", (name,)).fetchall()
         return [r[0] for r in rows]
 
+    def attestation(self, name: str, version: str) -> tuple[bool, dict[str, Any] | None]:
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT attestation FROM policies WHERE name = ? AND version = ?",
+                (name, version),
+            ).fetchone()
+        if row is None:
+            return False, None
+        return True, json.loads(row[0]) if row[0] else None
+
+    def keys(self) -> list[dict[str, Any]]:
+        with self.connect() as conn:
+            rows = conn.execute("SELECT jwk FROM signing_keys ORDER BY first_used_at, kid")
+            return [json.loads(r[0]) for r in rows.fetchall()]
+
+    # -- writes besides the create path ----------------------------------------------------
+
+    def add_key(self, jwk: Mapping[str, str]) -> None:
+        with self.connect() as conn:
+            self._add_key(conn, jwk["kid"], json.dumps(dict(jwk), sort_keys=True))
+
+    @staticmethod
+    def _add_key(conn: sqlite3.Connection, kid: str, jwk: str) -> None:
+        conn.execute(
+            "INSERT INTO signing_keys (kid, jwk, first_used_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (kid) DO NOTHING",
+            (kid, jwk, utc_now()),
+        )
+
+    def yank(self, name: str, version: str, reason: str) -> dict[str, Any] | None:
+        """One write transaction: the first yank sets `yanked`, a later one changes nothing."""
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                changed = conn.execute(
+                    "UPDATE policies SET yanked_at = ?, yank_reason = ?"
+                    " WHERE name = ? AND version = ? AND yanked_at IS NULL",
+                    (utc_now(), reason, name, version),
+                ).rowcount
+                row = conn.execute(
+                    f"SELECT {RECORD_COLUMNS} FROM policies WHERE name = ? AND version = ?",
+                    (name, version),
+                ).fetchone()
+                if row is not None:
+                    outcome = "yanked" if changed else "already-yanked"
+                    self._audit(conn, "YANK", name, version, None, Answer(200, {}, outcome))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return None if row is None else record_of(row)
+
     # -- the create path -----------------------------------------------------------------
 
-    def publish(self, key: str, body_sha256: str, policy: dict[str, Any]) -> Answer:
+    def publish(
+        self, key: str, body_sha256: str, policy: dict[str, Any], provenance: Provenance
+    ) -> Answer:
         """Claim the key (its own transaction), then create; a claim whose create failed is
         given up, so a retry is not told "in-flight"."""
         settled = self.claim(key, body_sha256)
@@ -143,7 +229,7 @@ class SqliteStore:
             self.audit(policy["name"], policy["version"], key, settled)
             return settled
         try:
-            return self.create(key, policy)
+            return self.create(key, policy, provenance)
         except BaseException:
             self.release(key)
             raise
@@ -183,8 +269,9 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
                 raise
 
-    def create(self, key: str, policy: dict[str, Any]) -> Answer:
-        """Insert the record for a claimed key and remember the answer under that key."""
+    def create(self, key: str, policy: dict[str, Any], provenance: Provenance) -> Answer:
+        """Insert the record for a claimed key, with its publisher and the attestation signed
+        for it, and remember the answer under that key."""
         published_at = utc_now()
         with self.connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
@@ -192,9 +279,13 @@ class SqliteStore:
                 try:
                     conn.execute(
                         "INSERT INTO policies (name, version, digest, metadata, definition,"
-                        " release_sha, idempotency_key, published_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (*version_row(policy, key), published_at),
+                        " release_sha, idempotency_key, published_at, publisher, attestation)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            *version_row(policy, key),
+                            published_at,
+                            *provenance.columns(policy, published_at),
+                        ),
                     )
                 except sqlite3.IntegrityError:
                     stored = conn.execute(
@@ -203,7 +294,8 @@ class SqliteStore:
                     ).fetchone()
                     answer = exists(policy, stored[0])
                 else:
-                    answer = created(policy, published_at)
+                    answer = created(policy, published_at, provenance.publisher)
+                    self._add_key(conn, *provenance.key_row())
                 conn.execute(
                     "UPDATE idempotency SET state = 'done', status = ?, response_json = ?"
                     " WHERE key = ?",

