@@ -421,3 +421,32 @@ def test_an_owner_id_given_as_a_number_is_read_as_its_digits(tmp_path: Path) -> 
     trusted = load_trust(file, 900)
     assert not isinstance(trusted, str), trusted
     assert trusted.trust.publishers[0].repository_owner_id == OWNER_ID
+
+
+@pytest.mark.parametrize("ttl", ["0", "86401", "-5"])
+def test_an_oidc_token_ttl_out_of_range_is_a_usage_error(tmp_path: Path, ttl: str) -> None:
+    done = subprocess.run(
+        [
+            *(sys.executable, "-m", "policy_hub", "serve", "--db", str(tmp_path / "hub.sqlite3")),
+            *("--no-auth", "--port", "0", "--oidc-token-ttl", ttl),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "policy-hub: error: --oidc-token-ttl: give seconds between 1 and 86400 (default 900)"
+    ]
+
+
+def test_a_jwks_file_without_a_usable_key_stops_the_hub_at_start(tmp_path: Path) -> None:
+    issuer = TestIssuer(serve=False)
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text('{"keys": [{"kty": "oct", "kid": "k", "k": "c2VjcmV0"}]}')
+    file = issuer.publishers_file(tmp_path / "publishers.yaml", jwks_file=jwks)
+    message = load_trust(file, 900)
+    assert message == (
+        f"--publishers {file}: jwks_file {jwks} holds no RSA (RS256) or EC P-256 (ES256) "
+        "signing key with a 'kid'"
+    )
