@@ -39,9 +39,14 @@ def issuer() -> Iterator[TestIssuer]:
         yield made
 
 
-def trusting_hub(issuer: TestIssuer, folder: Path, *args: str) -> HubProcess:
+def trusting_hub(
+    issuer: TestIssuer,
+    folder: Path,
+    *args: str,
+    publishers: list[dict[str, object]] | None = None,
+) -> HubProcess:
     folder.mkdir(parents=True, exist_ok=True)
-    file = issuer.publishers_file(folder / "publishers.yaml", [publisher()])
+    file = issuer.publishers_file(folder / "publishers.yaml", publishers or [publisher()])
     return HubProcess(folder / "hub", extra_args=("--publishers", str(file), *args))
 
 
@@ -165,6 +170,26 @@ def test_another_repository_cannot_publish_these_names(
         assert repo.baseline is None
 
 
+def test_a_trusted_repository_cannot_publish_names_outside_its_globs(
+    repo: PolicyRepo, issuer: TestIssuer, tmp_path: Path
+) -> None:
+    # Mallory's repository is a trusted publisher too, of mallory-* only.
+    mallory = publisher(repository="mallory/policies", policies=["mallory-*"])
+    with (
+        trusting_hub(issuer, tmp_path / "hub", publishers=[publisher(), mallory]) as hub,
+        RunnerTokenEndpoint(
+            lambda aud: issuer.token(aud=aud, repository="mallory/policies")
+        ) as runner,
+    ):
+        result = actions_job(repo, hub, runner, tmp_path)
+        assert result.returncode == 1, result.output
+        assert "this workflow may publish mallory-*" in result.stdout
+        assert "Release failed – no policies delivered" in result.stdout
+        assert result.stdout.count("forbidden-name") >= 3
+        assert hub.records() == []
+        assert repo.baseline is None
+
+
 def test_a_refused_jwt_is_one_line_naming_the_hubs_reason(
     repo: PolicyRepo, issuer: TestIssuer, tmp_path: Path
 ) -> None:
@@ -239,8 +264,9 @@ def test_the_audience_comes_from_the_ini_key(
         assert "aud: the token is not for this hub's audience 'policy-hub'" in result.stderr
 
 
+@pytest.mark.parametrize("workers", ["0", "2"])
 def test_a_long_run_renews_its_hub_token(
-    repo: PolicyRepo, issuer: TestIssuer, tmp_path: Path
+    repo: PolicyRepo, issuer: TestIssuer, tmp_path: Path, workers: str
 ) -> None:
     for index in range(6):
         repo.add_policy(f"deny-slow-{index}", "1.0.0")
@@ -252,10 +278,14 @@ def test_a_long_run_renews_its_hub_token(
         ) as hub,
         RunnerTokenEndpoint(lambda aud: issuer.token(aud=aud)) as runner,
     ):
-        result = actions_job(repo, hub, runner, tmp_path)
+        result = actions_job(repo, hub, runner, tmp_path, "-n", workers)
         assert result.returncode == 0, result.output
         assert len(hub.records()) == 9
-        assert len(runner.audiences) >= 3, runner.audiences
+        # Each process exchanged once, then renewed: a worker's items outlive one hub token
+        # (4 or 5 versions of 0.6 s against 2 s), so a worker that did not renew would have
+        # been refused (TOKEN REFUSED, not-attempted), which the assertions below rule out.
+        processes = 1 + int(workers)
+        assert len(runner.audiences) > processes, runner.audiences
         assert "Release successful – all 9 policies delivered" in result.stdout
         # None of its tokens was refused on the way: each was renewed before it expired.
         assert "TOKEN REFUSED" not in result.stdout

@@ -42,9 +42,25 @@ LATER_REFUSAL = (
 
 
 def _auth_reason(answer: HubAnswer) -> str:
+    body = answer.body if isinstance(answer.body, dict) else {}
+    if body.get("error") == "token-unavailable":
+        # Trusted publishing could not renew its hub token (HubClient said why, printable).
+        return f"no hub token: {body.get('detail')}"
     return (
         f"the hub refused the token (HTTP {answer.status}): check POLICY_HUB_TOKEN "
         "and that it has write access"
+    )
+
+
+def _forbidden_name(answer: HubAnswer, name: str) -> bool:
+    """`403 forbidden-name` for this very name (docs/contract.md section 9): the token may write
+    other names, so only this version fails."""
+    body = answer.body
+    return (
+        answer.status == 403
+        and isinstance(body, dict)
+        and body.get("error") == "forbidden-name"
+        and body.get("name") == name
     )
 
 
@@ -159,7 +175,12 @@ def deliver_version(
                 out, Outcome.ALREADY_IN_HUB, release_sha, record.digest, "already in the hub (409)"
             )
     out.outcome = Outcome.PUBLISH_FAILED
-    if status in (401, 403):
+    if _forbidden_name(answer, result.name):
+        out.reason = (
+            f"forbidden-name: the hub's token may not publish {result.name} (the names of its "
+            "token line, or of the trusted publishers this workflow matches, leave it out)"
+        )
+    elif status in (401, 403):
         out.reason = _auth_reason(answer)
         if token_refused is not None:
             token_refused.mark(out.reason)
