@@ -15,8 +15,10 @@ import contextlib
 import hashlib
 import json
 import os
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -116,11 +118,13 @@ class Signer:
     def __repr__(self) -> str:  # never the private key
         return f"Signer(kid={self.kid!r})"
 
-    @property
+    # Computed once (cached_property writes the instance's __dict__, frozen or not): every
+    # record's create names the key.
+    @cached_property
     def kid(self) -> str:
         return key_id(self.key.public_key())
 
-    @property
+    @cached_property
     def jwk(self) -> dict[str, str]:
         return jwk_of(self.key.public_key())
 
@@ -215,7 +219,7 @@ def _create_key_file(path: Path) -> None:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, KEY_FILE_MODE)
         try:

@@ -53,6 +53,7 @@ class EmbeddedHub:
 
 # The embedded hub's signing key, in the folder of its database (`.policyhub-local/`).
 SIGNING_KEY_FILE = "signing-key.pem"
+EMBEDDED_LABEL = "local"
 
 
 def start_embedded_hub(db_path: Path, token: str, host: str = "127.0.0.1") -> EmbeddedHub:
@@ -70,10 +71,12 @@ def start_embedded_hub(db_path: Path, token: str, host: str = "127.0.0.1") -> Em
     except ImportError as exc:
         raise HubUnavailable(missing_module_message(exc)) from exc
     from policy_hub.attest import load_signing_key
-    from policy_hub.auth import Tokens, parse_token_env
+    from policy_hub.auth import WRITE, TokenEntry, Tokens, parse_token_env
     from policy_hub.sqlite_store import SqliteStore
 
-    tokens = Tokens(entries=tuple(parse_token_env(f"write:{token}")))
+    (checked,) = parse_token_env(f"write:{token}")  # TokenConfigError unless token68
+    # Its records say they came from the embedded hub: {"kind": "token", "label": "local"}.
+    tokens = Tokens(entries=(TokenEntry(WRITE, checked.token, None, EMBEDDED_LABEL),))
     signer = load_signing_key(Path(db_path).parent / SIGNING_KEY_FILE)
     store = SqliteStore(Path(db_path))
     store.initialize()

@@ -107,8 +107,10 @@ class PolicyRecord(BaseModel):
     yanked: Yanked | None = Field(default=None, description="null unless yanked")
 
 
-# A yank's reason: up to MAX_YANK_REASON characters, none of them a control character.
-YANK_REASON_PATTERN = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*\S[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+# A yank's reason: up to MAX_YANK_REASON characters, none of them a control character (C0, DEL,
+# C1, the Unicode line and paragraph separators), and not only spaces.
+_CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+YANK_REASON_PATTERN = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
 
 
 class YankIn(BaseModel):

@@ -273,6 +273,8 @@ class SqliteStore:
         """Insert the record for a claimed key, with its publisher and the attestation signed
         for it, and remember the answer under that key."""
         published_at = utc_now()
+        # Signed before the write lock is taken: the one writer at a time holds it no longer.
+        provenance_columns = provenance.columns(policy, published_at)
         with self.connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -281,11 +283,7 @@ class SqliteStore:
                         "INSERT INTO policies (name, version, digest, metadata, definition,"
                         " release_sha, idempotency_key, published_at, publisher, attestation)"
                         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            *version_row(policy, key),
-                            published_at,
-                            *provenance.columns(policy, published_at),
-                        ),
+                        (*version_row(policy, key), published_at, *provenance_columns),
                     )
                 except sqlite3.IntegrityError:
                     stored = conn.execute(

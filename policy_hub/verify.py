@@ -23,7 +23,6 @@ from urllib.parse import quote, urlsplit
 
 import requests
 
-from policy_checks.checker import content_digest
 from policy_checks.digest import DIGEST_RE, policy_digest
 from policy_checks.model import PolicyFiles
 from policy_checks.naming import DEFINITION_FILE, METADATA_FILE, NAME_RE, SEMVER_RE
@@ -204,6 +203,9 @@ def read_jwks(path: Path) -> list[Mapping[str, Any]]:
 def local_digest(folder: Path) -> str | None:
     """The digest of a version folder's own files, as the harness computes it; Unusable when it
     is not a version folder, None when its files cannot be read as a policy."""
+    # Imported here: the checker brings the CEL engine, which only --local needs (~0.2 s).
+    from policy_checks.checker import content_digest
+
     folder = Path(folder)
     try:
         metadata = (folder / METADATA_FILE).read_bytes()

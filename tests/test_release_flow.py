@@ -284,6 +284,35 @@ def test_read_only_token_cannot_publish_and_is_refused_once(
     assert [hub.created(n, "1.0.0") for n in ("alpha", "beta", "gamma")] == [0, 0, 0]
 
 
+def test_a_name_outside_the_tokens_globs_fails_that_version_only(
+    repo: PolicyRepo, hub: HubProcess
+) -> None:
+    """docs/contract.md section 9: the hub's `403 forbidden-name` fails that version
+    (`publish-failed`, naming forbidden-name); the token is not refused, the others go on."""
+    for name in ("alpha", "deny-host-path", "require-labels"):
+        repo.add_policy(name, "1.0.0")
+    repo.commit()
+    result = repo.pytest(
+        "--release",
+        "--junitxml=report.xml",
+        env={"POLICY_HUB_URL": hub.url, "POLICY_HUB_TOKEN": hub.scoped_token},
+    )
+    assert result.returncode == 1
+    assert "forbidden-name: this token may not publish alpha" in result.stdout
+    assert "TOKEN REFUSED" not in result.stdout
+    assert repo.delivered_versions() == {("deny-host-path", "1.0.0"), ("require-labels", "1.0.0")}
+    outcomes = {
+        case: p["outcome"] for case, p in junit_properties(repo.path / "report.xml").items()
+    }
+    assert outcomes == {
+        "alpha@1.0.0": "publish-failed",
+        "deny-host-path@1.0.0": "published",
+        "require-labels@1.0.0": "published",
+    }
+    assert hub.created("alpha", "1.0.0") == 0
+    assert hub.created("deny-host-path", "1.0.0") == 1
+
+
 def test_releasing_an_older_commit_never_moves_the_baseline_back(
     repo: PolicyRepo, hub: HubProcess
 ) -> None:

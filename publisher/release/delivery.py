@@ -52,18 +52,6 @@ def _auth_reason(answer: HubAnswer) -> str:
     )
 
 
-def _forbidden_name(answer: HubAnswer, name: str) -> bool:
-    """`403 forbidden-name` for this very name (docs/contract.md section 9): the token may write
-    other names, so only this version fails."""
-    body = answer.body
-    return (
-        answer.status == 403
-        and isinstance(body, dict)
-        and body.get("error") == "forbidden-name"
-        and body.get("name") == name
-    )
-
-
 def deliver_version(
     result: CheckResult,
     client: HubClient,
@@ -175,10 +163,15 @@ def deliver_version(
                 out, Outcome.ALREADY_IN_HUB, release_sha, record.digest, "already in the hub (409)"
             )
     out.outcome = Outcome.PUBLISH_FAILED
-    if _forbidden_name(answer, result.name):
+    if (
+        status == 403
+        and isinstance(answer.body, dict)
+        and answer.body.get("error") == ("forbidden-name")
+    ):
+        # The token may write other names (docs/contract.md section 9): this version only.
         out.reason = (
-            f"forbidden-name: the hub's token may not publish {result.name} (the names of its "
-            "token line, or of the trusted publishers this workflow matches, leave it out)"
+            f"publish failed: HTTP 403 forbidden-name: this token may not publish {result.name}"
+            " (the names its hub token line or trusted publisher allows)"
         )
     elif status in (401, 403):
         out.reason = _auth_reason(answer)
