@@ -697,9 +697,10 @@ def create_app(
         title="Policy Hub",
         version="1.0.0",
         description=(
-            "The reference Policy Hub (docs/contract.md section 5). Every request but /health and "
-            "/openapi.json needs `Authorization: Bearer <token>`: GET needs the read scope, "
-            "POST the write scope (write implies read)."
+            "The reference Policy Hub (docs/contract.md section 5). Every request but /health, "
+            "/openapi.json, /keys and POST /auth/oidc needs `Authorization: Bearer <token>`: GET "
+            "needs the read scope, POST the write scope (write implies read). POST /auth/oidc "
+            "exchanges a trusted publisher's OpenID Connect token for such a token (section 9)."
         ),
         docs_url=None,
         redoc_url=None,
