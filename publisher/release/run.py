@@ -442,10 +442,14 @@ class ReleaseRun(Run):
             self.write_line(f"policy-hub: ERROR: {problem}")
             return problem
         if answer.status in (401, 403):
+            check = (
+                "the token trusted publishing just obtained; check the hub's logs"
+                if isinstance(self.token, OidcExchange)
+                else "POLICY_HUB_TOKEN and that it has read and write access"
+            )
             problem = (
                 f"not attempted: the hub at {hub_url} refused the token "
-                f"(HTTP {answer.status}); "
-                "check POLICY_HUB_TOKEN and that it has read and write access"
+                f"(HTTP {answer.status}); check {check}"
             )
             self.write_line(f"policy-hub: ERROR: {problem}")
             return problem
