@@ -437,7 +437,8 @@ class ReleaseRun(Run):
             problem = (
                 f"not attempted: POLICY_HUB_TOKEN is not set, and the hub at {hub_url} "
                 f"asks for one (HTTP {answer.status}); set it (in GitHub Actions: a repository "
-                "secret passed as env POLICY_HUB_TOKEN)"
+                "secret passed as env POLICY_HUB_TOKEN, or trusted publishing: the job's "
+                "`permissions: id-token: write` and the hub's --publishers)"
             )
             self.write_line(f"policy-hub: ERROR: {problem}")
             return problem
