@@ -55,6 +55,8 @@ def trusting_hub(
         [
             publisher(),
             publisher(repository=ENV_REPOSITORY, environment="production", policies=["env-*"]),
+            # The default repository's workflow, in its production environment, may do more.
+            publisher(environment="production", policies=["prod-*", "deny-*"]),
         ],
     )
     with HubProcess(folder / "hub", extra_args=("--publishers", str(file))) as hub:
@@ -253,6 +255,21 @@ def test_every_condition_of_a_publisher_must_hold(
     trusting_hub: HubProcess, issuer: TestIssuer, claims: dict[str, str]
 ) -> None:
     assert_json_error(exchange(trusting_hub, issuer.token(**claims)), 403, "no-trusted-publisher")
+
+
+def test_a_token_of_several_publishers_may_write_all_their_names(
+    trusting_hub: HubProcess, issuer: TestIssuer
+) -> None:
+    answer = exchange(trusting_hub, issuer.token(environment="production"))
+    assert answer.json()["policies"] == ["deny-*", "require-*", "prod-*"]
+    created = requests.post(
+        f"{trusting_hub.url}/policies",
+        json=policy_body(name="prod-only"),
+        headers=auth(answer.json()["token"], "union-1"),
+        timeout=10,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["publisher"]["environment"] == "production"
 
 
 def test_the_repository_is_compared_without_case(
