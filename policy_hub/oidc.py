@@ -112,7 +112,9 @@ def fetch_jwks(url: str, pool: urllib3.PoolManager | None = None) -> bytes:
                 raise JwksUnavailable(f"the JWKS at {url} answered HTTP {response.status}")
             chunks: list[bytes] = []
             size = 0
-            for chunk in response.stream(64 * 1024):
+            # Not decoded: a JWKS is small JSON, and a compressed answer (asked for or not)
+            # could inflate past any cap before a chunk is counted; it is "not JSON" instead.
+            for chunk in response.stream(64 * 1024, decode_content=False):
                 size += len(chunk)
                 if size > JWKS_MAX_BYTES:
                     raise JwksUnavailable(f"the JWKS at {url} is over {JWKS_MAX_BYTES} bytes")
@@ -132,12 +134,17 @@ def fetch_jwks(url: str, pool: urllib3.PoolManager | None = None) -> bytes:
 
 @dataclass
 class IssuerKeys:
-    """One issuer's keys, cached; `key(kid)` reads them again once when `kid` is unknown."""
+    """One issuer's keys, cached; `key(kid)` reads them again once when `kid` is unknown, and
+    when they are an hour old. A read that fails keeps the keys it had (as PyPI does), and is
+    not tried again within JWKS_REFETCH_SECONDS: requests meanwhile hear of the failure at once
+    instead of queueing behind another read of an endpoint that hangs."""
 
     issuer: Issuer
     fetch: Callable[[str], bytes] = fetch_jwks
     _keys: dict[str, jwt.PyJWK] = field(default_factory=dict)
-    _read_at: float | None = None
+    _read_at: float | None = None  # the last read that gave keys
+    _tried_at: float | None = None  # the last read, whatever came of it
+    _failure: str | None = None  # why the last read failed, if it did
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -169,14 +176,26 @@ class IssuerKeys:
         with self._lock:
             now = time.monotonic()
             stale = self._read_at is None or now - self._read_at > JWKS_MAX_AGE_SECONDS
-            if stale:
+            if not stale and kid in self._keys:
+                return self._keys[kid]
+            cooling = (
+                self.issuer.jwks_file is None
+                and self._tried_at is not None
+                and now - self._tried_at < JWKS_REFETCH_SECONDS
+            )
+            if cooling:
+                if self._failure is not None and kid not in self._keys:
+                    raise JwksUnavailable(self._failure)
+                return self._keys.get(kid)
+            self._tried_at = now
+            try:
                 self.load()
-            elif kid not in self._keys:
-                assert self._read_at is not None
-                if self.issuer.jwks_file is not None or now - self._read_at >= (
-                    JWKS_REFETCH_SECONDS
-                ):
-                    self.load()
+            except JwksUnavailable as exc:
+                self._failure = str(exc)
+                if kid not in self._keys:
+                    raise
+            else:
+                self._failure = None
             return self._keys.get(kid)
 
 

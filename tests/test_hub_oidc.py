@@ -467,3 +467,42 @@ def test_a_jwks_file_without_a_usable_key_stops_the_hub_at_start(tmp_path: Path)
         f"--publishers {file}: jwks_file {jwks} holds no RSA (RS256) or EC P-256 (ES256) "
         "signing key with a 'kid'"
     )
+
+
+# -- IssuerKeys on its own (a stand-in fetch) ------------------------------------------
+
+
+def test_the_keys_are_read_once_kept_when_a_read_fails_and_not_hammered(
+    issuer: TestIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from policy_hub import oidc
+
+    calls: list[str] = []
+    answers: list[bytes | Exception] = [json.dumps(issuer.jwks()).encode()]
+
+    def fetch(url: str) -> bytes:
+        calls.append(url)
+        answer = answers[min(len(calls), len(answers)) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    config = oidc.Issuer(issuer.issuer, "policy-hub", jwks_url=issuer.jwks_url)
+    keys = oidc.IssuerKeys(config, fetch)
+    assert keys.key(issuer.rsa_kid) is not None and len(calls) == 1
+    assert keys.key(issuer.ec_kid) is not None and len(calls) == 1  # cached
+    answers.append(oidc.JwksUnavailable("fetching the JWKS at x timed out"))
+    clock = [time.monotonic() + 5]
+    monkeypatch.setattr(oidc.time, "monotonic", lambda: clock[0])
+    # An unknown kid reads again; the read fails: that is the answer (503), not "no such key".
+    with pytest.raises(oidc.JwksUnavailable, match="timed out"):
+        keys.key("rotated-in")
+    assert len(calls) == 2
+    # Within the cool-down, the failure is told at once, without another read.
+    with pytest.raises(oidc.JwksUnavailable):
+        keys.key("rotated-in")
+    assert len(calls) == 2
+    # The keys it had still verify, even when an hour old and the endpoint still fails.
+    clock[0] += oidc.JWKS_MAX_AGE_SECONDS + 1
+    assert keys.key(issuer.rsa_kid) is not None
+    assert len(calls) == 3
