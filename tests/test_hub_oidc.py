@@ -11,6 +11,7 @@ import base64
 import hashlib
 import hmac
 import json
+import re
 import subprocess
 import sys
 import time
@@ -506,3 +507,19 @@ def test_the_keys_are_read_once_kept_when_a_read_fails_and_not_hammered(
     clock[0] += oidc.JWKS_MAX_AGE_SECONDS + 1
     assert keys.key(issuer.rsa_kid) is not None
     assert len(calls) == 3
+
+
+def test_the_readmes_publishers_file_is_one_the_hub_accepts(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    [example] = re.findall(r"```yaml\n(issuers:\n.*?)```", readme, re.S)
+    file = tmp_path / "publishers.yaml"
+    file.write_text(example)
+    trusted = load_trust(file, 900)
+    assert not isinstance(trusted, str), trusted
+    [only] = trusted.trust.publishers
+    assert (only.repository, only.repository_owner_id, only.workflow) == (
+        "acme/security-policies",
+        "1342004",
+        "release.yml",
+    )
+    assert only.environment == "production" and only.policies == ("deny-*", "require-tags")
