@@ -288,6 +288,9 @@ class PostgresStore:
             reconnect_timeout=RECONNECT_SECONDS,
         )
         self._schema_lock = threading.Lock()
+        # Keys this process saw committed to signing_keys (rows are never deleted): a create
+        # lists its key in its own transaction only until then, sparing a statement per POST.
+        self._listed_keys: set[str] = set()
         self._available = True
         self._filter = _RedactingFilter(self.redact)
         for name in REDACTED_LOGGERS:
@@ -440,6 +443,7 @@ class PostgresStore:
     def add_key(self, jwk: Mapping[str, str]) -> None:
         with self._connection() as conn:
             self._add_key(conn, jwk["kid"], json.dumps(dict(jwk), sort_keys=True))
+        self._listed_keys.add(jwk["kid"])
 
     @staticmethod
     def _add_key(conn: psycopg.Connection[Any], kid: str, jwk: str) -> None:
@@ -482,6 +486,8 @@ class PostgresStore:
         except psycopg.errors.LockNotAvailable:
             # The same key is held by a transaction that has not finished in time.
             return in_flight()
+        if answer.outcome == "created":
+            self._listed_keys.add(provenance.signer.kid)  # committed: never listed again
         return answer
 
     def _publish(
@@ -492,9 +498,11 @@ class PostgresStore:
         policy: dict[str, Any],
         provenance: Provenance,
     ) -> Answer:
+        # now() is the transaction's start, the same in every statement of it: the record's
+        # published_at, read here so the attestation can be signed before the record is inserted.
         taken = conn.execute(
             "INSERT INTO idempotency (key, body_sha256, status, response_json)"
-            " VALUES (%s, %s, 0, '') ON CONFLICT (key) DO NOTHING RETURNING key",
+            f" VALUES (%s, %s, 0, '') ON CONFLICT (key) DO NOTHING RETURNING {NOW_TEXT}",
             (key, body_sha256),
         ).fetchone()
         if taken is None:
@@ -511,9 +519,7 @@ class PostgresStore:
             return answer
         # The database's clock stamps the record, and the attestation signed here holds the same
         # stamp: it is made once, in this transaction, and stored with the record.
-        now = conn.execute(f"SELECT {NOW_TEXT}").fetchone()
-        assert now is not None
-        published_at = str(now[0])
+        published_at = str(taken[0])
         inserted = conn.execute(
             "INSERT INTO policies (name, version, digest, metadata, definition, release_sha,"
             " idempotency_key, published_at, publisher, attestation)"
@@ -530,7 +536,8 @@ class PostgresStore:
             answer = exists(policy, str(stored[0]))
         else:
             answer = created(policy, str(inserted[0]), provenance.publisher)
-            self._add_key(conn, *provenance.key_row())
+            if provenance.signer.kid not in self._listed_keys:
+                self._add_key(conn, *provenance.key_row())
         conn.execute(
             "UPDATE idempotency SET status = %s, response_json = %s WHERE key = %s",
             (answer.status, stored_answer(answer), key),

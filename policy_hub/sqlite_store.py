@@ -91,6 +91,9 @@ class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.location = str(self.path)
+        # Keys this process saw committed to signing_keys (rows are never deleted): a create
+        # lists its key in its own transaction only until then.
+        self._listed_keys: set[str] = set()
 
     def initialize(self) -> None:
         """Create the tables and switch to WAL, or raise StoreError saying why not."""
@@ -185,6 +188,7 @@ class SqliteStore:
     def add_key(self, jwk: Mapping[str, str]) -> None:
         with self.connect() as conn:
             self._add_key(conn, jwk["kid"], json.dumps(dict(jwk), sort_keys=True))
+        self._listed_keys.add(jwk["kid"])
 
     @staticmethod
     def _add_key(conn: sqlite3.Connection, kid: str, jwk: str) -> None:
@@ -293,7 +297,8 @@ class SqliteStore:
                     answer = exists(policy, stored[0])
                 else:
                     answer = created(policy, published_at, provenance.publisher)
-                    self._add_key(conn, *provenance.key_row())
+                    if provenance.signer.kid not in self._listed_keys:
+                        self._add_key(conn, *provenance.key_row())
                 conn.execute(
                     "UPDATE idempotency SET state = 'done', status = ?, response_json = ?"
                     " WHERE key = ?",
@@ -304,6 +309,8 @@ class SqliteStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+        if answer.outcome == "created":
+            self._listed_keys.add(provenance.signer.kid)
         return answer
 
     def release(self, key: str) -> None:

@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from policy_hub.attest import PREDICATE_TYPE, EnvelopeError, load_signing_key, pae, verify_envelope
 from policy_hub.auth import READ, WRITE, Caller, TokenConfigError, Tokens, parse_token_lines
 from policy_hub.sqlite_store import SqliteStore
+from policy_hub.store import Provenance, sha256_of_body
 from publisher.hub.client import HubRecord, hub_record
 from tests.hubprocess import SCOPED_LABEL, HubProcess, db_query, on_both_engines
 from tests.test_hub_api import RELEASE_SHA, assert_json_error, auth, policy_body
@@ -569,3 +570,22 @@ def test_the_harness_reads_records_with_provenance_and_yank(hub: HubProcess) -> 
     )
     exists = post_as(hub, hub.token, body, "k2").json()
     assert hub_record(exists, "require-tags", "1.2.0") is not None
+
+
+def test_a_key_that_signs_is_listed_by_the_creating_transaction(tmp_path: Path) -> None:
+    """A process whose start could not list its key (a database down at start) lists it with
+    the first record it signs; later creates of the process skip that statement."""
+    store = SqliteStore(tmp_path / "hub.sqlite3")
+    store.initialize()
+    signer = load_signing_key(tmp_path / "key.pem")
+    provenance = Provenance({"kind": "token", "label": None}, signer)
+    assert store.keys() == []
+    for version in ("1.0.0", "2.0.0"):
+        body = policy_body(version=version)
+        assert store.publish(version, sha256_of_body(body), body, provenance).status == 201
+    assert store.keys() == [signer.jwk]
+    # Another process (its own store object) with the same key lists it once, not twice.
+    other = SqliteStore(tmp_path / "hub.sqlite3")
+    body = policy_body(version="3.0.0")
+    assert other.publish("3", sha256_of_body(body), body, provenance).status == 201
+    assert store.keys() == [signer.jwk]

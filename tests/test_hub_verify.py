@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from policy_hub.attest import jwk_of, load_signing_key
 from policy_hub.sqlite_store import SqliteStore
 from policy_hub.store import Provenance, sha256_of_body
+from tests.hostilehub import HostileHub, Rule
 from tests.hubprocess import HubProcess
 from tests.pgserver import free_port
 from tests.test_hub_api import auth, policy_body
@@ -292,3 +293,38 @@ def test_a_hub_that_cannot_be_read_is_exit_4(hub: HubProcess) -> None:
     for result in (closed, unauthorized, plain, plain_remote):
         assert "Traceback" not in result.stderr
         assert_no_secret(result, "t0ken-value", "t0ken-v", hub.token, hub.read_token)
+
+
+def test_hostile_hub_text_is_escaped_and_hostile_shapes_fail_without_a_traceback(
+    hub: HubProcess,
+) -> None:
+    """A hub in front of the real one (tests/hostilehub.py) answers a yanked record whose
+    reason holds terminal escapes and a workflow command, then nonsense of every shape."""
+    publish(hub)
+    record = requests.get(
+        f"{hub.url}/policies/deny-privileged/1.2.0", headers=auth(hub.token), timeout=10
+    ).json()
+    record["yanked"] = {"at": "now", "reason": "\x1b[2J\n::error::pwned \u202e" + "x" * 5000}
+    rules = [Rule("GET", r"^/policies/deny-privileged/1\.2\.0$", 200, record)]
+    with HostileHub(rules, upstream=hub.url) as hostile:
+        result = cli("verify", "deny-privileged@1.2.0", "--hub-url", hostile.url, token=hub.token)
+    assert result.returncode == 1
+    line = lines_of(result)["yanked"]
+    assert "\\x1b[2J\\x0a::error::pwned \\u202e" in line and "\x1b" not in result.stdout
+    assert len(line) < 400
+    assert not any(out.startswith("::") for out in result.stdout.splitlines())
+    shapes: list[tuple[str, Any, int]] = [
+        (r"/attestation$", [1, 2], 1),
+        (r"/attestation$", {"payloadType": "x"}, 1),
+        (r"/attestation$", {"payloadType": "application/vnd.in-toto+json", "payload": "@@"}, 1),
+        (r"^/keys$", {"keys": "none"}, 4),
+        (r"^/keys$", b"<html>", 4),
+        (r"^/policies/deny-privileged/1\.2\.0$", {"name": "other"}, 1),
+        (r"^/policies/deny-privileged/1\.2\.0$", b"\xff\xfe", 4),
+    ]
+    for path, body, code in shapes:
+        with HostileHub([Rule("GET", path, 200, body)], upstream=hub.url) as hostile:
+            ran = cli("verify", "deny-privileged@1.2.0", "--hub-url", hostile.url, token=hub.token)
+        assert ran.returncode == code, (path, body, ran.stdout, ran.stderr)
+        assert "Traceback" not in ran.stderr
+        assert_no_secret(ran, hub.token)
