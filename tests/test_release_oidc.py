@@ -6,7 +6,9 @@ loopback, and `pytest --release` with no POLICY_HUB_TOKEN.
 
 from __future__ import annotations
 
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import requests
 
 from tests.hubprocess import HubProcess
 from tests.oidcissuer import REPOSITORY, WORKFLOW, RunnerTokenEndpoint, TestIssuer, publisher
-from tests.policyrepo import PolicyRepo, RunResult
+from tests.policyrepo import GIT_ENV, PolicyRepo, RunResult
 
 REPORTS = (
     "-rA",
@@ -290,3 +292,42 @@ def test_a_long_run_renews_its_hub_token(
         # None of its tokens was refused on the way: each was renewed before it expired.
         assert "TOKEN REFUSED" not in result.stdout
         assert "not-attempted" not in result.stdout
+
+
+def test_the_actions_script_publishes_with_trusted_publishing_and_its_audience(
+    repo: PolicyRepo, issuer: TestIssuer, tmp_path: Path
+) -> None:
+    """action/run.sh, as action.yml runs it with an empty hub-token: the same job, through the
+    action's own script, with its `hub-audience` input passed on as the ini key."""
+    script = Path(__file__).resolve().parent.parent / "action" / "run.sh"
+    with (
+        trusting_hub(issuer, tmp_path / "hub") as hub,
+        # This runner signs for the hub's audience whatever it is asked: what it was asked is
+        # the point here, and the run then publishes.
+        RunnerTokenEndpoint(lambda aud: issuer.token(aud="policy-hub")) as runner,
+    ):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("POLICY_HUB", "GITHUB_"))}
+        env.pop("CI", None)
+        env.update(GIT_ENV)
+        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        env.update(runner.env)
+        env.update(
+            POLICY_HUB_URL=hub.url,
+            POLICY_HUB_TOKEN="",  # an empty hub-token input
+            AUDIENCE="hub.acme",
+            RELEASE_SHA=repo.head(),
+            PUSH="false",
+            WORKERS="0",
+        )
+        done = subprocess.run(
+            ["bash", str(script), "release"],
+            cwd=repo.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert runner.audiences == ["hub.acme"]
+        assert len(hub.records()) == 3
