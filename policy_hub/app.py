@@ -6,6 +6,7 @@ protocol, so both engines answer alike. Test-only fault injection is a middlewar
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -64,12 +65,15 @@ from policy_hub.oidc import (
     JwksUnavailable,
     OidcRefused,
     TrustedPublishing,
+    shown,
     token_sha256,
 )
 from policy_hub.oidc import (
     NoTrustedPublisher as NoPublisherMatched,
 )
 from policy_hub.store import Provenance, Store, StoreUnavailable, sha256_of_body
+
+log = logging.getLogger("policy_hub.oidc")  # `serve` logs it at INFO (cli._log_config)
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 # POST /auth/oidc's body: a JWT of GitHub is ~1.2 KiB (oidc.MAX_JWT_BYTES caps the token).
@@ -516,10 +520,12 @@ def exchange_oidc_token(request: Request, body: Annotated[bytes, Depends(oidc_bo
     try:
         minted = trusted.exchange(token, store)
     except OidcRefused as exc:
+        log.info("trusted publishing refused: %s", exc)
         raise HubError(
             401, "invalid-oidc-token", f"the token is refused: {exc}", reason=str(exc)
         ) from None
-    except NoPublisherMatched:
+    except NoPublisherMatched as exc:
+        log.info("trusted publishing: no trusted publisher matches %s", exc)
         raise HubError(
             403,
             "no-trusted-publisher",
@@ -528,9 +534,18 @@ def exchange_oidc_token(request: Request, body: Annotated[bytes, Depends(oidc_bo
         ) from None
     except JwksUnavailable as exc:
         raise HubError(503, "unavailable", f"the issuer's keys cannot be read now: {exc}") from None
+    who = minted.publisher
+    log.info(
+        "trusted publishing: %s, workflow %s, run %s may publish %s until %s",
+        shown(who.get("repository")),
+        shown(who.get("workflow_ref")),
+        shown(who.get("run_id")),
+        ", ".join(minted.globs),
+        expires_at := time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(minted.expires_at)),
+    )
     return {
         "token": minted.token,
-        "expires_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(minted.expires_at)),
+        "expires_at": expires_at,
         "policies": list(minted.globs),
     }
 

@@ -174,7 +174,7 @@ def _fail(message: str) -> int:
     return USAGE_ERROR
 
 
-def _log_config() -> dict[str, object]:
+def _log_config(level: str = "info") -> dict[str, object]:
     from uvicorn.config import LOGGING_CONFIG
 
     # stdout carries only the "listening" line; every log line (access log included,
@@ -182,6 +182,13 @@ def _log_config() -> dict[str, object]:
     config = copy.deepcopy(LOGGING_CONFIG)
     for handler in config["handlers"].values():
         handler["stream"] = "ext://sys.stderr"
+    # One line per exchange of trusted publishing: who may publish what, or which check failed
+    # (never a token); the log level applies as to every other line.
+    config["loggers"]["policy_hub.oidc"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
     return config
 
 
@@ -285,7 +292,7 @@ def serve(args: argparse.Namespace) -> int:
         app,
         log_level=args.log_level,
         access_log=not args.no_access_log,
-        log_config=_log_config(),
+        log_config=_log_config(args.log_level),
         on_started=lambda: print(f"policy-hub listening on {url}", flush=True),
         tls_cert=str(args.tls_cert) if args.tls_cert else None,
         tls_key=str(args.tls_key) if args.tls_key else None,

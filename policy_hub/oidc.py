@@ -366,16 +366,18 @@ def publisher_record(claims: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class NoTrustedPublisher(Exception):
-    """A valid JWT that no publisher trusts: `403 no-trusted-publisher`."""
+    """A valid JWT that no publisher trusts: `403 no-trusted-publisher`; the message names its
+    repository and workflow (for the hub's log, not the answer)."""
 
 
 @dataclass(frozen=True)
 class Minted:
     """A hub token just minted: the token itself is given to the caller once, never kept."""
 
-    token: str
+    token: str = field(repr=False)
     expires_at: float
     globs: tuple[str, ...]
+    publisher: Mapping[str, Any] = field(default_factory=dict)  # the records' `publisher`
 
 
 def token_sha256(token: str) -> str:
@@ -414,13 +416,24 @@ class TrustedPublishing:
             raise OidcRefused("jti: this token was already used (a JWT is accepted once)")
         publishers = matching_publishers(claims, self.trust.publishers)
         if not publishers:
-            raise NoTrustedPublisher
+            raise NoTrustedPublisher(
+                f"{shown(claims.get('repository'))} "
+                f"(owner id {shown(claims.get('repository_owner_id'))}, "
+                f"workflow {shown(claims.get('job_workflow_ref'))}, "
+                f"environment {shown(claims.get('environment'))})"
+            )
+        publisher = publisher_record(claims)
         minted = Minted(
             "pho_" + secrets.token_urlsafe(32),
             time.time() + self.token_ttl,
             globs_of(publishers),
+            publisher,
         )
-        store.mint_token(
-            token_sha256(minted.token), minted.globs, publisher_record(claims), minted.expires_at
-        )
+        store.mint_token(token_sha256(minted.token), minted.globs, publisher, minted.expires_at)
         return minted
+
+
+def shown(text: object, limit: int = 200) -> str:
+    """Outside text (a claim) for a log line: control characters escaped, length capped."""
+    value = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in str(text))
+    return value if len(value) <= limit else value[: limit - 1] + "…"

@@ -523,3 +523,25 @@ def test_the_readmes_publishers_file_is_one_the_hub_accepts(tmp_path: Path) -> N
         "release.yml",
     )
     assert only.environment == "production" and only.policies == ("deny-*", "require-tags")
+
+
+def test_the_hub_logs_each_exchange_without_a_token(tmp_path: Path, issuer: TestIssuer) -> None:
+    file = issuer.publishers_file(tmp_path / "publishers.yaml")
+    with HubProcess(tmp_path / "hub", extra_args=("--publishers", str(file))) as hub:
+        good, late, other = (
+            issuer.token(),
+            issuer.token(exp=int(time.time()) - 120),
+            issuer.token(repository="mallory/x\x1b[31m"),
+        )
+        minted = exchange(hub, good).json()["token"]
+        assert exchange(hub, late).status_code == 401
+        assert exchange(hub, other).status_code == 403
+        log = hub.stderr()
+    lines = [line for line in log.splitlines() if line.startswith("INFO:") and "trusted" in line]
+    assert len(lines) == 3, log
+    assert f"trusted publishing: {REPOSITORY}, workflow {REPOSITORY}/.github/workflows/" in lines[0]
+    assert "may publish deny-*, require-*" in lines[0]
+    assert lines[1].endswith("trusted publishing refused: exp: the token has expired")
+    assert "no trusted publisher matches mallory/x\\x1b[31m (owner id" in lines[2]
+    assert "\x1b" not in log
+    assert_no_secret([log], [good, late, other, minted])
