@@ -6,6 +6,8 @@ protocol, so both engines answer alike. Test-only fault injection is a middlewar
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -25,7 +27,7 @@ from policy_checks.digest import policy_digest
 from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN
 from policy_hub.answers import Answer, digest_mismatch, error_body, metadata_mismatch
 from policy_hub.attest import Signer
-from policy_hub.auth import READ, WRITE, Caller, Tokens
+from policy_hub.auth import READ, WRITE, Caller, Tokens, bearer_token
 from policy_hub.faults import FaultInjection, Faults
 from policy_hub.models import (
     IDEMPOTENCY_KEY_PATTERN,
@@ -39,11 +41,15 @@ from policy_hub.models import (
     InFlight,
     Internal,
     Invalid,
+    InvalidOidcToken,
     KeyReused,
     Keys,
     MetadataMismatch,
     NoAttestation,
     NotFound,
+    NoTrustedPublisher,
+    OidcIn,
+    OidcToken,
     PolicyIn,
     PolicyRecord,
     PolicyVersions,
@@ -55,9 +61,23 @@ from policy_hub.models import (
     metadata_mismatches,
     semver_key,
 )
+from policy_hub.oidc import (
+    JwksUnavailable,
+    OidcRefused,
+    TrustedPublishing,
+    shown,
+    token_sha256,
+)
+from policy_hub.oidc import (
+    NoTrustedPublisher as NoPublisherMatched,
+)
 from policy_hub.store import Provenance, Store, StoreUnavailable, sha256_of_body
 
+log = logging.getLogger("policy_hub.oidc")  # `serve` logs it at INFO (cli._log_config)
+
 MAX_BODY_BYTES = 2 * 1024 * 1024
+# POST /auth/oidc's body: a JWT of GitHub is ~1.2 KiB (oidc.MAX_JWT_BYTES caps the token).
+MAX_OIDC_BODY_BYTES = 64 * 1024
 # The sync routes run in anyio's worker threads, 40 by default, which would cap concurrency
 # (SQLite's busy waits hold a thread); requests here are short, so a larger pool is cheap.
 WORKER_THREADS = 100
@@ -223,6 +243,7 @@ class Hub:
     store: Store
     tokens: Tokens
     signer: Signer
+    trusted: TrustedPublishing | None = None  # --publishers; None: POST /auth/oidc is 404
 
 
 def hub_of(request: Request) -> Hub:
@@ -235,9 +256,19 @@ bearer = HTTPBearer(auto_error=False)
 
 def caller_of(request: Request) -> Caller | None:
     """Who made this request, as the hub verified it; None when nobody it knows. The sources,
-    in order: the static tokens (--token-file, POLICY_HUB_SERVER_TOKENS, --no-auth)."""
+    in order: the static tokens (--token-file, POLICY_HUB_SERVER_TOKENS, --no-auth), then the
+    tokens minted by POST /auth/oidc (looked up by their SHA-256, in the store, not expired)."""
     authorization = request.headers.get("authorization")
-    return hub_of(request).tokens.caller_of(authorization)
+    hub = hub_of(request)
+    caller = hub.tokens.caller_of(authorization)
+    if caller is not None or hub.trusted is None:
+        return caller
+    token = bearer_token(authorization)
+    minted = hub.store.minted_caller(token_sha256(token)) if token else None
+    if minted is None:
+        return None
+    globs, publisher = minted
+    return Caller(frozenset((READ, WRITE)), globs, publisher)
 
 
 def verified_caller(request: Request) -> Caller:
@@ -289,6 +320,15 @@ async def policy_body(request: Request) -> PolicyIn:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
         ) from exc
+
+
+async def oidc_body(request: Request) -> bytes:
+    """POST /auth/oidc's body, refused over MAX_OIDC_BODY_BYTES (BodyLimit has read it whole,
+    within the hub's own cap)."""
+    raw = await request.body()
+    if len(raw) > MAX_OIDC_BODY_BYTES:
+        raise HubError(413, "too-large", f"request body exceeds {MAX_OIDC_BODY_BYTES} bytes")
+    return raw
 
 
 async def yank_body(request: Request) -> YankIn:
@@ -423,6 +463,91 @@ def create_policy(
     provenance = Provenance(caller.publisher, hub.signer)
     answer = hub.store.publish(idempotency_key, sha256_of_body(fields), fields, provenance)
     return JSONResponse(answer.body, answer.status)
+
+
+@router.post(
+    "/auth/oidc",
+    response_model=OidcToken,
+    responses=answers(
+        (),
+        {
+            200: {"description": "A hub token for the names of the matching publishers."},
+            401: {
+                "model": InvalidOidcToken,
+                "description": "The JWT failed a check (signature, iss, aud, exp, nbf, iat, jti"
+                "...); `reason` names it.",
+            },
+            403: {
+                "model": NoTrustedPublisher,
+                "description": "A valid JWT that no trusted publisher matches.",
+            },
+            404: {
+                "model": NotFound,
+                "description": "This hub trusts no publisher (started without --publishers).",
+            },
+            422: {"model": Invalid, "description": 'The body is not `{"token": "<JWT>"}`.'},
+            503: {
+                "model": Unavailable,
+                "description": "The issuer's keys (JWKS) or the database cannot be read now.",
+            },
+        },
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": OidcIn.model_json_schema()}},
+        }
+    },
+    tags=["auth"],
+    summary="Exchange an OpenID Connect token of a trusted publisher for a hub token (no auth)",
+)
+def exchange_oidc_token(request: Request, body: Annotated[bytes, Depends(oidc_body)]) -> Any:
+    trusted = hub_of(request).trusted
+    if trusted is None:
+        raise HubError(
+            404,
+            "not-found",
+            "this hub trusts no publisher: trusted publishing needs policy-hub serve "
+            "--publishers FILE",
+        )
+    try:
+        token = OidcIn.model_validate_json(body).token
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
+        ) from exc
+    store = hub_of(request).store
+    try:
+        minted = trusted.exchange(token, store)
+    except OidcRefused as exc:
+        log.info("trusted publishing refused: %s", exc)
+        raise HubError(
+            401, "invalid-oidc-token", f"the token is refused: {exc}", reason=str(exc)
+        ) from None
+    except NoPublisherMatched as exc:
+        log.info("trusted publishing: no trusted publisher matches %s", exc)
+        raise HubError(
+            403,
+            "no-trusted-publisher",
+            "the token is valid, but no trusted publisher of this hub matches its repository, "
+            "owner, workflow and environment",
+        ) from None
+    except JwksUnavailable as exc:
+        raise HubError(503, "unavailable", f"the issuer's keys cannot be read now: {exc}") from None
+    who = minted.publisher
+    log.info(
+        "trusted publishing: %s, workflow %s, run %s may publish %s until %s",
+        shown(who.get("repository")),
+        shown(who.get("workflow_ref")),
+        shown(who.get("run_id")),
+        ", ".join(minted.globs),
+        expires_at := time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(minted.expires_at)),
+    )
+    return {
+        "token": minted.token,
+        "expires_at": expires_at,
+        "policies": list(minted.globs),
+    }
 
 
 @router.get(
@@ -576,6 +701,7 @@ def create_app(
     faults: Faults | None = None,
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
+    trusted: TrustedPublishing | None = None,
     signer: Signer | None = None,
 ) -> FastAPI:
     """The hub as an ASGI app over an initialized store (either engine); `faults` (tests only)
@@ -586,15 +712,16 @@ def create_app(
         title="Policy Hub",
         version="1.0.0",
         description=(
-            "The reference Policy Hub (docs/contract.md section 5). Every request but /health and "
-            "/openapi.json needs `Authorization: Bearer <token>`: GET needs the read scope, "
-            "POST the write scope (write implies read)."
+            "The reference Policy Hub (docs/contract.md section 5). Every request but /health, "
+            "/openapi.json, /keys and POST /auth/oidc needs `Authorization: Bearer <token>`: GET "
+            "needs the read scope, POST the write scope (write implies read). POST /auth/oidc "
+            "exchanges a trusted publisher's OpenID Connect token for such a token (section 9)."
         ),
         docs_url=None,
         redoc_url=None,
         lifespan=_lifespan,
     )
-    app.state.hub = Hub(store, tokens, signer or Signer(Ed25519PrivateKey.generate()))
+    app.state.hub = Hub(store, tokens, signer or Signer(Ed25519PrivateKey.generate()), trusted)
     app.include_router(router)
     if faults is not None:
         # Inside BodyLimit (the last added is outermost): a refused body draws no faults.

@@ -16,6 +16,7 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from policy_hub.attest import SigningKeyError, load_signing_key
 from policy_hub.auth import TOKENS_ENV, TokenConfigError, load_tokens
@@ -23,8 +24,13 @@ from policy_hub.embedded import missing_module_message
 from policy_hub.engines import is_database_url, open_store
 from policy_hub.store import StoreError, StoreUnavailable
 
+if TYPE_CHECKING:
+    from policy_hub.oidc import TrustedPublishing
+
 USAGE_ERROR = 2
 MISSING_MODULE = 4  # a broken environment, as the harness's own configuration errors
+CONFIG_ERROR = 4  # a --publishers file (or a jwks_file it names) that cannot be used
+DEFAULT_OIDC_TOKEN_TTL = 900
 CLIENT_USAGE = 4  # verify and yank: a usage error, as the harness's configuration errors
 CLIENT_COMMANDS = ("verify", "yank")
 DB_ENV = "POLICY_HUB_DB"
@@ -96,6 +102,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve HTTPS with this certificate (chain) file; needs --tls-key",
     )
     serve.add_argument("--tls-key", type=Path, metavar="PEM", help="the private key of --tls-cert")
+    serve.add_argument(
+        "--publishers",
+        type=Path,
+        metavar="FILE",
+        help=(
+            "trusted publishing: a YAML file of OpenID Connect issuers and the workflows they "
+            "may publish for (README, 'Trusted publishing'); enables POST /auth/oidc"
+        ),
+    )
+    serve.add_argument(
+        "--oidc-token-ttl",
+        type=int,
+        default=DEFAULT_OIDC_TOKEN_TTL,
+        metavar="SECONDS",
+        help=f"how long a token of POST /auth/oidc is valid (default {DEFAULT_OIDC_TOKEN_TTL})",
+    )
     serve.add_argument("--max-body-bytes", type=int, default=None, help="default 2 MiB")
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
@@ -152,7 +174,7 @@ def _fail(message: str) -> int:
     return USAGE_ERROR
 
 
-def _log_config() -> dict[str, object]:
+def _log_config(level: str = "info") -> dict[str, object]:
     from uvicorn.config import LOGGING_CONFIG
 
     # stdout carries only the "listening" line; every log line (access log included,
@@ -160,6 +182,13 @@ def _log_config() -> dict[str, object]:
     config = copy.deepcopy(LOGGING_CONFIG)
     for handler in config["handlers"].values():
         handler["stream"] = "ext://sys.stderr"
+    # One line per exchange of trusted publishing: who may publish what, or which check failed
+    # (never a token); the log level applies as to every other line.
+    config["loggers"]["policy_hub.oidc"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
     return config
 
 
@@ -181,6 +210,15 @@ def serve(args: argparse.Namespace) -> int:
         except FaultSpecError as exc:
             return _fail(f"--inject-faults: {exc}")
         faults = Faults(spec)
+    trusted: TrustedPublishing | None = None
+    if not 1 <= args.oidc_token_ttl <= 86_400:
+        return _fail("--oidc-token-ttl: give seconds between 1 and 86400 (default 900)")
+    if args.publishers is not None:
+        loaded = load_trust(args.publishers, args.oidc_token_ttl)
+        if isinstance(loaded, str):
+            print(f"policy-hub: error: {loaded}", file=sys.stderr, flush=True)
+            return CONFIG_ERROR
+        trusted = loaded
     if (args.tls_cert is None) != (args.tls_key is None):
         return _fail("--tls-cert and --tls-key go together")
     for option, path in (("--tls-cert", args.tls_cert), ("--tls-key", args.tls_key)):
@@ -235,18 +273,26 @@ def serve(args: argparse.Namespace) -> int:
             flush=True,
         )
 
+    if trusted is not None:
+        count = len(trusted.trust.publishers)
+        print(
+            f"policy-hub: trusted publishing: {count} publisher(s) from {args.publishers}",
+            file=sys.stderr,
+            flush=True,
+        )
     app = create_app(
         store,
         tokens,
         faults,
         max_body_bytes=args.max_body_bytes or MAX_BODY_BYTES,
         signer=signer,
+        trusted=trusted,
     )
     server = make_server(
         app,
         log_level=args.log_level,
         access_log=not args.no_access_log,
-        log_config=_log_config(),
+        log_config=_log_config(args.log_level),
         on_started=lambda: print(f"policy-hub listening on {url}", flush=True),
         tls_cert=str(args.tls_cert) if args.tls_cert else None,
         tls_key=str(args.tls_key) if args.tls_key else None,
@@ -264,6 +310,21 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0 if server.started else 1
+
+
+def load_trust(path: Path, ttl: int) -> TrustedPublishing | str:
+    """The trusted publishing of `--publishers`, its jwks_files read; or the one-line problem."""
+    from policy_hub.oidc import JwksUnavailable, TrustedPublishing
+    from policy_hub.publishers import PublishersError, load_publishers
+
+    try:
+        trusted = TrustedPublishing(load_publishers(path), ttl)
+        trusted.load_files()
+    except PublishersError as exc:
+        return f"--publishers {exc}"
+    except JwksUnavailable as exc:
+        return f"--publishers {path}: {exc}"
+    return trusted
 
 
 def client(args: argparse.Namespace) -> int:

@@ -292,3 +292,35 @@ class Internal(ErrorBody):
     """An unexpected failure of the hub; a retry with the same Idempotency-Key is safe."""
 
     error: Literal["internal"]
+
+
+# -- trusted publishing (docs/contract.md section 9) -----------------------------------------
+
+
+class OidcIn(BaseModel):
+    """The body of `POST /auth/oidc`: an OpenID Connect ID token (a JWT) of a trusted issuer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(description="the JWT, e.g. GitHub Actions' ID token for this audience")
+
+
+class OidcToken(BaseModel):
+    """A hub token for the names of the publishers the JWT matched, until `expires_at`."""
+
+    token: str = Field(description="a bearer token for GET and POST; shown once, kept as a hash")
+    expires_at: str = Field(description="ISO 8601 UTC, e.g. 2026-12-06T10:15:00Z")
+    policies: list[str] = Field(description="the name globs it may publish")
+
+
+class InvalidOidcToken(ErrorBody):
+    """The JWT failed a check; `reason` names it (`exp: the token has expired`)."""
+
+    error: Literal["invalid-oidc-token"]
+    reason: str
+
+
+class NoTrustedPublisher(ErrorBody):
+    """The JWT is valid but no trusted publisher has every one of its conditions met."""
+
+    error: Literal["no-trusted-publisher"]

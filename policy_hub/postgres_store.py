@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -22,10 +23,14 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from policy_hub.answers import Answer, created, exists, in_flight
 from policy_hub.store import (
+    JTI_KEEP_SECONDS,
+    OIDC_TABLES,
     RECORD_COLUMNS,
     Provenance,
     StoreError,
     StoreUnavailable,
+    minted_of,
+    minted_row,
     record_of,
     settled,
     stored_answer,
@@ -341,6 +346,9 @@ class PostgresStore:
                 for statement in MIGRATIONS[version]:
                     conn.execute(statement)
                 conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (%s)", (version + 1,))
+            # Trusted publishing's tables, apart from the numbered migrations (store.OIDC_TABLES).
+            for statement in OIDC_TABLES:
+                conn.execute(statement)
         self.schema_version = SCHEMA_VERSION
 
     def _migrate_now(self, conn: psycopg.Connection[Any]) -> None:
@@ -555,3 +563,43 @@ class PostgresStore:
             " VALUES (%s, %s, %s, %s, %s, %s)",
             (method, name, version, key, answer.status, answer.outcome),
         )
+
+    # -- trusted publishing ----------------------------------------------------------------
+
+    def use_jti(self, issuer: str, jti: str, expires_at: float) -> bool:
+        """One INSERT ... ON CONFLICT DO NOTHING: of any number of processes racing with one
+        `jti`, exactly one inserts it."""
+        with self._connection() as conn, conn.transaction():
+            conn.execute(
+                "DELETE FROM oidc_jti WHERE expires_at < %s", (time.time() - JTI_KEEP_SECONDS,)
+            )
+            taken = conn.execute(
+                "INSERT INTO oidc_jti (issuer, jti, expires_at) VALUES (%s, %s, %s)"
+                " ON CONFLICT (issuer, jti) DO NOTHING RETURNING jti",
+                (issuer, jti, float(expires_at)),
+            ).fetchone()
+        return taken is not None
+
+    def mint_token(
+        self,
+        token_sha256: str,
+        globs: tuple[str, ...],
+        publisher: dict[str, Any],
+        expires_at: float,
+    ) -> None:
+        with self._connection() as conn, conn.transaction():
+            conn.execute("DELETE FROM oidc_tokens WHERE expires_at < %s", (time.time(),))
+            conn.execute(
+                "INSERT INTO oidc_tokens (token_sha256, globs, publisher, expires_at)"
+                " VALUES (%s, %s, %s, %s)",
+                minted_row(token_sha256, globs, publisher, expires_at),
+            )
+
+    def minted_caller(self, token_sha256: str) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT globs, publisher FROM oidc_tokens"
+                " WHERE token_sha256 = %s AND expires_at > %s",
+                (token_sha256, time.time()),
+            ).fetchone()
+        return minted_of(None if row is None else tuple(row))

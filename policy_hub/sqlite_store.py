@@ -15,10 +15,14 @@ from typing import Any
 
 from policy_hub.answers import Answer, created, exists, in_flight
 from policy_hub.store import (
+    JTI_KEEP_SECONDS,
+    OIDC_TABLES,
     RECORD_COLUMNS,
     Provenance,
     StoreError,
     StoreUnavailable,
+    minted_of,
+    minted_row,
     record_of,
     settled,
     stored_answer,
@@ -105,6 +109,8 @@ class SqliteStore:
                 if str(mode).lower() != "wal":
                     raise StoreError(f"cannot use database {self.path}: WAL mode refused ({mode})")
                 conn.executescript(SCHEMA)
+                for statement in OIDC_TABLES:
+                    conn.execute(statement)
                 self._add_columns(conn)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot use database {self.path}: {exc}") from exc
@@ -331,3 +337,53 @@ class SqliteStore:
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (utc_now(), method, name, version, key, answer.status, answer.outcome),
         )
+
+    # -- trusted publishing --------------------------------------------------------------
+
+    def use_jti(self, issuer: str, jti: str, expires_at: float) -> bool:
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "DELETE FROM oidc_jti WHERE expires_at < ?", (time.time() - JTI_KEEP_SECONDS,)
+                )
+                taken = conn.execute(
+                    "INSERT INTO oidc_jti (issuer, jti, expires_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (issuer, jti) DO NOTHING",
+                    (issuer, jti, float(expires_at)),
+                ).rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return taken == 1
+
+    def mint_token(
+        self,
+        token_sha256: str,
+        globs: tuple[str, ...],
+        publisher: dict[str, Any],
+        expires_at: float,
+    ) -> None:
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("DELETE FROM oidc_tokens WHERE expires_at < ?", (time.time(),))
+                conn.execute(
+                    "INSERT INTO oidc_tokens (token_sha256, globs, publisher, expires_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    minted_row(token_sha256, globs, publisher, expires_at),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def minted_caller(self, token_sha256: str) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT globs, publisher FROM oidc_tokens"
+                " WHERE token_sha256 = ? AND expires_at > ?",
+                (token_sha256, time.time()),
+            ).fetchone()
+        return minted_of(row)

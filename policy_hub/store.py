@@ -72,6 +72,24 @@ class Store(Protocol):
 
     def close(self) -> None: ...
 
+    # -- trusted publishing (oidc.py, POST /auth/oidc) ------------------------------------------
+
+    def use_jti(self, issuer: str, jti: str, expires_at: float) -> bool:
+        """Record a JWT's `jti` as used: False when it already was, by any process on this
+        database (one atomic insert). Kept until `expires_at` (epoch seconds) is long past."""
+
+    def mint_token(
+        self,
+        token_sha256: str,
+        globs: tuple[str, ...],
+        publisher: dict[str, Any],
+        expires_at: float,
+    ) -> None:
+        """Keep a minted hub token, as the SHA-256 of the token alone, until `expires_at`."""
+
+    def minted_caller(self, token_sha256: str) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+        """The globs and publisher of a minted token that has not expired, else None."""
+
 
 def sha256_of_body(fields: dict[str, Any]) -> str:
     """What names a POST's (validated) body under its Idempotency-Key: the same body sent again
@@ -143,6 +161,46 @@ def record_of(row: tuple[Any, ...]) -> dict[str, Any]:
         "publisher": json.loads(publisher) if publisher else None,
         "yanked": {"at": yanked_at, "reason": yank_reason} if yanked_at else None,
     }
+
+
+# The tables of trusted publishing, each its own `CREATE ... IF NOT EXISTS` that both engines run
+# at every start (after their own migrations): `expires_at` is epoch seconds from the hub's clock.
+OIDC_TABLES = (
+    """CREATE TABLE IF NOT EXISTS oidc_jti (
+        issuer TEXT NOT NULL,
+        jti TEXT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (issuer, jti)
+    )""",
+    "CREATE INDEX IF NOT EXISTS oidc_jti_expiry ON oidc_jti (expires_at)",
+    """CREATE TABLE IF NOT EXISTS oidc_tokens (
+        token_sha256 TEXT PRIMARY KEY,
+        globs TEXT NOT NULL,
+        publisher TEXT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS oidc_tokens_expiry ON oidc_tokens (expires_at)",
+)
+# A used `jti` is kept this long past its token's `exp`: the token is refused as expired by then.
+JTI_KEEP_SECONDS = 600
+
+
+def minted_row(
+    token_sha256: str, globs: tuple[str, ...], publisher: dict[str, Any], expires_at: float
+) -> tuple[str, str, str, float]:
+    return (
+        token_sha256,
+        json.dumps(list(globs)),
+        json.dumps(publisher, sort_keys=True, ensure_ascii=False),
+        float(expires_at),
+    )
+
+
+def minted_of(row: tuple[Any, ...] | None) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+    if row is None:
+        return None
+    globs, publisher = row
+    return tuple(json.loads(globs)), json.loads(publisher)
 
 
 @dataclass(frozen=True)

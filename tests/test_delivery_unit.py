@@ -6,6 +6,8 @@ The flows themselves are proven against the real hub in test_release_flow.py.
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +16,7 @@ import yaml
 from policy_checks import PolicyChecker, PolicyFiles
 from publisher.hub.client import HubAnswer, HubClient, RetryPolicy
 from publisher.release.delivery import deliver_version
-from publisher.release.hubchecks import HubOutage
+from publisher.release.hubchecks import HubOutage, TokenRefused
 from publisher.release.outcome import Outcome
 from tests.hostilehub import HostileHub, Rule
 from tests.policyrepo import definition, metadata
@@ -94,13 +96,35 @@ def test_a_failed_hub_check_goes_on_to_publish(result: Any, get: HubAnswer) -> N
         ),
         (HubAnswer(403, {"error": "forbidden"}), PUBLISH_FAILED, "refused the token (HTTP 403)"),
         (HubAnswer(409, {"error": "in-flight"}), PUBLISH_FAILED, "HTTP 409"),
+        (
+            HubAnswer(403, {"error": "forbidden-name", "name": "alpha"}),
+            PUBLISH_FAILED,
+            "HTTP 403 forbidden-name: this token may not publish alpha",
+        ),
+        (
+            HubAnswer(401, {"error": "token-unavailable", "detail": "the runner gave no ID token"}),
+            PUBLISH_FAILED,
+            "no hub token: the runner gave no ID token",
+        ),
     ],
-    ids=["409-other-digest", "302", "422", "403", "409-in-flight-to-the-end"],
+    ids=[
+        "409-other-digest",
+        "302",
+        "422",
+        "403",
+        "409-in-flight-to-the-end",
+        "403-forbidden-name",
+        "401-no-oidc-token",
+    ],
 )
 def test_publish_answers(result: Any, post: HubAnswer, outcome: str, reason: str) -> None:
-    out = deliver_version(result, StandInClient(HubAnswer(404), post), SHA)  # type: ignore[arg-type]
+    refused = TokenRefused(Path(tempfile.mkdtemp()) / "token-refused")
+    client = StandInClient(HubAnswer(404), post)
+    out = deliver_version(result, client, SHA, token_refused=refused)  # type: ignore[arg-type]
     assert out.outcome == outcome
     assert reason in out.reason
+    # Only a refused token stops the versions after it; a name outside the token's is this one's.
+    assert bool(refused.known()) == ("refused the token" in reason or "no hub token" in reason)
     assert (out.delivery is not None) == (outcome == ALREADY_IN_HUB)
 
 

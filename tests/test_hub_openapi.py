@@ -5,6 +5,8 @@ the document lists no answer that the table below does not provoke.
 
 from __future__ import annotations
 
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +19,7 @@ from jsonschema import Draft202012Validator
 from policy_hub.sqlite_store import SqliteStore
 from policy_hub.store import sha256_of_body
 from tests.hubprocess import HubProcess
+from tests.oidcissuer import TestIssuer
 from tests.pgserver import free_port
 from tests.test_hub_api import auth, policy_body
 
@@ -37,8 +40,17 @@ class Answer:
 
 
 @pytest.fixture(scope="module")
-def doc_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    with HubProcess(tmp_path_factory.mktemp("openapi")) as process:
+def issuer() -> Iterator[TestIssuer]:
+    with TestIssuer() as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def doc_hub(tmp_path_factory: pytest.TempPathFactory, issuer: TestIssuer) -> Iterator[HubProcess]:
+    folder = tmp_path_factory.mktemp("openapi")
+    publishers = issuer.publishers_file(folder / "publishers.yaml")
+    with HubProcess(folder / "hub", extra_args=("--publishers", str(publishers))) as process:
+        process.issuer = issuer  # type: ignore[attr-defined]
         yield process
 
 
@@ -97,6 +109,30 @@ def key_reused(hub: HubProcess) -> Answer:
     created(hub, "key-reused")
     other = policy_body(name="key-reused", version="2.0.0")
     return call(hub, "POST", "/policies", key="seed-key-reused", json=other)
+
+
+def oidc(hub: HubProcess, **claims: Any) -> Answer:
+    token = hub.issuer.token(**claims)  # type: ignore[attr-defined]
+    return call(hub, "POST", OIDC, token=None, json={"token": token})
+
+
+def oidc_without_keys(hub: HubProcess) -> Answer:
+    """The issuer's JWKS endpoint answers 50 MB when the hub reads it again (an unknown kid)."""
+    issuer: TestIssuer = hub.issuer  # type: ignore[attr-defined]
+    time.sleep(1.1)  # oidc.JWKS_REFETCH_SECONDS
+    issuer.jwks_mode = "huge"
+    try:
+        return oidc(hub, kid="rotated-away")
+    finally:
+        issuer.jwks_mode = "ok"
+
+
+def oidc_without_publishers(hub: HubProcess) -> Answer:
+    with tempfile.TemporaryDirectory() as folder, HubProcess(Path(folder)) as plain:
+        return call(plain, "POST", OIDC, token=None, json={"token": "a.b.c"})
+
+
+OIDC = "/auth/oidc"
 
 
 def unsigned(hub: HubProcess) -> Answer:
@@ -170,6 +206,15 @@ CASES: dict[tuple[str, str, int, str | None], Callable[[HubProcess], Answer]] = 
         hub, "POST", POLICIES, key="k", json=policy_body(metadata={"version": "9.9.9"})
     ),
     ("POST", POLICIES, 422, "idempotency-key-reused"): key_reused,
+    ("POST", OIDC, 200, None): oidc,
+    ("POST", OIDC, 401, "invalid-oidc-token"): lambda hub: oidc(hub, aud="another"),
+    ("POST", OIDC, 403, "no-trusted-publisher"): lambda hub: oidc(hub, repository="x/y"),
+    ("POST", OIDC, 404, "not-found"): oidc_without_publishers,
+    ("POST", OIDC, 413, "too-large"): lambda hub: call(
+        hub, "POST", OIDC, token=None, json={"token": "a" * 70_000}
+    ),
+    ("POST", OIDC, 422, "invalid"): lambda hub: call(hub, "POST", OIDC, token=None, json={}),
+    ("POST", OIDC, 503, "unavailable"): oidc_without_keys,
     ("POST", POLICIES, 403, "forbidden-name"): lambda hub: call(
         hub, "POST", POLICIES, token="scoped", key="k", json=policy_body(name="allow-all")
     ),
@@ -309,6 +354,7 @@ def test_openapi_describes_the_contract(document: dict[str, Any]) -> None:
         "/policies",
         "/policies/{name}",
         "/policies/{name}/{version}",
+        "/auth/oidc",
         KEYS,
         ATTESTATION,
         YANK,

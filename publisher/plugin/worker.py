@@ -23,7 +23,7 @@ from policy_checks import (
     PolicyFiles,
     start_evaluating,
 )
-from publisher.hub.client import HubAnswer, HubClient, RetryPolicy
+from publisher.hub.client import HubAnswer, HubClient, RetryPolicy, TokenSource
 from publisher.plugin.items import PolicyItem, PolicyTree
 from publisher.release.delivery import deliver_version
 from publisher.release.guard import check_only
@@ -50,7 +50,7 @@ class ItemRunner:
         self,
         root: Path,
         spec: RunSpec,
-        token: str | None,
+        token: str | TokenSource | None,
         checker: PolicyChecker | None = None,
     ) -> None:
         self.root = root

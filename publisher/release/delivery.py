@@ -42,6 +42,10 @@ LATER_REFUSAL = (
 
 
 def _auth_reason(answer: HubAnswer) -> str:
+    body = answer.body if isinstance(answer.body, dict) else {}
+    if body.get("error") == "token-unavailable":
+        # Trusted publishing could not renew its hub token (HubClient said why, printable).
+        return f"no hub token: {body.get('detail')}"
     return (
         f"the hub refused the token (HTTP {answer.status}): check POLICY_HUB_TOKEN "
         "and that it has write access"
@@ -165,7 +169,7 @@ def deliver_version(
     if (
         status == 403
         and isinstance(answer.body, dict)
-        and answer.body.get("error") == ("forbidden-name")
+        and answer.body.get("error") == "forbidden-name"
     ):
         # The token may write other names (docs/contract.md section 9): this version only.
         out.reason = (

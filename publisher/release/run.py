@@ -20,6 +20,7 @@ Each mode says what it does at each step, so no step branches on the flags of an
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -40,9 +41,11 @@ from publisher.hub.client import (
     HubClient,
     HubConfigError,
     RetryPolicy,
+    TokenSource,
     check_hub_url,
 )
 from publisher.hub.embedded import LOCAL_DIR, LOCAL_HUB, start_local_hub
+from publisher.hub.oidc import ExchangeRefused, OidcExchange
 from publisher.printable import printable
 from publisher.refused import Refused
 from publisher.release.baseline import finalize_release
@@ -144,7 +147,8 @@ class Run:
         self.collect_only = collect_only
         # No -k, -m, --lf, paths... that pick a subset: hub checks sent for all are all used.
         self.selects_every_version = selects_every_version
-        self.token: str | None = None  # for this process's runner; never on the RunSpec
+        # For this process's runner; never on the RunSpec. A TokenSource with trusted publishing.
+        self.token: str | TokenSource | None = None
         self.checker: PolicyChecker | None = None
         self.resource_schemas: ResourceSchemas | None = None  # read by the mode, in `_decide`
         self.spec = RunSpec()
@@ -326,6 +330,29 @@ class ReleaseRun(Run):
             "commit is published: commit them for the next release"
         ]
 
+    def _trusted_publishing(self, hub_url: str, spec: RunSpec) -> RunSpec:
+        """Without POLICY_HUB_TOKEN in a GitHub Actions job that may ask for an ID token: the
+        exchange at the hub, up front, so that a refusal is one line and exit 4 before any
+        version is asked for; every other process of the run makes its own (`oidc_audience`
+        on the spec, no secret)."""
+        audience = self.opts.oidc_audience
+        if self.token is not None or audience is None:
+            return spec
+        exchange = OidcExchange(
+            hub_url, audience, os.environ, RetryPolicy().with_limits(spec.limits), spec.ca_bundle
+        )
+        try:
+            exchange.exchange()
+        except ExchangeRefused as exc:
+            raise Refused(f"trusted publishing: {exc}") from None
+        self.token = exchange
+        globs = ", ".join(exchange.policies) or "no names"
+        self.write_line(
+            f"policy-hub: trusted publishing: this workflow may publish {globs} "
+            f"(hub token until {exchange.expires_at}, renewed as needed)"
+        )
+        return dataclasses.replace(spec, oidc_audience=audience)
+
     def _plan(self, *, lock: bool = True) -> ReleasePlan:
         """Lock and probe the state (when this run writes it), read it, make the plan. Without
         `lock`, the count's plan: nothing locked, said or read beyond what it needs."""
@@ -394,6 +421,8 @@ class ReleaseRun(Run):
             local_token=local_token,
         )
         assert self.plan is not None
+        if local_token is None and self.plan.to_deliver:
+            spec = self._trusted_publishing(hub_url, spec)
         # Only a well-formed name and version may reach a URL path, even for this probe.
         sendable = [f for f in self.plan.to_deliver if self.plan.sendable(f)]
         if not sendable:
@@ -435,15 +464,20 @@ class ReleaseRun(Run):
             problem = (
                 f"not attempted: POLICY_HUB_TOKEN is not set, and the hub at {hub_url} "
                 f"asks for one (HTTP {answer.status}); set it (in GitHub Actions: a repository "
-                "secret passed as env POLICY_HUB_TOKEN)"
+                "secret passed as env POLICY_HUB_TOKEN, or trusted publishing: the job's "
+                "`permissions: id-token: write` and the hub's --publishers)"
             )
             self.write_line(f"policy-hub: ERROR: {problem}")
             return problem
         if answer.status in (401, 403):
+            check = (
+                "the token trusted publishing just obtained; check the hub's logs"
+                if isinstance(self.token, OidcExchange)
+                else "POLICY_HUB_TOKEN and that it has read and write access"
+            )
             problem = (
                 f"not attempted: the hub at {hub_url} refused the token "
-                f"(HTTP {answer.status}); "
-                "check POLICY_HUB_TOKEN and that it has read and write access"
+                f"(HTTP {answer.status}); check {check}"
             )
             self.write_line(f"policy-hub: ERROR: {problem}")
             return problem
