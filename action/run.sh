@@ -18,6 +18,8 @@ case "$mode" in
   release)
     args=(--release --release-sha "${RELEASE_SHA:?}")
     [ -n "${CA_BUNDLE:-}" ] && args+=(--hub-ca-bundle "$CA_BUNDLE")
+    # Trusted publishing (an empty hub-token): the ID token's audience, when not the default.
+    [ -n "${AUDIENCE:-}" ] && args+=(-o "policy_hub_audience=$AUDIENCE")
     if [ -n "${FINALIZE:-}" ]; then
       # The glob is expanded here: a shard without a fragment is simply absent.
       shopt -s nullglob

@@ -306,10 +306,17 @@ def _remove_copies() -> None:
 
 class Hub:
     """`python -m policy_hub serve` on port 0 with a fresh database and injected latency; `db`
-    (a PostgreSQL URL) instead of the SQLite file, `token` to share one with another process."""
+    (a PostgreSQL URL) instead of the SQLite file, `token` to share one with another process;
+    `source` a folder holding an earlier commit's packages to run instead (hub_engines.py
+    --baseline; a hub from before attestations takes no --signing-key)."""
 
     def __init__(
-        self, workdir: Path, latency_ms: int, db: str | None = None, token: str | None = None
+        self,
+        workdir: Path,
+        latency_ms: int,
+        db: str | None = None,
+        token: str | None = None,
+        source: Path | None = None,
     ) -> None:
         self.workdir = workdir
         workdir.mkdir(parents=True, exist_ok=True)
@@ -320,13 +327,25 @@ class Hub:
         database = db or str(workdir / "hub.sqlite3")
         cmd = [sys.executable, "-m", "policy_hub", "serve", "--db", database]
         cmd += ["--port", "0", "--token-file", str(workdir / "tokens"), "--no-access-log"]
+        if source is None:
+            cmd += ["--signing-key", str(workdir / "signing-key.pem")]
         cmd += ["--log-level", "warning"]
+        env = dict(os.environ)
+        if source is not None:
+            env["PYTHONPATH"] = str(source)
         if latency_ms:
             cmd += ["--inject-faults", f"latency_ms={latency_ms}"]
         self.stdout = workdir / "hub.stdout"
         with open(self.stdout, "wb") as out, open(workdir / "hub.stderr", "wb") as err:
             self.process = subprocess.Popen(
-                cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True
+                cmd,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+                # `-m` puts the working directory first on sys.path: the baseline's, not ours.
+                cwd=source,
             )
         self.url = ""
         deadline = time.monotonic() + 30

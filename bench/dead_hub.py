@@ -1,10 +1,13 @@
 """Scenario: a release against a hub that is not there, with the DEFAULT limits (the README's
 table), to measure what a dead hub costs: N new versions, `-n W`, against (a) a socket that accepts
-connections and never answers, (b) a port where nothing listens. The issue's figures: (a) within
-4 minutes, (b) within 2 minutes, whatever N; exit 1, nothing recorded, baseline held.
+connections and never answers, (b) a port where nothing listens, (c) a hub in an outage that still
+answers (every request `503`, as the reference hub does while its database is down; docs/contract.md
+section 3, "Every wait is bounded": once one request got only 5xx/429 on every try, the hub is
+down). The bounds: (a) within 4 minutes, (b) and (c) within 2 minutes (one request deadline),
+whatever N; exit 1, nothing recorded, baseline held. The requests column counts what (c) received.
 
     python bench/dead_hub.py                  # N = 40, -n 4
-    python bench/dead_hub.py --n 1000
+    python bench/dead_hub.py --n 40 200
 """
 
 from __future__ import annotations
@@ -12,11 +15,50 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import add_common_args, cached_repo, env_from, machine_facts, print_table, run_measured
+
+BODY = b'{"detail": "database unavailable"}'
+
+
+class AlwaysUnavailable(ThreadingHTTPServer):
+    """Answers every request `503` with a JSON detail, and counts them."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _answer(self) -> None:
+                with server.lock:
+                    server.count += 1
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                self.send_response(503)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(BODY)))
+                self.end_headers()
+                self.wfile.write(BODY)
+
+            do_GET = do_POST = _answer
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+        threading.Thread(target=self.serve_forever, daemon=True).start()
 
 
 def silent_socket() -> tuple[socket.socket, str]:
@@ -43,15 +85,18 @@ def main() -> int:
     rows, failed = [], False
     for n in args.n:
         silent, silent_url = silent_socket()
+        failing = AlwaysUnavailable()
         for kind, url, bound in (
             ("never answers", silent_url, 240),
             ("nothing listens", closed_port(), 120),
+            ("answers 503", failing.url, 120),
         ):
             repo = cached_repo(workdir, n)
             cmd = env.pytest_cmd("--release", "-n", str(args.workers), "--hub-url", url)
             m = run_measured(cmd, repo, env=env.environ({"POLICY_HUB_TOKEN": "bench"}))
             baseline_held = not (repo / ".state" / "baseline.sha").exists()
-            ok = m.returncode == 1 and "did not answer" in m.output and baseline_held
+            said = "did not answer" in m.output or kind == "answers 503"
+            ok = m.returncode == 1 and said and baseline_held
             failed |= not ok
             rows.append(
                 [
@@ -60,12 +105,14 @@ def main() -> int:
                     kind,
                     f"{m.wall:.1f}",
                     bound,
+                    failing.count if kind == "answers 503" else "",
                     "ok" if ok else f"FAILED (exit {m.returncode}): {m.last_line()}",
                 ]
             )
         silent.close()
+        failing.shutdown()
     print(machine_facts())
-    print_table(["N", "-n", "hub", "wall s", "bound s", "check"], rows)
+    print_table(["N", "-n", "hub", "wall s", "bound s", "requests", "check"], rows)
     return 1 if failed else 0
 
 

@@ -3,6 +3,13 @@ SQLite, one on PostgreSQL and two on one PostgreSQL database (the clients altern
 two ports, as a load balancer would), on this machine, with no injected latency.
 
     python bench/hub_engines.py [--posts 1500] [--gets 1500] [--clients 8]
+        [--engines sqlite,postgresql-1,postgresql-2] [--baseline REV] [--verifies 20]
+
+`--baseline REV` also runs the hub of an earlier commit (`git archive` of its packages into a temp
+folder, run with PYTHONPATH), each engine right after today's: the A/B of one change on the same
+machine in the same minutes (e.g. `--baseline 2bc3e6b`, the hub before it signed attestations).
+Then the time of one `policy-hub verify` of a record (a new process, as a consumer runs it, and
+the checks alone in this process: 3 GETs, the signature, the digest).
 
 Both databases live on tmpfs (/dev/shm) with their durability settings as shipped (SQLite WAL,
 synchronous=FULL; PostgreSQL fsync on): what is compared is the engines' and the hub's work, not
@@ -12,8 +19,11 @@ the VM's disk. The PostgreSQL server is started here (the tests' tests/pgserver.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -122,22 +132,108 @@ def spread(
 
 
 @contextmanager
-def hubs(kind: str, work: Path, server: PostgresServer | None) -> Iterator[list[Hub]]:
+def hubs(
+    kind: str, work: Path, server: PostgresServer | None, source: Path | None = None
+) -> Iterator[list[Hub]]:
     started: list[Hub] = []
     try:
         if kind == "sqlite":
-            started.append(Hub(work / "sqlite", 0))
+            started.append(Hub(work / "sqlite", 0, source=source))
         else:
             assert server is not None
             url = server.create_database("bench")
             processes = 2 if kind == "postgresql-2" else 1
             for n in range(processes):
                 token = started[0].token if started else None
-                started.append(Hub(work / f"{kind}-{n}", 0, db=url, token=token))
+                started.append(Hub(work / f"{kind}-{n}", 0, db=url, token=token, source=source))
         yield started
     finally:
         for hub in started:
             hub.stop()
+
+
+def export_source(revision: str, into: Path) -> Path:
+    """The packages of `revision` (this repository's git) in a folder to run with PYTHONPATH."""
+    archive = into / "baseline.tar"
+    with open(archive, "wb") as out:
+        subprocess.run(
+            [
+                "git",
+                "-C",
+                str(PROJECT),
+                "archive",
+                revision,
+                "policy_hub",
+                "policy_checks",
+                "publisher",
+            ],
+            stdout=out,
+            check=True,
+        )
+    source = into / "baseline-src"
+    with tarfile.open(archive) as tar:
+        tar.extractall(source, filter="data")
+    return source
+
+
+def verify_times(url: str, token: str, count: int) -> tuple[list[float], list[float]]:
+    """Seconds of `count` verifies of one record: whole `policy-hub verify` processes, and the
+    checks alone (policy_hub.verify.verify) in this process."""
+    from policy_hub.verify import HubReader, VerifyRequest, verify
+
+    ref = body(0)
+    processes: list[float] = []
+    env = {**os.environ, "POLICY_HUB_TOKEN": token}
+    for _ in range(count):
+        started = time.perf_counter()
+        ran = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "policy_hub",
+                "verify",
+                f"{ref['name']}@1.0.0",
+                "--hub-url",
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+        )
+        processes.append(time.perf_counter() - started)
+        if ran.returncode != 0:
+            raise SystemExit(f"verify failed: {ran.stdout}{ran.stderr}")
+    checks: list[float] = []
+    reader = HubReader(url, token)
+    request = VerifyRequest(str(ref["name"]), "1.0.0")
+    for _ in range(count * 5):
+        started = time.perf_counter()
+        results = verify(reader, request)
+        checks.append(time.perf_counter() - started)
+        assert all(check.held for check in results)
+    reader.close()
+    return processes, checks
+
+
+def signing_cost(count: int = 2000) -> float:
+    """Seconds to sign and encode one record's attestation (what the create path adds)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from policy_hub.attest import Signer
+    from policy_hub.store import Provenance
+
+    provenance = Provenance(
+        {"kind": "token", "label": "bench"}, Signer(Ed25519PrivateKey.generate())
+    )
+    record = body(0)
+    for _ in range(100):
+        provenance.columns(record, "2026-12-06T00:00:00Z")
+    started = time.perf_counter()
+    for _ in range(count):
+        provenance.columns(record, "2026-12-06T00:00:00Z")
+        provenance.key_row()
+    return (time.perf_counter() - started) / count
 
 
 def main() -> None:
@@ -145,32 +241,51 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=1500)
     parser.add_argument("--gets", type=int, default=1500)
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--engines", default=",".join(LABELS), help="a subset of " + str(LABELS))
+    parser.add_argument("--baseline", metavar="REV", help="also run the hub of this commit")
+    parser.add_argument("--verifies", type=int, default=20)
     args = parser.parse_args()
+    engines = [kind for kind in args.engines.split(",") if kind]
+    unknown = set(engines) - set(LABELS)
+    if unknown:
+        parser.error(f"unknown engines: {sorted(unknown)}")
     print(machine_facts())
     base = HUB_DIR.parent if HUB_DIR else None
     server = PostgresServer.launch(fsync=True, base=base)
     rows = []
+    verified: tuple[list[float], list[float]] | None = None
     try:
         with tempfile.TemporaryDirectory(dir=base) as tmp:
-            for kind in LABELS:
-                with hubs(kind, Path(tmp), server) as running:
-                    urls = [hub.url for hub in running]
-                    token = running[0].token
-                    post_wall, post_lat = spread(urls, token, args.posts, args.clients, post=True)
-                    _, one = spread(urls, token, min(args.gets, args.posts), 1, post=False)
-                    get_wall, many = spread(
-                        urls, token, min(args.gets, args.posts), args.clients, post=False
+            source = export_source(args.baseline, Path(tmp)) if args.baseline else None
+            variants: list[tuple[str, Path | None]] = [("today", None)]
+            if source is not None:
+                variants.append((args.baseline, source))
+            for kind in engines:
+                for variant, variant_source in variants:
+                    work = Path(tmp) / variant
+                    with hubs(kind, work, server, variant_source) as running:
+                        urls = [hub.url for hub in running]
+                        token = running[0].token
+                        post_wall, post_lat = spread(
+                            urls, token, args.posts, args.clients, post=True
+                        )
+                        _, one = spread(urls, token, min(args.gets, args.posts), 1, post=False)
+                        get_wall, many = spread(
+                            urls, token, min(args.gets, args.posts), args.clients, post=False
+                        )
+                        if variant_source is None and verified is None and args.verifies:
+                            verified = verify_times(urls[0], token, args.verifies)
+                    label = LABELS[kind] + ("" if variant_source is None else f" ({variant})")
+                    rows.append(
+                        (
+                            label,
+                            f"{args.posts / post_wall:.0f}",
+                            f"{statistics.median(post_lat) * 1000:.1f}",
+                            p50_p95(one, 2),
+                            p50_p95(many, 1),
+                            f"{len(many) / get_wall:.0f}",
+                        )
                     )
-                rows.append(
-                    (
-                        LABELS[kind],
-                        f"{args.posts / post_wall:.0f}",
-                        f"{statistics.median(post_lat) * 1000:.1f}",
-                        p50_p95(one, 2),
-                        p50_p95(many, 1),
-                        f"{len(many) / get_wall:.0f}",
-                    )
-                )
     finally:
         server.close()
     print(f"{args.posts} POSTs and {args.gets} GETs; {args.clients} client threads unless noted")
@@ -185,6 +300,15 @@ def main() -> None:
         ],
         rows,
     )
+    print(f"signing one record's attestation in the create path: {signing_cost() * 1e6:.0f} µs")
+    if verified is not None:
+        processes, checks = verified
+        print(
+            f"policy-hub verify of one record ({len(processes)} runs): "
+            f"whole process p50 {statistics.median(processes) * 1000:.0f} ms "
+            f"(min {min(processes) * 1000:.0f}); the checks alone ({len(checks)} runs) "
+            f"p50 {statistics.median(checks) * 1000:.1f} ms"
+        )
 
 
 if __name__ == "__main__":

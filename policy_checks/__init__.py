@@ -14,7 +14,8 @@ Where things are:
                        (CEL conditions compiled and type-checked), `cases.py` (tests.yaml)
     rules.py, rules/   the rules as data: the JSON Schemas and rules.yaml
     fastschema.py      JSON Schemas compiled into predicates once
-    words.py           every finding's phrase in the author's words (schema errors, CEL errors)
+    words/             every finding's phrase in the author's words: `__init__.py` (schema
+                       errors, CEL errors, parameters), `cases.py` (tests.yaml)
     cel/               the CEL engine's side: `environment.py` (Kubernetes' environment, one
                        compile per text), `library/` (one module a Kubernetes library),
                        `resources.py` (`resource` typed by resource-schemas/), `messages.py`
@@ -26,44 +27,98 @@ Where things are:
 
 from __future__ import annotations
 
-from policy_checks.cel.resources import (
-    RESOURCE_SCHEMAS_DIR,
-    ResourceSchemaError,
-    ResourceSchemas,
-    schema_file_ignored,
-)
-from policy_checks.checker import (
-    CONDITION_LANGUAGES,
-    TEST_POLICIES,
-    CheckSettings,
-    PolicyChecker,
-    content_digest,
-)
-from policy_checks.digest import (
-    MAX_PUBLISH_BODY_BYTES,
-    canonical_json,
-    policy_digest,
-    publish_body,
-)
-from policy_checks.model import CheckResult, Finding, OtherFile, PolicyFiles
-from policy_checks.naming import (
-    DEFINITION_FILE,
-    MAX_FILE_BYTES,
-    METADATA_FILE,
-    NAME_RE,
-    POLICIES_DIR,
-    SEMVER_RE,
-    TESTS_FILE,
-    looks_like_version,
-    parse_version_dir,
-)
-from policy_checks.rules import RulesError
-from policy_checks.worktree import (
-    not_a_folder_finding,
-    read_policy_folder,
-    read_resource_schema_files,
-    symlink_finding,
-)
+from typing import TYPE_CHECKING, Any
+
+# Every name below is imported on first use (PEP 562), not with the package: the evaluating
+# child process needs only cel/ and evaluator.py, and starts that much sooner (its start is what
+# the first version with tests.yaml waits for; docs/benchmarks.md).
+if TYPE_CHECKING:
+    from policy_checks.cel.resources import (
+        RESOURCE_SCHEMAS_DIR,
+        ResourceSchemaError,
+        ResourceSchemas,
+        schema_file_ignored,
+    )
+    from policy_checks.checker import (
+        CONDITION_LANGUAGES,
+        TEST_POLICIES,
+        CheckSettings,
+        PolicyChecker,
+        content_digest,
+        start_evaluating,
+    )
+    from policy_checks.digest import (
+        MAX_PUBLISH_BODY_BYTES,
+        canonical_json,
+        policy_digest,
+        publish_body,
+    )
+    from policy_checks.model import CheckResult, Finding, OtherFile, PolicyFiles
+    from policy_checks.naming import (
+        DEFINITION_FILE,
+        MAX_FILE_BYTES,
+        METADATA_FILE,
+        NAME_RE,
+        POLICIES_DIR,
+        SEMVER_RE,
+        TESTS_FILE,
+        looks_like_version,
+        parse_version_dir,
+    )
+    from policy_checks.rules import RulesError
+    from policy_checks.worktree import (
+        not_a_folder_finding,
+        read_policy_folder,
+        read_resource_schema_files,
+        symlink_finding,
+    )
+
+_HOME = {
+    "CONDITION_LANGUAGES": "policy_checks.checker",
+    "CheckResult": "policy_checks.model",
+    "CheckSettings": "policy_checks.checker",
+    "DEFINITION_FILE": "policy_checks.naming",
+    "Finding": "policy_checks.model",
+    "MAX_FILE_BYTES": "policy_checks.naming",
+    "MAX_PUBLISH_BODY_BYTES": "policy_checks.digest",
+    "METADATA_FILE": "policy_checks.naming",
+    "NAME_RE": "policy_checks.naming",
+    "OtherFile": "policy_checks.model",
+    "POLICIES_DIR": "policy_checks.naming",
+    "PolicyChecker": "policy_checks.checker",
+    "PolicyFiles": "policy_checks.model",
+    "RESOURCE_SCHEMAS_DIR": "policy_checks.cel.resources",
+    "ResourceSchemaError": "policy_checks.cel.resources",
+    "ResourceSchemas": "policy_checks.cel.resources",
+    "RulesError": "policy_checks.rules",
+    "SEMVER_RE": "policy_checks.naming",
+    "TESTS_FILE": "policy_checks.naming",
+    "TEST_POLICIES": "policy_checks.checker",
+    "canonical_json": "policy_checks.digest",
+    "content_digest": "policy_checks.checker",
+    "looks_like_version": "policy_checks.naming",
+    "not_a_folder_finding": "policy_checks.worktree",
+    "parse_version_dir": "policy_checks.naming",
+    "policy_digest": "policy_checks.digest",
+    "publish_body": "policy_checks.digest",
+    "read_policy_folder": "policy_checks.worktree",
+    "read_resource_schema_files": "policy_checks.worktree",
+    "schema_file_ignored": "policy_checks.cel.resources",
+    "start_evaluating": "policy_checks.checker",
+    "symlink_finding": "policy_checks.worktree",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CONDITION_LANGUAGES",
@@ -96,5 +151,6 @@ __all__ = [
     "read_policy_folder",
     "read_resource_schema_files",
     "schema_file_ignored",
+    "start_evaluating",
     "symlink_finding",
 ]

@@ -3,7 +3,7 @@
 Folder-level checks are here (names, versions, which files exist); then each file is loaded
 (`loading/`), its shape checked (`checks/shape.py`), the rules of rules.yaml evaluated
 (`rules.py`), the conditions compiled (`checks/conditions.py`) and tests.yaml run
-(`checks/cases.py`). What a user reads of a finding is worded in `words.py`.
+(`checks/cases.py`). What a user reads of a finding is worded in `words/`.
 """
 
 from __future__ import annotations
@@ -91,6 +91,14 @@ class CheckSettings:
     conditions: str = "cel"
     tests_required: bool = False
     eval_timeout: float = DEFAULT_TIMEOUT
+
+
+def start_evaluating(settings: CheckSettings) -> None:
+    """Starts this process's evaluating child now, when conditions are evaluated at all: it
+    imports the engine (~0.3 s) while the caller collects, instead of while the first version
+    with test cases waits for it (docs/benchmarks.md)."""
+    if settings.conditions == "cel":
+        shared(settings.eval_timeout).start()
 
 
 class PolicyChecker:

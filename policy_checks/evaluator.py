@@ -24,12 +24,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from policy_checks.cel.environment import ENVIRONMENTS
-from policy_checks.checks.conditions import CompiledPolicy, CompiledRule
 from policy_checks.words import evaluation_error_words
 
 DEFAULT_TIMEOUT = 1.0  # seconds for one rule's evaluation (ini policy_eval_timeout)
@@ -37,6 +36,29 @@ DEFAULT_MEMORY = 1 << 30  # bytes of address space of the evaluating process
 
 PASS, FAIL, ERROR, SKIP = "pass", "fail", "error", "skip"
 RESULTS = (PASS, FAIL, ERROR, SKIP)
+
+
+class CompiledRule(Protocol):
+    """A rule as the evaluator needs it (`checks.conditions.CompiledRule` is one): the checks
+    sit above this module, which knows only this much of them."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def program(self) -> bytes: ...
+
+
+class CompiledPolicy(Protocol):
+    """A version's rules as the evaluator needs them (`checks.conditions.CompiledPolicy`)."""
+
+    @property
+    def rules(self) -> Sequence[CompiledRule]: ...
+
+    @property
+    def signature(self) -> tuple[tuple[str, str], ...]: ...
+
+    def applies_to(self, resource: Any) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -285,6 +307,16 @@ class Evaluator:
                 self._child = None
             self._outstanding.clear()
 
+    def start(self) -> None:
+        """Starts the child now, if none runs: it imports the engine while the caller goes on,
+        instead of while the first version with test cases waits for it."""
+        with self._lock:
+            if self._broken is None and not self._child_alive():
+                self._restart()
+
+    def _child_alive(self) -> bool:
+        return self._child is not None and self._child.process.poll() is None
+
     def evaluate(
         self, policy: CompiledPolicy, params: dict[str, Any], resource: Any
     ) -> list[RuleResult]:
@@ -335,11 +367,11 @@ class Evaluator:
         if self._broken is not None:  # a child that cannot start is not tried per version
             submitted.fail(self._broken)
             return
-        if self._child is None or self._child.process.poll() is not None:
+        if not self._child_alive():
             self._restart()
-            if self._child is None:
-                submitted.fail(self._broken or "the evaluating process could not be started")
-                return
+        if self._child is None:
+            submitted.fail(self._broken or "the evaluating process could not be started")
+            return
         self._send_to(self._child, submitted)
 
     def _send_to(self, child: _Child, submitted: Submitted) -> None:

@@ -5,6 +5,7 @@ in-flight, the `422` refusals) that the app sends and the stores keep under its 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +25,10 @@ def error_body(error: str, detail: str, **extra: Any) -> dict[str, Any]:
     return {"error": error, "detail": detail, **extra}
 
 
-def created(policy: dict[str, Any], published_at: str) -> Answer:
-    """`201`: the record as stored, as GET answers it."""
+def created(
+    policy: dict[str, Any], published_at: str, publisher: Mapping[str, Any] | None
+) -> Answer:
+    """`201`: the record as stored, as GET answers it (never yanked yet)."""
     record = {
         "name": policy["name"],
         "version": policy["version"],
@@ -34,6 +37,8 @@ def created(policy: dict[str, Any], published_at: str) -> Answer:
         "metadata": policy["metadata"],
         "definition": policy["definition"],
         "release_sha": policy["release_sha"],
+        "publisher": dict(publisher) if publisher is not None else None,
+        "yanked": None,
     }
     return Answer(201, record, "created")
 

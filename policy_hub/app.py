@@ -6,12 +6,15 @@ protocol, so both engines answer alike. Test-only fault injection is a middlewar
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio.to_thread
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -24,21 +27,30 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from policy_checks.digest import policy_digest
 from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN, semver_key
 from policy_hub.answers import Answer, digest_mismatch, error_body, metadata_mismatch
-from policy_hub.auth import READ, WRITE, Tokens
+from policy_hub.attest import Signer
+from policy_hub.auth import READ, WRITE, Caller, Tokens, bearer_token
 from policy_hub.faults import FaultInjection, Faults
 from policy_hub.models import (
     IDEMPOTENCY_KEY_PATTERN,
     BadRequest,
     DigestMismatch,
+    Envelope,
     Exists,
     Forbidden,
+    ForbiddenName,
     Health,
     InFlight,
     Internal,
     Invalid,
+    InvalidOidcToken,
     KeyReused,
+    Keys,
     MetadataMismatch,
+    NoAttestation,
     NotFound,
+    NoTrustedPublisher,
+    OidcIn,
+    OidcToken,
     PolicyIn,
     PolicyList,
     PolicyRecord,
@@ -47,19 +59,35 @@ from policy_hub.models import (
     TooLarge,
     Unauthorized,
     Unavailable,
+    YankIn,
     metadata_mismatches,
+)
+from policy_hub.oidc import (
+    JwksUnavailable,
+    OidcRefused,
+    TrustedPublishing,
+    shown,
+    token_sha256,
+)
+from policy_hub.oidc import (
+    NoTrustedPublisher as NoPublisherMatched,
 )
 from policy_hub.pages import error_page
 from policy_hub.pages import router as pages_router
 from policy_hub.store import (
     LIST_LIMIT_DEFAULT,
     LIST_LIMIT_MAX,
+    Provenance,
     Store,
     StoreUnavailable,
     sha256_of_body,
 )
 
+log = logging.getLogger("policy_hub.oidc")  # `serve` logs it at INFO (cli._log_config)
+
 MAX_BODY_BYTES = 2 * 1024 * 1024
+# POST /auth/oidc's body: a JWT of GitHub is ~1.2 KiB (oidc.MAX_JWT_BYTES caps the token).
+MAX_OIDC_BODY_BYTES = 64 * 1024
 # The sync routes run in anyio's worker threads, 40 by default, which would cap concurrency
 # (SQLite's busy waits hold a thread); requests here are short, so a larger pool is cheap.
 WORKER_THREADS = 100
@@ -180,7 +208,11 @@ ANSWERS: dict[int, dict[str, Any]] = {
         "description": "Missing, malformed or unknown bearer token.",
         "headers": {"WWW-Authenticate": _header("`Bearer`", {"type": "string"})},
     },
-    403: {"model": Forbidden, "description": "The token lacks the scope this operation needs."},
+    403: {
+        "model": Annotated[Forbidden | ForbiddenName, Field(discriminator="error")],
+        "description": "`forbidden`: the token lacks the scope this operation needs; "
+        "`forbidden-name`: it may write, but not this name (nothing was stored).",
+    },
     409: {
         "model": CONFLICT,
         "description": "`exists`: the version is already published (`digest` is the stored "
@@ -220,6 +252,8 @@ class Hub:
 
     store: Store
     tokens: Tokens
+    signer: Signer
+    trusted: TrustedPublishing | None = None  # --publishers; None: POST /auth/oidc is 404
     # --public-read: anyone may read (the API's GETs and the pages) without a token.
     public_read: bool = False
 
@@ -232,21 +266,52 @@ def hub_of(request: Request) -> Hub:
 bearer = HTTPBearer(auto_error=False)
 
 
-def _authorize(request: Request, scope: str) -> None:
-    hub = hub_of(request)
+def caller_of(request: Request) -> Caller | None:
+    """Who made this request, as the hub verified it; None when nobody it knows. The sources,
+    in order: the static tokens (--token-file, POLICY_HUB_SERVER_TOKENS, --no-auth), then the
+    tokens minted by POST /auth/oidc (looked up by their SHA-256, in the store, not expired)."""
     authorization = request.headers.get("authorization")
-    if scope == READ and hub.public_read and not authorization:
+    hub = hub_of(request)
+    caller = hub.tokens.caller_of(authorization)
+    if caller is not None or hub.trusted is None:
+        return caller
+    token = bearer_token(authorization)
+    minted = hub.store.minted_caller(token_sha256(token)) if token else None
+    if minted is None:
+        return None
+    globs, publisher = minted
+    return Caller(frozenset((READ, WRITE)), globs, publisher)
+
+
+def verified_caller(request: Request) -> Caller:
+    """The caller _authorize kept for this request (a route behind require_write)."""
+    caller: Caller = request.state.caller
+    return caller
+
+
+def forbid_unless_writes(caller: Caller, name: str) -> None:
+    """`403 forbidden-name` unless `caller` may write `name`: decided before anything is read
+    or stored, so the answer is the same whether or not the version exists."""
+    if not caller.may_write(name):
+        raise HubError(
+            403, "forbidden-name", "this token may not write policies of this name", name=name
+        )
+
+
+def _authorize(request: Request, scope: str) -> None:
+    if scope == READ and hub_of(request).public_read and not request.headers.get("authorization"):
         return
-    granted = hub.tokens.scopes_of(authorization)
-    if granted is None:
+    caller = caller_of(request)
+    if caller is None:
         raise HubError(
             401,
             "unauthorized",
             "missing, malformed or unknown bearer token",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if scope not in granted:
+    if scope not in caller.scopes:
         raise HubError(403, "forbidden", f"this token lacks the {scope} scope")
+    request.state.caller = caller
     if scope == WRITE:
         request.state.writer = True
 
@@ -269,6 +334,29 @@ async def policy_body(request: Request) -> PolicyIn:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
         ) from exc
+
+
+async def oidc_body(request: Request) -> bytes:
+    """POST /auth/oidc's body, refused over MAX_OIDC_BODY_BYTES (BodyLimit has read it whole,
+    within the hub's own cap)."""
+    raw = await request.body()
+    if len(raw) > MAX_OIDC_BODY_BYTES:
+        raise HubError(413, "too-large", f"request body exceeds {MAX_OIDC_BODY_BYTES} bytes")
+    return raw
+
+
+async def yank_body(request: Request) -> YankIn:
+    raw = await request.body()
+    try:
+        return YankIn.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
+        ) from exc
+
+
+NamePath = Annotated[str, Path(pattern=NAME_PATTERN, max_length=64)]
+VersionPath = Annotated[str, Path(pattern=SEMVER_PATTERN, max_length=256)]
 
 
 router = APIRouter()
@@ -408,13 +496,178 @@ def create_policy(
     ],
 ) -> JSONResponse:
     hub = hub_of(request)
+    caller = verified_caller(request)
+    forbid_unless_writes(caller, policy.name)
     refused = content_refusal(policy)
     if refused is not None:
         hub.store.audit(policy.name, policy.version, idempotency_key, refused)
         return JSONResponse(refused.body, refused.status)
     fields = policy.model_dump()
-    answer = hub.store.publish(idempotency_key, sha256_of_body(fields), fields)
+    provenance = Provenance(caller.publisher, hub.signer)
+    answer = hub.store.publish(idempotency_key, sha256_of_body(fields), fields, provenance)
     return JSONResponse(answer.body, answer.status)
+
+
+@router.post(
+    "/auth/oidc",
+    response_model=OidcToken,
+    responses=answers(
+        (),
+        {
+            200: {"description": "A hub token for the names of the matching publishers."},
+            401: {
+                "model": InvalidOidcToken,
+                "description": "The JWT failed a check (signature, iss, aud, exp, nbf, iat, jti"
+                "...); `reason` names it.",
+            },
+            403: {
+                "model": NoTrustedPublisher,
+                "description": "A valid JWT that no trusted publisher matches.",
+            },
+            404: {
+                "model": NotFound,
+                "description": "This hub trusts no publisher (started without --publishers).",
+            },
+            422: {"model": Invalid, "description": 'The body is not `{"token": "<JWT>"}`.'},
+            503: {
+                "model": Unavailable,
+                "description": "The issuer's keys (JWKS) or the database cannot be read now.",
+            },
+        },
+    ),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": OidcIn.model_json_schema()}},
+        }
+    },
+    tags=["auth"],
+    summary="Exchange an OpenID Connect token of a trusted publisher for a hub token (no auth)",
+)
+def exchange_oidc_token(request: Request, body: Annotated[bytes, Depends(oidc_body)]) -> Any:
+    trusted = hub_of(request).trusted
+    if trusted is None:
+        raise HubError(
+            404,
+            "not-found",
+            "this hub trusts no publisher: trusted publishing needs policy-hub serve "
+            "--publishers FILE",
+        )
+    try:
+        token = OidcIn.model_validate_json(body).token
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
+        ) from exc
+    store = hub_of(request).store
+    try:
+        minted = trusted.exchange(token, store)
+    except OidcRefused as exc:
+        log.info("trusted publishing refused: %s", exc)
+        raise HubError(
+            401, "invalid-oidc-token", f"the token is refused: {exc}", reason=str(exc)
+        ) from None
+    except NoPublisherMatched as exc:
+        log.info("trusted publishing: no trusted publisher matches %s", exc)
+        raise HubError(
+            403,
+            "no-trusted-publisher",
+            "the token is valid, but no trusted publisher of this hub matches its repository, "
+            "owner, workflow and environment",
+        ) from None
+    except JwksUnavailable as exc:
+        raise HubError(503, "unavailable", f"the issuer's keys cannot be read now: {exc}") from None
+    who = minted.publisher
+    log.info(
+        "trusted publishing: %s, workflow %s, run %s may publish %s until %s",
+        shown(who.get("repository")),
+        shown(who.get("workflow_ref")),
+        shown(who.get("run_id")),
+        ", ".join(minted.globs),
+        expires_at := time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(minted.expires_at)),
+    )
+    return {
+        "token": minted.token,
+        "expires_at": expires_at,
+        "policies": list(minted.globs),
+    }
+
+
+@router.get(
+    "/keys",
+    response_model=Keys,
+    # Not under /policies, so the test-only fault injection leaves it alone: no 429 here.
+    responses=answers((503,)),
+    tags=["provenance"],
+    summary="Every public key the hub has signed attestations with (no auth)",
+)
+def get_keys(request: Request) -> dict[str, Any]:
+    return {"keys": hub_of(request).store.keys()}
+
+
+@router.get(
+    "/policies/{name}/{version}/attestation",
+    response_model=Envelope,
+    responses=answers(
+        READ_ANSWERS,
+        {
+            404: {
+                "model": Annotated[NotFound | NoAttestation, Field(discriminator="error")],
+                "description": "`not-found`: no such version; `no-attestation`: the version was "
+                "published before the hub signed its records.",
+            },
+            422: {"model": Invalid, "description": "The name or version is invalid."},
+        },
+    ),
+    dependencies=[Depends(require_read)],
+    tags=["provenance"],
+    summary="The signed DSSE envelope of a version's in-toto Statement",
+)
+def get_attestation(request: Request, name: NamePath, version: VersionPath) -> dict[str, Any]:
+    found, envelope = hub_of(request).store.attestation(name, version)
+    if not found:
+        raise HubError(404, "not-found", f"{name}@{version} is not in the hub")
+    if envelope is None:
+        raise HubError(
+            404,
+            "no-attestation",
+            f"{name}@{version} was published before this hub signed its records",
+        )
+    return envelope
+
+
+@router.post(
+    "/policies/{name}/{version}/yank",
+    response_model=PolicyRecord,
+    responses=answers(
+        (401, 403, 429, 503),
+        {
+            200: {"description": "The record, `yanked` set; a second yank answers the first."},
+            404: {"model": NotFound, "description": "No such policy version."},
+            422: {"model": Invalid, "description": "The name, version or reason is invalid."},
+        },
+    ),
+    dependencies=[Depends(require_write)],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": YankIn.model_json_schema()}},
+        }
+    },
+    tags=["policies"],
+    summary="Yank a version: it stays readable, marked, and is never published again",
+)
+def yank_policy_version(
+    request: Request,
+    name: NamePath,
+    version: VersionPath,
+    body: Annotated[YankIn, Depends(yank_body)],
+) -> dict[str, Any]:
+    forbid_unless_writes(verified_caller(request), name)
+    record = hub_of(request).store.yank(name, version, body.reason)
+    if record is None:
+        raise HubError(404, "not-found", f"{name}@{version} is not in the hub")
+    return record
 
 
 def content_refusal(policy: PolicyIn) -> Answer | None:
@@ -531,23 +784,35 @@ def create_app(
     faults: Faults | None = None,
     *,
     max_body_bytes: int = MAX_BODY_BYTES,
+    trusted: TrustedPublishing | None = None,
+    signer: Signer | None = None,
     public_read: bool = False,
 ) -> FastAPI:
     """The hub as an ASGI app over an initialized store (either engine); `faults` (tests only)
-    adds the FaultInjection middleware; `public_read` lets anyone read without a token."""
+    adds the FaultInjection middleware. `signer` signs the attestations (`serve` and the
+    embedded hub pass the --signing-key one); without one, a key made for this app only, which
+    /keys still lists once it has signed (keys are stored with the records they sign).
+    `public_read` lets anyone read without a token."""
     app = FastAPI(
         title="Policy Hub",
         version="1.0.0",
         description=(
-            "The reference Policy Hub (docs/contract.md section 5). Every request but /health and "
-            "/openapi.json needs `Authorization: Bearer <token>`: GET needs the read scope, "
-            "POST the write scope (write implies read)."
+            "The reference Policy Hub (docs/contract.md section 5). Every request but /health, "
+            "/openapi.json, /keys and POST /auth/oidc needs `Authorization: Bearer <token>`: GET "
+            "needs the read scope, POST the write scope (write implies read). POST /auth/oidc "
+            "exchanges a trusted publisher's OpenID Connect token for such a token (section 9)."
         ),
         docs_url=None,
         redoc_url=None,
         lifespan=_lifespan,
     )
-    app.state.hub = Hub(store, tokens, public_read=public_read)
+    app.state.hub = Hub(
+        store,
+        tokens,
+        signer or Signer(Ed25519PrivateKey.generate()),
+        trusted,
+        public_read=public_read,
+    )
     app.include_router(router)
     app.include_router(pages_router)
     if faults is not None:

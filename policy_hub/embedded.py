@@ -51,12 +51,18 @@ class EmbeddedHub:
         self.stop()
 
 
+# The embedded hub's signing key, in the folder of its database (`.policyhub-local/`).
+SIGNING_KEY_FILE = "signing-key.pem"
+EMBEDDED_LABEL = "local"
+
+
 def start_embedded_hub(db_path: Path, token: str, host: str = "127.0.0.1") -> EmbeddedHub:
-    """Start a hub on `db_path` that accepts `token` for read and write.
+    """Start a hub on `db_path` that accepts `token` for read and write, signing attestations
+    with the key in SIGNING_KEY_FILE beside the database (made, mode 0600, when missing).
 
     Raises HubUnavailable (FastAPI, uvicorn or what they need cannot be imported), StoreError
-    (unusable database), TokenConfigError (token not token68) or RuntimeError (the server did
-    not come up).
+    (unusable database), SigningKeyError (an unusable key file), TokenConfigError (token not
+    token68) or RuntimeError (the server did not come up).
     """
     # Imported here: the harness pays for FastAPI and uvicorn only when it asks for a hub.
     try:
@@ -64,17 +70,25 @@ def start_embedded_hub(db_path: Path, token: str, host: str = "127.0.0.1") -> Em
         from policy_hub.server import listen_socket, make_server, url_of
     except ImportError as exc:
         raise HubUnavailable(missing_module_message(exc)) from exc
-    from policy_hub.auth import Tokens, parse_token_env
+    from policy_hub.attest import load_signing_key
+    from policy_hub.auth import WRITE, TokenEntry, Tokens, parse_token_env
     from policy_hub.sqlite_store import SqliteStore
 
-    tokens = Tokens(by_scope=tuple(parse_token_env(f"write:{token}")))
+    (checked,) = parse_token_env(f"write:{token}")  # TokenConfigError unless token68
+    # Its records say they came from the embedded hub: {"kind": "token", "label": "local"}.
+    tokens = Tokens(entries=(TokenEntry(WRITE, checked.token, None, EMBEDDED_LABEL),))
+    signer = load_signing_key(Path(db_path).parent / SIGNING_KEY_FILE)
     store = SqliteStore(Path(db_path))
     store.initialize()
+    store.add_key(signer.jwk)
     sock = listen_socket(host, 0)
     url = url_of(sock)
     # log_config=None leaves the host process's logging setup alone.
     server = make_server(
-        create_app(store, tokens), log_level="warning", access_log=False, log_config=None
+        create_app(store, tokens, signer=signer),
+        log_level="warning",
+        access_log=False,
+        log_config=None,
     )
     failure: list[BaseException] = []
 

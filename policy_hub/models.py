@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from policy_checks.digest import DIGEST_PATTERN
 from policy_checks.naming import NAME_PATTERN, SEMVER_PATTERN
+from policy_hub.store import MAX_YANK_REASON
 
 RELEASE_SHA_PATTERN = r"^[0-9a-f]{40}$"
 # Printable ASCII without spaces: the harness sends `<sha>:<name>@<version>`.
@@ -66,6 +67,13 @@ def metadata_mismatches(policy: PolicyIn) -> list[str]:
     return found
 
 
+class Yanked(BaseModel):
+    """When and why a version was yanked (it stays readable, is never published again)."""
+
+    at: str = Field(description="ISO-8601 UTC")
+    reason: str
+
+
 class PolicyRecord(BaseModel):
     """A stored policy version, as GET answers it and as a 201 returns it."""
 
@@ -76,6 +84,61 @@ class PolicyRecord(BaseModel):
     metadata: dict[str, Any]
     definition: dict[str, Any]
     release_sha: str
+    publisher: dict[str, Any] | None = Field(
+        default=None,
+        description="Who published it, as the hub verified it (docs/contract.md section 9): "
+        '`{"kind": "token", "label": ...}` or `{"kind": "github-oidc", ...}`; null for a record '
+        "made before the hub kept provenance",
+    )
+    yanked: Yanked | None = Field(default=None, description="null unless yanked")
+
+
+# A yank's reason: up to MAX_YANK_REASON characters, none of them a control character (C0, DEL,
+# C1, the Unicode line and paragraph separators), and not only spaces.
+_CONTROL = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+YANK_REASON_PATTERN = rf"^[^{_CONTROL}]*[^\s{_CONTROL}][^{_CONTROL}]*$"
+
+
+class YankIn(BaseModel):
+    """The body of `POST /policies/{name}/{version}/yank`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(
+        min_length=1,
+        max_length=MAX_YANK_REASON,
+        pattern=YANK_REASON_PATTERN,
+        description="why consumers must not use it: one line, no control characters",
+    )
+
+
+class Signature(BaseModel):
+    keyid: str
+    sig: str = Field(description="base64 Ed25519 signature of the DSSE PAE")
+
+
+class Envelope(BaseModel):
+    """A DSSE envelope of an in-toto Statement v1 (docs/contract.md section 9)."""
+
+    payloadType: Literal["application/vnd.in-toto+json"]
+    payload: str = Field(description="base64 of the Statement's JSON")
+    signatures: list[Signature]
+
+
+class PublicKey(BaseModel):
+    """An Ed25519 public key as JWK (RFC 8037); `kid` is the signatures' `keyid`: the
+    unpadded base64url SHA-256 of the 32 raw key bytes."""
+
+    kty: Literal["OKP"]
+    crv: Literal["Ed25519"]
+    x: str
+    kid: str
+
+
+class Keys(BaseModel):
+    """Every public key the hub has ever signed with (old ones stay)."""
+
+    keys: list[PublicKey]
 
 
 class PolicyVersions(BaseModel):
@@ -142,10 +205,24 @@ class Forbidden(ErrorBody):
     error: Literal["forbidden"]
 
 
+class ForbiddenName(ErrorBody):
+    """The caller may write, but not this name (its token's globs do not match it); nothing
+    was stored, whether or not the version exists."""
+
+    error: Literal["forbidden-name"]
+    name: str
+
+
 class NotFound(ErrorBody):
     """No such policy, or no such version of it."""
 
     error: Literal["not-found"]
+
+
+class NoAttestation(ErrorBody):
+    """The version exists but was published before the hub signed its records."""
+
+    error: Literal["no-attestation"]
 
 
 class Exists(ErrorBody):
@@ -221,3 +298,35 @@ class Internal(ErrorBody):
     """An unexpected failure of the hub; a retry with the same Idempotency-Key is safe."""
 
     error: Literal["internal"]
+
+
+# -- trusted publishing (docs/contract.md section 9) -----------------------------------------
+
+
+class OidcIn(BaseModel):
+    """The body of `POST /auth/oidc`: an OpenID Connect ID token (a JWT) of a trusted issuer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(description="the JWT, e.g. GitHub Actions' ID token for this audience")
+
+
+class OidcToken(BaseModel):
+    """A hub token for the names of the publishers the JWT matched, until `expires_at`."""
+
+    token: str = Field(description="a bearer token for GET and POST; shown once, kept as a hash")
+    expires_at: str = Field(description="ISO 8601 UTC, e.g. 2026-12-06T10:15:00Z")
+    policies: list[str] = Field(description="the name globs it may publish")
+
+
+class InvalidOidcToken(ErrorBody):
+    """The JWT failed a check; `reason` names it (`exp: the token has expired`)."""
+
+    error: Literal["invalid-oidc-token"]
+    reason: str
+
+
+class NoTrustedPublisher(ErrorBody):
+    """The JWT is valid but no trusted publisher has every one of its conditions met."""
+
+    error: Literal["no-trusted-publisher"]

@@ -25,6 +25,7 @@ from policy_checks.diff import (
     value_text,
 )
 from policy_checks.naming import NAME_RE, SEMVER_RE, semver_key
+from policy_hub.attest import PREDICATE_TYPE, EnvelopeError, verify_envelope
 from policy_hub.auth import READ, Tokens
 from policy_hub.store import LIST_LIMIT_DEFAULT, Store, is_yanked
 
@@ -144,9 +145,9 @@ def hub_of(request: Request) -> PageHub:
 
 
 def may_read(request: Request) -> bool:
-    """Whether this request may see policies: a hub with --public-read, or a read token in the
-    cookie that the hub accepts. MERGE NOTE: with trust-hub's `caller_of`, this asks it with
-    the cookie's token instead of `tokens.scopes_of`."""
+    """Whether this request may see policies: a hub with --public-read, or a token of the
+    token file (`read`, or `write`, which implies it) in the cookie. A token minted for a
+    workflow by POST /auth/oidc is for publishing, not for people: the pages do not take it."""
     hub = hub_of(request)
     if hub.public_read:
         return True
@@ -168,11 +169,25 @@ class AttestationCheck:
 
 
 def attestation_check(store: Store, record: dict[str, Any]) -> AttestationCheck:
-    """Whether the hub's signed attestation of `record` verifies (docs/contract.md section 9).
-    MERGE NOTE: the lead wires this to trust-hub's verifier (the stored DSSE envelope checked
-    against the hub's keys, its subject against the record's name, version and digest); until
-    then every version shows "no attestation"."""
-    return AttestationCheck("none", "no attestation")
+    """Whether the hub's signed attestation of `record` verifies (docs/contract.md section 9):
+    the stored DSSE envelope's signature against the hub's keys, then its Statement's subject
+    (this name, version and digest) and predicate (the record's publisher, commit and time)."""
+    name, version, digest = record["name"], record["version"], str(record["digest"])
+    _, envelope = store.attestation(name, version)
+    if envelope is None:
+        return AttestationCheck("none", "no attestation")
+    try:
+        keyid, statement = verify_envelope(envelope, store.keys())
+    except EnvelopeError as exc:
+        return AttestationCheck("failed", str(exc))
+    subject = [{"name": f"{name}@{version}", "digest": {"sha256": digest.removeprefix("sha256:")}}]
+    predicate = statement.get("predicate")
+    if statement.get("predicateType") != PREDICATE_TYPE or statement.get("subject") != subject:
+        return AttestationCheck("failed", "signed for another name, version or digest")
+    fields = ("publisher", "release_sha", "published_at")
+    if not isinstance(predicate, dict) or any(predicate.get(f) != record.get(f) for f in fields):
+        return AttestationCheck("failed", "the record's provenance is not what was signed")
+    return AttestationCheck("verified", f"signed by this hub, key {keyid[:12]}…")
 
 
 # -- rendering ---------------------------------------------------------------------------------

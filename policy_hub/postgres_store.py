@@ -6,10 +6,12 @@ that does not answer is StoreUnavailable (503), never a guess.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -21,14 +23,19 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from policy_hub.answers import Answer, created, exists, in_flight
 from policy_hub.store import (
+    JTI_KEEP_SECONDS,
+    OIDC_TABLES,
     RECORD_COLUMNS,
     SUMMARY_TEXT_LIMIT,
     YANKED_SQL,
     PolicySummary,
+    Provenance,
     StoreError,
     StoreUnavailable,
     build_summaries,
     like_pattern,
+    minted_of,
+    minted_row,
     record_of,
     settled,
     stored_answer,
@@ -103,6 +110,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             outcome text NOT NULL
         )""",
         "CREATE INDEX audit_by_version ON audit (name, version, status)",
+    ),
+    # 2026-12-06 (docs/contract.md section 9): provenance and yank. NULL in records made before:
+    # `publisher: null`, no attestation, not yanked. The public keys ever used, for /keys.
+    (
+        "ALTER TABLE policies ADD COLUMN IF NOT EXISTS publisher text",
+        "ALTER TABLE policies ADD COLUMN IF NOT EXISTS attestation text",
+        "ALTER TABLE policies ADD COLUMN IF NOT EXISTS yanked_at text",
+        "ALTER TABLE policies ADD COLUMN IF NOT EXISTS yank_reason text",
+        """CREATE TABLE IF NOT EXISTS signing_keys (
+            kid text PRIMARY KEY,
+            jwk text NOT NULL,
+            first_used_at timestamptz NOT NULL DEFAULT clock_timestamp()
+        )""",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -290,6 +310,9 @@ class PostgresStore:
             reconnect_timeout=RECONNECT_SECONDS,
         )
         self._schema_lock = threading.Lock()
+        # Keys this process saw committed to signing_keys (rows are never deleted): a create
+        # lists its key in its own transaction only until then, sparing a statement per POST.
+        self._listed_keys: set[str] = set()
         self._available = True
         self._filter = _RedactingFilter(self.redact)
         for name in REDACTED_LOGGERS:
@@ -346,6 +369,9 @@ class PostgresStore:
                     conn.execute(statement)
                 conn.execute(f"INSERT INTO {SCHEMA_TABLE} (version) VALUES (%s)", (version + 1,))
             for statement in INDEXES:
+                conn.execute(statement)
+            # Trusted publishing's tables, apart from the numbered migrations (store.OIDC_TABLES).
+            for statement in OIDC_TABLES:
                 conn.execute(statement)
         self.schema_version = SCHEMA_VERSION
 
@@ -470,9 +496,58 @@ class PostgresStore:
             }
         return build_summaries(names, facts, labels), names[-1] if more else None
 
+    def attestation(self, name: str, version: str) -> tuple[bool, dict[str, Any] | None]:
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT attestation FROM policies WHERE name = %s AND version = %s",
+                (name, version),
+            ).fetchone()
+        if row is None:
+            return False, None
+        return True, json.loads(row[0]) if row[0] else None
+
+    def keys(self) -> list[dict[str, Any]]:
+        with self._connection() as conn:
+            rows = conn.execute("SELECT jwk FROM signing_keys ORDER BY first_used_at, kid")
+            return [json.loads(str(r[0])) for r in rows.fetchall()]
+
+    # -- writes besides the create path ----------------------------------------------------
+
+    def add_key(self, jwk: Mapping[str, str]) -> None:
+        with self._connection() as conn:
+            self._add_key(conn, jwk["kid"], json.dumps(dict(jwk), sort_keys=True))
+        self._listed_keys.add(jwk["kid"])
+
+    @staticmethod
+    def _add_key(conn: psycopg.Connection[Any], kid: str, jwk: str) -> None:
+        conn.execute(
+            "INSERT INTO signing_keys (kid, jwk) VALUES (%s, %s) ON CONFLICT (kid) DO NOTHING",
+            (kid, jwk),
+        )
+
+    def yank(self, name: str, version: str, reason: str) -> dict[str, Any] | None:
+        """One transaction: the first yank sets `yanked` (a racing one waits for its row lock,
+        then finds it set and changes nothing)."""
+        with self._connection() as conn, conn.transaction():
+            changed = conn.execute(
+                f"UPDATE policies SET yanked_at = {NOW_TEXT}, yank_reason = %s"
+                " WHERE name = %s AND version = %s AND yanked_at IS NULL",
+                (reason, name, version),
+            ).rowcount
+            row = conn.execute(
+                f"SELECT {RECORD_COLUMNS} FROM policies WHERE name = %s AND version = %s",
+                (name, version),
+            ).fetchone()
+            if row is not None:
+                outcome = "yanked" if changed else "already-yanked"
+                self._audit(conn, name, version, None, Answer(200, {}, outcome), method="YANK")
+        return None if row is None else record_of(row)
+
     # -- the create path -------------------------------------------------------------------
 
-    def publish(self, key: str, body_sha256: str, policy: dict[str, Any]) -> Answer:
+    def publish(
+        self, key: str, body_sha256: str, policy: dict[str, Any], provenance: Provenance
+    ) -> Answer:
         """One transaction: take the key (a concurrent holder of it, on any process, is waited
         for up to the lock timeout), then replay or refuse, or insert the version, remember the
         answer under the key and audit it. The answer is returned only after COMMIT returned:
@@ -480,18 +555,27 @@ class PostgresStore:
         the same key finds the committed answer, or creates."""
         try:
             with self._connection() as conn, conn.transaction():
-                answer = self._publish(conn, key, body_sha256, policy)
+                answer = self._publish(conn, key, body_sha256, policy, provenance)
         except psycopg.errors.LockNotAvailable:
             # The same key is held by a transaction that has not finished in time.
             return in_flight()
+        if answer.outcome == "created":
+            self._listed_keys.add(provenance.signer.kid)  # committed: never listed again
         return answer
 
     def _publish(
-        self, conn: psycopg.Connection[Any], key: str, body_sha256: str, policy: dict[str, Any]
+        self,
+        conn: psycopg.Connection[Any],
+        key: str,
+        body_sha256: str,
+        policy: dict[str, Any],
+        provenance: Provenance,
     ) -> Answer:
+        # now() is the transaction's start, the same in every statement of it: the record's
+        # published_at, read here so the attestation can be signed before the record is inserted.
         taken = conn.execute(
             "INSERT INTO idempotency (key, body_sha256, status, response_json)"
-            " VALUES (%s, %s, 0, '') ON CONFLICT (key) DO NOTHING RETURNING key",
+            f" VALUES (%s, %s, 0, '') ON CONFLICT (key) DO NOTHING RETURNING {NOW_TEXT}",
             (key, body_sha256),
         ).fetchone()
         if taken is None:
@@ -506,11 +590,15 @@ class PostgresStore:
             answer = settled(body_sha256, *row) or in_flight()
             self._audit(conn, policy["name"], policy["version"], key, answer)
             return answer
+        # The database's clock stamps the record, and the attestation signed here holds the same
+        # stamp: it is made once, in this transaction, and stored with the record.
+        published_at = str(taken[0])
         inserted = conn.execute(
             "INSERT INTO policies (name, version, digest, metadata, definition, release_sha,"
-            f" idempotency_key, published_at) VALUES (%s, %s, %s, %s, %s, %s, %s, {NOW_TEXT})"
+            " idempotency_key, published_at, publisher, attestation)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (name, version) DO NOTHING RETURNING published_at",
-            version_row(policy, key),
+            (*version_row(policy, key), published_at, *provenance.columns(policy, published_at)),
         ).fetchone()
         if inserted is None:
             stored = conn.execute(
@@ -520,7 +608,9 @@ class PostgresStore:
             assert stored is not None  # the conflicting row is committed and never deleted
             answer = exists(policy, str(stored[0]))
         else:
-            answer = created(policy, str(inserted[0]))
+            answer = created(policy, str(inserted[0]), provenance.publisher)
+            if provenance.signer.kid not in self._listed_keys:
+                self._add_key(conn, *provenance.key_row())
         conn.execute(
             "UPDATE idempotency SET status = %s, response_json = %s WHERE key = %s",
             (answer.status, stored_answer(answer), key),
@@ -539,9 +629,50 @@ class PostgresStore:
         version: str | None,
         key: str | None,
         answer: Answer,
+        method: str = "POST",
     ) -> None:
         conn.execute(
             "INSERT INTO audit (method, name, version, idempotency_key, status, outcome)"
-            " VALUES ('POST', %s, %s, %s, %s, %s)",
-            (name, version, key, answer.status, answer.outcome),
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            (method, name, version, key, answer.status, answer.outcome),
         )
+
+    # -- trusted publishing ----------------------------------------------------------------
+
+    def use_jti(self, issuer: str, jti: str, expires_at: float) -> bool:
+        """One INSERT ... ON CONFLICT DO NOTHING: of any number of processes racing with one
+        `jti`, exactly one inserts it."""
+        with self._connection() as conn, conn.transaction():
+            conn.execute(
+                "DELETE FROM oidc_jti WHERE expires_at < %s", (time.time() - JTI_KEEP_SECONDS,)
+            )
+            taken = conn.execute(
+                "INSERT INTO oidc_jti (issuer, jti, expires_at) VALUES (%s, %s, %s)"
+                " ON CONFLICT (issuer, jti) DO NOTHING RETURNING jti",
+                (issuer, jti, float(expires_at)),
+            ).fetchone()
+        return taken is not None
+
+    def mint_token(
+        self,
+        token_sha256: str,
+        globs: tuple[str, ...],
+        publisher: dict[str, Any],
+        expires_at: float,
+    ) -> None:
+        with self._connection() as conn, conn.transaction():
+            conn.execute("DELETE FROM oidc_tokens WHERE expires_at < %s", (time.time(),))
+            conn.execute(
+                "INSERT INTO oidc_tokens (token_sha256, globs, publisher, expires_at)"
+                " VALUES (%s, %s, %s, %s)",
+                minted_row(token_sha256, globs, publisher, expires_at),
+            )
+
+    def minted_caller(self, token_sha256: str) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+        with self._connection() as conn:
+            row = conn.execute(
+                "SELECT globs, publisher FROM oidc_tokens"
+                " WHERE token_sha256 = %s AND expires_at > %s",
+                (token_sha256, time.time()),
+            ).fetchone()
+        return minted_of(None if row is None else tuple(row))

@@ -5,23 +5,29 @@ short `BEGIN IMMEDIATE` transactions, so they hold however many requests of the 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from policy_hub.answers import Answer, created, exists, in_flight
 from policy_hub.store import (
+    JTI_KEEP_SECONDS,
+    OIDC_TABLES,
     RECORD_COLUMNS,
     SUMMARY_TEXT_LIMIT,
     YANKED_SQL,
     PolicySummary,
+    Provenance,
     StoreError,
     StoreUnavailable,
     build_summaries,
     like_pattern,
+    minted_of,
+    minted_row,
     record_of,
     settled,
     stored_answer,
@@ -61,7 +67,21 @@ CREATE TABLE IF NOT EXISTS audit (
     outcome TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_version ON audit (name, version, status);
+CREATE TABLE IF NOT EXISTS signing_keys (
+    kid TEXT PRIMARY KEY,
+    jwk TEXT NOT NULL,
+    first_used_at TEXT NOT NULL
+);
 """
+# Columns added to `policies` on 2026-12-06 (docs/contract.md section 9), to databases of every
+# age alike (the CREATE above is the first schema, never edited): provenance and yank. NULL in
+# records made before: `publisher: null`, no attestation, not yanked.
+ADDED_COLUMNS = (
+    ("policies", "publisher", "TEXT"),  # JSON of the verified caller's publisher
+    ("policies", "attestation", "TEXT"),  # JSON of the DSSE envelope, made once at creation
+    ("policies", "yanked_at", "TEXT"),
+    ("policies", "yank_reason", "TEXT"),
+)
 
 # A claim older than this belongs to a request that died between claiming its key and
 # finishing (process killed): the key is taken over instead of answering 409 forever.
@@ -90,6 +110,9 @@ class SqliteStore:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.location = str(self.path)
+        # Keys this process saw committed to signing_keys (rows are never deleted): a create
+        # lists its key in its own transaction only until then.
+        self._listed_keys: set[str] = set()
 
     def initialize(self) -> None:
         """Create the tables and switch to WAL, or raise StoreError saying why not."""
@@ -105,8 +128,26 @@ class SqliteStore:
                 if str(mode).lower() != "wal":
                     raise StoreError(f"cannot use database {self.path}: WAL mode refused ({mode})")
                 conn.executescript(SCHEMA)
+                for statement in OIDC_TABLES:
+                    conn.execute(statement)
+                self._add_columns(conn)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot use database {self.path}: {exc}") from exc
+
+    @staticmethod
+    def _add_columns(conn: sqlite3.Connection) -> None:
+        """ADDED_COLUMNS missing from this database, in one write transaction: another process
+        starting at once waits for it (busy_timeout) and then finds them there."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for table, column, kind in ADDED_COLUMNS:
+                present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def check(self) -> None:
         try:
@@ -195,9 +236,64 @@ class SqliteStore:
             }
         return build_summaries(names, facts, labels), names[-1] if more else None
 
+    def attestation(self, name: str, version: str) -> tuple[bool, dict[str, Any] | None]:
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT attestation FROM policies WHERE name = ? AND version = ?",
+                (name, version),
+            ).fetchone()
+        if row is None:
+            return False, None
+        return True, json.loads(row[0]) if row[0] else None
+
+    def keys(self) -> list[dict[str, Any]]:
+        with self.connect() as conn:
+            rows = conn.execute("SELECT jwk FROM signing_keys ORDER BY first_used_at, kid")
+            return [json.loads(r[0]) for r in rows.fetchall()]
+
+    # -- writes besides the create path ----------------------------------------------------
+
+    def add_key(self, jwk: Mapping[str, str]) -> None:
+        with self.connect() as conn:
+            self._add_key(conn, jwk["kid"], json.dumps(dict(jwk), sort_keys=True))
+        self._listed_keys.add(jwk["kid"])
+
+    @staticmethod
+    def _add_key(conn: sqlite3.Connection, kid: str, jwk: str) -> None:
+        conn.execute(
+            "INSERT INTO signing_keys (kid, jwk, first_used_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (kid) DO NOTHING",
+            (kid, jwk, utc_now()),
+        )
+
+    def yank(self, name: str, version: str, reason: str) -> dict[str, Any] | None:
+        """One write transaction: the first yank sets `yanked`, a later one changes nothing."""
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                changed = conn.execute(
+                    "UPDATE policies SET yanked_at = ?, yank_reason = ?"
+                    " WHERE name = ? AND version = ? AND yanked_at IS NULL",
+                    (utc_now(), reason, name, version),
+                ).rowcount
+                row = conn.execute(
+                    f"SELECT {RECORD_COLUMNS} FROM policies WHERE name = ? AND version = ?",
+                    (name, version),
+                ).fetchone()
+                if row is not None:
+                    outcome = "yanked" if changed else "already-yanked"
+                    self._audit(conn, "YANK", name, version, None, Answer(200, {}, outcome))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return None if row is None else record_of(row)
+
     # -- the create path -----------------------------------------------------------------
 
-    def publish(self, key: str, body_sha256: str, policy: dict[str, Any]) -> Answer:
+    def publish(
+        self, key: str, body_sha256: str, policy: dict[str, Any], provenance: Provenance
+    ) -> Answer:
         """Claim the key (its own transaction), then create; a claim whose create failed is
         given up, so a retry is not told "in-flight"."""
         settled = self.claim(key, body_sha256)
@@ -205,7 +301,7 @@ class SqliteStore:
             self.audit(policy["name"], policy["version"], key, settled)
             return settled
         try:
-            return self.create(key, policy)
+            return self.create(key, policy, provenance)
         except BaseException:
             self.release(key)
             raise
@@ -245,18 +341,21 @@ class SqliteStore:
                 conn.execute("ROLLBACK")
                 raise
 
-    def create(self, key: str, policy: dict[str, Any]) -> Answer:
-        """Insert the record for a claimed key and remember the answer under that key."""
+    def create(self, key: str, policy: dict[str, Any], provenance: Provenance) -> Answer:
+        """Insert the record for a claimed key, with its publisher and the attestation signed
+        for it, and remember the answer under that key."""
         published_at = utc_now()
+        # Signed before the write lock is taken: the one writer at a time holds it no longer.
+        provenance_columns = provenance.columns(policy, published_at)
         with self.connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 try:
                     conn.execute(
                         "INSERT INTO policies (name, version, digest, metadata, definition,"
-                        " release_sha, idempotency_key, published_at)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        (*version_row(policy, key), published_at),
+                        " release_sha, idempotency_key, published_at, publisher, attestation)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (*version_row(policy, key), published_at, *provenance_columns),
                     )
                 except sqlite3.IntegrityError:
                     stored = conn.execute(
@@ -265,7 +364,9 @@ class SqliteStore:
                     ).fetchone()
                     answer = exists(policy, stored[0])
                 else:
-                    answer = created(policy, published_at)
+                    answer = created(policy, published_at, provenance.publisher)
+                    if provenance.signer.kid not in self._listed_keys:
+                        self._add_key(conn, *provenance.key_row())
                 conn.execute(
                     "UPDATE idempotency SET state = 'done', status = ?, response_json = ?"
                     " WHERE key = ?",
@@ -276,6 +377,8 @@ class SqliteStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+        if answer.outcome == "created":
+            self._listed_keys.add(provenance.signer.kid)
         return answer
 
     def release(self, key: str) -> None:
@@ -302,3 +405,53 @@ class SqliteStore:
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
             (utc_now(), method, name, version, key, answer.status, answer.outcome),
         )
+
+    # -- trusted publishing --------------------------------------------------------------
+
+    def use_jti(self, issuer: str, jti: str, expires_at: float) -> bool:
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "DELETE FROM oidc_jti WHERE expires_at < ?", (time.time() - JTI_KEEP_SECONDS,)
+                )
+                taken = conn.execute(
+                    "INSERT INTO oidc_jti (issuer, jti, expires_at) VALUES (?, ?, ?)"
+                    " ON CONFLICT (issuer, jti) DO NOTHING",
+                    (issuer, jti, float(expires_at)),
+                ).rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return taken == 1
+
+    def mint_token(
+        self,
+        token_sha256: str,
+        globs: tuple[str, ...],
+        publisher: dict[str, Any],
+        expires_at: float,
+    ) -> None:
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("DELETE FROM oidc_tokens WHERE expires_at < ?", (time.time(),))
+                conn.execute(
+                    "INSERT INTO oidc_tokens (token_sha256, globs, publisher, expires_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    minted_row(token_sha256, globs, publisher, expires_at),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def minted_caller(self, token_sha256: str) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+        with self.connect() as conn:
+            row = conn.execute(
+                "SELECT globs, publisher FROM oidc_tokens"
+                " WHERE token_sha256 = ? AND expires_at > ?",
+                (token_sha256, time.time()),
+            ).fetchone()
+        return minted_of(row)

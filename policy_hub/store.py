@@ -1,6 +1,7 @@
 """What the routes need of a database, and what both engines decide alike: the `Store` protocol
 and its errors; what names a POST's body under its key (`body_sha256`); what an earlier use of the
-key answers (`settled`); a version's stored row and its record. So the engines (sqlite_store.py,
+key answers (`settled`); a version's stored row and its record, with its provenance (`publisher`,
+the signed attestation made once at creation) and its yank. So the engines (sqlite_store.py,
 postgres_store.py) differ only in SQL and transactions; engines.py opens the one `--db` names.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 from policy_checks.digest import canonical_json
 from policy_checks.naming import semver_key
 from policy_hub.answers import Answer, key_reused
+from policy_hub.attest import Signer, statement
 
 
 class StoreError(Exception):
@@ -54,14 +56,49 @@ class Store(Protocol):
         """Up to `limit` policies whose name sorts after `after` (and holds `contains`), in
         byte order of name, and the `after` of the next page (None on the last)."""
 
-    def publish(self, key: str, body_sha256: str, policy: dict[str, Any]) -> Answer:
+    def publish(
+        self, key: str, body_sha256: str, policy: dict[str, Any], provenance: Provenance
+    ) -> Answer:
         """The whole create path of one POST under its Idempotency-Key: a replay, `422` for the
-        key with another body, `409 in-flight`, or the create (`201`/`409 exists`)."""
+        key with another body, `409 in-flight`, or the create (`201`/`409 exists`), whose record
+        gets the provenance's publisher and attestation in the same transaction."""
+
+    def attestation(self, name: str, version: str) -> tuple[bool, dict[str, Any] | None]:
+        """(whether the version exists, its DSSE envelope or None when it was made before the
+        hub signed records)."""
+
+    def yank(self, name: str, version: str, reason: str) -> dict[str, Any] | None:
+        """Mark the version yanked (once: a second yank changes nothing) and return its record;
+        None when there is no such version."""
+
+    def add_key(self, jwk: Mapping[str, str]) -> None:
+        """List a public key in /keys (kept for good; adding it again changes nothing)."""
+
+    def keys(self) -> list[dict[str, Any]]:
+        """Every public key the hub has listed, oldest first."""
 
     def audit(self, name: str | None, version: str | None, key: str | None, answer: Answer) -> None:
         """Record a POST answer decided outside publish() (refusals of the body or the key)."""
 
     def close(self) -> None: ...
+
+    # -- trusted publishing (oidc.py, POST /auth/oidc) ------------------------------------------
+
+    def use_jti(self, issuer: str, jti: str, expires_at: float) -> bool:
+        """Record a JWT's `jti` as used: False when it already was, by any process on this
+        database (one atomic insert). Kept until `expires_at` (epoch seconds) is long past."""
+
+    def mint_token(
+        self,
+        token_sha256: str,
+        globs: tuple[str, ...],
+        publisher: dict[str, Any],
+        expires_at: float,
+    ) -> None:
+        """Keep a minted hub token, as the SHA-256 of the token alone, until `expires_at`."""
+
+    def minted_caller(self, token_sha256: str) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+        """The globs and publisher of a minted token that has not expired, else None."""
 
 
 def sha256_of_body(fields: dict[str, Any]) -> str:
@@ -110,12 +147,19 @@ def version_row(policy: dict[str, Any], key: str) -> tuple[str, ...]:
 
 
 # The columns record_of reads, in its order.
-RECORD_COLUMNS = "name, version, digest, published_at, metadata, definition, release_sha"
+RECORD_COLUMNS = (
+    "name, version, digest, published_at, metadata, definition, release_sha,"
+    " publisher, yanked_at, yank_reason"
+)
+# Cap of a yank's reason, in characters (the app refuses longer ones with 422).
+MAX_YANK_REASON = 500
 
 
 def record_of(row: tuple[Any, ...]) -> dict[str, Any]:
-    """A policies row (RECORD_COLUMNS) as GET answers it."""
-    name, version, digest, published_at, metadata, definition, release_sha = row
+    """A policies row (RECORD_COLUMNS) as GET answers it. A record made before the hub kept
+    provenance has `publisher: null`; one never yanked has `yanked: null`."""
+    name, version, digest, published_at, metadata, definition, release_sha = row[:7]
+    publisher, yanked_at, yank_reason = row[7:10]
     return {
         "name": name,
         "version": version,
@@ -124,7 +168,83 @@ def record_of(row: tuple[Any, ...]) -> dict[str, Any]:
         "metadata": json.loads(metadata),
         "definition": json.loads(definition),
         "release_sha": release_sha,
+        "publisher": json.loads(publisher) if publisher else None,
+        "yanked": {"at": yanked_at, "reason": yank_reason} if yanked_at else None,
     }
+
+
+# The tables of trusted publishing, each its own `CREATE ... IF NOT EXISTS` that both engines run
+# at every start (after their own migrations): `expires_at` is epoch seconds from the hub's clock.
+OIDC_TABLES = (
+    """CREATE TABLE IF NOT EXISTS oidc_jti (
+        issuer TEXT NOT NULL,
+        jti TEXT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (issuer, jti)
+    )""",
+    "CREATE INDEX IF NOT EXISTS oidc_jti_expiry ON oidc_jti (expires_at)",
+    """CREATE TABLE IF NOT EXISTS oidc_tokens (
+        token_sha256 TEXT PRIMARY KEY,
+        globs TEXT NOT NULL,
+        publisher TEXT NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS oidc_tokens_expiry ON oidc_tokens (expires_at)",
+)
+# A used `jti` is kept this long past its token's `exp`: the token is refused as expired by then.
+JTI_KEEP_SECONDS = 600
+
+
+def minted_row(
+    token_sha256: str, globs: tuple[str, ...], publisher: dict[str, Any], expires_at: float
+) -> tuple[str, str, str, float]:
+    return (
+        token_sha256,
+        json.dumps(list(globs)),
+        json.dumps(publisher, sort_keys=True, ensure_ascii=False),
+        float(expires_at),
+    )
+
+
+def minted_of(row: tuple[Any, ...] | None) -> tuple[tuple[str, ...], dict[str, Any]] | None:
+    if row is None:
+        return None
+    globs, publisher = row
+    return tuple(json.loads(globs)), json.loads(publisher)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What a create adds to a record beyond its body: who published it (the verified caller's
+    `publisher`, never the body) and the key that signs its attestation."""
+
+    publisher: Mapping[str, Any]
+    signer: Signer
+
+    def envelope(self, policy: dict[str, Any], published_at: str) -> dict[str, Any]:
+        """The DSSE envelope of the record's Statement: made once, in the transaction that
+        creates the record, and stored with it."""
+        return self.signer.sign(
+            statement(
+                policy["name"],
+                policy["version"],
+                policy["digest"],
+                self.publisher,
+                policy["release_sha"],
+                published_at,
+            )
+        )
+
+    def columns(self, policy: dict[str, Any], published_at: str) -> tuple[str, str]:
+        """(publisher, attestation) as stored: JSON text."""
+        return (
+            json.dumps(dict(self.publisher), ensure_ascii=False, sort_keys=True),
+            json.dumps(self.envelope(policy, published_at), sort_keys=True),
+        )
+
+    def key_row(self) -> tuple[str, str]:
+        """(kid, jwk) of the signing key, listed in /keys by the same transaction."""
+        return self.signer.kid, json.dumps(self.signer.jwk, sort_keys=True)
 
 
 def utc_now() -> str:
@@ -136,10 +256,8 @@ def utc_now() -> str:
 LIST_LIMIT_DEFAULT = 100
 LIST_LIMIT_MAX = 500
 # What a summary row holds beyond name, version and published_at: whether the version is yanked
-# (docs/contract.md section 9). The yank lives in the record (`yanked: {at, reason}`); until the
-# stores keep it in a column, no version reads as yanked. MERGE NOTE: when the yank column lands,
-# this becomes that column's expression (text JSON or NULL), in both engines' list queries.
-YANKED_SQL = "NULL"
+# (docs/contract.md section 9): its `yanked_at`, NULL until a yank sets it.
+YANKED_SQL = "yanked_at"
 
 
 @dataclass(frozen=True)

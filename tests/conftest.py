@@ -6,8 +6,11 @@ black-box runs of the harness.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +18,8 @@ from policy_checks.cel.environment import ENVIRONMENTS
 from tests.browser import SCREENSHOTS_PROPERTY
 from tests.hubprocess import HubProcess
 from tests.pgserver import PostgresServer, PostgresUnavailable
+from tests.policyrepo import PolicyRepo
+from tests.schemadocs import FAST_TIER_ENV
 
 # pytester's in-process runs forget the modules each run imported; a C++ extension imported
 # again fails ("type already registered"). The CEL engine is loaded once here, before any run.
@@ -35,6 +40,75 @@ def _lean_child_pytests() -> Iterator[None]:
         os.environ.pop("PYTEST_ADDOPTS", None)
     else:
         os.environ["PYTEST_ADDOPTS"] = before
+
+
+# -- the fast tier (README: `pytest tests --fast -n 2`) --------------------------------------------
+#
+# A module of unit tests and example files says `pytestmark = pytest.mark.fast`; a test of such a
+# module that starts processes (git, a pytest of its own, xdist workers) or a server says
+# `@pytest.mark.process` and stays out of the tier. The tier is held to it: a test of the tier that
+# starts a process or listens on a socket fails, naming what it started. The one process allowed
+# is the evaluating child of policy_checks/evaluator.py, which every run of conditions has.
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fast",
+        action="store_true",
+        help="only the fast tier: unit tests and example files, no process, no server",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--fast"):
+        os.environ[FAST_TIER_ENV] = "1"  # property tests try fewer examples (schemadocs.examples)
+    config.addinivalue_line("markers", "fast: a module of the fast tier (see tests/conftest.py)")
+    config.addinivalue_line(
+        "markers", "process: starts processes or servers: never in the fast tier"
+    )
+
+
+def in_fast_tier(item: pytest.Item) -> bool:
+    return (
+        item.get_closest_marker("fast") is not None and item.get_closest_marker("process") is None
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--fast"):
+        return
+    kept = [item for item in items if in_fast_tier(item)]
+    config.hook.pytest_deselected(items=[item for item in items if not in_fast_tier(item)])
+    items[:] = kept
+
+
+EVALUATING_CHILD = "from policy_checks.evaluator import serve"
+
+
+@pytest.fixture(autouse=True)
+def _fast_tier_starts_nothing(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not in_fast_tier(request.node):
+        return
+    where = request.node.nodeid
+    popen_init = subprocess.Popen.__init__
+
+    def no_process(self: subprocess.Popen[Any], args: Any, *more: Any, **kwargs: Any) -> None:
+        if EVALUATING_CHILD not in str(args):
+            raise AssertionError(
+                f"{where} is in the fast tier but started a process: {args!r}. Mark it "
+                "@pytest.mark.process (tests/conftest.py says what the tiers are)."
+            )
+        popen_init(self, args, *more, **kwargs)
+
+    def no_server(self: socket.socket, *args: Any) -> None:
+        raise AssertionError(
+            f"{where} is in the fast tier but listens on a socket. Mark it @pytest.mark.process."
+        )
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", no_process)
+    monkeypatch.setattr(socket.socket, "listen", no_server)
 
 
 def postgres_missing(reason: str) -> None:
@@ -71,6 +145,13 @@ def _launched_postgres() -> Iterator[PostgresServer]:
 def postgres_db(postgres_server: PostgresServer) -> str:
     """The URL of a new, empty database on the session's PostgreSQL server."""
     return postgres_server.create_database()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> PolicyRepo:
+    """An empty policy repository, a real git repository in this test's folder (a module may
+    override it, taking this one as its `repo` argument, to add what all its tests start with)."""
+    return PolicyRepo(tmp_path / "repo")
 
 
 @pytest.fixture

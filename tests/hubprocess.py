@@ -5,6 +5,7 @@ PostgreSQL database (`db=URL`), with the truth read straight from the database (
     with HubProcess(tmp_path) as hub:            # or the `hub` / `hub_factory` fixtures
         requests.get(f"{hub.url}/health")
         hub.token, hub.read_token                # write and read-only bearer tokens
+        hub.scoped_token                         # writes only SCOPED_GLOBS, label SCOPED_LABEL
         hub.restart(faults="rate_503=0.5,seed=1")  # same db file, new port maybe
         assert hub.created("require-tags", "1.2.0") == 1
 
@@ -32,6 +33,9 @@ START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 10.0
 LISTENING_PREFIX = "policy-hub listening on "
 ENGINES = ("sqlite", "postgresql")
+# The third token of every test hub: it may write only these names (docs/contract.md section 9).
+SCOPED_GLOBS = "deny-*,require-labels"
+SCOPED_LABEL = "team-deny"
 # The `hub` fixture (tests/conftest.py) on each engine, for the tests of docs/contract.md section 5
 # that reach the database; a PostgreSQL run skips (fails in CI) where no server can be started.
 on_both_engines = pytest.mark.parametrize("hub", ENGINES, indirect=True)
@@ -46,7 +50,9 @@ def db_query(db: Path | str, sql: str, params: tuple[object, ...] = ()) -> list[
             return [tuple(row) for row in pg.execute(sql.replace("?", "%s"), params).fetchall()]
     conn = sqlite3.connect(db, timeout=15)
     try:
-        return conn.execute(sql, params).fetchall()
+        rows = conn.execute(sql, params).fetchall()
+        conn.commit()  # an UPDATE of a test that tampers with the database
+        return rows
     finally:
         conn.close()
 
@@ -72,6 +78,7 @@ class HubProcess:
         start: bool = True,
         db: str | None = None,
         token_file: Path | None = None,
+        signing_key: Path | None = None,
     ) -> None:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -79,15 +86,19 @@ class HubProcess:
         self.db: Path | str = db if db is not None else self.db_path
         self.token = "w-" + secrets.token_urlsafe(24)
         self.read_token = "r-" + secrets.token_urlsafe(24)
+        self.scoped_token = "s-" + secrets.token_urlsafe(24)
         self.token_file = self.workdir / "tokens"
         if token_file is not None:
             # Another process's tokens: a second process of one hub accepts the same ones.
             self.token_file = token_file
-            self.token, self.read_token = _tokens_in(token_file)
+            self.token, self.read_token, self.scoped_token = _tokens_in(token_file)
         else:
             self.token_file.write_text(
                 f"# written by tests/hubprocess.py\nwrite {self.token}\nread {self.read_token}\n"
+                f"write {self.scoped_token} {SCOPED_GLOBS} label={SCOPED_LABEL}\n"
             )
+        # A PostgreSQL hub needs one; every process of one hub (twin) signs with the same.
+        self.signing_key = signing_key or self.workdir / "signing-key.pem"
         self.faults = faults
         self.extra_args = extra_args
         self.url = ""
@@ -103,6 +114,7 @@ class HubProcess:
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "policy_hub", "serve", "--db", str(self.db)]
         cmd += ["--host", "127.0.0.1", "--port", "0", "--token-file", str(self.token_file)]
+        cmd += ["--signing-key", str(self.signing_key)]
         if self.faults:
             cmd += ["--inject-faults", self.faults]
         return cmd + list(self.extra_args)
@@ -155,7 +167,12 @@ class HubProcess:
     def twin(self, workdir: Path, faults: str | None = None) -> HubProcess:
         """Another process of the same hub: the same PostgreSQL database, the same tokens."""
         return HubProcess(
-            workdir, faults, db=str(self.db), token_file=self.token_file, extra_args=self.extra_args
+            workdir,
+            faults,
+            db=str(self.db),
+            token_file=self.token_file,
+            extra_args=self.extra_args,
+            signing_key=self.signing_key,
         )
 
     def restart(self, faults: str | None = None) -> None:
@@ -201,6 +218,7 @@ class HubProcess:
         return [(str(n), str(v), str(d)) for n, v, d in rows]
 
 
-def _tokens_in(token_file: Path) -> tuple[str, str]:
-    scopes = dict(line.split() for line in token_file.read_text().splitlines() if line[:1] != "#")
-    return scopes["write"], scopes["read"]
+def _tokens_in(token_file: Path) -> tuple[str, str, str]:
+    """The write, read and scoped tokens of a file this module wrote (in that order)."""
+    lines = [line.split() for line in token_file.read_text().splitlines() if line[:1] != "#"]
+    return lines[0][1], lines[1][1], lines[2][1]

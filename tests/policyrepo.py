@@ -127,6 +127,13 @@ class PolicyRepo:
         (folder / "policy-definition.yaml").write_text(text)
         return folder
 
+    def with_committed(self, *names: str) -> PolicyRepo:
+        """Version 1.0.0 of each name, committed: what many tests start from."""
+        for name in names:
+            self.add_policy(name, "1.0.0")
+        self.commit()
+        return self
+
     def write(self, relpath: str, text: str) -> None:
         target = self.path / relpath
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -5,10 +5,19 @@ values replaced, keys deleted or added and list items repeated, for the property
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Sequence
 from typing import Any
 
 from hypothesis import strategies as st
+
+FAST_TIER_ENV = "POLICYHUB_TESTS_FAST_TIER"  # set by tests/conftest.py under --fast
+
+
+def examples(suite: int) -> int:
+    """How many examples a property test tries: `suite` in the whole suite, a tenth (at least
+    25) in the fast tier, a loop of seconds where the whole suite's run is the thorough one."""
+    return max(25, suite // 10) if os.environ.get(FAST_TIER_ENV) else suite
 
 
 def values(samples: Sequence[Any] = ()) -> st.SearchStrategy[Any]:

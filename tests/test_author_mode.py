@@ -19,6 +19,8 @@ from tests.hubprocess import HubProcess
 from tests.policyrepo import PYPROJECT, PolicyRepo, definition, metadata
 from tests.test_checks_examples import install_resource_schemas
 
+pytestmark = pytest.mark.fast
+
 EXAMPLES = Path(__file__).parent / "example-files"
 INVALID_CASES = sorted(p for p in (EXAMPLES / "invalid").iterdir() if p.is_dir())
 VALID_CASES = sorted(p for p in (EXAMPLES / "valid").iterdir() if p.is_dir())
@@ -91,6 +93,7 @@ def test_bad_input_fails_its_item_with_the_message(
         assert expected["contains"] in output, output
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
 def test_the_short_summary_line_of_an_invalid_version_names_its_first_problem(
     pytester: pytest.Pytester,
@@ -168,6 +171,7 @@ def test_the_collected_items_are_kept_from_the_garbage_collector_until_the_end(
     assert gc.get_freeze_count() == 0
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
 def test_k_selects_a_policy_and_a_version(
     pytester: pytest.Pytester, policy_dir: Path, xdist: list[str]
@@ -183,6 +187,7 @@ def test_k_selects_a_policy_and_a_version(
     result.stdout.re_match_lines([rf".*({item} PASSED|PASSED {item}).*"])
 
 
+@pytest.mark.process
 def test_bad_inputs_together_under_xdist_never_crash_the_session(
     pytester: pytest.Pytester, policy_dir: Path
 ) -> None:
@@ -226,6 +231,7 @@ def test_symlink_leaving_the_repository_is_refused(
     result.stdout.fnmatch_lines(["*policies/linked/v1.0.0/policy-definition.yaml*symlink*"])
 
 
+@pytest.mark.process
 def test_reports_carry_policy_version_outcome_and_digest_under_xdist(
     pytester: pytest.Pytester, policy_dir: Path
 ) -> None:
@@ -257,6 +263,7 @@ def test_inert_without_a_policies_folder(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
 
 
+@pytest.mark.process
 def test_changed_since_limits_items_to_changed_versions(tmp_path: Path) -> None:
     repo = PolicyRepo(tmp_path / "repo")
     repo.add_policy("alpha", "1.0.0")
@@ -273,6 +280,7 @@ def test_changed_since_limits_items_to_changed_versions(tmp_path: Path) -> None:
     assert nothing.returncode == 0, nothing.output  # nothing changed is a pass, not pytest's 5
 
 
+@pytest.mark.process
 def test_bad_changed_since_ref_is_a_usage_error(tmp_path: Path) -> None:
     repo = PolicyRepo(tmp_path / "repo")
     repo.add_policy("alpha", "1.0.0")
@@ -288,6 +296,7 @@ def test_bad_changed_since_ref_is_a_usage_error(tmp_path: Path) -> None:
     assert "fatal:" not in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.process
 def test_changed_since_a_ref_without_common_history_says_fetch_it(tmp_path: Path) -> None:
     repo = PolicyRepo(tmp_path / "repo")
     repo.add_policy("alpha", "1.0.0")
@@ -300,6 +309,7 @@ def test_changed_since_a_ref_without_common_history_says_fetch_it(tmp_path: Path
     assert "fetch-depth: 0" in result.output
 
 
+@pytest.mark.process
 def test_author_mode_never_touches_the_network_even_with_a_hub_configured(
     tmp_path: Path, hub: HubProcess
 ) -> None:
@@ -369,6 +379,7 @@ for name in ("fcntl", "termios", "pwd", "grp", "resource"):
 """
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
 def test_author_mode_runs_where_fcntl_does_not_exist(tmp_path: Path, workers: list[str]) -> None:
     site = tmp_path / "site"

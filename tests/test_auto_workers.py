@@ -3,13 +3,13 @@ versions, where starting them costs more than the work; never more workers than 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from publisher.plugin import xdisthooks
 from tests.hubprocess import HubProcess
 from tests.policyrepo import PolicyRepo
+
+pytestmark = pytest.mark.fast
 
 
 def started_workers(output: str) -> int:
@@ -19,11 +19,7 @@ def started_workers(output: str) -> int:
     return 0
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> PolicyRepo:
-    return PolicyRepo(tmp_path / "repo")
-
-
+@pytest.mark.process
 def test_a_small_release_starts_no_worker(repo: PolicyRepo, hub: HubProcess) -> None:
     for i in range(3):
         repo.add_policy(f"p{i}", "1.0.0")
@@ -34,6 +30,7 @@ def test_a_small_release_starts_no_worker(repo: PolicyRepo, hub: HubProcess) -> 
     assert "Release successful – all 3 policies delivered" in result.stdout
 
 
+@pytest.mark.process
 def test_a_larger_release_gets_workers_but_never_more_than_versions(
     repo: PolicyRepo, hub: HubProcess
 ) -> None:
@@ -46,6 +43,7 @@ def test_a_larger_release_gets_workers_but_never_more_than_versions(
     assert 1 <= started_workers(result.stdout) <= count
 
 
+@pytest.mark.process
 def test_author_mode_with_a_handful_starts_no_worker(repo: PolicyRepo) -> None:
     for i in range(5):
         repo.add_policy(f"p{i}", "1.0.0")
@@ -55,6 +53,7 @@ def test_author_mode_with_a_handful_starts_no_worker(repo: PolicyRepo) -> None:
     assert started_workers(result.stdout) == 0 and "5 passed" in result.stdout
 
 
+@pytest.mark.process
 def test_changed_since_counts_only_the_changed_versions(repo: PolicyRepo) -> None:
     # What the validate action runs on every pull request; -n auto once left it to xdist,
     # which started a worker per CPU for no item at all.
@@ -99,6 +98,7 @@ def test_the_sizing_rule(
     assert xdisthooks.auto_workers(config, cpus=cpus) == expected  # type: ignore[arg-type]
 
 
+@pytest.mark.process
 def test_the_count_is_the_runs_own_plan_delivered_versions_shards_and_finalize(
     repo: PolicyRepo, hub: HubProcess
 ) -> None:

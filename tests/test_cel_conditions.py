@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from policy_checks import CheckSettings, start_evaluating
 from policy_checks.cel.environment import ENVIRONMENTS
 from policy_checks.checks.conditions import (
     CompiledPolicy,
@@ -18,6 +19,8 @@ from policy_checks.checks.conditions import (
 )
 from policy_checks.evaluator import ERROR, FAIL, PASS, SKIP, Evaluator
 from policy_checks.loading import load_yaml, scalar_offset_position
+
+pytestmark = pytest.mark.fast
 
 
 def compiled(conditions: dict[str, str], params: str = "", targets: str = "") -> CompiledPolicy:
@@ -268,6 +271,31 @@ def test_an_evaluating_process_that_cannot_start_is_an_error_once_not_a_wait_per
     assert first.result == ERROR and "did not start" in (first.message or "")
     assert second == first
     assert len(started) == 1  # not one start-up (and its wait) per version
+
+
+def test_a_child_started_ahead_serves_the_first_version() -> None:
+    # The harness starts it while it collects (start_evaluating): the first version with test
+    # cases then finds the engine imported, and no second process is made for it.
+    evaluator = Evaluator(timeout=5.0)
+    try:
+        evaluator.start()
+        child = evaluator._child
+        assert child is not None and child.process.poll() is None
+        [[result]] = evaluator.evaluate_cases(compiled({"r": "true"}), [({}, {})])
+        assert result.result == PASS
+        assert evaluator._child is child
+    finally:
+        evaluator.close()
+
+
+@pytest.mark.parametrize(("language", "starts"), [("cel", 1), ("none", 0)])
+def test_start_evaluating_starts_a_child_only_when_conditions_run(
+    monkeypatch: pytest.MonkeyPatch, language: str, starts: int
+) -> None:
+    started: list[float] = []
+    monkeypatch.setattr(Evaluator, "start", lambda self: started.append(self.timeout))
+    start_evaluating(CheckSettings(conditions=language, eval_timeout=2.5))
+    assert started == [2.5] * starts
 
 
 def test_kubernetes_functions_on_hostile_data_stay_within_the_budget() -> None:

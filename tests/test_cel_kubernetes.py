@@ -31,6 +31,8 @@ import yaml
 
 from policy_checks.cel.environment import run_expression
 
+pytestmark = pytest.mark.fast
+
 CASES_DIR = Path(__file__).resolve().parent / "cel-kubernetes"
 KNOWN_DIFFERENCES = CASES_DIR / "known-differences.yaml"
 OUTCOMES = ("value", "value_expr", "compile_error", "runtime_error")

@@ -11,6 +11,8 @@ import pytest
 from policy_checks.cel.environment import ENVIRONMENTS
 from tests.celcases import Equals, Fails, check, plain, run
 
+pytestmark = pytest.mark.fast
+
 _WHY = "network address parse error during conversion from string: "
 
 # TestCIDR, case by case (name, expression, expectation).

@@ -15,6 +15,8 @@ from policy_checks.cel.library.format import FORMATS
 from policy_checks.cel.library.gotext import quote
 from tests.celcases import value
 
+pytestmark = pytest.mark.fast
+
 MIB = 1 << 20
 
 LABEL_ERROR = (

@@ -16,6 +16,8 @@ from policy_checks.cel.environment import ENVIRONMENTS
 from policy_checks.cel.library import ip as iplib
 from tests.celcases import Equals, Fails, Refused, check, plain, run
 
+pytestmark = pytest.mark.fast
+
 # TestIP, case by case (name, expression, expectation).
 KUBERNETES_TEST_IP = [
     ("parse ipv4", 'ip("192.168.0.1")', Equals('ip("192.168.0.1")')),

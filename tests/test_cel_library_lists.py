@@ -15,6 +15,8 @@ from policy_checks.cel.environment import run_expression
 from tests import celcases
 from tests.celcases import compile_error
 
+pytestmark = pytest.mark.fast
+
 RESOURCE = {
     "ints": [1, 2, 2, 3],
     "unsortedInts": [2, 1],

@@ -14,6 +14,8 @@ from policy_checks.cel.environment import run_expression
 from policy_checks.cel.library.quantity import ERR_FORMAT_WRONG, ERR_NUMERIC, ERR_SUFFIX
 from tests.celcases import compile_error, runtime_error, value
 
+pytestmark = pytest.mark.fast
+
 MIB = 1 << 20
 
 

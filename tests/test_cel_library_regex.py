@@ -15,6 +15,8 @@ from policy_checks.cel.environment import ENVIRONMENTS
 from policy_checks.cel.library import regex
 from tests.celcases import plain, run
 
+pytestmark = pytest.mark.fast
+
 STR = "this is a 123 string 456"
 
 # validation_test.go, "stdlib regex functions" (self.str is the variable `s`): valid rules.

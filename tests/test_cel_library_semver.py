@@ -12,6 +12,8 @@ import pytest
 from policy_checks.cel.environment import run_expression
 from tests.celcases import compile_error, runtime_error, value
 
+pytestmark = pytest.mark.fast
+
 MIB = 1 << 20
 
 

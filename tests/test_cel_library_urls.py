@@ -15,6 +15,8 @@ from policy_checks.cel.environment import ENVIRONMENTS
 from policy_checks.cel.library import urls
 from tests.celcases import Fails, check, plain, run
 
+pytestmark = pytest.mark.fast
+
 # validation_test.go, "URL parsing": every rule holds. The object's `url` field is the variable
 # `url_value` here.
 KUBERNETES_CRD_RULES = [

@@ -16,6 +16,8 @@ from policy_checks.cel.environment import ENVIRONMENTS, run_expression
 from policy_checks.cel.library import Overload, function, member
 from tests.celcases import value
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.mark.parametrize(
     ("expression", "expected"),

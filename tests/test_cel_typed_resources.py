@@ -25,6 +25,8 @@ from tests.hubprocess import HubProcess
 from tests.policyrepo import PolicyRepo, metadata
 from tests.test_policy_behaviour import policyhub_eval
 
+pytestmark = pytest.mark.fast
+
 DEPLOYMENT = json.loads(
     (Path(__file__).parent / "example-files/resource-schemas/Deployment.json").read_text()
 )
@@ -459,6 +461,7 @@ def test_the_working_tree_reader_refuses_links_and_folders(tmp_path: Path) -> No
         read_resource_schema_files(tmp_path)
 
 
+@pytest.mark.process
 def test_the_commit_reader_refuses_what_the_working_tree_reader_does(tmp_path: Path) -> None:
     repo = PolicyRepo(tmp_path / "repo")
     repo.write("resource-schemas/a.json", "{}")
@@ -543,6 +546,7 @@ def widget_schema(*fields: str) -> str:
     return json.dumps(obj(kind=STR, **{name: INT for name in fields}))
 
 
+@pytest.mark.process
 def test_a_release_reads_the_schemas_of_the_release_commit_not_the_working_tree(
     tmp_path: Path, hub: HubProcess
 ) -> None:
@@ -578,6 +582,7 @@ def test_a_release_reads_the_schemas_of_the_release_commit_not_the_working_tree(
     assert hub.created("widgets", "1.0.0") == 1
 
 
+@pytest.mark.process
 def test_a_committed_bad_schema_refuses_the_release_before_the_hub_is_asked(
     tmp_path: Path, hub: HubProcess
 ) -> None:
@@ -591,6 +596,7 @@ def test_a_committed_bad_schema_refuses_the_release_before_the_hub_is_asked(
     assert "/policies" not in hub.stderr()
 
 
+@pytest.mark.process
 def test_policyhub_eval_types_resource_by_the_repositorys_schemas(tmp_path: Path) -> None:
     repo = PolicyRepo(tmp_path / "repo")
     repo.add_policy(

@@ -25,6 +25,8 @@ from policy_checks import (
 )
 from policy_checks.evaluator import DEFAULT_TIMEOUT
 
+pytestmark = pytest.mark.fast
+
 EXAMPLES = Path(__file__).parent / "example-files"
 DEFAULT_FOLDER = "policies/example/v1.0.0"
 

@@ -31,7 +31,9 @@ from policy_checks.loading import (
     scalar_position,
 )
 from policy_checks.loading.yaml_errors import yaml_error
-from tests.schemadocs import paths
+from tests.schemadocs import examples, paths
+
+pytestmark = pytest.mark.fast
 
 CONTRACT_METADATA = {
     "name": "require-tags",
@@ -296,7 +298,7 @@ def test_findings_per_file_are_capped() -> None:
     assert len(load_yaml(text, "d.yaml").findings) == 20
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.binary(max_size=300) | st.text(max_size=300).map(str.encode))
 def test_check_never_raises(data: bytes) -> None:
     checker = PolicyChecker.load()
@@ -383,7 +385,7 @@ _JSON_VALUES = st.recursive(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(_JSON_VALUES, st.sampled_from([None, 0, 2, "\t"]))
 def test_json_line_map_covers_every_value(value: object, indent: int | str | None) -> None:
     text = json.dumps(value, indent=indent, ensure_ascii=False)
@@ -423,7 +425,7 @@ def _flow(tree: Any) -> str:
     return str(tree)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(_YAML_TREES)
 def test_the_one_yaml_walk_places_every_string_it_reads(tree: Any) -> None:
     # One walk gives the value, the lines and each string's span; a column placed in a string
@@ -447,7 +449,7 @@ def test_the_one_yaml_walk_places_every_string_it_reads(tree: Any) -> None:
             assert document.source.span(path) is None
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(_YAML_TREES)
 def test_the_c_and_python_composers_mark_the_same_characters(tree: Any) -> None:
     # The reader composes with libyaml; its marks must count characters as the Python one's.

@@ -12,6 +12,8 @@ import pytest
 
 from policy_checks import PolicyChecker, PolicyFiles, RulesError
 
+pytestmark = pytest.mark.fast
+
 FOLDER = "policies/example/v1.0.0"
 EXAMPLE = Path(__file__).parent / "example-files" / "valid" / "minimal"
 METADATA = (EXAMPLE / "metadata.json").read_bytes()

@@ -18,6 +18,8 @@ from policy_checks import (
     read_policy_folder,
 )
 
+pytestmark = pytest.mark.fast
+
 FOLDER = "policies/example/v1.0.0"
 EXAMPLE = Path(__file__).parent / "example-files" / "valid" / "minimal"
 

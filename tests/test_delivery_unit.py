@@ -6,17 +6,22 @@ The flows themselves are proven against the real hub in test_release_flow.py.
 from __future__ import annotations
 
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from policy_checks import PolicyChecker, PolicyFiles
-from publisher.hub.client import HubAnswer, RetryPolicy
+from publisher.hub.client import HubAnswer, HubClient, RetryPolicy
 from publisher.release.delivery import deliver_version
-from publisher.release.hubchecks import HubOutage
+from publisher.release.hubchecks import HubOutage, TokenRefused
 from publisher.release.outcome import Outcome
+from tests.hostilehub import HostileHub, Rule
 from tests.policyrepo import definition, metadata
+
+pytestmark = pytest.mark.fast
 
 ALREADY_IN_HUB, NOT_ATTEMPTED = Outcome.ALREADY_IN_HUB, Outcome.NOT_ATTEMPTED
 PUBLISH_FAILED, PUBLISHED = Outcome.PUBLISH_FAILED, Outcome.PUBLISHED
@@ -91,13 +96,35 @@ def test_a_failed_hub_check_goes_on_to_publish(result: Any, get: HubAnswer) -> N
         ),
         (HubAnswer(403, {"error": "forbidden"}), PUBLISH_FAILED, "refused the token (HTTP 403)"),
         (HubAnswer(409, {"error": "in-flight"}), PUBLISH_FAILED, "HTTP 409"),
+        (
+            HubAnswer(403, {"error": "forbidden-name", "name": "alpha"}),
+            PUBLISH_FAILED,
+            "HTTP 403 forbidden-name: this token may not publish alpha",
+        ),
+        (
+            HubAnswer(401, {"error": "token-unavailable", "detail": "the runner gave no ID token"}),
+            PUBLISH_FAILED,
+            "no hub token: the runner gave no ID token",
+        ),
     ],
-    ids=["409-other-digest", "302", "422", "403", "409-in-flight-to-the-end"],
+    ids=[
+        "409-other-digest",
+        "302",
+        "422",
+        "403",
+        "409-in-flight-to-the-end",
+        "403-forbidden-name",
+        "401-no-oidc-token",
+    ],
 )
 def test_publish_answers(result: Any, post: HubAnswer, outcome: str, reason: str) -> None:
-    out = deliver_version(result, StandInClient(HubAnswer(404), post), SHA)  # type: ignore[arg-type]
+    refused = TokenRefused(Path(tempfile.mkdtemp()) / "token-refused")
+    client = StandInClient(HubAnswer(404), post)
+    out = deliver_version(result, client, SHA, token_refused=refused)  # type: ignore[arg-type]
     assert out.outcome == outcome
     assert reason in out.reason
+    # Only a refused token stops the versions after it; a name outside the token's is this one's.
+    assert bool(refused.known()) == ("refused the token" in reason or "no hub token" in reason)
     assert (out.delivery is not None) == (outcome == ALREADY_IN_HUB)
 
 
@@ -114,6 +141,77 @@ def test_an_unreachable_hub_check_marks_the_outage_and_sends_nothing(
     # Every later version of the run is not attempted, without a request.
     again = deliver_version(result, client, SHA, outage=outage)  # type: ignore[arg-type]
     assert again.outcome == NOT_ATTEMPTED and client.posted == []
+
+
+def test_a_hub_check_answered_only_503_marks_the_outage_as_a_dead_one_does(
+    result: Any, tmp_path: Any
+) -> None:
+    outage = HubOutage(tmp_path / "outage")
+    failing = HubAnswer(503, {"detail": "database unavailable"}, attempts=6, unreachable=True)
+    client = StandInClient(failing, HubAnswer(201, record(result.digest)))
+    out = deliver_version(result, client, SHA, outage=outage)  # type: ignore[arg-type]
+    assert out.outcome == NOT_ATTEMPTED and client.posted == []
+    assert (
+        "answered every try with an error (HTTP 503: database unavailable (after 6 tries))"
+        in out.reason
+    )
+    assert "taken as down" in (outage.known() or "")
+
+
+# What a request made of scripted answers comes back as: `unreachable` when every try was a
+# 5xx/429 (an outage that still answers), never when any try got another answer.
+FAILING = Rule("GET", "", 503, {"detail": "database unavailable"})
+
+
+@pytest.mark.process
+@pytest.mark.parametrize(
+    ("rules", "status", "unreachable"),
+    [
+        ([FAILING], 503, True),
+        ([Rule("GET", "", 503, times=1), Rule("GET", "", 429, times=1), FAILING], 503, True),
+        ([Rule("GET", "", 503, times=2)], 404, False),  # recovers: the 3rd try is answered
+        ([Rule("GET", "", 503, times=1), Rule("GET", "", 501)], 501, False),  # not retried
+        ([Rule("GET", "", 409, {"error": "in-flight"})], 409, False),  # busy, not failing
+    ],
+    ids=["always-503", "503-429-503", "recovers", "501-after-503", "in-flight"],
+)
+def test_a_request_answered_only_5xx_or_429_is_an_outage(
+    rules: list[Rule], status: int, unreachable: bool
+) -> None:
+    policy = RetryPolicy(attempts=3, backoff=0.01, backoff_max=0.02, deadline=5)
+    with HostileHub(rules) as hub:
+        client = HubClient(hub.url, None, policy)
+        try:
+            answer = client.get_policy("alpha", "1.0.0")
+        finally:
+            client.close()
+    assert (answer.status, answer.unreachable) == (status, unreachable), answer
+
+
+@pytest.mark.process
+def test_a_failing_request_stops_trying_once_another_process_found_the_hub_down() -> None:
+    policy = RetryPolicy(attempts=6, backoff=30, backoff_max=30, deadline=120)
+    with HostileHub([FAILING]) as hub:
+        client = HubClient(hub.url, None, policy, hub_down=lambda: True)
+        try:
+            answer = client.get_policy("alpha", "1.0.0")  # no 30 s pause: one try
+        finally:
+            client.close()
+        assert len(hub.requests) == 1
+    assert answer.status == 503 and answer.unreachable and answer.attempts == 1
+
+
+def test_a_hub_found_down_during_the_hub_check_gets_no_post(result: Any, tmp_path: Any) -> None:
+    outage = HubOutage(tmp_path / "outage")
+
+    class DownMeanwhile(StandInClient):
+        def get_policy(self, name: str, version: str, deadline: float | None = None) -> HubAnswer:
+            outage.mark("another worker found the hub down")
+            return HubAnswer(404)
+
+    client = DownMeanwhile(HubAnswer(404), HubAnswer(201, record(result.digest)))
+    out = deliver_version(result, client, SHA, outage=outage)  # type: ignore[arg-type]
+    assert out.outcome == NOT_ATTEMPTED and client.posted == []
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,9 @@ from hypothesis import given, settings
 from policy_checks.fastschema import OutsideSubset, compile_predicate
 from policy_checks.rules import RULES_FILE_SCHEMA, builtin_rules, builtin_schema
 from publisher.state.schema import SCHEMAS
-from tests.schemadocs import mutated, single_edits
+from tests.schemadocs import examples, mutated, single_edits
+
+pytestmark = pytest.mark.fast
 
 EXAMPLE = Path(__file__).parent / "example-files" / "valid" / "full"
 METADATA = json.loads((EXAMPLE / "metadata.json").read_text())
@@ -60,25 +62,25 @@ def agree(schema: dict[str, Any], document: Any) -> None:
     assert fast == jsonschema.Draft202012Validator(schema).is_valid(document), document
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(mutated(METADATA, SAMPLES, KEYS))
 def test_the_fast_check_of_metadata_agrees_with_jsonschema(document: Any) -> None:
     agree(builtin_rules().metadata_schema, document)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(mutated(DEFINITION, SAMPLES, KEYS))
 def test_the_fast_check_of_definitions_agrees_with_jsonschema(document: Any) -> None:
     agree(builtin_rules().definition_schema, document)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(mutated(TESTS, SAMPLES, KEYS))
 def test_the_fast_check_of_tests_files_agrees_with_jsonschema(document: Any) -> None:
     agree(TESTS_SCHEMA, document)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(mutated(RULES_YAML, SAMPLES, KEYS))
 def test_the_fast_check_of_rules_files_agrees_with_jsonschema(document: Any) -> None:
     agree(RULES_FILE_SCHEMA, document)
@@ -194,6 +196,7 @@ print("jsonschema" in sys.modules)
 """
 
 
+@pytest.mark.process
 def test_checking_valid_policies_and_state_never_imports_jsonschema() -> None:
     code = CHECK_A_VALID_POLICY.format(
         metadata=(EXAMPLE / "metadata.json").read_bytes(),

@@ -3,9 +3,13 @@ on every branch, without pytest's machinery, git or a hub."""
 
 from __future__ import annotations
 
+import pytest
+
 from publisher.release.baseline import advance_baseline, finalize_release
-from publisher.release.plan import ReleasePlan
+from publisher.release.plan import ChangedAfterDelivery, ReleasePlan
 from publisher.state.folder import DeliveredIndex, DeliveryRecord
+
+pytestmark = pytest.mark.fast
 
 RELEASE = "a" * 40
 BASELINE = "b" * 40
@@ -61,6 +65,20 @@ def test_versions_delivered_by_earlier_releases_count() -> None:
         release_is_older=False,
     )
     assert done.baseline.advance
+
+
+def test_a_version_changed_after_delivery_keeps_it_though_delivered_json_holds_it() -> None:
+    # delivered.json holds a, with other content than the release commit's: not delivered as
+    # it stands (docs/contract.md section 3, step 3), while b is recorded all the same.
+    edited = plan("policies/a/v1.0.0", "policies/b/v1.0.0", delivered=("policies/a/v1.0.0",))
+    edited.changed_after_delivery = [
+        ChangedAfterDelivery("policies/a/v1.0.0", "a", "1.0.0", "2026-12-01T00:00:00Z", RELEASE)
+    ]
+    done = finalize_release(
+        edited, DeliveredIndex([record("a")]), [record("b")], release_is_older=False
+    )
+    assert done.baseline.kept and "changed after delivery (a@1.0.0)" in done.baseline.why
+    assert [r.name for r in done.added] == ["b"]
 
 
 def test_no_policy_changed_since_a_valid_baseline_keeps_it() -> None:

@@ -37,11 +37,8 @@ NOT_A_RECORD: dict[str, Any] = {
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> PolicyRepo:
-    repo = PolicyRepo(tmp_path / "repo")
-    repo.add_policy("alpha", "1.0.0")
-    repo.commit()
-    return repo
+def repo(repo: PolicyRepo) -> PolicyRepo:
+    return repo.with_committed("alpha")
 
 
 def release(repo: PolicyRepo, url: str, token: str, *args: str, **env: str) -> Any:

@@ -12,11 +12,13 @@ from typing import Any
 
 import pytest
 import requests
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from policy_checks import canonical_json, policy_digest
 from policy_hub.answers import Answer, key_reused
+from policy_hub.attest import Signer
 from policy_hub.sqlite_store import SqliteStore
-from policy_hub.store import settled, sha256_of_body, stored_answer
+from policy_hub.store import Provenance, settled, sha256_of_body, stored_answer
 from tests.hubprocess import HubProcess, on_both_engines
 
 RELEASE_SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -240,7 +242,8 @@ def test_in_flight_key_is_409_at_the_store(tmp_path) -> None:
     assert second is not None
     assert (second.status, second.body["error"]) == (409, "in-flight")
     assert store.claim("key", "another-body").body["error"] == "idempotency-key-reused"
-    created = store.create("key", policy_body())
+    provenance = Provenance({"kind": "token", "label": None}, Signer(Ed25519PrivateKey.generate()))
+    created = store.create("key", policy_body(), provenance)
     assert created.status == 201
     replay = store.claim("key", "sha-of-body")
     assert (replay.status, replay.outcome) == (201, "replayed")

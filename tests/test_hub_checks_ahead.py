@@ -22,11 +22,6 @@ from tests.policyrepo import PYPROJECT, PolicyRepo
 NAMES = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot")
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> PolicyRepo:
-    return PolicyRepo(tmp_path / "repo")
-
-
 def release_through(repo: PolicyRepo, hub: HubProcess, *args: str) -> tuple[Any, list[str]]:
     """A release through a proxy that records every request; returns the result and the
     requests to policies as `GET name` / `POST name`, in the order the hub received them."""

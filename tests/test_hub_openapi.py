@@ -5,6 +5,8 @@ the document lists no answer that the table below does not provoke.
 
 from __future__ import annotations
 
+import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +19,11 @@ from jsonschema import Draft202012Validator
 from policy_hub.sqlite_store import SqliteStore
 from policy_hub.store import sha256_of_body
 from tests.hubprocess import HubProcess
+from tests.oidcissuer import TestIssuer
 from tests.pgserver import free_port
 from tests.test_hub_api import auth, policy_body
+
+pytestmark = pytest.mark.fast
 
 TOO_LARGE = b" " * (2 * 1024 * 1024 + 1)
 # Documented, but no request can provoke them: 500 is the answer to a bug; 400 is BodyLimit's
@@ -35,8 +40,17 @@ class Answer:
 
 
 @pytest.fixture(scope="module")
-def doc_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
-    with HubProcess(tmp_path_factory.mktemp("openapi")) as process:
+def issuer() -> Iterator[TestIssuer]:
+    with TestIssuer() as made:
+        yield made
+
+
+@pytest.fixture(scope="module")
+def doc_hub(tmp_path_factory: pytest.TempPathFactory, issuer: TestIssuer) -> Iterator[HubProcess]:
+    folder = tmp_path_factory.mktemp("openapi")
+    publishers = issuer.publishers_file(folder / "publishers.yaml")
+    with HubProcess(folder / "hub", extra_args=("--publishers", str(publishers))) as process:
+        process.issuer = issuer  # type: ignore[attr-defined]
         yield process
 
 
@@ -58,7 +72,8 @@ def call(
 ) -> Answer:
     headers = {}
     if token is not None:
-        headers = auth(hub.token if token == "write" else hub.read_token, key)
+        tokens = {"write": hub.token, "read": hub.read_token, "scoped": hub.scoped_token}
+        headers = auth(tokens[token], key)
     response = requests.request(method, f"{hub.url}{path}", headers=headers, timeout=30, **kwargs)
     return Answer(response.status_code, dict(response.headers), response.json())
 
@@ -96,9 +111,54 @@ def key_reused(hub: HubProcess) -> Answer:
     return call(hub, "POST", "/policies", key="seed-key-reused", json=other)
 
 
+def oidc(hub: HubProcess, **claims: Any) -> Answer:
+    token = hub.issuer.token(**claims)  # type: ignore[attr-defined]
+    return call(hub, "POST", OIDC, token=None, json={"token": token})
+
+
+def oidc_without_keys(hub: HubProcess) -> Answer:
+    """The issuer's JWKS endpoint answers 50 MB when the hub reads it again (an unknown kid)."""
+    issuer: TestIssuer = hub.issuer  # type: ignore[attr-defined]
+    time.sleep(1.1)  # oidc.JWKS_REFETCH_SECONDS
+    issuer.jwks_mode = "huge"
+    try:
+        return oidc(hub, kid="rotated-away")
+    finally:
+        issuer.jwks_mode = "ok"
+
+
+def oidc_without_publishers(hub: HubProcess) -> Answer:
+    with tempfile.TemporaryDirectory() as folder, HubProcess(Path(folder)) as plain:
+        return call(plain, "POST", OIDC, token=None, json={"token": "a.b.c"})
+
+
+OIDC = "/auth/oidc"
+
+
+def unsigned(hub: HubProcess) -> Answer:
+    """A record as hubs before 2026-12-06 stored it: no publisher, no attestation."""
+    created(hub, "unsigned")
+    hub.query("UPDATE policies SET publisher = NULL, attestation = NULL WHERE name = 'unsigned'")
+    return call(hub, "GET", "/policies/unsigned/1.2.0/attestation", token="read")
+
+
+def attested(hub: HubProcess) -> Answer:
+    created(hub, "attested")
+    return call(hub, "GET", "/policies/attested/1.2.0/attestation", token="read")
+
+
+def yanked(hub: HubProcess) -> Answer:
+    created(hub, "yanked")
+    return call(hub, "POST", "/policies/yanked/1.2.0/yank", json={"reason": "CVE-2026-1"})
+
+
 VERSION = "/policies/{name}/{version}"
 VERSIONS = "/policies/{name}"
 POLICIES = "/policies"
+KEYS = "/keys"
+ATTESTATION = "/policies/{name}/{version}/attestation"
+YANK = "/policies/{name}/{version}/yank"
+REASON = {"reason": "superseded"}
 
 # (method, route, status, error code): the request that provokes that answer.
 CASES: dict[tuple[str, str, int, str | None], Callable[[HubProcess], Answer]] = {
@@ -150,6 +210,53 @@ CASES: dict[tuple[str, str, int, str | None], Callable[[HubProcess], Answer]] = 
         hub, "POST", POLICIES, key="k", json=policy_body(metadata={"version": "9.9.9"})
     ),
     ("POST", POLICIES, 422, "idempotency-key-reused"): key_reused,
+    ("POST", OIDC, 200, None): oidc,
+    ("POST", OIDC, 401, "invalid-oidc-token"): lambda hub: oidc(hub, aud="another"),
+    ("POST", OIDC, 403, "no-trusted-publisher"): lambda hub: oidc(hub, repository="x/y"),
+    ("POST", OIDC, 404, "not-found"): oidc_without_publishers,
+    ("POST", OIDC, 413, "too-large"): lambda hub: call(
+        hub, "POST", OIDC, token=None, json={"token": "a" * 70_000}
+    ),
+    ("POST", OIDC, 422, "invalid"): lambda hub: call(hub, "POST", OIDC, token=None, json={}),
+    ("POST", OIDC, 503, "unavailable"): oidc_without_keys,
+    ("POST", POLICIES, 403, "forbidden-name"): lambda hub: call(
+        hub, "POST", POLICIES, token="scoped", key="k", json=policy_body(name="allow-all")
+    ),
+    ("GET", KEYS, 200, None): lambda hub: call(hub, "GET", KEYS, token=None),
+    ("GET", KEYS, 413, "too-large"): lambda hub: call(hub, "GET", KEYS, data=TOO_LARGE),
+    ("GET", ATTESTATION, 200, None): attested,
+    ("GET", ATTESTATION, 401, "unauthorized"): lambda hub: call(
+        hub, "GET", "/policies/a/1.0.0/attestation", token=None
+    ),
+    ("GET", ATTESTATION, 404, "not-found"): lambda hub: call(
+        hub, "GET", "/policies/a/1.0.0/attestation"
+    ),
+    ("GET", ATTESTATION, 404, "no-attestation"): unsigned,
+    ("GET", ATTESTATION, 413, "too-large"): lambda hub: call(
+        hub, "GET", "/policies/a/1.0.0/attestation", data=TOO_LARGE
+    ),
+    ("GET", ATTESTATION, 422, "invalid"): lambda hub: call(
+        hub, "GET", "/policies/a/1.0/attestation"
+    ),
+    ("POST", YANK, 200, None): yanked,
+    ("POST", YANK, 401, "unauthorized"): lambda hub: call(
+        hub, "POST", "/policies/a/1.0.0/yank", token=None, json=REASON
+    ),
+    ("POST", YANK, 403, "forbidden"): lambda hub: call(
+        hub, "POST", "/policies/a/1.0.0/yank", token="read", json=REASON
+    ),
+    ("POST", YANK, 403, "forbidden-name"): lambda hub: call(
+        hub, "POST", "/policies/a/1.0.0/yank", token="scoped", json=REASON
+    ),
+    ("POST", YANK, 404, "not-found"): lambda hub: call(
+        hub, "POST", "/policies/a/1.0.0/yank", json=REASON
+    ),
+    ("POST", YANK, 413, "too-large"): lambda hub: call(
+        hub, "POST", "/policies/a/1.0.0/yank", data=TOO_LARGE
+    ),
+    ("POST", YANK, 422, "invalid"): lambda hub: call(
+        hub, "POST", "/policies/a/1.0.0/yank", json={"reason": "two\nlines"}
+    ),
 }
 # Answered by the FaultInjection middleware of a test hub (`--inject-faults`); any hub may.
 FAULTS = {429: "rate_429=1,retry_after=3", 503: "rate_503=1"}
@@ -159,6 +266,8 @@ FAULT_REQUESTS = {
     ("GET", VERSIONS): ("/policies/a", {}),
     ("GET", POLICIES): (POLICIES, {}),
     ("POST", POLICIES): (POLICIES, {"key": "k", "json": policy_body()}),
+    ("GET", ATTESTATION): ("/policies/a/1.0.0/attestation", {}),
+    ("POST", YANK): ("/policies/a/1.0.0/yank", {"json": REASON}),
 }
 
 
@@ -183,6 +292,7 @@ def assert_documented(
             Draft202012Validator(header["schema"]).validate(headers[name.lower()])
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("case", sorted(CASES, key=str), ids=lambda c: "-".join(map(str, c)))
 def test_every_answer_is_documented(
     doc_hub: HubProcess,
@@ -195,6 +305,7 @@ def test_every_answer_is_documented(
     assert_documented(document, method, route, answer, error)
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("status", sorted(FAULTS))
 def test_injected_refusals_are_documented(
     hub_factory: Callable[..., HubProcess], document: dict[str, Any], status: int
@@ -207,16 +318,21 @@ def test_injected_refusals_are_documented(
 
 
 # Answered by a hub whose database does not answer: a PostgreSQL URL of a closed port.
-UNAVAILABLE_REQUESTS = {("GET", "/health"): ("/health", {}), **FAULT_REQUESTS}
+UNAVAILABLE_REQUESTS = {
+    ("GET", "/health"): ("/health", {}),
+    ("GET", KEYS): (KEYS, {}),
+    **FAULT_REQUESTS,
+}
 
 
+@pytest.mark.process
 def test_answers_without_a_database_are_documented(
     tmp_path: Path, document: dict[str, Any]
 ) -> None:
     with HubProcess(tmp_path, db=f"postgresql://hub@127.0.0.1:{free_port()}/hub") as hub:
         for (method, route), (path, kwargs) in UNAVAILABLE_REQUESTS.items():
             answer = call(
-                hub, method, path, token=None if route == "/health" else "write", **kwargs
+                hub, method, path, token=None if route in ("/health", KEYS) else "write", **kwargs
             )
             assert answer.status == 503, answer
             assert_documented(document, method, route, answer, "unavailable")
@@ -238,7 +354,16 @@ def test_the_document_lists_only_answers_the_hub_gives(document: dict[str, Any])
 
 def test_openapi_describes_the_contract(document: dict[str, Any]) -> None:
     paths = document["paths"]
-    assert set(paths) == {"/health", "/policies", "/policies/{name}", "/policies/{name}/{version}"}
+    assert set(paths) == {
+        "/health",
+        "/policies",
+        "/policies/{name}",
+        "/policies/{name}/{version}",
+        "/auth/oidc",
+        KEYS,
+        ATTESTATION,
+        YANK,
+    }
     assert {"201", "401", "403", "409", "413", "422", "429", "503"} <= set(
         paths["/policies"]["post"]["responses"]
     )

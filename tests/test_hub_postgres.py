@@ -101,6 +101,7 @@ def test_the_url_from_the_environment_and_its_password_never_shown(tmp_path: Pat
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_HUB_")}
     env["POLICY_HUB_DB"] = url
     env["POLICY_HUB_SERVER_TOKENS"] = "write:env-writer"
+    env["POLICY_HUB_SIGNING_KEY"] = str(tmp_path / "signing-key.pem")
     err_path = tmp_path / "hub.stderr"
     with open(err_path, "wb") as err:
         process = subprocess.Popen(
@@ -152,7 +153,7 @@ def test_processes_starting_together_create_the_schema_once(
             thread.join()
         for hub in hubs:
             assert requests.get(f"{hub.url}/health", timeout=10).json()["database"] == "ok"
-        assert first.query("SELECT version FROM policy_hub_schema") == [(1,)]
+        assert first.query("SELECT version FROM policy_hub_schema ORDER BY version") == [(1,), (2,)]
         # Each process sees what another wrote.
         assert post(hubs[1], policy_body(), "k").status_code == 201
         answer = requests.get(

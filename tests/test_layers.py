@@ -6,6 +6,8 @@ direct one:
     publisher.plugin -> release -> {state -> repo, hub} -> {printable, refused}
     publisher -> policy_hub -> policy_checks;   pytest only in publisher.plugin
     policy_hub: cli -> server -> {app, engines} -> each engine -> store -> answers
+    policy_checks: evalcli -> checker -> checks -> evaluator -> words -> {rules, worktree} -> cel
+        -> {loading, fastschema} -> {digest, jsonpath, naming} -> model
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ def test_a_planted_back_arrow_breaks_its_contract(tmp_path: Path) -> None:
         ("policy_checks/naming.py", "def _f():\n    import policy_hub.models"): (
             "policy_checks.naming -> policy_hub.models"
         ),
+        ("policy_checks/evaluator.py", "from policy_checks.checks import conditions"): (
+            "policy_checks.evaluator -> policy_checks.checks.conditions"
+        ),
     }
     for file, line in plants:
         path = tmp_path / file
@@ -76,6 +81,8 @@ def test_a_planted_back_arrow_breaks_its_contract(tmp_path: Path) -> None:
         "answers.py "
         "BROKEN",
         "publisher above policy_hub above policy_checks BROKEN",
+        "policy_checks: the CLI -> checker -> checks -> evaluator -> words -> cel -> loading -> "
+        "facts BROKEN",
     ):
         assert contract in report, result.stdout
     for arrow in plants.values():

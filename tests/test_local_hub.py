@@ -4,13 +4,16 @@ README's "run the main job" command, in a temp repository and in a fresh clone o
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import requests
 
+from tests.hubprocess import HubProcess
 from tests.policyrepo import GIT_ENV, PolicyRepo
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -42,6 +45,50 @@ def test_release_without_a_hub_url_uses_the_embedded_hub(tmp_path: Path, xdist: 
     assert again.returncode == 0, again.output
     assert "--hub-url local: releasing to the embedded local hub" in again.stdout
     assert "nothing to deliver" in again.stdout
+    assert_records_verify(repo, tmp_path / "served", ["alpha@1.0.0", "beta@1.0.0"])
+
+
+def assert_records_verify(repo: PolicyRepo, workdir: Path, refs: list[str]) -> None:
+    """The embedded hub's records carry a publisher and an attestation that `policy-hub verify`
+    accepts, checked against the version folders of the repository, with the key the embedded
+    hub keeps in its folder (mode 0600) pinned."""
+    local = repo.path / ".policyhub-local"
+    key = local / "signing-key.pem"
+    assert key.stat().st_mode & 0o777 == 0o600
+    with HubProcess(workdir, db=str(local / "hub.sqlite3"), signing_key=key) as hub:
+        (jwk,) = requests.get(f"{hub.url}/keys", timeout=10).json()["keys"]
+        pinned = workdir / "pinned.jwks"
+        pinned.write_text(json.dumps({"keys": [jwk]}))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_HUB_")}
+        for ref in refs:
+            name, version = ref.split("@")
+            record = requests.get(
+                f"{hub.url}/policies/{name}/{version}",
+                headers={"Authorization": f"Bearer {hub.read_token}"},
+                timeout=10,
+            ).json()
+            assert record["publisher"] == {"kind": "token", "label": "local"}
+            verified = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "policy_hub",
+                    "verify",
+                    ref,
+                    "--hub-url",
+                    hub.url,
+                    "--keys",
+                    str(pinned),
+                    "--local",
+                    str(repo.path / f"policies/{name}/v{version}"),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env={**env, "POLICY_HUB_TOKEN": hub.read_token},
+            )
+            assert verified.returncode == 0, verified.stdout + verified.stderr
+            assert verified.stdout.splitlines()[-1] == f"verified {ref}"
 
 
 def test_the_readme_main_job_works_in_a_fresh_clone_of_this_project(tmp_path: Path) -> None:

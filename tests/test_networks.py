@@ -48,12 +48,8 @@ def tls_hub(ca: trustme.CA, tmp_path: Path) -> Iterator[HubProcess]:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> PolicyRepo:
-    repo = PolicyRepo(tmp_path / "repo")
-    for name in ("alpha", "beta", "gamma"):
-        repo.add_policy(name, "1.0.0")
-    repo.commit()
-    return repo
+def repo(repo: PolicyRepo) -> PolicyRepo:
+    return repo.with_committed("alpha", "beta", "gamma")
 
 
 def release(repo: PolicyRepo, hub: HubProcess, *args: str, **env: str) -> RunResult:

@@ -14,6 +14,8 @@ from publisher.release.outcome import ItemOutcome, Outcome
 from publisher.release.shard import Fragment, FragmentError, Shard, read_fragment, write_fragment
 from publisher.state.folder import DeliveredIndex, DeliveryRecord
 
+pytestmark = pytest.mark.fast
+
 SHA = "a" * 40
 
 

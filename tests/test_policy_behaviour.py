@@ -49,11 +49,6 @@ cases:
 """
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> PolicyRepo:
-    return PolicyRepo(tmp_path / "repo")
-
-
 def add_tagged(repo: PolicyRepo, name: str, version: str, tests: str | None = TAGS_TESTS) -> Path:
     folder = repo.add_policy(name, version, definition_text=yaml.safe_dump(TAGS, sort_keys=False))
     if tests is not None:

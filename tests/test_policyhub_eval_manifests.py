@@ -22,6 +22,8 @@ import yaml
 from policy_checks.evalcli import main
 from tests.policyrepo import metadata
 
+pytestmark = pytest.mark.fast
+
 VERSION = "policies/labels/v1.0.0"
 DEFINITION = {
     "apiVersion": "policyhub/v1",

@@ -7,6 +7,8 @@ import pytest
 from publisher import printable as module
 from publisher.printable import printable, register_secret
 
+pytestmark = pytest.mark.fast
+
 
 @pytest.fixture(autouse=True)
 def _no_secrets_between_tests() -> None:

@@ -84,7 +84,11 @@ def test_the_release_example_keeps_what_its_push_needs(copied: Path) -> None:
     [checkout] = [s for s in release["jobs"]["release"]["steps"] if "checkout" in s.get("uses", "")]
     assert checkout["with"]["persist-credentials"] is True
     assert checkout["with"]["fetch-depth"] == 0
-    assert release["jobs"]["release"]["permissions"] == {"contents": "write"}
+    # Trusted publishing: the ID token is this job's alone, and no hub secret is passed.
+    assert release["jobs"]["release"]["permissions"] == {"contents": "write", "id-token": "write"}
+    assert release.get("permissions") == {"contents": "read"}
+    [action] = [s for s in release["jobs"]["release"]["steps"] if "harness" in s.get("uses", "")]
+    assert "hub-token" not in action["with"]
     own = yaml.safe_load((ROOT / ".github/workflows/release.yml").read_text())
     [own_checkout] = [s for s in own["jobs"]["release"]["steps"] if "checkout" in s.get("uses", "")]
     assert own_checkout["uses"] == checkout["uses"], "the same pinned checkout"

@@ -16,11 +16,8 @@ from tests.policyrepo import PolicyRepo
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> PolicyRepo:
-    repo = PolicyRepo(tmp_path / "repo")
-    repo.add_policy("alpha", "1.0.0")
-    repo.commit()
-    return repo
+def repo(repo: PolicyRepo) -> PolicyRepo:
+    return repo.with_committed("alpha")
 
 
 @pytest.mark.parametrize("workers", [[], ["-n", "auto"]], ids=["no-xdist", "-n auto"])

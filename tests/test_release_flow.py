@@ -22,11 +22,6 @@ from tests.policyrepo import (
 )
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> PolicyRepo:
-    return PolicyRepo(tmp_path / "repo")
-
-
 def test_release_cycle_valid_invalid_and_already_in_hub(repo: PolicyRepo, hub: HubProcess) -> None:
     repo.add_policy("alpha", "1.0.0")
     repo.add_policy("beta", "1.0.0", meta=metadata("not-beta", "1.0.0"))  # invalid: name mismatch
@@ -164,16 +159,17 @@ def test_crashed_worker_never_advances_the_baseline(repo: PolicyRepo, hub: HubPr
     assert [hub.created(n, "1.0.0") for n in ("alpha", "beta", "gamma")] == [1, 1, 1]
 
 
-def test_changed_after_delivery_is_reported_and_never_republished(
+def test_changed_after_delivery_fails_and_is_never_republished(
     repo: PolicyRepo, hub: HubProcess
 ) -> None:
+    # Each case of the baseline rule: tests/test_changed_after_delivery.py.
     repo.add_policy("alpha", "1.0.0")
     repo.commit()
     assert repo.release(hub).returncode == 0
     repo.add_policy("alpha", "1.0.0", rule_ids=("rule-one", "rule-two"))  # edited in place
     repo.commit("edit a published version")
     result = repo.release(hub)
-    assert result.returncode == 0, result.output
+    assert result.returncode == 1, result.output
     assert "CHANGED AFTER DELIVERY: alpha@1.0.0" in result.stdout
     assert hub.created("alpha", "1.0.0") == 1
 
@@ -284,6 +280,35 @@ def test_read_only_token_cannot_publish_and_is_refused_once(
     assert [hub.created(n, "1.0.0") for n in ("alpha", "beta", "gamma")] == [0, 0, 0]
 
 
+def test_a_name_outside_the_tokens_globs_fails_that_version_only(
+    repo: PolicyRepo, hub: HubProcess
+) -> None:
+    """docs/contract.md section 9: the hub's `403 forbidden-name` fails that version
+    (`publish-failed`, naming forbidden-name); the token is not refused, the others go on."""
+    for name in ("alpha", "deny-host-path", "require-labels"):
+        repo.add_policy(name, "1.0.0")
+    repo.commit()
+    result = repo.pytest(
+        "--release",
+        "--junitxml=report.xml",
+        env={"POLICY_HUB_URL": hub.url, "POLICY_HUB_TOKEN": hub.scoped_token},
+    )
+    assert result.returncode == 1
+    assert "forbidden-name: this token may not publish alpha" in result.stdout
+    assert "TOKEN REFUSED" not in result.stdout
+    assert repo.delivered_versions() == {("deny-host-path", "1.0.0"), ("require-labels", "1.0.0")}
+    outcomes = {
+        case: p["outcome"] for case, p in junit_properties(repo.path / "report.xml").items()
+    }
+    assert outcomes == {
+        "alpha@1.0.0": "publish-failed",
+        "deny-host-path@1.0.0": "published",
+        "require-labels@1.0.0": "published",
+    }
+    assert hub.created("alpha", "1.0.0") == 0
+    assert hub.created("deny-host-path", "1.0.0") == 1
+
+
 def test_releasing_an_older_commit_never_moves_the_baseline_back(
     repo: PolicyRepo, hub: HubProcess
 ) -> None:
@@ -332,3 +357,35 @@ def test_a_version_whose_publish_body_would_pass_2_mib_is_invalid_in_both_modes(
     assert hub.created("beta", "1.0.0") == 1
     assert hub.created("alpha", "1.0.0") == 0, "nothing is sent for an invalid version"
     assert "invalid" in release.stdout and "HTTP 413" not in release.stdout
+
+
+def test_version_folders_not_committed_are_said_once(repo: PolicyRepo, hub: HubProcess) -> None:
+    repo.add_policy("alpha", "1.0.0")
+    repo.commit()
+    repo.add_policy("alpha", "1.0.0", rule_ids=("rule-one", "rule-two"))  # modified, unstaged
+    repo.add_policy("beta", "1.0.0")  # untracked
+    repo.add_policy("gamma", "1.0.0")
+    repo.git("add", "policies/gamma")  # staged, not committed
+    repo.write("policies/alpha/README.md", "not a version folder\n")  # not named
+    result = repo.release(hub)
+    assert result.returncode == 0, result.output
+    said = (
+        "NOT IN THIS RELEASE: 3 version folder(s) of the working tree are not committed (new or "
+        "changed): policies/alpha/v1.0.0, policies/beta/v1.0.0, policies/gamma/v1.0.0; only the "
+        "release commit is published: commit them for the next release"
+    )
+    assert result.stdout.count("NOT IN THIS RELEASE") == 1 and said in result.stdout
+    assert hub.created("alpha", "1.0.0") == 1 and hub.created("beta", "1.0.0") == 0
+    # The release commit's alpha was published, not the working tree's.
+    assert repo.delivered()["policies"]["alpha"]["1.0.0"]["digest"] == policy_digest(
+        metadata("alpha", "1.0.0"), definition()
+    )
+    # A dry run says it too; the list is capped, the rest counted.
+    for i in range(12):
+        repo.add_policy(f"extra-{i:02d}", "1.0.0")
+    dry = repo.release(hub, "--dry-run")
+    assert "NOT IN THIS RELEASE: 15 version folder(s)" in dry.stdout, dry.output
+    assert "policies/extra-07/v1.0.0 and 5 more; only the release commit" in dry.stdout
+    clean = repo.git("stash", "-u")
+    assert clean
+    assert "NOT IN THIS RELEASE" not in repo.release(hub).stdout

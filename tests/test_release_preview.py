@@ -63,7 +63,10 @@ def test_the_preview_of_a_pull_request(tmp_path: Path, hub: HubProcess) -> None:
     )
     assert "will be published by the next release:\n  gamma@1.0.0" in out
     assert "already delivered (the release skips them):\n  beta@1.0.0" in out
-    assert "edited after delivery (the release will not republish them):\n  alpha@1.0.0" in out
+    assert (
+        "edited after delivery (the release fails on them, never republishing them):\n  alpha@1.0.0"
+        in out
+    )
     assert "invalid (the release would fail them):\n  delta@1.0.0" in out
     assert "policies/delta/v1.0.0/metadata.json:3: $.version" in out
 
@@ -75,7 +78,9 @@ def test_the_preview_of_a_pull_request(tmp_path: Path, hub: HubProcess) -> None:
     assert [row[:2] for row in sections["Already delivered (the release skips them)"]] == [
         ["beta", "1.0.0"]
     ]
-    [edited] = sections["Edited after delivery (the release will not republish them)"]
+    [edited] = sections[
+        "Edited after delivery (the release fails on them, never republishing them)"
+    ]
     assert edited[:2] == ["alpha", "1.0.0"] and "was delivered on" in edited[2]
     invalid = sections["Invalid (the release would fail them)"]
     assert {row[0] for row in invalid} == {"delta"} and any("$.version" in r[2] for r in invalid)

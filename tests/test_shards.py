@@ -57,11 +57,8 @@ def outcomes(repo: PolicyRepo) -> dict[tuple[str, str], str]:
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> PolicyRepo:
-    repo = PolicyRepo(tmp_path / "repo")
-    for name in NAMES:
-        repo.add_policy(name, "1.0.0")
-    repo.commit("nine policies")
+def repo(repo: PolicyRepo) -> PolicyRepo:
+    repo.with_committed(*NAMES)
     # Every shard must have work, or the test would prove less than it claims.
     assert set(Counter(shard_index(n, "1.0.0", SHARDS) for n in NAMES)) == {1, 2, 3}
     return repo

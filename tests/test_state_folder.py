@@ -40,11 +40,8 @@ state.os.replace = _full_disk
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> PolicyRepo:
-    repo = PolicyRepo(tmp_path / "repo")
-    repo.add_policy("alpha", "1.0.0")
-    repo.commit()
-    return repo
+def repo(repo: PolicyRepo) -> PolicyRepo:
+    return repo.with_committed("alpha")
 
 
 @contextmanager

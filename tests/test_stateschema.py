@@ -8,11 +8,14 @@ import copy
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 
 from publisher.state.folder import DeliveredIndex, DeliveryRecord, StateDir, parse_delivered
 from publisher.state.schema import conforms, schema_problem, validator
-from tests.schemadocs import mutated
+from tests.schemadocs import examples, mutated
+
+pytestmark = pytest.mark.fast
 
 DIGEST = "sha256:" + "0" * 64
 ENTRY = {"delivered_at": "t", "release_sha": "a" * 40, "digest": DIGEST, "outcome": "published"}
@@ -30,13 +33,13 @@ FRAGMENT = {
 SAMPLES = [DIGEST, "sha256:xyz", "published", "already-in-hub", "1/2", "a" * 40]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(mutated(DELIVERED, SAMPLES))
 def test_the_fast_check_of_delivered_json_agrees_with_jsonschema(document: Any) -> None:
     assert conforms("delivered")(document) == validator("delivered").is_valid(document)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(mutated(FRAGMENT, SAMPLES))
 def test_the_fast_check_of_fragments_agrees_with_jsonschema(document: Any) -> None:
     assert conforms("fragment")(document) == validator("fragment").is_valid(document)
@@ -58,7 +61,7 @@ def test_numbers_compare_by_value_and_booleans_are_not_numbers() -> None:
         assert validator("delivered").is_valid(document) is valid
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(mutated(DELIVERED, SAMPLES))
 def test_a_valid_delivered_json_is_written_back_as_it_was_read(document: Any) -> None:
     # Entries stay their checked JSON objects until a record is asked for (DeliveredIndex):

@@ -6,16 +6,22 @@ not one a hostile hub echoes back. Each run goes through every output path pytes
 
 from __future__ import annotations
 
+import base64
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from publisher.hub.token import resolve_token
 from publisher.refused import Refused
 from tests.hostilehub import ECHO_AUTH, HostileHub, Rule
 from tests.hubprocess import HubProcess
 from tests.policyrepo import PolicyRepo, RunResult
+
+pytestmark = pytest.mark.fast
 
 CANARY = "canary-" + "K7q9" * 8
 
@@ -68,14 +74,11 @@ def assert_nowhere(secret: str, tmp_path: Path, result: RunResult, skip: set[Pat
 
 
 @pytest.fixture
-def repo(tmp_path: Path) -> PolicyRepo:
-    repo = PolicyRepo(tmp_path / "repo")
-    repo.add_policy("alpha", "1.0.0")
-    repo.add_policy("beta", "1.0.0")
-    repo.commit()
-    return repo
+def repo(repo: PolicyRepo) -> PolicyRepo:
+    return repo.with_committed("alpha", "beta")
 
 
+@pytest.mark.process
 def test_a_hub_that_echoes_the_token_gets_it_printed_nowhere(
     repo: PolicyRepo, tmp_path: Path
 ) -> None:
@@ -91,6 +94,7 @@ def test_a_hub_that_echoes_the_token_gets_it_printed_nowhere(
     assert scanned > 8
 
 
+@pytest.mark.process
 @pytest.mark.parametrize(
     "token",
     [CANARY + "\r\nX-Injected: 1", CANARY[:10] + "\t" + CANARY[10:], CANARY + "é"],
@@ -108,6 +112,7 @@ def test_a_malformed_token_is_a_usage_error_before_any_request(
     assert_nowhere(CANARY, tmp_path, result, set())
 
 
+@pytest.mark.process
 def test_a_token_pasted_with_a_newline_works_and_stays_secret(
     repo: PolicyRepo, tmp_path: Path
 ) -> None:
@@ -146,3 +151,56 @@ def test_resolve_token_refuses_inner_controls_without_showing_them(raw: str) -> 
     with pytest.raises(Refused) as info:
         resolve_token({"POLICY_HUB_TOKEN": raw})
     assert "a" + raw[1:] not in str(info.value) and "position 2" in str(info.value)
+
+
+def test_the_hubs_signing_key_and_the_tokens_reach_no_output(
+    repo: PolicyRepo, tmp_path: Path
+) -> None:
+    """A release, then `policy-hub verify` and `yank`, against a hub that signs: neither the
+    write token nor any form of the private key is in any output, log, report, database or
+    file (but the key file itself and the token file)."""
+    hub = HubProcess(tmp_path / "hub", start=False)
+    hub.token = CANARY
+    hub.token_file.write_text(f"write {CANARY}\nread {hub.read_token}\n")
+    hub.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_HUB_")}
+    try:
+        result = run_everywhere(repo, tmp_path, hub.url, CANARY)
+        for command in (
+            ["verify", "alpha@1.0.0", "--hub-url", hub.url],
+            ["yank", "alpha@1.0.0", "--reason", "superseded", "--hub-url", hub.url],
+            ["verify", "alpha@1.0.0", "--hub-url", hub.url],
+            ["yank", "beta@1.0.0", "--reason", "bad\nline", "--hub-url", hub.url],
+            ["verify", "alpha@1.0.0", "--hub-url", "http://127.0.0.1:9"],
+        ):
+            ran = subprocess.run(
+                [sys.executable, "-m", "policy_hub", *command],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                env={**env, "POLICY_HUB_TOKEN": CANARY},
+            )
+            assert "Traceback" not in ran.stderr
+            out = tmp_path / f"cli-{command[0]}-{len(list(tmp_path.glob('cli-*')))}.txt"
+            out.write_text(ran.stdout + ran.stderr)
+    finally:
+        hub.stop()
+    assert result.returncode == 0, result.output
+    assert "verified alpha@1.0.0" in (tmp_path / "cli-verify-0.txt").read_text()
+    assert "yanked alpha@1.0.0" in (tmp_path / "cli-yank-1.txt").read_text()
+    key = serialization.load_pem_private_key(hub.signing_key.read_bytes(), password=None)
+    raw = key.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    pem_body = "".join(hub.signing_key.read_text().splitlines()[1:-1])
+    forms = {
+        pem_body,
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+        raw.hex(),
+    }
+    skip = {hub.signing_key, hub.token_file}
+    for secret in (CANARY, *forms):
+        assert_nowhere(secret, tmp_path, result, skip)

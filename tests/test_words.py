@@ -1,4 +1,4 @@
-"""The phrases of policy_checks/words.py that several checks share, as tables: a value read in a
+"""The phrases of policy_checks/words/ that several checks share, as tables: a value read in a
 message (a schema's type hint, a parameter's default, a test case's value, `policyhub-eval`'s
 --param), a condition's finding, an evaluation error.
 
@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from policy_checks.words import condition_message, describe, evaluation_error_words
+
+pytestmark = pytest.mark.fast
 
 
 @pytest.mark.parametrize(

@@ -565,35 +565,7 @@ def nearest(name: str, candidates: Sequence[str]) -> str | None:
     return match[0] if match else None
 
 
-def unknown_field(message: str, text: str, line: int, column: int) -> tuple[str, str | None] | None:
-    """The engine's "undefined field" on a resource message, in the author's words: the
-    expression it was read of, the closest field and the fields that exist there (`resource.spec
-    has no field ...`), and a hint; None for any other message. `line` and `column` (1-based)
-    are where in `text` the engine points."""
-    found = re.match(r"undefined field '([^']+)' not found in struct '([^']+)'", message)
-    fields = fields_of(found[2]) if found else None
-    if found is None or fields is None:
-        return None
-    name = found[1]
-    rows = text.split("\n")
-    at = -1
-    if 1 <= line <= len(rows):
-        at = sum(len(row) + 1 for row in rows[: line - 1]) + column - 1
-    operand = _operand(text, at) or "the object"
-    match = nearest(name, fields)
-    shown = ", ".join(fields[:SHOWN_FIELDS])
-    if len(fields) > SHOWN_FIELDS:
-        shown += f", … ({len(fields)} in all)"
-    return (
-        f"{operand} has no field `{name}`"
-        + (f"; did you mean `{match}`?" if match else "")
-        + f" (fields: {shown})",
-        f"the schemas of the policy's target kinds ({RESOURCE_SCHEMAS_DIR}/) declare the "
-        "fields a condition may read: correct the name, or declare the field there",
-    )
-
-
-def _operand(text: str, offset: int) -> str:
+def operand_at(text: str, offset: int) -> str:
     """The expression whose field is selected at `offset` (its `.`): `resource.spec`,
     `c`, `resource.items[0]`; "" when it is not that simple."""
     if offset > 0 and text[offset:].startswith("(") and text[:offset].endswith("has"):

@@ -25,12 +25,10 @@ from policy_checks.jsonpath import format_path
 from policy_checks.loading import Document, load_json, load_yaml
 from policy_checks.model import Finding, OtherFile
 from policy_checks.naming import TESTS_FILE
-from policy_checks.words import describe, did_you_mean
+from policy_checks.words import cases as case_words
+from policy_checks.words import did_you_mean
 
 MAX_CASES = 500  # per tests.yaml (also the schema's maxItems)
-REQUIRED_HINT = (
-    "policy_tests = required: every rule needs a case in which it passes and one in which it fails"
-)
 
 
 @dataclass
@@ -89,7 +87,7 @@ class TestsOfVersion:
         self.cases: list[_Case] = []
         self._read_cases()
 
-    def _finding(self, message: str, path: JsonPath, hint: str | None, rule: str) -> None:
+    def _finding(self, message: str, hint: str | None, rule: str, path: JsonPath) -> None:
         line = self.document.source.line(path)
         self.findings.append(Finding(self.file, message, line, format_path(path), hint, rule))
 
@@ -97,11 +95,7 @@ class TestsOfVersion:
         raw_cases = self.document.value["cases"]
         if len(raw_cases) > MAX_CASES:
             self._finding(
-                f"{TESTS_FILE} holds {len(raw_cases)} cases; the limit is {MAX_CASES}",
-                ("cases",),
-                "keep the cases that pin each rule's behaviour; split a long list of "
-                "resources into fewer, more telling ones",
-                "test-cases-size",
+                *case_words.too_many(len(raw_cases), MAX_CASES), "test-cases-size", ("cases",)
             )
             return
         names: dict[str, int] = {}  # name -> the index of its first case
@@ -112,10 +106,7 @@ class TestsOfVersion:
             if name in names:
                 first = self.document.source.line(("cases", names[name], "name"))
                 self._finding(
-                    f'case name "{name}" is used more than once (first at line {first})',
-                    (*path, "name"),
-                    "give every case of the file its own name",
-                    "test-case-name",
+                    *case_words.name_again(name, first), "test-case-name", (*path, "name")
                 )
             else:
                 names[name] = index
@@ -132,21 +123,16 @@ class TestsOfVersion:
         for name, value in given.items():
             parameter = self.parameters.get(name)
             if parameter is None:
-                match = did_you_mean(name, declared)
                 self._finding(
-                    f'case "{case}": {name} is not a parameter of this policy (declared: '
-                    f"{', '.join(declared) or 'none'})",
-                    (*path, "params", name),
-                    f"did you mean `{match}`?" if match else "declare it under spec.parameters",
+                    *case_words.unknown_param(case, name, declared),
                     "test-case-params",
+                    (*path, "params", name),
                 )
             elif not is_of_type(value, parameter.type):
                 self._finding(
-                    f'case "{case}": params.{name} is {describe(value)}, not of type '
-                    f"{parameter.type}",
-                    (*path, "params", name),
-                    f"give a value of type {parameter.type}",
+                    *case_words.param_type(case, name, value, parameter.type),
                     "test-case-params",
+                    (*path, "params", name),
                 )
             else:
                 values[name] = value
@@ -157,24 +143,13 @@ class TestsOfVersion:
                 values[parameter.name] = parameter.default
             else:
                 self._finding(
-                    f'case "{case}": parameter {parameter.name} has no default and the case '
-                    "gives no value",
-                    path,
-                    f"add params: {{{parameter.name}: ...}} to the case, or a default to the "
-                    "parameter",
-                    "test-case-params",
+                    *case_words.param_missing(case, parameter.name), "test-case-params", path
                 )
         return values
 
     def _resource(self, case: str, raw: dict[str, Any], path: JsonPath) -> Any:
         if ("resource" in raw) == ("resource_file" in raw):
-            self._finding(
-                f'case "{case}": give exactly one of resource and resource_file',
-                path,
-                "resource: the document inline, or resource_file: a JSON or YAML file in the "
-                "version folder",
-                "test-case-resource",
-            )
+            self._finding(*case_words.resource_twice(case), "test-case-resource", path)
             return None
         if "resource" in raw:
             return raw["resource"]
@@ -184,18 +159,14 @@ class TestsOfVersion:
         if problem is None and self.read_other is not None:
             other = self.read_other(rel)
             if other.problem is None and other.data is None:
-                problem = f"does not exist in {self.folder}"
+                problem = case_words.no_such_file(self.folder)
             elif other.problem is not None:
                 problem = other.problem
         elif problem is None:
-            problem = "cannot be read here"
+            problem = case_words.UNREADABLE
         if problem is not None:
             self._finding(
-                f'case "{case}": resource_file {rel} {problem}',
-                where,
-                "name a JSON or YAML file inside the version folder, relative to it "
-                "(e.g. fixtures/bucket.json); links are never followed",
-                "test-case-resource",
+                *case_words.resource_file(case, rel, problem), "test-case-resource", where
             )
             return None
         loader = load_json if rel.lower().endswith(".json") else load_yaml
@@ -219,11 +190,9 @@ class TestsOfVersion:
         schema = self.resource_schemas.files[kind]
         for where, message in problems:
             self._finding(
-                f'case "{case}": the {given} is not a valid {kind}: {format_path(where)}: '
-                f"{message}",
-                path,
-                f"make it match {schema}, or correct the schema",
+                *case_words.breaks_schema(case, given, kind, format_path(where), message, schema),
                 "test-case-schema",
+                path,
             )
 
     def _expect(self, case: str, expect: Any, path: JsonPath) -> dict[str, str]:
@@ -232,13 +201,10 @@ class TestsOfVersion:
         named: dict[str, str] = {}
         for rule, result in expect.items():
             if rule not in self.rule_ids:
-                match = did_you_mean(rule, self.rule_ids)
                 self._finding(
-                    f'case "{case}": expect names rule {rule}, which the policy does not have '
-                    f"(rules: {', '.join(self.rule_ids)})",
-                    (*path, "expect", rule),
-                    f"did you mean `{match}`?" if match else "name a rule id of spec.rules",
+                    *case_words.unknown_rule(case, rule, self.rule_ids),
                     "test-case-expect",
+                    (*path, "expect", rule),
                 )
             else:
                 named[rule] = result
@@ -274,8 +240,7 @@ class TestsOfVersion:
                 outcome.findings.append(
                     Finding(
                         self.file,
-                        f'case "{case.name}" failed: rule {result.rule}: expected {expected}, '
-                        f"got {got}",
+                        case_words.failed(case.name, result.rule, expected, got),
                         self.document.source.line(("cases", case.index)),
                         format_path(("cases", case.index)),
                         None,
@@ -294,19 +259,15 @@ class TestsOfVersion:
             if missing:
                 wanted.append((rule, missing))
         findings = []
-        words = {PASS: "passes", FAIL: "fails"}
         for rule, missing in wanted:
-            message = f"rule {rule} has no case in which it {words[missing[0]]}"
-            if len(missing) == 2:
-                message += " and none in which it fails"
-            example = f"{{{rule}: fail}}" if missing == [FAIL] else "pass"
+            message, hint = case_words.uncovered(rule, missing == [PASS, FAIL], missing == [FAIL])
             findings.append(
                 Finding(
                     self.file,
                     message,
                     self.document.source.line(("cases",)),
                     "$.cases",
-                    f"add a case with expect: {example}; {REQUIRED_HINT}",
+                    hint,
                     "test-coverage",
                 )
             )
@@ -314,13 +275,8 @@ class TestsOfVersion:
 
 
 def missing_tests_finding(folder: str, rule_ids: list[str] | None = None) -> Finding:
-    lacking = f": rules without cases: {', '.join(rule_ids)}" if rule_ids else ""
-    return Finding(
-        f"{folder}/{TESTS_FILE}",
-        f"{TESTS_FILE} is missing{lacking}",
-        hint=REQUIRED_HINT + " (see the README's `tests.yaml`)",
-        rule="test-coverage",
-    )
+    message, hint = case_words.missing_file(rule_ids)
+    return Finding(f"{folder}/{TESTS_FILE}", message, hint=hint, rule="test-coverage")
 
 
 _MISSING_KEY = re.compile(r'no such key: "?([^"]*)"?$')
@@ -330,17 +286,9 @@ _CHAIN = r"((?:[A-Za-z_][A-Za-z0-9_]*)(?:\??\.[A-Za-z_][A-Za-z0-9_]*)*)\??\.{key
 def explain_error(rule: CompiledRule, message: str | None, resource: Any) -> str:
     """Where an evaluation error comes from: the rule's condition (its line in
     policy-definition.yaml) and, for a missing key, the keys that exist at that level."""
-    where = f"; from the condition at policy-definition.yaml line {rule.line}" if rule.line else ""
     missing = _MISSING_KEY.search(message or "")
-    if missing is None:
-        return where
-    key = missing[1]
-    present = _keys_beside(rule.condition, key, resource)
-    if present is None:
-        return where
-    near = did_you_mean(key, sorted(present))
-    listed = ", ".join(sorted(present)[:12]) or "none"
-    return where + (f"; did you mean `{near}`?" if near else "") + f" (keys there: {listed})"
+    present = None if missing is None else _keys_beside(rule.condition, missing[1], resource)
+    return case_words.error_source(rule.line, None if missing is None else missing[1], present)
 
 
 def _keys_beside(condition: str, key: str, resource: Any) -> list[str] | None:

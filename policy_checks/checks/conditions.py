@@ -16,21 +16,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from policy_checks.cel import resources
 from policy_checks.cel.environment import ENVIRONMENTS
 from policy_checks.cel.resources import ResourceSchemas
 from policy_checks.jsonpath import format_path
 from policy_checks.loading import SourceMap
 from policy_checks.model import Finding
 from policy_checks.words import (
+    bad_constant_words,
     compile_error_words,
     condition_message,
-    describe,
     did_you_mean,
     misused_call,
+    mixed_literal_words,
+    not_bool_words,
     offset_line_column,
+    parameter_default_words,
+    parameter_name_words,
+    parameter_type_words,
     place,
     result_type_word,
+    unknown_field,
 )
 
 # Parameter types (CONTRACT section 8) -> the CEL type a condition sees, and the JSON values a
@@ -157,14 +162,14 @@ class ParameterProblems:
             type_name = decl.get("type")
             if type_name not in PARAMETER_TYPES:
                 match = did_you_mean(str(type_name), list(PARAMETER_TYPES))
+                message, hint = parameter_type_words(name, type_name, match, TYPE_NAMES)
                 self.findings.append(
                     Finding(
                         file,
-                        f"parameter {name}: unknown type {type_name!r}",
+                        message,
                         source.line((*path, "type")),
                         format_path((*path, "type")),
-                        (f"did you mean `{match}`? " if match else "")
-                        + f"the types are {TYPE_NAMES}",
+                        hint,
                         "parameter-type",
                     )
                 )
@@ -175,30 +180,24 @@ class ParameterProblems:
                 suggestion = re.sub(r"\W", "_", name)
                 if not _IDENT.fullmatch(suggestion) or suggestion in _RESERVED:
                     suggestion = "p_" + suggestion
+                message, hint = parameter_name_words(name, suggestion)
                 self.findings.append(
                     Finding(
-                        file,
-                        f"parameter name {name!r} cannot be used in a condition as "
-                        f"params.{name}: a name is letters, digits and _, not starting with a "
-                        "digit, and no CEL keyword",
-                        source.line(path),
-                        format_path(path),
-                        f"rename it, e.g. to {suggestion}",
-                        "parameter-name",
+                        file, message, source.line(path), format_path(path), hint, "parameter-name"
                     )
                 )
                 continue
             has_default = "default" in decl
             default = decl.get("default")
             if has_default and not is_of_type(default, type_name):
+                message, hint = parameter_default_words(name, default, type_name)
                 self.findings.append(
                     Finding(
                         file,
-                        f"parameter {name}: the default is {describe(default)}, "
-                        f"not of type {type_name}",
+                        message,
                         source.line((*path, "default")),
                         format_path((*path, "default")),
-                        f"write a default of type {type_name}, or change the type",
+                        hint,
                         "parameter-default",
                     )
                 )
@@ -266,30 +265,22 @@ def _rule_findings(
         return _compile_findings(compiled.error, where, signature)
     findings = []
     literal_problems = [
-        (
-            offset,
-            f"this constant cannot be parsed: {why}",
-            "fix the literal: Kubernetes refuses a policy whose constant argument does not parse",
-        )
-        for offset, why in compiled.bad_constants
-    ] + [
-        (offset, message, "write the elements of one type, or convert them (string(), double())")
-        for offset, message in compiled.mixed_literals
-    ]
+        (offset, *bad_constant_words(why)) for offset, why in compiled.bad_constants
+    ] + [(offset, *mixed_literal_words(message)) for offset, message in compiled.mixed_literals]
     for offset, message, hint in literal_problems:
         line, column = offset_line_column(text, offset)
         findings.append(where.finding(message, line, column, hint, "condition-constant"))
     detail = compiled.result_type
     word = result_type_word(detail)
     if word:
+        message, hint = not_bool_words(where.rule_id, word)
         findings.append(
             Finding(
                 where.file,
-                f"rule {where.rule_id}: the condition is of type {word}, not bool",
+                message,
                 where.source.line(where.path),
                 format_path(where.path),
-                "a condition is true when the resource complies: compare the value "
-                "(e.g. `... == 'x'`, `size(...) > 0`)",
+                hint,
                 "condition-type",
             )
         )
@@ -311,7 +302,7 @@ def _compile_findings(
     calls = [misused_call(text, line, column, message) for line, column, message in entries]
     messages = [
         call
-        or resources.unknown_field(message, text, line, column)
+        or unknown_field(message, text, line, column)
         or compile_error_words(message, signature)
         for call, (line, column, message) in zip(calls, entries, strict=True)
     ]

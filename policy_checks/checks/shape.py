@@ -1,6 +1,6 @@
 """The shape of a policy file: its document against the file's JSON Schema (the built-in one
 or the repository's own). A predicate compiled once decides a valid document; jsonschema is
-imported only to find and word what is wrong with a refused one (`policy_checks/words.py`).
+imported only to find and word what is wrong with a refused one (`policy_checks/words/`).
 """
 
 from __future__ import annotations

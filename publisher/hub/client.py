@@ -12,6 +12,7 @@ redacted). The CA bundle and the standard proxy variables are honoured; `~/.netr
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import random
@@ -19,10 +20,10 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -45,6 +46,25 @@ MAX_ANSWER_BYTES = 8 * 1024 * 1024  # a record is at most ~2 MiB; more is not a 
 
 class HubConfigError(ValueError):
     """The hub URL cannot be used as given."""
+
+
+class TokenUnavailable(Exception):
+    """A token source could not give a token (a refused OpenID Connect exchange); the message
+    is printable and names the reason, never a secret."""
+
+
+class TokenSource(Protocol):
+    """A hub token that changes during a run (trusted publishing, `oidc.OidcExchange`)."""
+
+    def current(self) -> str:
+        """The token to send now, renewed first when it is about to expire; TokenUnavailable
+        when no token can be had."""
+
+    def cached(self) -> str | None:
+        """The token last given by `current`, without asking anyone."""
+
+    def expired(self) -> None:
+        """The hub refused the current token: the next `current` gets a new one."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +100,8 @@ class HubAnswer:
     """What the hub said (status and JSON body) or why it could not be asked (error).
 
     `unreachable` is set when no HTTP answer came back at all after every try (refused, timed
-    out, TLS failed): the run then stops asking this hub.
+    out, TLS failed), or when every try was answered only with 5xx or 429 (an outage that still
+    answers): the run then stops asking this hub.
     """
 
     status: int | None
@@ -257,13 +278,14 @@ class _WatchedAdapter(HTTPAdapter):
 class _BearerAuth(AuthBase):
     """Adds the token at the last moment, so no dict of ours (a traceback local) ever holds it."""
 
-    def __init__(self, token: str | None) -> None:
+    def __init__(self, token: str | TokenSource | None) -> None:
         self._token = token
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         # Set even without a token: requests would otherwise fill in ~/.netrc credentials.
-        if self._token:
-            request.headers["Authorization"] = f"Bearer {self._token}"
+        token = self._token if isinstance(self._token, str | None) else self._token.cached()
+        if token:
+            request.headers["Authorization"] = f"Bearer {token}"
         return request
 
     def __repr__(self) -> str:
@@ -281,12 +303,17 @@ class HubClient:
     def __init__(
         self,
         base_url: str,
-        token: str | None,
+        token: str | TokenSource | None,
         policy: RetryPolicy | None = None,
         ca_bundle: str | None = None,
+        hub_down: Callable[[], object] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._source = None if isinstance(token, str | None) else token
         self.policy = policy or RetryPolicy()
+        # Asked before each pause between tries: once another process of the run has found the
+        # hub down, a request that is failing too stops trying instead of waiting its deadline.
+        self._hub_down = hub_down
         self._verify: str | bool = ca_bundle or True
         self._session = requests.Session()
         self._session.auth = _BearerAuth(token)
@@ -317,6 +344,17 @@ class HubClient:
             "POST", "/policies", data=canonical_json(body), headers=headers, deadline=deadline
         )
 
+    def get(self, path: str = "", deadline: float | None = None) -> HubAnswer:
+        """GET of any path below the base URL (`""`: the base URL itself)."""
+        return self._request("GET", path, deadline=deadline)
+
+    def post_json(self, path: str, body: Any, deadline: float | None = None) -> HubAnswer:
+        """POST of a JSON body without an idempotency key: for requests that are safe to
+        repeat (`POST /auth/oidc`: a refused repeat is a refusal, never a second effect)."""
+        headers = {"Content-Type": "application/json"}
+        data = json.dumps(body).encode()
+        return self._request("POST", path, data=data, headers=headers, deadline=deadline)
+
     def _request(
         self,
         method: str,
@@ -327,22 +365,41 @@ class HubClient:
     ) -> HubAnswer:
         """The one retry loop. POST is retried only because it carries the same idempotency key
         on every try; a 409 `in-flight` means an earlier try with that key is still being
-        processed, so it is asked again like a 503."""
+        processed, so it is asked again like a 503. With a token source, its token is renewed
+        when due, and once more when the hub answers 401 (it expired on the way)."""
         policy = self.policy
         end = time.monotonic() + policy.deadline
         if deadline is not None:
             end = min(end, deadline)
         attempt = 0
+        failing = True  # every try so far: no answer, or a 5xx/429 (docs/contract.md section 3)
+        renewed = False
         while True:
             attempt += 1
+            if self._source is not None:
+                try:
+                    self._source.current()
+                except TokenUnavailable as exc:
+                    # As the hub would answer a token it does not know: the run's token-refused
+                    # path says it once, with this reason.
+                    body = {"error": "token-unavailable", "detail": printable(exc, 300)}
+                    return HubAnswer(401, body, attempts=attempt)
             answer, retry_after = self._try(method, path, data, headers, end, attempt)
+            if answer.status == 401 and self._source is not None and not renewed:
+                renewed = True
+                self._source.expired()
+                attempt -= 1
+                continue
             if answer.final or not _worth_retrying(answer):
                 return answer
+            failing = failing and (answer.status is None or answer.status in RETRY_STATUSES)
             if attempt >= policy.attempts:
-                return answer
+                return _given_up(answer, failing)
             pause = policy.pause(attempt, retry_after)
             if time.monotonic() + pause >= end:
-                return answer
+                return _given_up(answer, failing)
+            if failing and self._hub_down is not None and self._hub_down():
+                return _given_up(answer, failing)
             time.sleep(pause)
 
     def _try(
@@ -408,6 +465,15 @@ class HubClient:
 
 class _AnswerTooLarge(Exception):
     pass
+
+
+def _given_up(answer: HubAnswer, failing: bool) -> HubAnswer:
+    """The last answer of a request whose tries are spent. A hub that answered every try with
+    only 5xx or 429 (the reference hub's 503 while its database is down) is in an outage: it is
+    as unreachable as one that never answered, so the run stops asking it."""
+    if failing and not answer.unreachable:
+        return dataclasses.replace(answer, unreachable=True)
+    return answer
 
 
 def _worth_retrying(answer: HubAnswer) -> bool:

@@ -24,6 +24,8 @@ from contextlib import contextmanager
 import pytest
 
 from policy_checks import POLICIES_DIR
+from publisher.hub.client import RetryPolicy, TokenSource
+from publisher.hub.oidc import OidcExchange
 from publisher.hub.token import resolve_token
 from publisher.plugin.controller import CONTROLLER_PLUGIN, Controller
 from publisher.plugin.htmlreport import HTML_COLUMNS_PLUGIN, HTML_PLUGIN, HtmlColumns
@@ -85,8 +87,7 @@ def _configure(config: pytest.Config) -> None:
         data = workerinput.get(WORKERINPUT_KEY)
         if data is not None:
             spec = RunSpec.from_workerinput(data)
-            token = spec.local_token or (resolve_token(os.environ) if spec.release else None)
-            manager.register(ItemRunner(config.rootpath, spec, token), RUNNER_PLUGIN)
+            manager.register(ItemRunner(config.rootpath, spec, worker_token(spec)), RUNNER_PLUGIN)
         return
     root = config.rootpath
     if not (root / POLICIES_DIR).is_dir():
@@ -108,6 +109,20 @@ def _configure(config: pytest.Config) -> None:
         manager.register(XdistHooks(spec))
     if manager.hasplugin(HTML_PLUGIN):
         manager.register(HtmlColumns(), HTML_COLUMNS_PLUGIN)
+
+
+def worker_token(spec: RunSpec) -> str | TokenSource | None:
+    """A worker's hub token: the embedded hub's, POLICY_HUB_TOKEN, or its own trusted publishing
+    exchange (made at its first request) when the controller made one; never sent to it."""
+    if spec.local_token:
+        return spec.local_token
+    if not spec.release:
+        return None
+    token = resolve_token(os.environ)
+    if token is None and spec.oidc_audience and spec.hub_url:
+        policy = RetryPolicy().with_limits(spec.limits)
+        return OidcExchange(spec.hub_url, spec.oidc_audience, os.environ, policy, spec.ca_bundle)
+    return token
 
 
 def make_run(config: pytest.Config) -> Run:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import pytest
 
 from policy_checks import Finding, PolicyFiles
-from publisher.release.outcome import ItemOutcome, Outcome
+from publisher.release.outcome import ItemOutcome, Outcome, first_problem
 from publisher.repo.layout import folder_identity
 
 
@@ -184,9 +184,7 @@ class PolicyItem(pytest.Item):
             # A link where a policy folder would be: its finding, never what it points at.
             problems = self.runner.read(self.folder).read_errors
             out.findings.extend(problems)
-            if problems:
-                out.reason = "not a valid policy folder (see the problems below); nothing sent"
-            else:
+            if not problems:
                 out.findings.append(
                     Finding(
                         file=self.folder,
@@ -195,6 +193,7 @@ class PolicyItem(pytest.Item):
                         rule="layout",
                     )
                 )
+            out.reason = first_problem(out.findings)
         else:
             out = self.runner.run_item(self.folder)
         self.outcome = out

@@ -13,6 +13,7 @@ from policy_checks import CONDITION_LANGUAGES, TEST_POLICIES, CheckSettings
 from policy_checks.evaluator import DEFAULT_TIMEOUT
 from publisher.hub.client import RetryPolicy
 from publisher.hub.embedded import LOCAL_DIR, LOCAL_HUB
+from publisher.hub.oidc import DEFAULT_AUDIENCE, actions_oidc_available
 from publisher.hub.token import resolve_token
 from publisher.refused import Refused
 from publisher.release.settings import HarnessOptions
@@ -156,6 +157,12 @@ def add_options(parser: pytest.Parser) -> None:
     parser.addini("policy_hub_url", "Policy Hub API base URL, or `local`", default="")
     parser.addini("policy_state_dir", "state directory (default .state)", default="")
     parser.addini(
+        "policy_hub_audience",
+        "trusted publishing: the audience of the GitHub Actions ID token exchanged at the hub's "
+        f"POST /auth/oidc when POLICY_HUB_TOKEN is not set (default {DEFAULT_AUDIENCE})",
+        default="",
+    )
+    parser.addini(
         "policy_hub_ca_bundle", "CA certificates for the hub's TLS certificate", default=""
     )
     defaults = RetryPolicy()
@@ -225,11 +232,13 @@ def resolve_options(
         )
     shard, fragment_out, finalize = _scale_out(opt, root)
     ca_bundle = _ca_bundle(config, root, env) if opt.release else None
+    # Author mode sends nothing, so a token it never uses cannot stop it.
+    token = resolve_token(env) if opt.release else None
     return HarnessOptions(
         release=opt.release,
         hub_url=hub_url,
-        # Author mode sends nothing, so a token it never uses cannot stop it.
-        token=resolve_token(env) if opt.release else None,
+        token=token,
+        oidc_audience=_oidc_audience(config, env) if opt.release and token is None else None,
         release_ref=ref or "HEAD",
         state_dir=(root / state).resolve(),
         rules_dir=(root / (rules or ".policy-rules")),
@@ -246,6 +255,20 @@ def resolve_options(
         finalize=finalize,
         checks=_check_settings(config),
     )
+
+
+def _oidc_audience(config: pytest.Config, env: Mapping[str, str]) -> str | None:
+    """The audience of trusted publishing (ini policy_hub_audience), when this is a GitHub
+    Actions job that may ask for an ID token; None otherwise."""
+    if not actions_oidc_available(env):
+        return None
+    audience = str(config.getini("policy_hub_audience") or "").strip() or DEFAULT_AUDIENCE
+    if not audience.isascii() or not audience.isprintable() or len(audience) > 256:
+        raise Refused(
+            f"ini policy_hub_audience = {audience[:40]!r}: expected printable ASCII, at most "
+            "256 characters (the `audience` of the hub's publishers file)"
+        )
+    return audience
 
 
 def _check_settings(config: pytest.Config) -> CheckSettings:

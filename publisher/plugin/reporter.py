@@ -81,7 +81,7 @@ class Reporter:
                 terminalreporter.write_line(line)
             _step_summary(render_preview_markdown(preview))
         if os.environ.get("GITHUB_ACTIONS") and self._annotate:
-            for line in workflow_annotations(self._results.outcomes.values()):
+            for line in workflow_annotations(self._results.outcomes.values(), report):
                 terminalreporter.write_line(line)
 
 

@@ -16,8 +16,14 @@ from typing import Any
 
 import pytest
 
-from policy_checks import POLICIES_DIR, CheckResult, PolicyChecker, PolicyFiles
-from publisher.hub.client import HubAnswer, HubClient, RetryPolicy
+from policy_checks import (
+    POLICIES_DIR,
+    CheckResult,
+    PolicyChecker,
+    PolicyFiles,
+    start_evaluating,
+)
+from publisher.hub.client import HubAnswer, HubClient, RetryPolicy, TokenSource
 from publisher.plugin.items import PolicyItem, PolicyTree
 from publisher.release.delivery import deliver_version
 from publisher.release.guard import check_only
@@ -44,7 +50,7 @@ class ItemRunner:
         self,
         root: Path,
         spec: RunSpec,
-        token: str | None,
+        token: str | TokenSource | None,
         checker: PolicyChecker | None = None,
     ) -> None:
         self.root = root
@@ -80,7 +86,13 @@ class ItemRunner:
         if self._client is None:
             assert self.spec.hub_url is not None
             policy = RetryPolicy().with_limits(self.spec.limits)
-            self._client = HubClient(self.spec.hub_url, self._token, policy, self.spec.ca_bundle)
+            self._client = HubClient(
+                self.spec.hub_url,
+                self._token,
+                policy,
+                self.spec.ca_bundle,
+                hub_down=self._outage.known if self._outage is not None else None,
+            )
             self._stack.callback(self._client.close)
         return self._client
 
@@ -166,6 +178,10 @@ class ItemRunner:
         return None
 
     # -- running -------------------------------------------------------------------------------
+
+    def pytest_collection(self, session: pytest.Session) -> None:
+        if self.spec.plan is None or self.spec.plan.to_deliver:
+            start_evaluating(self.spec.checks)  # importing the engine overlaps collection
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:

@@ -50,6 +50,13 @@ def advance_baseline(
         return BaselineDecision(
             False, f"baseline stays at {plan.baseline_sha[:12]}: no policy changed since"
         )
+    if plan.changed_after_delivery:
+        named = ", ".join(f"{c.name}@{c.version}" for c in plan.changed_after_delivery[:10])
+        return BaselineDecision(
+            False,
+            f"baseline kept: changed after delivery ({named}); the next release says it again "
+            "until the working tree agrees with what was published",
+        )
     if not plan_is_complete(plan, delivered):
         return BaselineDecision(
             False, "baseline kept: the next release retries everything not yet delivered"

@@ -14,7 +14,7 @@ from policy_checks import (
 )
 from publisher.hub.client import HubAnswer, HubClient, describe_body, hub_record
 from publisher.release.hubchecks import HubOutage, TokenRefused, unreachable_reason
-from publisher.release.outcome import ItemOutcome, Outcome
+from publisher.release.outcome import ItemOutcome, Outcome, first_problem
 from publisher.release.plan import well_formed
 from publisher.state.folder import DeliveryRecord
 
@@ -42,6 +42,10 @@ LATER_REFUSAL = (
 
 
 def _auth_reason(answer: HubAnswer) -> str:
+    body = answer.body if isinstance(answer.body, dict) else {}
+    if body.get("error") == "token-unavailable":
+        # Trusted publishing could not renew its hub token (HubClient said why, printable).
+        return f"no hub token: {body.get('detail')}"
     return (
         f"the hub refused the token (HTTP {answer.status}): check POLICY_HUB_TOKEN "
         "and that it has write access"
@@ -77,7 +81,7 @@ def deliver_version(
     if not well_formed(result.name, result.version) or any(
         f.rule in STRUCTURAL_RULES for f in result.findings
     ):
-        out.reason = "not a valid policy folder (see the problems below); nothing sent"
+        out.reason = first_problem(out.findings) or "not a valid policy folder; nothing sent"
         return out
     if auth_problem:
         out.outcome, out.reason = Outcome.NOT_ATTEMPTED, auth_problem
@@ -117,7 +121,7 @@ def deliver_version(
         check_note = f" (hub check: {answer.describe})"
 
     if not result.ok:
-        out.reason = f"{len(result.findings)} problem(s); nothing sent"
+        out.reason = first_problem(out.findings)
         return out
     # Any other answer to the GET (401/403 included) goes on to the POST, as the contract says;
     # a token the hub refuses was already reported once, up front, by the plugin's preflight.
@@ -128,6 +132,9 @@ def deliver_version(
 
     if token_refused is not None and token_refused.known():
         out.outcome, out.reason = Outcome.NOT_ATTEMPTED, LATER_REFUSAL
+        return out
+    if outage is not None and outage.known():  # found down while this version was checked
+        out.outcome, out.reason = Outcome.NOT_ATTEMPTED, LATER_OUTAGE.format(url=client.base_url)
         return out
     key = idempotency_key(release_sha, result.name, result.version)
     assert result.digest is not None  # result.ok: both files parsed
@@ -159,7 +166,17 @@ def deliver_version(
                 out, Outcome.ALREADY_IN_HUB, release_sha, record.digest, "already in the hub (409)"
             )
     out.outcome = Outcome.PUBLISH_FAILED
-    if status in (401, 403):
+    if (
+        status == 403
+        and isinstance(answer.body, dict)
+        and answer.body.get("error") == "forbidden-name"
+    ):
+        # The token may write other names (docs/contract.md section 9): this version only.
+        out.reason = (
+            f"publish failed: HTTP 403 forbidden-name: this token may not publish {result.name}"
+            " (the names its hub token line or trusted publisher allows)"
+        )
+    elif status in (401, 403):
         out.reason = _auth_reason(answer)
         if token_refused is not None:
             token_refused.mark(out.reason)

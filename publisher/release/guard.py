@@ -9,7 +9,7 @@ from policy_checks import (
     CheckResult,
     Finding,
 )
-from publisher.release.outcome import ItemOutcome, Outcome
+from publisher.release.outcome import ItemOutcome, Outcome, first_problem
 from publisher.repo.layout import version_folder
 from publisher.state.folder import DeliveryRecord
 
@@ -30,8 +30,7 @@ def check_only(result: CheckResult, delivered: DeliveryRecord | None = None) -> 
         findings=findings,
         tests=result.tests,
     )
-    if findings:
-        outcome.reason = "changed after delivery" if changed else f"{len(findings)} problem(s)"
+    outcome.reason = first_problem(findings)
     return outcome
 
 
@@ -48,7 +47,7 @@ def edited_after_delivery(digest: str | None, record: DeliveryRecord | None) -> 
         folder,
         f"{record.name}@{record.version} was delivered on {record.delivered_at} (release "
         f"{record.release_sha[:12]}) and its content has changed since; published versions are "
-        "immutable, so a release would not republish it",
+        "immutable, so a release fails on it (never republishing it) until it is undone",
         hint=(
             f"undo the edit (git checkout -- {folder}) and put the change in a new version "
             f"folder, e.g. {version_folder(record.name, successor)}/"

@@ -54,9 +54,10 @@ class RunFlag:
 
 class HubOutage(RunFlag):
     """The hub was found unreachable: once one item (or the preflight) saw no answer after all
-    its tries, every later item is not attempted, so a dead hub costs one request deadline per
-    process, not one per version. The reason is said once (up front or in the summary); the
-    items not attempted say only that."""
+    its tries, or only 5xx/429 answers (an outage that still answers), every later item is not
+    attempted, so a dead or failing hub costs one request deadline per process, not one per
+    version. The reason is said once (up front or in the summary); the items not attempted say
+    only that."""
 
     default = "the hub did not answer"
 
@@ -69,6 +70,11 @@ class TokenRefused(RunFlag):
 
 
 def unreachable_reason(hub_url: str, answer: HubAnswer) -> str:
+    if answer.status is not None:
+        return (
+            f"the hub at {hub_url} answered every try with an error ({answer.describe}): it is "
+            "taken as down for the rest of this run"
+        )
     return f"the hub at {hub_url} did not answer: {answer.describe}"
 
 

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from policy_checks import Finding
+from publisher.printable import printable
 from publisher.state.folder import DeliveryRecord
 
 
@@ -22,6 +23,9 @@ class Outcome(StrEnum):
     NOT_ATTEMPTED = "not-attempted"  # not sent: the token was refused, or the hub is down
     WOULD_PUBLISH = "would-publish"  # --dry-run: new in the hub and valid
     NOT_RUN = "not-run"  # in the plan, but no item ran (deselected, interrupted, shard missing)
+    # Dropped by the early filter (docs/contract.md section 3, step 3): no item, reports only.
+    DELIVERED_BEFORE = "delivered-before"  # delivered.json holds it with this content
+    CHANGED_AFTER_DELIVERY = "changed-after-delivery"  # holds it with other content: fails
 
     @property
     def delivered(self) -> bool:
@@ -29,8 +33,19 @@ class Outcome(StrEnum):
 
     @property
     def passed(self) -> bool:
-        return self in (Outcome.VALID, Outcome.WOULD_PUBLISH) or self.delivered
+        return (
+            self in (Outcome.VALID, Outcome.WOULD_PUBLISH, Outcome.DELIVERED_BEFORE)
+            or self.delivered
+        )
 
+
+def first_problem(findings: list[Finding]) -> str:
+    """A failing version's `reason` in every report: its first problem as text (file, line,
+    rule, message), never only a count; the others are in the failure report."""
+    return printable(findings[0].render(), REASON_LIMIT) if findings else ""
+
+
+REASON_LIMIT = 500  # characters of a reason in a report; the failure report has every problem
 
 # What `delivered.json` may record.
 DELIVERED = frozenset({Outcome.PUBLISHED, Outcome.ALREADY_IN_HUB})
@@ -114,10 +129,9 @@ class ItemOutcome:
         (`FAILED <id> - <first line>`) shows, cut to the terminal's width, so it carries the
         first problem, not only the count; the other problems follow, one a line."""
         head = f"{self.name}@{self.version}: {self.outcome}"
-        head += f" – {self.reason}" if self.reason else ""
         if not self.findings:
-            return head
+            return head + (f" – {self.reason}" if self.reason else "")
         first, *rest = self.findings
-        lines = [f"{head}: {first.render()}"]
+        lines = [f"{head} – {len(self.findings)} problem(s): {first.render()}"]
         lines.extend(f"  {f.render()}" for f in rest)
         return "\n".join(lines)

@@ -16,11 +16,13 @@ from policy_checks import (
     content_digest,
     looks_like_version,
 )
+from publisher.release.guard import next_version
 from publisher.repo import git as gitrepo
 from publisher.repo.layout import (
     CommitSource,
     folder_identity,
     loose_entries_of,
+    version_folder,
     version_folders_of,
 )
 from publisher.state.folder import DeliveredIndex
@@ -33,6 +35,20 @@ class ChangedAfterDelivery:
     version: str
     delivered_at: str  # when and in which release the recorded content was delivered
     release_sha: str
+    digest: str | None = None  # the content at the release commit
+    delivered_digest: str | None = None  # the content delivered.json records
+
+    def reason(self) -> str:
+        """What the release says of it: when it was delivered, and the two ways back."""
+        successor = version_folder(self.name, next_version(self.version))
+        return (
+            f"changed after delivery: {self.name}@{self.version} was delivered on "
+            f"{self.delivered_at} (release {self.release_sha[:12]}) and {self.folder} now holds "
+            "other content; published versions are immutable, so it is not republished and "
+            "every release fails until either the delivered content is restored (git checkout "
+            f"{self.release_sha[:12]} -- {self.folder}) or the change moves to a new version "
+            f"folder (e.g. {successor}/) and {self.folder} is restored"
+        )
 
 
 @dataclass
@@ -49,6 +65,8 @@ class ReleasePlan:
     deleted: list[str] = field(default_factory=list)
     # Folders refused before any request: a symlink in or at them, or a file named like one.
     refused: list[str] = field(default_factory=list)
+    # The content digest of each version the early filter dropped, for the reports.
+    dropped_digests: dict[str, str] = field(default_factory=dict)
 
     def sendable(self, folder: str) -> bool:
         """Whether a request may name this folder's version: well formed, and no link in it."""
@@ -109,13 +127,25 @@ def make_plan(
     changed_after: list[ChangedAfterDelivery] = []
     checked = dropped if read_delivered_content else []
     source.prefetch(checked)
+    dropped_digests: dict[str, str] = {}
     for folder in checked:
         name, version = folder_identity(folder)
         record = delivered.get(name, version)
         assert record is not None
-        if not record.holds(content_digest(source.read(folder))):
+        digest = content_digest(source.read(folder))
+        if digest is not None:
+            dropped_digests[folder] = digest
+        if not record.holds(digest):
             changed_after.append(
-                ChangedAfterDelivery(folder, name, version, record.delivered_at, record.release_sha)
+                ChangedAfterDelivery(
+                    folder,
+                    name,
+                    version,
+                    record.delivered_at,
+                    record.release_sha,
+                    digest=digest,
+                    delivered_digest=record.digest,
+                )
             )
     return ReleasePlan(
         release_sha=release_sha,
@@ -127,11 +157,16 @@ def make_plan(
         changed_after_delivery=changed_after,
         deleted=deleted,
         refused=[f for f in change_set if source.tree.links_in(f) or f in source.tree.entries],
+        dropped_digests=dropped_digests,
     )
 
 
 def plan_is_complete(plan: ReleasePlan, delivered: DeliveredIndex) -> bool:
-    """The baseline invariant: every version of the change set is in delivered.json."""
+    """The baseline invariant: every version of the change set is in delivered.json as it
+    stands. A version changed after delivery is in it with other content: it is not delivered
+    as it stands, so the baseline waits until the edit is undone (section 3, step 3)."""
+    if plan.changed_after_delivery:
+        return False
     return all(key in delivered for key in plan.versions())
 
 

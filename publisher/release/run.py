@@ -20,6 +20,7 @@ Each mode says what it does at each step, so no step branches on the flags of an
 from __future__ import annotations
 
 import dataclasses
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -40,9 +41,12 @@ from publisher.hub.client import (
     HubClient,
     HubConfigError,
     RetryPolicy,
+    TokenSource,
     check_hub_url,
 )
 from publisher.hub.embedded import LOCAL_DIR, LOCAL_HUB, start_local_hub
+from publisher.hub.oidc import ExchangeRefused, OidcExchange
+from publisher.printable import printable
 from publisher.refused import Refused
 from publisher.release.baseline import finalize_release
 from publisher.release.changes import compare_with_delivered
@@ -74,6 +78,7 @@ from publisher.repo.layout import (
     changed_version_folders,
     discover_version_folders,
     folder_identity,
+    uncommitted_version_folders,
     version_folder,
 )
 from publisher.state.folder import (
@@ -87,6 +92,7 @@ from publisher.state.folder import (
 from publisher.state.push import StateSyncError, commit_and_push
 
 WriteLine = Callable[[str], None]
+UNCOMMITTED_NAMED = 10  # version folders named by the line about uncommitted work; then a count
 
 
 def load_checker(
@@ -142,7 +148,8 @@ class Run:
         self.collect_only = collect_only
         # No -k, -m, --lf, paths... that pick a subset: hub checks sent for all are all used.
         self.selects_every_version = selects_every_version
-        self.token: str | None = None  # for this process's runner; never on the RunSpec
+        # For this process's runner; never on the RunSpec. A TokenSource with trusted publishing.
+        self.token: str | TokenSource | None = None
         self.checker: PolicyChecker | None = None
         self.resource_schemas: ResourceSchemas | None = None  # read by the mode, in `_decide`
         self.spec = RunSpec()
@@ -246,6 +253,9 @@ class ReleaseRun(Run):
         self.ahead: HubChecksAhead | None = None  # the hub checks sent while workers start
         self.notes: list[str] = []  # lines for the summary (what --finalize merged...)
         self.failed = False  # something no item shows failed (the state, a fragment, a push)
+        self.recorded_baseline: str | None = None  # baseline.sha as the run found it
+        self.baseline_after: str | None = None  # baseline.sha as the run leaves it
+        self.hub_url: str | None = None  # the hub as the reports name it (`local`, or its URL)
 
     @property
     def writes_nothing(self) -> bool:
@@ -265,6 +275,7 @@ class ReleaseRun(Run):
     def _decide(self) -> RunSpec:
         hub_url = self._choose_hub()
         plan = self.plan = self._share(self._plan())
+        self.notes.extend(self._uncommitted_work())
         # Before the hub is started or asked anything: a bad schema file refuses the run.
         self.resource_schemas = load_resource_schemas(CommitSource(self.root, plan.release_sha, []))
         spec = RunSpec(
@@ -296,13 +307,55 @@ class ReleaseRun(Run):
                 f"policy-hub: {why}: releasing to the embedded local hub "
                 f"({LOCAL_DIR}/hub.sqlite3, state in {self.display(opts.state_dir)})"
             )
+            self.hub_url = LOCAL_HUB
             return None
         try:
             url = check_hub_url(opts.hub_url or "", opts.allow_insecure_hub)
         except HubConfigError as exc:
             raise Refused(str(exc)) from None
         self.token = opts.token
+        self.hub_url = url  # never holds a credential: check_hub_url refuses one in the URL
         return url
+
+    def _uncommitted_work(self, limit: int = UNCOMMITTED_NAMED) -> list[str]:
+        """The summary's line about version folders of the working tree that differ from HEAD
+        (new or changed, untracked or modified): only the release commit is published."""
+        try:
+            folders = uncommitted_version_folders(self.root)
+        except GitError:
+            return []  # git answered the plan; a status it cannot give is no reason to stop
+        if not folders:
+            return []
+        named = ", ".join(folders[:limit])
+        more = f" and {len(folders) - limit} more" if len(folders) > limit else ""
+        return [
+            f"NOT IN THIS RELEASE: {len(folders)} version folder(s) of the working tree are not "
+            f"committed (new or changed): {printable(named, 2000)}{more}; only the release "
+            "commit is published: commit them for the next release"
+        ]
+
+    def _trusted_publishing(self, hub_url: str, spec: RunSpec) -> RunSpec:
+        """Without POLICY_HUB_TOKEN in a GitHub Actions job that may ask for an ID token: the
+        exchange at the hub, up front, so that a refusal is one line and exit 4 before any
+        version is asked for; every other process of the run makes its own (`oidc_audience`
+        on the spec, no secret)."""
+        audience = self.opts.oidc_audience
+        if self.token is not None or audience is None:
+            return spec
+        exchange = OidcExchange(
+            hub_url, audience, os.environ, RetryPolicy().with_limits(spec.limits), spec.ca_bundle
+        )
+        try:
+            exchange.exchange()
+        except ExchangeRefused as exc:
+            raise Refused(f"trusted publishing: {exc}") from None
+        self.token = exchange
+        globs = ", ".join(exchange.policies) or "no names"
+        self.write_line(
+            f"policy-hub: trusted publishing: this workflow may publish {globs} "
+            f"(hub token until {exchange.expires_at}, renewed as needed)"
+        )
+        return dataclasses.replace(spec, oidc_audience=audience)
 
     def _plan(self, *, lock: bool = True) -> ReleasePlan:
         """Lock and probe the state (when this run writes it), read it, make the plan. Without
@@ -328,6 +381,7 @@ class ReleaseRun(Run):
             delivered = self.delivered = state.read_delivered()
             baseline_text = state.read_baseline_text()
             baseline = parse_baseline(baseline_text) if baseline_text is not None else None
+            self.recorded_baseline = self.baseline_after = baseline
             plan = make_plan(
                 self.root,
                 release_sha,
@@ -371,6 +425,8 @@ class ReleaseRun(Run):
             local_token=local_token,
         )
         assert self.plan is not None
+        if local_token is None and self.plan.to_deliver:
+            spec = self._trusted_publishing(hub_url, spec)
         # Only a well-formed name and version may reach a URL path, even for this probe.
         sendable = [f for f in self.plan.to_deliver if self.plan.sendable(f)]
         if not sendable:
@@ -412,15 +468,20 @@ class ReleaseRun(Run):
             problem = (
                 f"not attempted: POLICY_HUB_TOKEN is not set, and the hub at {hub_url} "
                 f"asks for one (HTTP {answer.status}); set it (in GitHub Actions: a repository "
-                "secret passed as env POLICY_HUB_TOKEN)"
+                "secret passed as env POLICY_HUB_TOKEN, or trusted publishing: the job's "
+                "`permissions: id-token: write` and the hub's --publishers)"
             )
             self.write_line(f"policy-hub: ERROR: {problem}")
             return problem
         if answer.status in (401, 403):
+            check = (
+                "the token trusted publishing just obtained; check the hub's logs"
+                if isinstance(self.token, OidcExchange)
+                else "POLICY_HUB_TOKEN and that it has read and write access"
+            )
             problem = (
                 f"not attempted: the hub at {hub_url} refused the token "
-                f"(HTTP {answer.status}); "
-                "check POLICY_HUB_TOKEN and that it has read and write access"
+                f"(HTTP {answer.status}); check {check}"
             )
             self.write_line(f"policy-hub: ERROR: {problem}")
             return problem
@@ -451,7 +512,9 @@ class ReleaseRun(Run):
                 )
         if not self.writes_nothing and self.state is not None:
             self._record(self.plan, self.state, report)
-        return RunEnd(nothing_to_do=self.spec.folders == [], failed=self.failed)
+        # A version changed after delivery fails the release (and its dry run) without an item.
+        changed = bool(self.plan.changed_after_delivery) and not self.collect_only
+        return RunEnd(nothing_to_do=self.spec.folders == [], failed=self.failed or changed)
 
     def _describe(self, report: ReleaseReport) -> None:
         """What this mode adds to the summary's report."""
@@ -489,6 +552,7 @@ class ReleaseRun(Run):
         if done.baseline.advance and recorded_baseline != plan.release_sha:
             state.write_baseline(plan.release_sha)
         report.baseline = done.baseline
+        self.baseline_after = plan.release_sha if done.baseline.advance else recorded_baseline
 
     def _state_write_failed(
         self, exc: OSError | StateError, state: StateDir, report: ReleaseReport

@@ -34,6 +34,9 @@ class RunSpec:
     # Only the embedded hub's throw-away token travels here; a real one comes from the
     # environment every worker inherits (read through hub.token.resolve_token).
     local_token: str | None = None
+    # Trusted publishing: each process exchanges its own ID token for a hub token (no secret
+    # travels here); set when the controller did so up front.
+    oidc_audience: str | None = None
 
     def to_workerinput(self) -> dict[str, Any]:
         return asdict(self)

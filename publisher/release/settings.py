@@ -29,6 +29,9 @@ class HarnessOptions:
     allow_insecure_hub: bool
     in_ci: bool
     ca_bundle: str | None = None  # None: certifi's bundle
+    # Trusted publishing: the ID token's audience when there is no token and the runner may
+    # give an ID token (publisher.hub.oidc); None otherwise.
+    oidc_audience: str | None = None
     limits: dict[str, float] = field(default_factory=dict)  # RetryPolicy overrides from ini
     shard: Shard | None = None
     fragment_out: Path | None = None  # set whenever shard is

@@ -82,6 +82,10 @@ def restrict_plan(plan: ReleasePlan, shard: Shard) -> ReleasePlan:
     """The plan of one shard: the same change set, but only its share left to deliver."""
     data = plan.to_json()
     data["to_deliver"] = [f for f in plan.to_deliver if shard.owns(f)]
+    # A version changed after delivery is said (and fails) in the shard that owns it, once.
+    data["changed_after_delivery"] = [
+        c for c in data["changed_after_delivery"] if shard.owns(c["folder"])
+    ]
     return ReleasePlan.from_json(data)
 
 

@@ -13,7 +13,7 @@ from policy_checks.diff import describe
 from publisher.printable import printable
 from publisher.release.baseline import BaselineDecision
 from publisher.release.changes import VersionChanges
-from publisher.release.outcome import DELIVERED, ItemOutcome, Outcome
+from publisher.release.outcome import ItemOutcome, Outcome
 from publisher.release.plan import ReleasePlan
 from publisher.repo.layout import folder_identity
 from publisher.state.folder import DeliveredIndex
@@ -34,6 +34,8 @@ class ReleaseReport:
     not_run_reason: str = NOT_RUN_REASON
 
     def rows(self) -> list[tuple[str, str, str, str]]:
+        """The table: each version to deliver, then each version changed after delivery
+        (which fails the release without an item)."""
         rows: list[tuple[str, str, str, str]] = []
         for folder in self.plan.to_deliver:
             out = self.outcomes.get(folder)
@@ -42,15 +44,80 @@ class ReleaseReport:
                 rows.append((name, version, str(Outcome.NOT_RUN), self.not_run_reason))
             else:
                 rows.append((out.name, out.version, out.outcome, out.reason))
+        for changed in self.plan.changed_after_delivery:
+            rows.append(
+                (
+                    changed.name,
+                    changed.version,
+                    str(Outcome.CHANGED_AFTER_DELIVERY),
+                    changed.reason(),
+                )
+            )
         return rows
 
     @property
+    def total(self) -> int:
+        """The versions the verdict is about: those to deliver and those changed after
+        delivery (which count as failed)."""
+        return len(self.plan.to_deliver) + len(self.plan.changed_after_delivery)
+
+    def verdict_word(self) -> str:
+        """The verdict as the reports spell it (docs/contract.md section 3, "The run in the
+        reports"): `successful`, `partial`, `failed` or `nothing-to-deliver`; a dry run's is
+        what the release would be, counting `would-publish` as delivered."""
+        total, failed, not_run = self.total, self.failed, self.not_run
+        if total == 0:
+            return "nothing-to-deliver"
+        if failed == 0 and not_run == 0:
+            return "successful"
+        if failed == total:
+            return "failed"
+        return "partial"
+
+    def versions(self) -> list[dict[str, str | None]]:
+        """Every version of the change set (a shard: of its share) with its outcome, those
+        the early filter dropped included (`delivered-before`, `changed-after-delivery`)."""
+        plan = self.plan
+        changed = {c.folder: c for c in plan.changed_after_delivery}
+        to_deliver = set(plan.to_deliver)
+        scope = sorted(to_deliver | set(changed)) if self.shard else plan.change_set
+        entries: list[dict[str, str | None]] = []
+        for folder in scope:
+            name, version = folder_identity(folder)
+            entry: dict[str, str | None] = {"name": name, "version": version}
+            out = self.outcomes.get(folder)
+            if folder in to_deliver and out is not None:
+                entry.update(outcome=out.outcome, reason=out.reason, digest=out.digest)
+                if out.hub_digest:
+                    entry["hub_digest"] = out.hub_digest
+            elif folder in to_deliver:
+                entry.update(outcome=Outcome.NOT_RUN, reason=self.not_run_reason, digest=None)
+            elif folder in changed:
+                c = changed[folder]
+                entry.update(
+                    outcome=Outcome.CHANGED_AFTER_DELIVERY,
+                    reason=c.reason(),
+                    digest=c.digest,
+                    delivered_digest=c.delivered_digest,
+                )
+            else:
+                entry.update(
+                    outcome=Outcome.DELIVERED_BEFORE,
+                    reason="already in delivered.json with this content: dropped before the run",
+                    digest=plan.dropped_digests.get(folder),
+                )
+            entry["outcome"] = str(entry["outcome"])
+            entries.append(entry)
+        return entries
+
+    @property
     def failed(self) -> int:
-        """Versions that ran and were not delivered (not those that did not run)."""
+        """Versions that ran and were not delivered (not those that did not run; in a dry run,
+        not those that would be published)."""
         return sum(
             1
             for _, _, outcome, _ in self.rows()
-            if outcome not in DELIVERED and outcome != Outcome.NOT_RUN
+            if not Outcome(outcome).passed and outcome != Outcome.NOT_RUN
         )
 
     @property
@@ -63,10 +130,11 @@ class ReleaseReport:
         return prefix + self.contract_verdict()
 
     def contract_verdict(self) -> str:
-        total = len(self.plan.to_deliver)
+        total = self.total
         if self.dry_run:
+            count = len(self.plan.to_deliver)
             return (
-                f"Dry run – {total} policies would be checked against the hub and published if new"
+                f"Dry run – {count} policies would be checked against the hub and published if new"
             )
         if total == 0:
             return "Release successful – nothing to deliver"
@@ -93,9 +161,7 @@ class ReleaseReport:
         ]
         for c in plan.changed_after_delivery:
             lines.append(
-                f"CHANGED AFTER DELIVERY: {c.name}@{c.version} ({c.folder}) differs from what was "
-                f"delivered on {c.delivered_at} (release {c.release_sha[:12]}); published versions "
-                "are immutable, so it is NOT republished: publish the change as a new version"
+                f"CHANGED AFTER DELIVERY: {c.reason().removeprefix('changed after delivery: ')}"
             )
         for folder in plan.deleted:
             lines.append(f"deleted: {folder} (never unpublished from the hub)")
@@ -189,7 +255,10 @@ class ReleasePreview:
         return [
             ("will be published by the next release", self.publish),
             ("already delivered (the release skips them)", self.delivered),
-            ("edited after delivery (the release will not republish them)", self.edited),
+            (
+                "edited after delivery (the release fails on them, never republishing them)",
+                self.edited,
+            ),
             ("invalid (the release would fail them)", self.invalid),
         ]
 
@@ -335,9 +404,16 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def workflow_annotations(outcomes: Iterable[ItemOutcome]) -> list[str]:
-    """GitHub workflow commands: one `::error` per finding or failure, with file and line."""
+def workflow_annotations(
+    outcomes: Iterable[ItemOutcome], report: ReleaseReport | None = None
+) -> list[str]:
+    """GitHub workflow commands: one `::error` per finding or failure, with file and line, and
+    one per version of the release changed after delivery (it has no item)."""
     lines = []
+    for c in report.plan.changed_after_delivery if report is not None else ():
+        where = f"file={_escape_property(c.folder + '/metadata.json')}"
+        title = _escape_property(f"{c.name}@{c.version}")
+        lines.append(f"::error {where},title={title}::{_escape_data(printable(c.reason(), 2000))}")
     for out in outcomes:
         if out.passed:
             continue

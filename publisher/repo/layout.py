@@ -252,3 +252,17 @@ def changed_version_folders(root: Path, ref: str) -> list[str]:
     touched = version_folders_of(p for p in (paths + untracked).split("\0") if p)
     existing = set(discover_version_folders(root))
     return [f for f in touched if f in existing]
+
+
+def uncommitted_version_folders(root: Path) -> list[str]:
+    """The version folders of the working tree whose files differ from HEAD: new or changed,
+    staged or not, or untracked (a release publishes the release commit only, never these).
+    Raises GitError."""
+    changed = gitrepo.git(
+        root, "diff", "--no-renames", "--name-only", "-z", "HEAD", "--", POLICIES_DIR
+    )
+    untracked = gitrepo.git(
+        root, "ls-files", "--others", "--exclude-standard", "-z", "--", POLICIES_DIR
+    )
+    touched = version_folders_of(p for p in (changed + untracked).split("\0") if p)
+    return [f for f in touched if (root / f).is_dir()]

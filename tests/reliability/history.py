@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from policy_checks import policy_digest
 from tests.hubprocess import HubProcess
 from tests.policyrepo import PolicyRepo, definition, metadata
 from tests.reliability.invariants import (
@@ -65,6 +66,8 @@ class History:
         self.repo.commit("empty policy repository")
         self.hub = HubProcess(workdir / "hub")
         self.valid: dict[tuple[str, str], tuple[str, ...]] = {}
+        # Every content a version had, so an edit in place can be undone (section 3, step 3).
+        self.written: dict[tuple[str, str], list[tuple[str, ...]]] = {}
         self.invalid: set[tuple[str, str]] = set()
         self.next_minor: Counter[str] = Counter()
         self.steps: list[str] = []
@@ -105,8 +108,10 @@ class History:
 
     def _write_valid(self, key: tuple[str, str]) -> None:
         rules = tuple(f"rule-{self.rng.randrange(1000)}" for _ in range(self.rng.randint(1, 3)))
-        self.repo.add_policy(*key, rule_ids=tuple(dict.fromkeys(rules)))
+        rules = tuple(dict.fromkeys(rules))
+        self.repo.add_policy(*key, rule_ids=rules)
         self.valid[key] = rules
+        self.written.setdefault(key, []).append(rules)
         self.invalid.discard(key)
 
     def step_new(self) -> None:
@@ -239,10 +244,27 @@ class History:
             tail = output[-3000:]
             raise self.fail("\n".join(bad.found) + f"\n--- run output (tail) ---\n{tail}")
 
+    def _undo_edits_of_delivered(self) -> None:
+        """Restore each delivered version edited in place since to the content delivered: until
+        then every release fails on it and the baseline stays (section 3, step 3)."""
+        for key, entry in sorted(self.state.delivered.items()):
+            if key not in self.valid:
+                continue  # deleted since
+            delivered = (entry["digest"], entry.get("hub_digest"))
+            if _digest(key, self.valid[key]) in delivered:
+                continue
+            for rules in self.written.get(key, []):
+                if _digest(key, rules) in delivered:
+                    self.repo.add_policy(*key, rule_ids=rules)
+                    self.valid[key] = rules
+                    self.note(f"undo {key[0]}@{key[1]}")
+                    break
+
     def final_release(self) -> None:
         """Fix everything, then one fault-free release must deliver everything outstanding."""
         for key in sorted(self.invalid):
             self._write_valid(key)
+        self._undo_edits_of_delivered()
         self.repo.commit("fix everything")
         self.note("fix-all")
         head = self.repo.head()
@@ -266,3 +288,8 @@ class History:
             problems.append(f"lost {lost}, duplicated {duplicated}")
         if problems:
             raise self.fail("; ".join(problems))
+
+
+def _digest(key: tuple[str, str], rules: tuple[str, ...]) -> str:
+    """The content digest of a version as `_write_valid` writes it."""
+    return policy_digest(metadata(*key), definition(rules))

@@ -11,6 +11,9 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
+
+from policy_checks import policy_digest
 from publisher.state.folder import parse_baseline, parse_delivered
 from tests.hubprocess import db_query
 from tests.policyrepo import PolicyRepo
@@ -98,6 +101,18 @@ def version_folders_at(repo: PolicyRepo, commit: str) -> set[tuple[str, str]]:
     return found
 
 
+def digest_at(repo: PolicyRepo, commit: str, key: tuple[str, str]) -> str | None:
+    """The content digest (docs/contract.md section 4) of a version's files in a commit, or None
+    when they do not parse."""
+    folder = f"policies/{key[0]}/v{key[1]}"
+    try:
+        meta = json.loads(repo.git("show", f"{commit}:{folder}/metadata.json"))
+        definition = yaml.safe_load(repo.git("show", f"{commit}:{folder}/policy-definition.yaml"))
+    except (AssertionError, ValueError, yaml.YAMLError):
+        return None
+    return policy_digest(meta, definition)
+
+
 @dataclass
 class Violations:
     """Every broken invariant, with where it was seen; empty is the only passing value."""
@@ -149,10 +164,22 @@ def check_step(
             not is_ancestor(repo, after.baseline or "", before.baseline or ""),
             f"{where}: baseline moved backwards from {before.baseline} to {after.baseline}",
         )
-        missing = version_folders_at(repo, release_sha) - set(after.delivered)
+        present = version_folders_at(repo, release_sha)
+        missing = present - set(after.delivered)
         bad.check(
             not missing,
             f"{where}: baseline advanced with undelivered versions {sorted(missing)}",
+        )
+        # A version changed after delivery is not delivered as it stands (section 3, step 3).
+        edited = sorted(
+            key
+            for key, entry in after.delivered.items()
+            if key in present
+            and digest_at(repo, release_sha, key) not in (entry["digest"], entry.get("hub_digest"))
+        )
+        bad.check(
+            not edited,
+            f"{where}: baseline advanced past versions changed after delivery {edited}",
         )
     return after, bad
 

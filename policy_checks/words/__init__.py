@@ -199,6 +199,80 @@ _OPERATORS = {
 _TYPE_WORDS = {"STRING": "string", "INT": "int", "UINT": "uint", "DOUBLE": "double"}
 
 
+def parameter_type_words(
+    name: str, type_name: object, match: str | None, types: str
+) -> tuple[str, str]:
+    """A parameter of no known type: the message and the hint."""
+    hint = (f"did you mean `{match}`? " if match else "") + f"the types are {types}"
+    return f"parameter {name}: unknown type {type_name!r}", hint
+
+
+def parameter_name_words(name: str, suggestion: str) -> tuple[str, str]:
+    """A parameter name that `params.<name>` cannot spell."""
+    return (
+        f"parameter name {name!r} cannot be used in a condition as params.{name}: a name is "
+        "letters, digits and _, not starting with a digit, and no CEL keyword",
+        f"rename it, e.g. to {suggestion}",
+    )
+
+
+def parameter_default_words(name: str, default: Any, type_name: str) -> tuple[str, str]:
+    return (
+        f"parameter {name}: the default is {describe(default)}, not of type {type_name}",
+        f"write a default of type {type_name}, or change the type",
+    )
+
+
+def bad_constant_words(why: str) -> tuple[str, str]:
+    """A constant argument (regex, duration, quantity, ...) that cannot be parsed."""
+    return (
+        f"this constant cannot be parsed: {why}",
+        "fix the literal: Kubernetes refuses a policy whose constant argument does not parse",
+    )
+
+
+def mixed_literal_words(message: str) -> tuple[str, str]:
+    """A list or map literal whose elements are of several types."""
+    return message, "write the elements of one type, or convert them (string(), double())"
+
+
+def not_bool_words(rule_id: str, word: str) -> tuple[str, str]:
+    """A condition whose type is known and is not bool."""
+    return (
+        f"rule {rule_id}: the condition is of type {word}, not bool",
+        "a condition is true when the resource complies: compare the value "
+        "(e.g. `... == 'x'`, `size(...) > 0`)",
+    )
+
+
+def unknown_field(message: str, text: str, line: int, column: int) -> tuple[str, str | None] | None:
+    """The engine's "undefined field" on a resource message, in the author's words: the
+    expression it was read of, the closest field and the fields that exist there (`resource.spec
+    has no field ...`), and a hint; None for any other message. `line` and `column` (1-based)
+    are where in `text` the engine points."""
+    found = re.match(r"undefined field '([^']+)' not found in struct '([^']+)'", message)
+    fields = resources.fields_of(found[2]) if found else None
+    if found is None or fields is None:
+        return None
+    name = found[1]
+    rows = text.split("\n")
+    at = -1
+    if 1 <= line <= len(rows):
+        at = sum(len(row) + 1 for row in rows[: line - 1]) + column - 1
+    operand = resources.operand_at(text, at) or "the object"
+    match = resources.nearest(name, fields)
+    shown = ", ".join(fields[: resources.SHOWN_FIELDS])
+    if len(fields) > resources.SHOWN_FIELDS:
+        shown += f", … ({len(fields)} in all)"
+    return (
+        f"{operand} has no field `{name}`"
+        + (f"; did you mean `{match}`?" if match else "")
+        + f" (fields: {shown})",
+        f"the schemas of the policy's target kinds ({resources.RESOURCE_SCHEMAS_DIR}/) declare the "
+        "fields a condition may read: correct the name, or declare the field there",
+    )
+
+
 def result_type_word(detail: str) -> str:
     """The word for a condition's result type when it is not bool ("" when it is bool or dyn,
     which are fine for a condition): `string`, `int`, `object` (a typed resource's message)."""
