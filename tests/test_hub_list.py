@@ -178,7 +178,7 @@ def test_a_list_shows_title_and_owner_only_when_text_and_cut(hub: HubProcess) ->
 @on_both_engines
 def test_a_yanked_version_is_never_the_latest(hub: HubProcess) -> None:
     """With the yank of docs/contract.md section 9 (POST .../yank): `latest` skips it, in the
-    list and on the pages. Skipped by a hub that has no yank route yet."""
+    list and on the pages."""
     for version in ("1.0.0", "1.1.0"):
         assert post(hub, policy_body("require-tags", version), key=version).status_code == 201
     yank = requests.post(
@@ -187,8 +187,6 @@ def test_a_yanked_version_is_never_the_latest(hub: HubProcess) -> None:
         headers=auth(hub.token),
         timeout=10,
     )
-    if yank.status_code == 404 and yank.json().get("detail") == "Not Found":
-        pytest.skip("this hub has no yank route yet (docs/contract.md section 9)")
     assert yank.status_code == 200, yank.text
     [entry] = listing(hub).json()["policies"]
     assert (entry["latest"], entry["versions"]) == ("1.0.0", 2)

@@ -258,10 +258,9 @@ def test_every_page_reads_as_a_person_expects(
         "apiVersion: policyhub/v1",
     ):
         assert expected in page, expected
-    # Who published it and whether its signature verifies: "not recorded" and "no attestation"
-    # on a hub without provenance; a token and "verified" once the hub signs its records.
-    assert "not recorded" in page or "a hub token" in page
-    assert signature_state(browser) in {"none", "verified"}
+    # Who published it (a token of the token file, without a label) and its signature.
+    assert "a hub token" in page and "signed by this hub, key" in page
+    assert signature_state(browser) == "verified"
 
     diff = look(browser, f"{url}/ui/policies/require-tags/diff/1.0.0...2.0.0", shots, "diff")
     for expected in (
@@ -601,9 +600,9 @@ def test_provenance_and_yank_are_shown(
         "123456",
     ):
         assert expected in text, expected
-    # This store's records claim a publisher the hub never signed: once the hub signs records,
-    # the page must say the signature does not hold for them.
-    assert signature_state(browser) in {"none", "failed"}
+    # This store's records claim a publisher the hub never signed: the signature does not hold.
+    assert signature_state(browser) == "failed"
+    assert "the record's provenance is not what was signed" in text
     links = {a.text: a.get_attribute("href") for a in browser.find_elements("css selector", "dd a")}
     assert links["acme/security-policies"] == "https://github.com/acme/security-policies"
     assert links["89abcdef0123"].endswith("/commit/89abcdef0123456789abcdef0123456789abcdef")
@@ -667,3 +666,15 @@ def test_the_index_pages_and_searches(hub: HubProcess) -> None:
     )
     none = session.get(f"{hub.url}/", params={"q": "<zzz>"}, timeout=10).text
     assert "No policy name contains “&lt;zzz&gt;”." in none
+
+
+def test_a_record_changed_after_signing_does_not_verify(hub: HubProcess) -> None:
+    publish(hub, "require-tags", "1.0.0", {}, definition())
+    publish(hub, "require-tags", "1.1.0", {}, definition())
+    hub.query("UPDATE policies SET release_sha = ? WHERE version = '1.1.0'", ("f" * 40,))
+    session = session_of(hub)
+    intact = session.get(f"{hub.url}/ui/policies/require-tags/1.0.0", timeout=10).text
+    assert 'class="badge att-verified">verified<' in intact
+    changed = session.get(f"{hub.url}/ui/policies/require-tags/1.1.0", timeout=10).text
+    assert 'class="badge att-failed">does not verify<' in changed
+    assert "the record&#39;s provenance is not what was signed" in changed
