@@ -177,7 +177,7 @@ def verify_envelope(envelope: Any, keys: Iterable[Mapping[str, Any]]) -> tuple[s
             continue
         try:
             parsed = json.loads(payload)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise EnvelopeError("the signed payload is not JSON") from exc
         if not isinstance(parsed, dict):
             raise EnvelopeError("the signed payload is not a JSON object")

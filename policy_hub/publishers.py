@@ -155,10 +155,20 @@ def _text(entry: dict[str, Any], key: str, where: str, hint: str) -> str:
     return value.strip()
 
 
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
 def _url(value: str, where: str, key: str) -> str:
+    """An https URL; plain http only to this machine (a test issuer): keys fetched over plain
+    http to anywhere else could be swapped on the way, and with them every token trusted."""
     parts = urlsplit(value)
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise PublishersError(f"{where}: '{key}' must be an https:// URL")
+    if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
+        raise PublishersError(
+            f"{where}: '{key}' must be an https:// URL (plain http only to 127.0.0.1, ::1 or "
+            "localhost)"
+        )
     return value
 
 

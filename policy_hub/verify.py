@@ -5,10 +5,10 @@ The HTTP client here is small on purpose: `policy_hub` may not import `publisher
 (pyproject's import-linter contracts), whose HubClient is built around a release (its retry
 policy, deadlines per version, the run's outage flag). This one sends a handful of requests, each
 bounded (CONNECT_SECONDS, READ_SECONDS, the whole answer ANSWER_SECONDS, at most TRIES tries with
-pauses of at most MAX_PAUSE_SECONDS), so one command takes at most about 80 s against a hub that
-does not answer. Text from the hub is shown only through `publisher.printable.printable` (the one
-escaping function; the contracts allow policy_hub that import alone), with the token registered
-as a secret.
+pauses of at most MAX_PAUSE_SECONDS), and all of them together by COMMAND_SECONDS: no try starts
+after it, and a try then running ends within one read (READ_SECONDS). Text from the hub is
+shown only through `publisher.printable.printable` (the one escaping function; the contracts allow
+policy_hub that import alone), with the token registered as a secret.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ READ_SECONDS = 15.0
 ANSWER_SECONDS = 20.0  # one whole answer, however slowly it trickles
 TRIES = 3  # for 429, 502, 503, 504 and connection failures
 MAX_PAUSE_SECONDS = 5.0
+COMMAND_SECONDS = 60.0  # every request of one verify or yank together
 MAX_ANSWER_BYTES = 8 * 1024 * 1024  # a record is at most 2 MiB of body, as JSON a few times less
 
 OK, FAILED, UNUSABLE = 0, 1, 4
@@ -77,6 +78,7 @@ class HubReader:
         self.token = token or None
         register_secret(self.token)
         self.session = requests.Session()
+        self.deadline = time.monotonic() + COMMAND_SECONDS
 
     def close(self) -> None:
         self.session.close()
@@ -87,6 +89,9 @@ class HubReader:
             headers["Authorization"] = f"Bearer {self.token}"
         problem = "no answer"
         for attempt in range(1, TRIES + 1):
+            if time.monotonic() >= self.deadline:
+                problem += f"; gave up after {COMMAND_SECONDS:g} s"
+                break
             pause = 0.0
             try:
                 answer = self._once(method, path, body, headers)
@@ -99,11 +104,13 @@ class HubReader:
                 problem = f"HTTP {answer.status}" + _detail(answer.body)
                 pause = min(answer.retry_after or 2.0 ** (attempt - 1), MAX_PAUSE_SECONDS)
             if attempt < TRIES:
-                time.sleep(pause)
-        raise Unusable(f"the hub at {self.url} cannot be read: {problem} ({TRIES} tries)")
+                time.sleep(max(0.0, min(pause, self.deadline - time.monotonic())))
+        shown = printable(self.url, 200)
+        raise Unusable(f"the hub at {shown} cannot be read: {problem} (up to {TRIES} tries)")
 
     def _once(self, method: str, path: str, body: Any, headers: dict[str, str]) -> Answer:
         started = time.monotonic()
+        limit = min(ANSWER_SECONDS, self.deadline - started)
         with self.session.request(
             method,
             self.url + path,
@@ -119,13 +126,13 @@ class HubReader:
                 size += len(chunk)
                 if size > MAX_ANSWER_BYTES:
                     raise _TooLarge(f"answer over {MAX_ANSWER_BYTES} bytes")
-                if time.monotonic() - started > ANSWER_SECONDS:
-                    raise _TooSlow(f"answer not complete within {ANSWER_SECONDS:g} s")
+                if time.monotonic() - started > limit:
+                    raise _TooSlow(f"answer not complete within {limit:.0f} s")
                 chunks.append(chunk)
             try:
                 parsed = json.loads(b"".join(chunks))
-            except (ValueError, UnicodeDecodeError):
-                parsed = None
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                parsed = None  # not JSON, or nested deeper than Python parses
             retry_after = (response.headers.get("Retry-After") or "").strip()
             seconds = float(retry_after) if retry_after.isdigit() else None
             return Answer(response.status_code, parsed, seconds)
@@ -192,7 +199,7 @@ def read_jwks(path: Path) -> list[Mapping[str, Any]]:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise Unusable(f"--keys {path}: cannot read it ({exc.strerror or exc})") from None
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise Unusable(f"--keys {path}: not JSON") from None
     keys = document.get("keys") if isinstance(document, dict) else None
     if not isinstance(keys, list) or not all(isinstance(k, dict) for k in keys):

@@ -321,6 +321,8 @@ def test_hostile_hub_text_is_escaped_and_hostile_shapes_fail_without_a_traceback
         (r"^/keys$", b"<html>", 4),
         (r"^/policies/deny-privileged/1\.2\.0$", {"name": "other"}, 1),
         (r"^/policies/deny-privileged/1\.2\.0$", b"\xff\xfe", 4),
+        (r"^/policies/deny-privileged/1\.2\.0$", b"[" * 100_000 + b"]" * 100_000, 4),
+        (r"/attestation$", b"[" * 100_000 + b"]" * 100_000, 1),
     ]
     for path, body, code in shapes:
         with HostileHub([Rule("GET", path, 200, body)], upstream=hub.url) as hostile:
