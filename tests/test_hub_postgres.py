@@ -18,6 +18,7 @@ import psycopg
 import pytest
 import requests
 
+from policy_hub.attest import load_signing_key, verify_envelope
 from tests.hubprocess import HubProcess
 from tests.pgserver import PostgresServer, free_port, hub_backend
 from tests.test_hub_api import assert_json_error, auth, policy_body
@@ -202,6 +203,15 @@ def test_database_down_at_start_then_back(own_postgres: PostgresServer, tmp_path
         # The schema is made on the first request that reaches the database.
         assert post(hub, policy_body(), "k").status_code == 201
         assert hub.created("require-tags", "1.2.0") == 1
+        # The key could not be listed at start: the create listed it with the record it signed.
+        keys = requests.get(f"{hub.url}/keys", timeout=10).json()["keys"]
+        assert [key["kid"] for key in keys] == [load_signing_key(hub.signing_key).kid]
+        envelope = requests.get(
+            f"{hub.url}/policies/require-tags/1.2.0/attestation",
+            headers=auth(hub.token),
+            timeout=10,
+        ).json()
+        verify_envelope(envelope, keys)
         assert "Traceback" not in hub.stderr()
 
 

@@ -5,6 +5,7 @@ against real hub processes over loopback, on both engines where the database is 
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import subprocess
 import sys
@@ -589,3 +590,25 @@ def test_a_key_that_signs_is_listed_by_the_creating_transaction(tmp_path: Path) 
     body = policy_body(version="3.0.0")
     assert other.publish("3", sha256_of_body(body), body, provenance).status == 201
     assert store.keys() == [signer.jwk]
+
+
+@on_both_engines
+def test_racing_yanks_all_answer_the_one_that_won(hub: HubProcess) -> None:
+    assert post_as(hub, hub.token, policy_body(), "k").status_code == 201
+    answers: list[requests.Response] = []
+    lock = threading.Lock()
+
+    def racer(n: int) -> None:
+        answer = yank(hub, hub.token, "require-tags/1.2.0", {"reason": f"racer {n}"})
+        with lock:
+            answers.append(answer)
+
+    threads = [threading.Thread(target=racer, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert {a.status_code for a in answers} == {200}
+    assert len({json.dumps(a.json(), sort_keys=True) for a in answers}) == 1
+    rows = hub.query("SELECT outcome FROM audit WHERE method = 'YANK'")
+    assert sorted(r[0] for r in rows) == ["already-yanked"] * 11 + ["yanked"]
