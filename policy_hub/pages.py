@@ -25,9 +25,10 @@ from policy_checks.diff import (
     value_text,
 )
 from policy_checks.naming import NAME_RE, SEMVER_RE, semver_key
-from policy_hub.attest import PREDICATE_TYPE, EnvelopeError, verify_envelope
+from policy_hub.attest import EnvelopeError, verify_envelope
 from policy_hub.auth import READ, Tokens
 from policy_hub.store import LIST_LIMIT_DEFAULT, Store, is_yanked
+from policy_hub.verify import recomputed_check, statement_checks
 
 # The cookie that keeps a read token for the pages: HttpOnly (no script reads it), SameSite=Strict
 # (no other site's link or form sends it), Secure when the page was asked for over HTTPS (the hub's
@@ -170,23 +171,23 @@ class AttestationCheck:
 
 def attestation_check(store: Store, record: dict[str, Any]) -> AttestationCheck:
     """Whether the hub's signed attestation of `record` verifies (docs/contract.md section 9):
-    the stored DSSE envelope's signature against the hub's keys, then its Statement's subject
-    (this name, version and digest) and predicate (the record's publisher, commit and time)."""
+    the stored DSSE envelope against the keys of /keys, its statement against the record (the
+    subject's name, version and digest; publisher, commit and time), and the digest recomputed
+    from the record's files: the checks of `policy-hub verify` (verify.py), less the pinned keys
+    that only a consumer can bring."""
     name, version, digest = record["name"], record["version"], str(record["digest"])
     _, envelope = store.attestation(name, version)
     if envelope is None:
-        return AttestationCheck("none", "no attestation")
+        return AttestationCheck("none", "no attestation: published before this hub signed")
     try:
-        keyid, statement = verify_envelope(envelope, store.keys())
+        keyid, signed = verify_envelope(envelope, store.keys())
     except EnvelopeError as exc:
         return AttestationCheck("failed", str(exc))
-    subject = [{"name": f"{name}@{version}", "digest": {"sha256": digest.removeprefix("sha256:")}}]
-    predicate = statement.get("predicate")
-    if statement.get("predicateType") != PREDICATE_TYPE or statement.get("subject") != subject:
-        return AttestationCheck("failed", "signed for another name, version or digest")
-    fields = ("publisher", "release_sha", "published_at")
-    if not isinstance(predicate, dict) or any(predicate.get(f) != record.get(f) for f in fields):
-        return AttestationCheck("failed", "the record's provenance is not what was signed")
+    checks = [*statement_checks(signed, record, name, version, digest)]
+    checks.append(recomputed_check(record, digest))
+    failed = [check.said for check in checks if not check.held]
+    if failed:
+        return AttestationCheck("failed", "; ".join(failed))
     return AttestationCheck("verified", f"signed by this hub, key {keyid[:12]}…")
 
 

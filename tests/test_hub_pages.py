@@ -602,7 +602,7 @@ def test_provenance_and_yank_are_shown(
         assert expected in text, expected
     # This store's records claim a publisher the hub never signed: the signature does not hold.
     assert signature_state(browser) == "failed"
-    assert "the record's provenance is not what was signed" in text
+    assert "the record's publisher, release_sha or published_at is not what was signed" in text
     links = {a.text: a.get_attribute("href") for a in browser.find_elements("css selector", "dd a")}
     assert links["acme/security-policies"] == "https://github.com/acme/security-policies"
     assert links["89abcdef0123"].endswith("/commit/89abcdef0123456789abcdef0123456789abcdef")
@@ -677,4 +677,6 @@ def test_a_record_changed_after_signing_does_not_verify(hub: HubProcess) -> None
     assert 'class="badge att-verified">verified<' in intact
     changed = session.get(f"{hub.url}/ui/policies/require-tags/1.1.0", timeout=10).text
     assert 'class="badge att-failed">does not verify<' in changed
-    assert "the record&#39;s provenance is not what was signed" in changed
+    assert (
+        "the record&#39;s publisher, release_sha or published_at is not what was signed" in changed
+    )

@@ -77,9 +77,8 @@ def test_a_planted_back_arrow_breaks_its_contract(tmp_path: Path) -> None:
     for contract in (
         "pytest (and xdist, pluggy) only in publisher.plugin BROKEN",
         "publisher: plugin -> release -> {state -> repo, hub} -> {printable, refused} BROKEN",
-        "policy_hub: the CLI -> the app and engines.py -> pages -> each engine -> store.py -> "
-        "answers.py "
-        "BROKEN",
+        "policy_hub: the CLI -> the app and engines.py -> pages -> oidc -> verify -> each engine "
+        "-> store.py -> answers.py BROKEN",
         "publisher above policy_hub above policy_checks BROKEN",
         "policy_checks: the CLI -> checker -> checks -> evaluator -> words -> cel -> loading -> "
         "facts BROKEN",
