@@ -28,8 +28,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
-# Ours: the predicate is {publisher, release_sha, published_at}, each equal to the record's.
-PREDICATE_TYPE = "https://github.com/your-org/policy-release-harness/policy-hub/publish/v1"
+# Ours: the predicate is {publisher, release_sha, published_at}, each equal to the record's. A URN
+# rather than a URL: it is signed into every attestation for good, so it must not name a host or
+# an organisation that a fork or a move would change (in-toto's TypeURI allows any URI).
+PREDICATE_TYPE = "urn:policy-release-harness:policy-hub:publish:v1"
 KEY_FILE_MODE = 0o600
 
 
