@@ -8,6 +8,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
 from policy_checks.diff import (
     MISSING,
     TEXT_DIFF_MAX_LINES,
@@ -17,6 +19,8 @@ from policy_checks.diff import (
     file_diffs,
     text_diff,
 )
+
+pytestmark = pytest.mark.fast  # pure functions: the fast tier (tests/conftest.py)
 
 METADATA = {
     "name": "require-tags",

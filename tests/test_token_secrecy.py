@@ -153,6 +153,7 @@ def test_resolve_token_refuses_inner_controls_without_showing_them(raw: str) -> 
     assert "a" + raw[1:] not in str(info.value) and "position 2" in str(info.value)
 
 
+@pytest.mark.process
 def test_the_hubs_signing_key_and_the_tokens_reach_no_output(
     repo: PolicyRepo, tmp_path: Path
 ) -> None:
