@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -64,6 +65,14 @@ def assert_json_error(response: requests.Response, status: int, error: str | Non
 
 
 # -- the contract table ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def refusing_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubProcess]:
+    """One hub for this module's refusals: each stores nothing (and those that could, check
+    that they did not), so they share a process instead of starting 36 (~0.8 s each)."""
+    with HubProcess(tmp_path_factory.mktemp("refusing-hub")) as process:
+        yield process
 
 
 @on_both_engines
@@ -319,7 +328,7 @@ def test_records_survive_a_restart_and_a_crash(hub: HubProcess) -> None:
     "authorization",
     [None, "", "Bearer", "Basic dXNlcjpwYXNz", "Bearer not-a-token", "Bearer ä", "bearer  "],
 )
-def test_missing_or_wrong_token_is_401(hub: HubProcess, authorization: str | None) -> None:
+def test_missing_or_wrong_token_is_401(refusing_hub: HubProcess, authorization: str | None) -> None:
     headers = {"Idempotency-Key": "k"}
     if authorization is not None:
         headers["Authorization"] = authorization
@@ -329,11 +338,11 @@ def test_missing_or_wrong_token_is_401(hub: HubProcess, authorization: str | Non
         ("POST", "/policies"),
     ):
         response = requests.request(
-            method, f"{hub.url}{path}", json=policy_body(), headers=headers, timeout=10
+            method, f"{refusing_hub.url}{path}", json=policy_body(), headers=headers, timeout=10
         )
         assert_json_error(response, 401, "unauthorized")
         assert response.headers["WWW-Authenticate"] == "Bearer"
-    assert hub.records() == []
+    assert refusing_hub.records() == []
 
 
 @on_both_engines
@@ -404,11 +413,13 @@ BAD_BODIES = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_BODIES))
-def test_bad_body_is_a_4xx_json_error(hub: HubProcess, case: str) -> None:
-    response = raw_post(hub, BAD_BODIES[case])
+def test_bad_body_is_a_4xx_json_error(refusing_hub: HubProcess, case: str) -> None:
+    # A key of its own: the shared hub must refuse the body, not a key another case used.
+    response = raw_post(refusing_hub, BAD_BODIES[case], **{"Idempotency-Key": f"bad-{case}"})
     assert 400 <= response.status_code < 500, response.text
     assert_json_error(response, response.status_code)
-    assert hub.records() == []
+    assert response.json()["error"] != "idempotency-key-reused"
+    assert refusing_hub.records() == []
 
 
 def test_a_version_with_another_scripts_digit_is_422_as_the_harness_refuses_it(
@@ -452,14 +463,18 @@ def test_oversize_body_is_413_by_content_length_and_by_streaming(hub: HubProcess
         "/nowhere",
     ],
 )
-def test_path_tricks_are_4xx_json(hub: HubProcess, path: str) -> None:
-    response = requests.get(f"{hub.url}{path}", headers=auth(hub.token), timeout=10)
+def test_path_tricks_are_4xx_json(refusing_hub: HubProcess, path: str) -> None:
+    response = requests.get(
+        f"{refusing_hub.url}{path}", headers=auth(refusing_hub.token), timeout=10
+    )
     assert 400 <= response.status_code < 500
     assert_json_error(response, response.status_code)
 
 
-def test_wrong_method_is_405_json(hub: HubProcess) -> None:
-    response = requests.delete(f"{hub.url}/policies/a/1.0.0", headers=auth(hub.token), timeout=10)
+def test_wrong_method_is_405_json(refusing_hub: HubProcess) -> None:
+    response = requests.delete(
+        f"{refusing_hub.url}/policies/a/1.0.0", headers=auth(refusing_hub.token), timeout=10
+    )
     assert_json_error(response, 405, "method-not-allowed")
 
 
