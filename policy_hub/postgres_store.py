@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
@@ -27,19 +27,16 @@ from policy_hub.store import (
     OIDC_TABLES,
     RECORD_COLUMNS,
     SUMMARY_TEXT_LIMIT,
-    YANKED_SQL,
-    PolicySummary,
+    ListSql,
     Provenance,
     StoreError,
+    StoreReads,
     StoreUnavailable,
-    build_summaries,
-    like_pattern,
     minted_of,
     minted_row,
     record_of,
     settled,
     stored_answer,
-    summaries,
     version_row,
 )
 
@@ -160,7 +157,6 @@ def redact_url(url: str) -> str:
 
 
 # One (name, version) row of a VALUES list.
-_PAIR = "(%s, %s)"
 
 
 def _text(field: str) -> str:
@@ -170,6 +166,20 @@ def _text(field: str) -> str:
         f"CASE WHEN jsonb_typeof(w.m -> '{field}') = 'string'"
         f" THEN left(w.m ->> '{field}', {SUMMARY_TEXT_LIMIT}) END"
     )
+
+
+def _labels(count: int) -> str:
+    return (
+        f"SELECT w.name, {_text('title')}, {_text('owner')} FROM"
+        " (SELECT p.name, p.metadata::jsonb AS m"
+        f" FROM (VALUES {', '.join(['(%s, %s)'] * count)}) AS v"
+        " JOIN policies AS p ON p.name = v.column1 AND p.version = v.column2) AS w"
+    )
+
+
+# Names compare and sort in byte order (`COLLATE "C"`, the index of INDEXES), as in SQLite,
+# whatever the database's locale.
+LIST_SQL = ListSql("%s", 'name COLLATE "C"', _labels)
 
 
 class Redactor:
@@ -267,7 +277,7 @@ def _refused_for_good(message: str) -> bool:
     return "FATAL:" in message and "the database system is" not in message
 
 
-class PostgresStore:
+class PostgresStore(StoreReads):
     """A pool of connections to one PostgreSQL database (thread-safe); each POST is one
     transaction, committed before it is answered."""
 
@@ -434,82 +444,11 @@ class PostgresStore:
         with self._connection() as conn:
             conn.execute("SELECT 1").fetchone()
 
-    def get(self, name: str, version: str) -> dict[str, Any] | None:
-        with self._connection() as conn:
-            row = conn.execute(
-                f"SELECT {RECORD_COLUMNS} FROM policies WHERE name = %s AND version = %s",
-                (name, version),
-            ).fetchone()
-        return None if row is None else record_of(row)
+    list_sql = LIST_SQL
 
-    def versions(self, name: str) -> list[str]:
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self._connection() as conn:
-            rows = conn.execute("SELECT version FROM policies WHERE name = %s", (name,)).fetchall()
-        return [str(r[0]) for r in rows]
-
-    def records(self, name: str) -> list[dict[str, Any]]:
-        with self._connection() as conn:
-            rows = conn.execute(
-                f"SELECT {RECORD_COLUMNS} FROM policies WHERE name = %s", (name,)
-            ).fetchall()
-        return [record_of(row) for row in rows]
-
-    def policy_page(
-        self, after: str | None, limit: int, contains: str | None = None
-    ) -> tuple[list[PolicySummary], str | None]:
-        """As SQLite's: three queries whatever the page's size. Names compare and sort in
-        byte order (`COLLATE "C"`, the index of INDEXES), as in SQLite, whatever the
-        database's locale."""
-        where, params = 'name COLLATE "C" > %s', [after or ""]
-        if contains:
-            where += " AND name LIKE %s ESCAPE '\\'"
-            params.append(like_pattern(contains))
-        with self._connection() as conn:
-            names = [
-                str(row[0])
-                for row in conn.execute(
-                    f'SELECT DISTINCT name COLLATE "C" FROM policies WHERE {where}'
-                    " ORDER BY 1 LIMIT %s",
-                    (*params, limit + 1),
-                ).fetchall()
-            ]
-            more = len(names) > limit
-            names = names[:limit]
-            if not names:
-                return [], None
-            rows = conn.execute(
-                f"SELECT name, version, published_at, {YANKED_SQL} FROM policies"
-                f' WHERE name COLLATE "C" >= %s AND name COLLATE "C" <= %s AND {where}',
-                (names[0], names[-1], *params),
-            ).fetchall()
-            facts = summaries(rows)
-            shown = [(name, facts[name][3]) for name in names]
-            labels = {
-                str(name): (title, owner)
-                for name, title, owner in conn.execute(
-                    f"SELECT w.name, {_text('title')}, {_text('owner')} FROM"
-                    " (SELECT p.name, p.metadata::jsonb AS m"
-                    f" FROM (VALUES {', '.join([_PAIR] * len(shown))}) AS v"
-                    " JOIN policies AS p ON p.name = v.column1 AND p.version = v.column2) AS w",
-                    [value for pair in shown for value in pair],
-                ).fetchall()
-            }
-        return build_summaries(names, facts, labels), names[-1] if more else None
-
-    def attestation(self, name: str, version: str) -> tuple[bool, dict[str, Any] | None]:
-        with self._connection() as conn:
-            row = conn.execute(
-                "SELECT attestation FROM policies WHERE name = %s AND version = %s",
-                (name, version),
-            ).fetchone()
-        if row is None:
-            return False, None
-        return True, json.loads(row[0]) if row[0] else None
-
-    def keys(self) -> list[dict[str, Any]]:
-        with self._connection() as conn:
-            rows = conn.execute("SELECT jwk FROM signing_keys ORDER BY first_used_at, kid")
-            return [json.loads(str(r[0])) for r in rows.fetchall()]
+            return list(conn.execute(sql, params).fetchall())
 
     # -- writes besides the create path ----------------------------------------------------
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,19 +19,16 @@ from policy_hub.store import (
     OIDC_TABLES,
     RECORD_COLUMNS,
     SUMMARY_TEXT_LIMIT,
-    YANKED_SQL,
-    PolicySummary,
+    ListSql,
     Provenance,
     StoreError,
+    StoreReads,
     StoreUnavailable,
-    build_summaries,
-    like_pattern,
     minted_of,
     minted_row,
     record_of,
     settled,
     stored_answer,
-    summaries,
     utc_now,
     version_row,
 )
@@ -90,7 +87,6 @@ BUSY_TIMEOUT_MS = 15_000
 
 
 # One (name, version) row of a VALUES list.
-_PAIR = "(?, ?)"
 
 
 def _text(field: str) -> str:
@@ -102,7 +98,21 @@ def _text(field: str) -> str:
     )
 
 
-class SqliteStore:
+def _labels(count: int) -> str:
+    # A join, not `(name, version) IN (VALUES ...)`, which SQLite answers by scanning the
+    # table: one index lookup per row.
+    return (
+        f"SELECT p.name, {_text('title')}, {_text('owner')}"
+        f" FROM (VALUES {', '.join(['(?, ?)'] * count)}) AS w"
+        " JOIN policies AS p ON p.name = w.column1 AND p.version = w.column2"
+    )
+
+
+# SQLite compares text in byte order: the name as it is.
+LIST_SQL = ListSql("?", "name", _labels)
+
+
+class SqliteStore(StoreReads):
     """One SQLite file; every call opens its own short-lived connection (thread-safe)."""
 
     engine = "sqlite"
@@ -174,82 +184,11 @@ class SqliteStore:
 
     # -- reads ---------------------------------------------------------------------------
 
-    def get(self, name: str, version: str) -> dict[str, Any] | None:
-        with self.connect() as conn:
-            row = conn.execute(
-                f"SELECT {RECORD_COLUMNS} FROM policies WHERE name = ? AND version = ?",
-                (name, version),
-            ).fetchone()
-        return None if row is None else record_of(row)
+    list_sql = LIST_SQL
 
-    def versions(self, name: str) -> list[str]:
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.connect() as conn:
-            rows = conn.execute("SELECT version FROM policies WHERE name = ?", (name,)).fetchall()
-        return [r[0] for r in rows]
-
-    def records(self, name: str) -> list[dict[str, Any]]:
-        with self.connect() as conn:
-            rows = conn.execute(
-                f"SELECT {RECORD_COLUMNS} FROM policies WHERE name = ?", (name,)
-            ).fetchall()
-        return [record_of(row) for row in rows]
-
-    def policy_page(
-        self, after: str | None, limit: int, contains: str | None = None
-    ) -> tuple[list[PolicySummary], str | None]:
-        """Three queries whatever the page's size: its names (the UNIQUE (name, version) index,
-        in order), the version rows of those names (a range of that index), and the metadata
-        of each one's latest version."""
-        where, params = "name > ?", [after or ""]
-        if contains:
-            where += " AND name LIKE ? ESCAPE '\\'"
-            params.append(like_pattern(contains))
-        with self.connect() as conn:
-            names = [
-                str(row[0])
-                for row in conn.execute(
-                    f"SELECT DISTINCT name FROM policies WHERE {where} ORDER BY name LIMIT ?",
-                    (*params, limit + 1),
-                )
-            ]
-            more = len(names) > limit
-            names = names[:limit]
-            if not names:
-                return [], None
-            rows = conn.execute(
-                f"SELECT name, version, published_at, {YANKED_SQL} FROM policies"
-                f" WHERE name >= ? AND name <= ? AND {where}",
-                (names[0], names[-1], *params),
-            ).fetchall()
-            facts = summaries(rows)
-            shown = [(name, facts[name][3]) for name in names]
-            labels = {
-                str(name): (title, owner)
-                for name, title, owner in conn.execute(
-                    # A join, not `(name, version) IN (VALUES ...)`, which SQLite answers by
-                    # scanning the table: one index lookup per row.
-                    f"SELECT p.name, {_text('title')}, {_text('owner')}"
-                    f" FROM (VALUES {', '.join([_PAIR] * len(shown))}) AS w"
-                    " JOIN policies AS p ON p.name = w.column1 AND p.version = w.column2",
-                    [value for pair in shown for value in pair],
-                ).fetchall()
-            }
-        return build_summaries(names, facts, labels), names[-1] if more else None
-
-    def attestation(self, name: str, version: str) -> tuple[bool, dict[str, Any] | None]:
-        with self.connect() as conn:
-            row = conn.execute(
-                "SELECT attestation FROM policies WHERE name = ? AND version = ?",
-                (name, version),
-            ).fetchone()
-        if row is None:
-            return False, None
-        return True, json.loads(row[0]) if row[0] else None
-
-    def keys(self) -> list[dict[str, Any]]:
-        with self.connect() as conn:
-            rows = conn.execute("SELECT jwk FROM signing_keys ORDER BY first_used_at, kid")
-            return [json.loads(r[0]) for r in rows.fetchall()]
+            return list(conn.execute(sql, params).fetchall())
 
     # -- writes besides the create path ----------------------------------------------------
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -333,3 +333,104 @@ def like_pattern(contains: str) -> str:
     """A LIKE pattern (ESCAPE '\\') matching names that contain `contains` literally."""
     escaped = contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+# A query of one connection: SQL and its parameters in, every row out.
+Query = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
+
+
+@dataclass(frozen=True)
+class ListSql:
+    """What the engines' list queries differ in, and nothing else: the parameter mark, the name
+    as it compares and sorts in byte order, and the query of (name, title, owner) for `n`
+    (name, version) pairs given as parameters."""
+
+    mark: str
+    name: str
+    labels: Callable[[int], str]
+
+
+def list_policies(
+    query: Query, sql: ListSql, after: str | None, limit: int, contains: str | None
+) -> tuple[list[PolicySummary], str | None]:
+    """Up to `limit` policies whose name sorts after `after` (and holds `contains`), and the
+    `after` of the next page (None on the last). Three queries whatever the page's size: its
+    names (the UNIQUE (name, version) index, in order), the version rows of those names (a
+    range of that index), and the title and owner of each one's shown version."""
+    where, params = f"{sql.name} > {sql.mark}", [after or ""]
+    if contains:
+        where += f" AND name LIKE {sql.mark} ESCAPE '\\'"
+        params.append(like_pattern(contains))
+    names = [
+        str(row[0])
+        for row in query(
+            f"SELECT DISTINCT {sql.name} FROM policies WHERE {where} ORDER BY 1 LIMIT {sql.mark}",
+            (*params, limit + 1),
+        )
+    ]
+    more = len(names) > limit
+    names = names[:limit]
+    if not names:
+        return [], None
+    rows = query(
+        f"SELECT name, version, published_at, {YANKED_SQL} FROM policies"
+        f" WHERE {sql.name} >= {sql.mark} AND {sql.name} <= {sql.mark} AND {where}",
+        (names[0], names[-1], *params),
+    )
+    facts = summaries(rows)
+    shown = [(name, facts[name][3]) for name in names]
+    labels = {
+        str(name): (title, owner)
+        for name, title, owner in query(
+            sql.labels(len(shown)), [value for pair in shown for value in pair]
+        )
+    }
+    return build_summaries(names, facts, labels), names[-1] if more else None
+
+
+class StoreReads:
+    """The reads both engines make alike, in SQL that differs only in `ListSql`: each engine
+    gives `_rows` (one query on a connection of its own) and its `list_sql`."""
+
+    list_sql: ListSql
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def get(self, name: str, version: str) -> dict[str, Any] | None:
+        m = self.list_sql.mark
+        rows = self._rows(
+            f"SELECT {RECORD_COLUMNS} FROM policies WHERE name = {m} AND version = {m}",
+            (name, version),
+        )
+        return record_of(rows[0]) if rows else None
+
+    def versions(self, name: str) -> list[str]:
+        rows = self._rows(
+            f"SELECT version FROM policies WHERE name = {self.list_sql.mark}", (name,)
+        )
+        return [str(r[0]) for r in rows]
+
+    def records(self, name: str) -> list[dict[str, Any]]:
+        m = self.list_sql.mark
+        rows = self._rows(f"SELECT {RECORD_COLUMNS} FROM policies WHERE name = {m}", (name,))
+        return [record_of(row) for row in rows]
+
+    def policy_page(
+        self, after: str | None, limit: int, contains: str | None = None
+    ) -> tuple[list[PolicySummary], str | None]:
+        return list_policies(self._rows, self.list_sql, after, limit, contains)
+
+    def attestation(self, name: str, version: str) -> tuple[bool, dict[str, Any] | None]:
+        m = self.list_sql.mark
+        rows = self._rows(
+            f"SELECT attestation FROM policies WHERE name = {m} AND version = {m}",
+            (name, version),
+        )
+        if not rows:
+            return False, None
+        return True, json.loads(rows[0][0]) if rows[0][0] else None
+
+    def keys(self) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT jwk FROM signing_keys ORDER BY first_used_at, kid")
+        return [json.loads(str(r[0])) for r in rows]
