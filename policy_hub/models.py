@@ -155,7 +155,10 @@ class PolicySummaryOut(BaseModel):
     latest: str | None = Field(
         description="the highest SemVer version that is not yanked; null when every one is"
     )
-    versions: int = Field(description="how many versions it has, yanked ones included")
+    versions: list[str] = Field(
+        description="its versions in SemVer precedence order, yanked ones included (as "
+        "GET /policies/{name} lists them)"
+    )
     published_at: str = Field(description="when its last version was published (ISO-8601 UTC)")
 
 

@@ -263,12 +263,13 @@ YANKED_SQL = "yanked_at"
 @dataclass(frozen=True)
 class PolicySummary:
     """One policy in a list: its name, the latest version that is not yanked (None when every
-    version is), how many versions it has, when it last published, and its latest's title and
-    owner (from metadata; None when absent or not text)."""
+    version is), its versions in SemVer order (as `GET /policies/{name}` lists them), when it
+    last published, and its latest's title and owner (from metadata; None when absent or not
+    text)."""
 
     name: str
     latest: str | None
-    versions: int
+    versions: tuple[str, ...]
     published_at: str
     title: str | None = None
     owner: str | None = None
@@ -277,7 +278,7 @@ class PolicySummary:
         return {
             "name": self.name,
             "latest": self.latest,
-            "versions": self.versions,
+            "versions": list(self.versions),
             "published_at": self.published_at,
         }
 
@@ -289,21 +290,23 @@ def is_yanked(record: dict[str, Any]) -> bool:
 
 def summaries(
     rows: Iterable[tuple[Any, ...]],
-) -> dict[str, tuple[str | None, int, str, str]]:
-    """(name, version, published_at, yanked) rows of some policies -> name: (latest, number of
-    versions, last published_at, the version whose metadata names it: latest, else the newest)."""
+) -> dict[str, tuple[str | None, tuple[str, ...], str, str]]:
+    """(name, version, published_at, yanked) rows of some policies -> name: (latest, the
+    versions in SemVer order, last published_at, the version whose metadata names it: latest,
+    else the newest)."""
     by_name: dict[str, list[tuple[tuple[Any, ...], str, str, bool]]] = {}
     for name, version, published_at, yanked in rows:
         text = str(version)
         by_name.setdefault(str(name), []).append(
             (semver_key(text), text, str(published_at), bool(yanked))
         )
-    out: dict[str, tuple[str | None, int, str, str]] = {}
+    out: dict[str, tuple[str | None, tuple[str, ...], str, str]] = {}
     for name, versions in by_name.items():
         versions.sort()  # SemVer precedence, each key computed once
         latest = next((v for _, v, _, yanked in reversed(versions) if not yanked), None)
         last = max(p for _, _, p, _ in versions)
-        out[name] = (latest, len(versions), last, latest or versions[-1][1])
+        ordered = tuple(v for _, v, _, _ in versions)
+        out[name] = (latest, ordered, last, latest or ordered[-1])
     return out
 
 
@@ -314,7 +317,7 @@ SUMMARY_TEXT_LIMIT = 500
 
 def build_summaries(
     names: list[str],
-    facts: dict[str, tuple[str | None, int, str, str]],
+    facts: dict[str, tuple[str | None, tuple[str, ...], str, str]],
     labels: dict[str, tuple[str | None, str | None]],
 ) -> list[PolicySummary]:
     """The summaries of `names` (in that order) from their `summaries` and the (title, owner)

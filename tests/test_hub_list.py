@@ -46,13 +46,13 @@ def test_policies_are_listed_in_name_order_a_page_at_a_time(hub: HubProcess) -> 
 
 
 @on_both_engines
-def test_latest_is_the_highest_semver_and_versions_counts_them(hub: HubProcess) -> None:
+def test_latest_is_the_highest_semver_and_versions_lists_them_in_order(hub: HubProcess) -> None:
     for version in ("1.2.0", "1.10.0", "2.0.0-rc.1", "1.9.9"):
         assert post(hub, policy_body("require-tags", version), key=version).status_code == 201
     [entry] = listing(hub).json()["policies"]
     assert entry["name"] == "require-tags"
     assert entry["latest"] == "2.0.0-rc.1"
-    assert entry["versions"] == 4
+    assert entry["versions"] == ["1.2.0", "1.9.9", "1.10.0", "2.0.0-rc.1"]
     stored = hub.query("SELECT MAX(published_at) FROM policies")[0][0]
     assert entry["published_at"] == stored
     assert set(entry) == {"name", "latest", "versions", "published_at"}
@@ -70,9 +70,9 @@ def test_latest_skips_yanked_versions() -> None:
     ]
     assert summaries(rows) == {
         # latest, versions, last published, the version whose title and owner are shown
-        "a": ("1.0.1", 3, "2026-01-03T00:00:00Z", "1.0.1"),
-        "b": (None, 1, "2026-01-01T00:00:00Z", "1.0.0"),
-        "c": ("1.0.0", 2, "2026-01-05T00:00:00Z", "1.0.0"),
+        "a": ("1.0.1", ("1.0.0", "1.0.1", "1.1.0"), "2026-01-03T00:00:00Z", "1.0.1"),
+        "b": (None, ("1.0.0",), "2026-01-01T00:00:00Z", "1.0.0"),
+        "c": ("1.0.0", ("1.0.0-rc.1", "1.0.0"), "2026-01-05T00:00:00Z", "1.0.0"),
     }
 
 
@@ -133,7 +133,9 @@ def test_a_page_is_three_queries_whatever_its_size(hub: HubProcess) -> None:
         store.statements = []
         found, following = store.policy_page(None, limit)
         assert len(found) == limit and following == f"p{limit - 1:03d}"
-        assert {s.latest for s in found} == {"1.1.0"} and {s.versions for s in found} == {2}
+        assert {s.latest for s in found} == {"1.1.0"} and {s.versions for s in found} == {
+            ("1.0.0", "1.1.0")
+        }
         assert found[0].owner == "o" and found[0].title is None
         sizes[limit] = [s for s in store.statements if s.lstrip().upper().startswith("SELECT")]
     assert len(sizes[3]) == len(sizes[100]) == 3
@@ -169,7 +171,7 @@ def test_a_list_shows_title_and_owner_only_when_text_and_cut(hub: HubProcess) ->
         assert (by_name["c"].title, by_name["c"].latest, by_name["c"].versions) == (
             "new <b>",
             "2.0.0",
-            2,
+            ("1.0.0", "2.0.0"),
         )
     finally:
         store.close()
@@ -189,7 +191,7 @@ def test_a_yanked_version_is_never_the_latest(hub: HubProcess) -> None:
     )
     assert yank.status_code == 200, yank.text
     [entry] = listing(hub).json()["policies"]
-    assert (entry["latest"], entry["versions"]) == ("1.0.0", 2)
+    assert (entry["latest"], entry["versions"]) == ("1.0.0", ["1.0.0", "1.1.0"])
     session = requests.Session()
     session.post(f"{hub.url}/ui/login", data={"token": hub.read_token}, timeout=10)
     index = session.get(f"{hub.url}/", timeout=10).text
