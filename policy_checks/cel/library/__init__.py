@@ -14,7 +14,7 @@ process, under its time and memory bounds (`policy_checks.evaluator`): keep them
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 # A constant check takes a literal string argument and answers None (fine) or why it is not.
@@ -51,6 +51,23 @@ class Library:
     # Where it is declared: "both", "check" (the running environment has these overloads of its
     # own) or "run" (the checker has them, the runtime lacks an implementation).
     where: str = "both"
+
+
+def implemented(
+    declared: tuple[Function, ...], implementations: Mapping[str, Callable[..., Any]]
+) -> tuple[Function, ...]:
+    """Declared functions with each overload's implementation (by overload id) filled in. As
+    `declarations.functions` for tables: every overload needs one and every implementation an
+    overload, or the module fails when it is imported."""
+    ids = [o.id for f in declared for o in f.overloads]
+    if len(set(ids)) != len(ids) or set(ids) != set(implementations):
+        raise ValueError(
+            f"declarations and implementations differ: {sorted(set(ids) ^ set(implementations))}"
+        )
+    return tuple(
+        Function(f.name, tuple(replace(o, impl=implementations[o.id]) for o in f.overloads))
+        for f in declared
+    )
 
 
 def refusal(parse: Callable[[str], object]) -> ConstantCheck:

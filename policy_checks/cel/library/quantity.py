@@ -21,12 +21,19 @@ from __future__ import annotations
 import decimal
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from policy_checks.cel import messages
-from policy_checks.cel.library import Function, Library, function, member, refusal
+from policy_checks.cel.library import (
+    Function,
+    Library,
+    function,
+    implemented,
+    member,
+    refusal,
+)
 
 QUANTITY = "kubernetes.Quantity"
 
@@ -593,13 +600,7 @@ messages.declare_opaque(QUANTITY, state_bits=_STATE_BITS)
 
 LIBRARY = Library(
     "kubernetes.quantity",
-    tuple(
-        Function(
-            declared.name,
-            tuple(replace(o, impl=_IMPLEMENTATIONS[o.id]) for o in declared.overloads),
-        )
-        for declared in _QUANTITY_FUNCTIONS
-    ),
+    implemented(_QUANTITY_FUNCTIONS, _IMPLEMENTATIONS),
     opaque_types=(QUANTITY,),
     constants={"quantity": (0, _refused)},
 )

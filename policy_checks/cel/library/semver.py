@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from policy_checks.cel import messages
-from policy_checks.cel.library import Function, Library, function, member, refusal
+from policy_checks.cel.library import (
+    Function,
+    Library,
+    function,
+    implemented,
+    member,
+    refusal,
+)
 from policy_checks.cel.library.gotext import quote
 
 SEMVER = "kubernetes.Semver"
@@ -273,13 +280,7 @@ _IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
 
 LIBRARY = Library(
     "kubernetes.Semver",
-    tuple(
-        Function(
-            declared.name,
-            tuple(replace(o, impl=_IMPLEMENTATIONS[o.id]) for o in declared.overloads),
-        )
-        for declared in _SEMVER_FUNCTIONS
-    ),
+    implemented(_SEMVER_FUNCTIONS, _IMPLEMENTATIONS),
     opaque_types=(SEMVER,),
     constants={"string_to_semver": (0, _refused)},
 )
