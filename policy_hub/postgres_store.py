@@ -179,7 +179,8 @@ def _labels(count: int) -> str:
 
 # Names compare and sort in byte order (`COLLATE "C"`, the index of INDEXES), as in SQLite,
 # whatever the database's locale.
-LIST_SQL = ListSql("%s", 'name COLLATE "C"', _labels)
+# first_used_at is clock_timestamp() (microseconds): kid only breaks a tie that cannot happen.
+LIST_SQL = ListSql("%s", 'name COLLATE "C"', _labels, "first_used_at, kid")
 
 
 class Redactor:

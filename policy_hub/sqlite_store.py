@@ -109,7 +109,7 @@ def _labels(count: int) -> str:
 
 
 # SQLite compares text in byte order: the name as it is.
-LIST_SQL = ListSql("?", "name", _labels)
+LIST_SQL = ListSql("?", "name", _labels, "first_used_at, rowid")
 
 
 class SqliteStore(StoreReads):

@@ -346,11 +346,14 @@ Query = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 class ListSql:
     """What the engines' list queries differ in, and nothing else: the parameter mark, the name
     as it compares and sorts in byte order, and the query of (name, title, owner) for `n`
-    (name, version) pairs given as parameters."""
+    (name, version) pairs given as parameters; and the order of GET /keys, oldest first (a
+    tie-breaker that is the order of insertion: SQLite's `first_used_at` has whole seconds, and
+    a key rotated within the second it was first used must still come after it)."""
 
     mark: str
     name: str
     labels: Callable[[int], str]
+    keys_order: str
 
 
 def list_policies(
@@ -435,5 +438,5 @@ class StoreReads:
         return True, json.loads(rows[0][0]) if rows[0][0] else None
 
     def keys(self) -> list[dict[str, Any]]:
-        rows = self._rows("SELECT jwk FROM signing_keys ORDER BY first_used_at, kid")
+        rows = self._rows(f"SELECT jwk FROM signing_keys ORDER BY {self.list_sql.keys_order}")
         return [json.loads(str(r[0])) for r in rows]
