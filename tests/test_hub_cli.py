@@ -19,6 +19,13 @@ from tests.hubprocess import HubProcess
 from tests.test_hub_api import auth, policy_body
 
 
+@pytest.fixture(autouse=True)
+def _hubs_started_as_a_person_starts_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This module is about the command line: its hubs are exec'd, not forked from the
+    suite's zygote (tests/hubzygote.py), signals and exit statuses included."""
+    monkeypatch.setattr(HubProcess, "FORKED", False)
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """A hub start that is expected to fail fast."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("POLICY_HUB_")}
