@@ -7,6 +7,7 @@ raises on any input.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import replace
 from typing import Any
@@ -32,30 +33,33 @@ from policy_checks.model import Finding
 
 # The C composer is an order of magnitude faster; the pure-Python one gives the same nodes.
 _BASE_LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_RESOLVED: dict[tuple[str, tuple[bool, bool]], str] = {}  # a plain scalar's text -> its tag
+_RESOLVER = _BASE_LOADER("")  # only for its stateless resolve(): a safe loader has no paths
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _resolved(kind: type, value: str, implicit: tuple[bool, bool]) -> str:
+    """The tag of a node, once per (kind, text, implicit) per process: the composer asks for
+    every node, and the C cache of lru_cache answers without a Python frame. The cache keeps
+    the texts it was asked about: it is emptied after each RESOLVED_TEXT_LIMIT characters
+    composed (`_compose_with`), so it never holds more than that and one file."""
+    return str(_RESOLVER.resolve(kind, value, implicit))
+
+
+RESOLVED_TEXT_LIMIT = 4 << 20
+_composed_since_clear = 0
 
 
 class _Loader(_BASE_LOADER):  # type: ignore[misc]
-    """The safe loader, with the tag of each short scalar text resolved once per process (the
-    composer asks the Python resolver for every scalar: a fifth of reading a test file) and no
-    path resolvers to visit (a safe loader has none)."""
+    """The safe loader, with the composer's three calls a node answered by C callables: the
+    tag from `_resolved`'s cache (the Python resolver is a fifth of composing a test file),
+    and no path resolvers to descend into or ascend from (a safe loader has none; `slice` and
+    `tuple` are C no-ops of the right arity, as a Python method costs a frame a node)."""
 
-    def resolve(self, kind: type, value: str, implicit: tuple[bool, bool]) -> str:
-        if kind is not ScalarNode or len(value) > 64:
-            return str(super().resolve(kind, value, implicit))
-        key = (value, implicit)
-        tag = _RESOLVED.get(key)
-        if tag is None:
-            tag = str(super().resolve(kind, value, implicit))
-            if len(_RESOLVED) < 100_000:
-                _RESOLVED[key] = tag
-        return tag
-
-    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
-        return None
-
-    def ascend_resolver(self) -> None:
-        return None
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.resolve = _resolved
+        self.descend_resolver = slice
+        self.ascend_resolver = tuple
 
 
 _LOADER: type = _Loader
@@ -287,11 +291,21 @@ def _scalar_value(node: ScalarNode) -> Any:
 
 
 def _compose(text: str) -> Node | None:
+    _count_composed(text)
     return yaml.compose(text, Loader=_LOADER)
 
 
 def _compose_all(text: str) -> list[Node]:
+    _count_composed(text)
     return list(yaml.compose_all(text, Loader=_LOADER))
+
+
+def _count_composed(text: str) -> None:
+    global _composed_since_clear
+    _composed_since_clear += len(text)
+    if _composed_since_clear > RESOLVED_TEXT_LIMIT:
+        _resolved.cache_clear()
+        _composed_since_clear = len(text)
 
 
 def _composed(data: bytes, file: str, stream: bool) -> tuple[str, list[Node]] | Document:
