@@ -347,14 +347,18 @@ def _read(file: str, text: str, roots: list[Node], stream: bool) -> Document:
             return failed(*reader.findings)
         source = SourceMap(reader.lines, reader.raw, spans=reader.spans)
     else:
-        source = SourceMap(build=lambda: _recorded(file, roots, stream))
+        source = SourceMap(build=lambda: _recorded(file, text, stream))
     return Document(values if stream else values[0], source)
 
 
-def _recorded(file: str, roots: list[Node], stream: bool) -> SourceMapParts:
-    """The source map of composed roots that read without a finding: the walk, recording."""
+def _recorded(file: str, text: str, stream: bool) -> SourceMapParts:
+    """The source map of a text that read without a finding: composed again and walked,
+    recording. Only the text is kept until then, not its node tree: most maps are never asked
+    for, and thousands of trees kept alive a version longer (the next version's checks run
+    ahead) are what the cyclic garbage collector's passes would walk again and again."""
     reader = _TreeReader(file)
-    reader.read_all(roots, stream)
+    roots = _compose_all(text) if stream else [_compose(text)]
+    reader.read_all([root for root in roots if root is not None], stream)
     return reader.lines, reader.raw, reader.spans
 
 
