@@ -85,8 +85,10 @@ def test_faulty_hub_still_gets_every_version_exactly_once(repo: PolicyRepo, tmp_
     repo.commit()
     faults = "rate_503=0.2,rate_429=0.1,retry_after=0,drop_after_commit=0.3,seed=11"
     # Half of all tries fail here: more tries than the default, so the test is about exactly
-    # once, not about the odds of six failures in a row.
-    repo.write("pyproject.toml", PYPROJECT + "policy_hub_attempts = 12\n")
+    # once, not about the odds of six failures in a row; and short pauses between them (the
+    # pauses' own rule is tests/test_delivery_unit.py's), not 16 s of waiting.
+    tries = "policy_hub_attempts = 12\npolicy_hub_backoff = 0.05\n"
+    repo.write("pyproject.toml", PYPROJECT + tries)
     repo.commit("more tries")
     with HubProcess(tmp_path / "hub", faults=faults) as hub:
         result = repo.release(hub, "-n", "2")
