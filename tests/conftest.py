@@ -27,19 +27,43 @@ ENVIRONMENTS.running(())
 ENVIRONMENTS.checking(())
 
 # The dev extra brings schemathesis and hypothesis, whose pytest plugins every pytest these tests
-# start (and each of its xdist workers) would load for nothing: ~0.6 s a start on two cores.
+# start (and each of its xdist workers) would load for nothing: ~0.6 s a start on two cores, and
+# ~2 s where their assertion-rewritten modules cannot be cached (PYTHONDONTWRITEBYTECODE).
 UNRELATED_PLUGINS = "-p no:schemathesis -p no:hypothesispytest -p no:anyio"
 
 
 @pytest.fixture(autouse=True, scope="session")
-def _lean_child_pytests() -> Iterator[None]:
-    before = os.environ.get("PYTEST_ADDOPTS")
-    os.environ["PYTEST_ADDOPTS"] = f"{before or ''} {UNRELATED_PLUGINS}".strip()
+def _lean_child_pytests(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What every process the tests start inherits: no unrelated plugins, and bytecode cached
+    in one folder outside every repository (PYTHONPYCACHEPREFIX), also where the machine says
+    PYTHONDONTWRITEBYTECODE (as this project's dev container and many CI images do): without a
+    cache each of the suite's ~250 pytest processes and their workers and evaluating children
+    compiled the harness, and pytest rewrote its plugin modules, from source every time."""
+    changed = {
+        "PYTEST_ADDOPTS": f"{os.environ.get('PYTEST_ADDOPTS') or ''} {UNRELATED_PLUGINS}".strip(),
+        "PYTHONPYCACHEPREFIX": str(tmp_path_factory.getbasetemp() / "pycache"),
+        "PYTHONDONTWRITEBYTECODE": None,
+    }
+    before = {name: os.environ.get(name) for name in changed}
+    _set_environment(changed)
     yield
-    if before is None:
-        os.environ.pop("PYTEST_ADDOPTS", None)
-    else:
-        os.environ["PYTEST_ADDOPTS"] = before
+    _set_environment(before)
+
+
+def _set_environment(values: dict[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
+    """pytester's own, whose runs (in this process or a subprocess) get the lean plugin set
+    back: it clears PYTEST_ADDOPTS for isolation when it is made."""
+    pytester._monkeypatch.setenv("PYTEST_ADDOPTS", UNRELATED_PLUGINS)
+    return pytester
 
 
 # -- the fast tier (README: `pytest tests --fast -n 2`) --------------------------------------------

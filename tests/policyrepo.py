@@ -171,7 +171,6 @@ class PolicyRepo:
         }
         run_env.pop("CI", None)
         run_env.update(GIT_ENV)
-        run_env["PYTHONDONTWRITEBYTECODE"] = "1"
         run_env.update(env or {})
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", *args],
