@@ -74,7 +74,7 @@ class HubProcess:
     a module): then it is exec'd exactly as the command line says, as a person starts it.
     """
 
-    FORKED = True
+    FORKED = hasattr(os, "fork")  # where there is no fork, every hub is exec'd
 
     def __init__(
         self,
