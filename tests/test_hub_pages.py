@@ -193,6 +193,15 @@ def sign_in(driver: Any, hub: HubProcess, token: str) -> None:
     field.submit()
 
 
+@pytest.fixture
+def reader(browser: Any, pages_hub: HubProcess) -> Any:
+    """The module's browser, signed in with the read token (once: its cookie then stays)."""
+    browser.get(f"{pages_hub.url}/")
+    if not browser.get_cookies():
+        sign_in(browser, pages_hub, pages_hub.read_token)
+    return browser
+
+
 def test_a_reader_signs_in_once_and_the_cookie_keeps_the_token(
     browser: Any, pages_hub: HubProcess, shots_of_test: Path
 ) -> None:
@@ -219,12 +228,9 @@ def test_a_reader_signs_in_once_and_the_cookie_keeps_the_token(
 
 
 def test_every_page_reads_as_a_person_expects(
-    browser: Any, pages_hub: HubProcess, shots_of_test: Path
+    reader: Any, pages_hub: HubProcess, shots_of_test: Path
 ) -> None:
-    shots = shots_of_test
-    if not browser.get_cookies():
-        browser.get(f"{pages_hub.url}/")
-        sign_in(browser, pages_hub, pages_hub.read_token)
+    browser, shots = reader, shots_of_test
     url = pages_hub.url
     index = look(browser, f"{url}/", shots, "index")
     lines = index.splitlines()
@@ -294,12 +300,9 @@ def test_every_page_reads_as_a_person_expects(
 
 
 def test_hostile_policy_text_is_shown_literally(
-    browser: Any, pages_hub: HubProcess, shots_of_test: Path
+    reader: Any, pages_hub: HubProcess, shots_of_test: Path
 ) -> None:
-    shots = shots_of_test
-    if not browser.get_cookies():
-        browser.get(f"{pages_hub.url}/")
-        sign_in(browser, pages_hub, pages_hub.read_token)
+    browser, shots = reader, shots_of_test
     for path, name in (
         ("/", "hostile-index"),
         ("/ui/policies/hostile", "hostile-policy"),
