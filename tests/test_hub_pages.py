@@ -9,28 +9,28 @@ the whole module; the HTTP-only checks (statuses, headers, HTTPS cookie) need no
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import requests
 import trustme
 
 from policy_checks import policy_digest
-from policy_hub.sqlite_store import SqliteStore
 from tests.browser import (
     SCREENSHOTS_PROPERTY,
     BrowserUnavailable,
     full_page_screenshot,
     start_chromium,
 )
-from tests.hubprocess import HubProcess, on_both_engines
+from tests.hubprocess import HubProcess, db_query, on_both_engines
 from tests.test_hub_api import RELEASE_SHA, auth
+from tests.test_hub_verify import GITHUB_PUBLISHER
 
 ARTIFACTS_ENV = "POLICYHUB_ARTIFACTS"
 PHONE = (390, 844)
@@ -525,69 +525,38 @@ def test_the_record_in_a_page_is_the_stored_one(pages_hub: HubProcess) -> None:
 
 # -- provenance and yank, as records carry them under docs/contract.md section 9 ------------------
 
-GITHUB_PUBLISHER = {
-    "kind": "github-oidc",
-    "issuer": "https://token.actions.githubusercontent.com",
-    "repository": "acme/security-policies",
-    "repository_owner_id": "1342004",
-    "workflow_ref": "acme/security-policies/.github/workflows/release.yml@refs/heads/main",
-    "sha": "89abcdef0123456789abcdef0123456789abcdef",
-    "ref": "refs/heads/main",
-    "environment": "production",
-    "run_id": "123456",
-    "run_attempt": "1",
+
+# What each version's record carries besides what its publish gave it, hostile text included.
+PROVENANCE: dict[str, dict[str, Any]] = {
+    "1.0.0": {"publisher": GITHUB_PUBLISHER},
+    "1.1.0": {
+        "publisher": {"kind": "token", "label": "ci <b>bot</b>"},
+        "yanked": ("2026-12-06T11:00:00Z", "broke <script>alert(9)</script>"),
+    },
+    "1.2.0": {"publisher": {"kind": "github-oidc", "repository": "javascript:alert(1)//x/y"}},
 }
-
-
-class ProvenanceStore(SqliteStore):
-    """A real SQLite store whose records also carry `publisher` and `yanked` (contract section 9),
-    which another branch adds to the stores: what the pages must show of them."""
-
-    extra: ClassVar[dict[str, dict[str, Any]]] = {
-        "1.0.0": {"publisher": GITHUB_PUBLISHER},
-        "1.1.0": {
-            "publisher": {"kind": "token", "label": "ci <b>bot</b>"},
-            "yanked": {"at": "2026-12-06T11:00:00Z", "reason": "broke <script>alert(9)</script>"},
-        },
-        "1.2.0": {"publisher": {"kind": "github-oidc", "repository": "javascript:alert(1)//x/y"}},
-    }
-
-    def get(self, name: str, version: str) -> dict[str, Any] | None:
-        record = super().get(name, version)
-        return None if record is None else {**record, **self.extra.get(version, {})}
-
-    def records(self, name: str) -> list[dict[str, Any]]:
-        return [{**r, **self.extra.get(r["version"], {})} for r in super().records(name)]
 
 
 @pytest.fixture(scope="module")
 def provenance_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The hub's app over a ProvenanceStore, served by uvicorn in this process (`--public-read`)."""
-    import asyncio
-    import threading
-
-    from policy_hub.app import create_app
-    from policy_hub.auth import Tokens
-    from policy_hub.server import listen_socket, make_server, url_of
-
+    """A `--public-read` hub whose records carry publishers and a yank (contract section 9):
+    published through the API, then given PROVENANCE in the database, as a record written by
+    another process (or tampered with) would read."""
     folder = tmp_path_factory.mktemp("provenance")
-    with HubProcess(folder) as seeder:
-        for version in ("1.0.0", "1.1.0", "1.2.0"):
+    with HubProcess(folder / "seed") as seeder:
+        for version in PROVENANCE:
             publish(seeder, "signed", version, {"description": "d", "owner": "o"}, definition())
-    store = ProvenanceStore(folder / "hub.sqlite3")
-    store.initialize()
-    sock = listen_socket("127.0.0.1", 0)
-    app = create_app(store, Tokens(), public_read=True)
-    server = make_server(app, log_level="warning", access_log=False, log_config=None)
-    thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started
-    yield url_of(sock)
-    server.should_exit = True
-    thread.join(10)
+    db = folder / "seed" / "hub.sqlite3"
+    for version, extra in PROVENANCE.items():
+        at, reason = extra.get("yanked", (None, None))
+        db_query(
+            db,
+            "UPDATE policies SET publisher = ?, yanked_at = ?, yank_reason = ?"
+            " WHERE name = 'signed' AND version = ?",
+            (json.dumps(extra["publisher"]), at, reason, version),
+        )
+    with ReadOnlyHub(folder / "browse", db=str(db), extra_args=("--public-read",)) as hub:
+        yield hub.url
 
 
 def test_provenance_and_yank_are_shown(
@@ -597,19 +566,20 @@ def test_provenance_and_yank_are_shown(
     for expected in (
         "GitHub Actions (trusted publishing)",
         "acme/security-policies",
-        "89abcdef0123",
-        "acme/security-policies/.github/workflows/release.yml@refs/heads/main",
-        "production",
-        "123456",
+        GITHUB_PUBLISHER["sha"][:12],
+        GITHUB_PUBLISHER["workflow_ref"],
+        GITHUB_PUBLISHER["environment"],
+        GITHUB_PUBLISHER["run_id"],
     ):
         assert expected in text, expected
-    # This store's records claim a publisher the hub never signed: the signature does not hold.
+    # The records claim a publisher the hub never signed: the signature does not hold.
     assert signature_state(browser) == "failed"
     assert "the record's publisher, release_sha or published_at is not what was signed" in text
     links = {a.text: a.get_attribute("href") for a in browser.find_elements("css selector", "dd a")}
     assert links["acme/security-policies"] == "https://github.com/acme/security-policies"
-    assert links["89abcdef0123"].endswith("/commit/89abcdef0123456789abcdef0123456789abcdef")
-    assert links["123456"] == "https://github.com/acme/security-policies/actions/runs/123456"
+    sha, run = GITHUB_PUBLISHER["sha"], GITHUB_PUBLISHER["run_id"]
+    assert links[sha[:12]] == f"https://github.com/acme/security-policies/commit/{sha}"
+    assert links[run] == f"https://github.com/acme/security-policies/actions/runs/{run}"
 
     yanked = look(browser, f"{provenance_hub}/ui/policies/signed/1.1.0", shots_of_test, "yanked")
     assert "Yanked on 2026-12-06 11:00 UTC: broke <script>alert(9)</script>" in yanked
