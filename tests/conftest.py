@@ -61,7 +61,9 @@ def _set_environment(values: dict[str, str | None]) -> None:
 @pytest.fixture
 def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
     """pytester's own, whose runs (in this process or a subprocess) get the lean plugin set
-    back: it clears PYTEST_ADDOPTS for isolation when it is made."""
+    back: it clears PYTEST_ADDOPTS for isolation when it is made. Set through pytester's own
+    monkeypatch (private, and there is no public way): undone with pytester's change, in the
+    reverse order, so the session's PYTEST_ADDOPTS comes back whatever order the teardowns run."""
     pytester._monkeypatch.setenv("PYTEST_ADDOPTS", UNRELATED_PLUGINS)
     return pytester
 
