@@ -188,6 +188,32 @@ def test_k_selects_a_policy_and_a_version(
 
 
 @pytest.mark.process
+def test_under_xdist_only_the_workers_start_an_evaluating_child(
+    pytester: pytest.Pytester, policy_dir: Path
+) -> None:
+    # The controller runs no item: a child of its own would take a core from the workers.
+    for folder in (GOOD, "policies/require-tags/v1.2.0"):
+        write_good_policy(policy_dir, folder)
+    pytester.makeconftest(
+        """
+        from policy_checks import evaluator
+        def pytest_sessionfinish(session):
+            role = getattr(session.config, "workerinput", {}).get("workerid", "controller")
+            alive = [e for e in evaluator._SHARED.values() if e._child_alive()]
+            with open(f"children-{role}.txt", "w") as out:
+                out.write(str(len(alive)))
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2")
+    result.assert_outcomes(passed=2)
+    children = {p.name: p.read_text() for p in policy_dir.glob("children-*.txt")}
+    assert children == {
+        "children-controller.txt": "0",
+        **{f"children-gw{i}.txt": "1" for i in (0, 1)},
+    }
+
+
+@pytest.mark.process
 def test_bad_inputs_together_under_xdist_never_crash_the_session(
     pytester: pytest.Pytester, policy_dir: Path
 ) -> None:

@@ -180,6 +180,10 @@ class ItemRunner:
     # -- running -------------------------------------------------------------------------------
 
     def pytest_collection(self, session: pytest.Session) -> None:
+        # The controller of an xdist run (its "dsession") runs no item, so it evaluates
+        # nothing: a child of its own would only take a core from the workers while they start.
+        if session.config.pluginmanager.has_plugin("dsession"):
+            return
         if self.spec.plan is None or self.spec.plan.to_deliver:
             start_evaluating(self.spec.checks)  # importing the engine overlaps collection
 
