@@ -80,6 +80,10 @@ def _limit_memory(limit: int) -> None:
         pass
 
 
+# The answer lines of most runs, written as they are (json.dumps gives the same text).
+_LINES = {PASS: json.dumps([PASS, None]) + "\n", FAIL: json.dumps([FAIL, None]) + "\n"}
+
+
 def _answer(expression: Any, activation: Any) -> list[str | None]:
     try:
         value = expression.eval(activation)
@@ -114,7 +118,9 @@ def _evaluate(request: dict[str, Any], programs: dict[bytes, Any], out: IO[str])
         params = ENVIRONMENTS.params_value(signature, case["params"])
         activation = env.Activation({"resource": case["resource"], "params": params})
         for index in case["run"]:
-            out.write(json.dumps(_answer(expressions[index], activation)) + "\n")
+            result, message = _answer(expressions[index], activation)
+            line = _LINES[result] if message is None and result in _LINES else None
+            out.write(line or json.dumps([result, message]) + "\n")
             out.flush()
 
 
@@ -134,7 +140,7 @@ def serve(memory: int) -> None:
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     programs: dict[bytes, Any] = {}
-    for line in sys.stdin:
+    for line in sys.stdin.buffer:  # bytes: json.loads decodes them, no text layer between
         _evaluate(json.loads(line), programs, sys.stdout)
         if len(programs) > 10_000:
             programs.clear()
@@ -421,7 +427,8 @@ class Evaluator:
                         waiting.fail(self._broken)
                     return
                 if line:
-                    result, message = json.loads(line)
+                    known = _ANSWERS.get(line)
+                    result, message = known if known else json.loads(line)
                     submitted.results[index][rule.id] = RuleResult(rule.id, result, message)
                     continue
                 if line is None:  # the child died: memory, or a crash of the engine
@@ -436,6 +443,9 @@ class Evaluator:
                 return
         submitted.work = []
 
+
+# The answer lines of most runs, read without the JSON decoder.
+_ANSWERS = {line.rstrip("\n"): (result, None) for result, line in _LINES.items()}
 
 _SHARED: dict[tuple[float, int], Evaluator] = {}
 

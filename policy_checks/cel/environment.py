@@ -79,6 +79,7 @@ class Environments:
         self._check: dict[tuple[Signature, str], Any] = {}
         self._run: dict[Signature, Any] = {}
         self._compiled: dict[tuple[Signature, str, str], Compiled] = {}
+        self._params_types: dict[Signature, str] = {}
         self._libraries: tuple[Library, ...] | None = None
         self._constants: dict[str, list[tuple[int, Any]]] = {}
         self._optional_results: frozenset[str] = frozenset()
@@ -315,7 +316,11 @@ class Environments:
 
     def params_type(self, signature: Signature) -> str:
         """A message type whose fields are the parameters: the checker then knows `params.tga`
-        is no field, and `params.limit + 'a'` no overload."""
+        is no field, and `params.limit + 'a'` no overload. Made once a signature: the
+        evaluating process asks for it with every case."""
+        known = self._params_types.get(signature)
+        if known is not None:
+            return known
         from google.protobuf import descriptor_pb2
 
         digest = hashlib.sha256(repr(signature).encode()).hexdigest()[:16]
@@ -351,7 +356,8 @@ class Environments:
                     json_name=f"f{number}",
                 )
         messages.add_file(file)
-        return f"{package}.Params"
+        name = self._params_types[signature] = f"{package}.Params"
+        return name
 
     def params_value(self, signature: Signature, values: dict[str, Any]) -> Any:
         """`params` as the message the environments declare, from checked JSON values."""
