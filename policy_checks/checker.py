@@ -27,9 +27,9 @@ from policy_checks.digest import (
     policy_digest,
     publish_body,
 )
-from policy_checks.evaluator import DEFAULT_TIMEOUT, shared
+from policy_checks.evaluator import DEFAULT_TIMEOUT, ReadAhead, shared
 from policy_checks.jsonpath import format_path
-from policy_checks.loading import Document, SourceMap, load_json, load_yaml
+from policy_checks.loading import Document, SourceMap, load_json, load_yaml, read_yaml
 from policy_checks.model import CheckResult, Finding, PolicyFiles
 from policy_checks.naming import (
     DEFINITION_FILE,
@@ -137,12 +137,23 @@ class PolicyChecker:
         """All findings of one policy version; never raises, whatever the bytes."""
         return self.start(files)()
 
-    def start(self, files: PolicyFiles) -> Callable[[], CheckResult]:
+    def read_ahead(self, files: PolicyFiles) -> ReadAhead | None:
+        """Sends the version's tests.yaml to the evaluating process to read, while this one
+        does other work; for `start(files, tests_ahead=...)`. None when there is nothing to
+        send, or it cannot be sent without waiting (`Evaluator.read_ahead`)."""
+        if self.conditions != "cel" or files.tests is None:
+            return None
+        return shared(self.eval_timeout).read_ahead(files.tests)
+
+    def start(
+        self, files: PolicyFiles, tests_ahead: ReadAhead | None = None
+    ) -> Callable[[], CheckResult]:
         """`check` in two steps: everything up to the version's test cases, which are sent to
         the evaluating process now; the returned function waits for them and gives the result.
-        Started one version ahead, the cases run while this process reports the previous one."""
+        Started one version ahead, the cases run while this process reports the previous one.
+        `tests_ahead`: what `read_ahead(files)` gave, an item or more earlier."""
         try:
-            finish = self._check(files)
+            finish = self._check(files, tests_ahead)
         except Exception as exc:  # a bug or a hostile repo schema must fail one item, not the run
             failed = self._internal_error(files, exc)
             return lambda: failed
@@ -167,7 +178,9 @@ class PolicyChecker:
             None,
         )
 
-    def _check(self, files: PolicyFiles) -> Callable[[], CheckResult]:
+    def _check(
+        self, files: PolicyFiles, tests_ahead: ReadAhead | None = None
+    ) -> Callable[[], CheckResult]:
         folder = files.folder
         findings = list(files.read_errors)
         if problem := name_problem(files.name):
@@ -231,7 +244,7 @@ class PolicyChecker:
             # Even when the definition breaks its schema: a schema finding in one rule must
             # not hide the condition findings of the others (every problem at once).
             behaviour, tests_run = self._behaviour(
-                files, definition_document, DEFINITION_FILE in conforming
+                files, definition_document, DEFINITION_FILE in conforming, tests_ahead
             )
             findings.extend(behaviour)
 
@@ -296,11 +309,16 @@ class PolicyChecker:
         )
 
     def _behaviour(
-        self, files: PolicyFiles, definition: Document, conforms: bool = True
+        self,
+        files: PolicyFiles,
+        definition: Document,
+        conforms: bool = True,
+        tests_ahead: ReadAhead | None = None,
     ) -> tuple[list[Finding], Callable[[], tuple[list[Finding], str | None]] | None]:
         """What the policy does (CONTRACT section 8): its conditions compiled, its tests sent to
         the evaluator. Returns the findings so far and, when cases run, the function that waits
-        for them: their findings and the "passed/total" count."""
+        for them: their findings and the "passed/total" count. `tests_ahead`: tests.yaml sent
+        to the evaluating process to read."""
         if self.conditions == "none":
             return [], None
         folder = files.folder
@@ -319,7 +337,7 @@ class PolicyChecker:
             if self.tests_required:
                 findings.append(missing_tests_finding(folder, rule_ids(definition.value)))
             return findings, None
-        document = load_yaml(files.tests, tests_file)
+        document = self._tests_document(files.tests, tests_file, tests_ahead)
         findings.extend(document.findings)
         if not document.ok:
             return findings, None
@@ -360,3 +378,12 @@ class PolicyChecker:
             return run.findings, run.counts
 
         return findings, tests_run
+
+    def _tests_document(self, data: bytes, file: str, ahead: ReadAhead | None) -> Document:
+        """tests.yaml as the evaluating process read it, or read here: when it has a finding
+        (worded here, with its lines) or there was no process to read it."""
+        if ahead is not None:
+            read, value = shared(self.eval_timeout).value_of(ahead)
+            if read:
+                return read_yaml(data, file, value)
+        return load_yaml(data, file)

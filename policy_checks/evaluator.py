@@ -9,6 +9,15 @@ use, one per pytest process, fed a version's test cases at a time as one JSON li
 ahead of the one whose results are read): each rule's answer must come within `timeout` seconds
 of being waited for, the child's address space is capped (`memory`, Linux and other systems with
 RLIMIT_AS), and a child that overruns is killed and replaced.
+
+The child also reads YAML for this process (`read_ahead`): in one process, the plugin sends a
+version's tests.yaml two items before its checks need it, and the value comes back as JSON. So
+composing it (most of what a version with tests costs beyond its other files) takes the child's
+core, which is idle most of the time, not this one's (docs/benchmarks.md). A read ahead never
+waits: it is not sent when it might not fit in the pipe beside the requests the child has not
+read yet. Only a file that reads without a finding comes back; any other is read again here, to
+word its findings with their lines. The JSON round trip keeps every value YAML gives here
+(strings, 64-bit integers, finite floats, booleans, null, lists, mappings with string keys).
 """
 
 from __future__ import annotations
@@ -132,16 +141,34 @@ class _Broken:
         raise RuntimeError(self.why)
 
 
+def _read_yaml(request: dict[str, Any], out: IO[str]) -> None:
+    """One YAML file's value as one answer line, `{"value": ...}`; `{}` when it does not read
+    without a finding (the parent reads it again, to word the findings)."""
+    from policy_checks.loading.yaml import load_yaml  # only once a file is asked for
+
+    try:
+        document = load_yaml(base64.b64decode(request["read"]), "tests.yaml")
+        answer = json.dumps({"value": document.value} if document.ok else {})
+    except Exception:  # whatever it is, the parent's own reading says it properly
+        answer = "{}"
+    out.write(answer + "\n")
+    out.flush()
+
+
 def serve(memory: int) -> None:
-    """The child: one JSON request a line on stdin, one JSON answer a rule and case on
-    stdout."""
+    """The child: one JSON request a line on stdin; one JSON answer a rule and case, or one
+    for a file to read, on stdout."""
     ENVIRONMENTS.running(())  # the engine imported before the parent counts time
     _limit_memory(memory)
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     programs: dict[bytes, Any] = {}
     for line in sys.stdin.buffer:  # bytes: json.loads decodes them, no text layer between
-        _evaluate(json.loads(line), programs, sys.stdout)
+        request = json.loads(line)
+        if "read" in request:
+            _read_yaml(request, sys.stdout)
+            continue
+        _evaluate(request, programs, sys.stdout)
         if len(programs) > 10_000:
             programs.clear()
 
@@ -151,10 +178,26 @@ def serve(memory: int) -> None:
 
 NOT_STARTED = "the evaluating process did not start (is cel-expr-python installed?)"
 STARTUP_TIMEOUT = 60.0  # seconds for the child to import the engine, on the slowest runner
+# Seconds for the child to read a YAML file sent ahead, counted once every earlier answer has
+# been read (so only the reading itself): 1 MiB composes in well under a second. Past this, the
+# child is replaced and the file read here.
+READ_TIMEOUT = 10.0
 
 
 class EvaluatorUnavailable(Exception):
     """The child process could not be started; every rule of the case is an error saying so."""
+
+
+def _pipe_capacity(pipe: IO[bytes] | None) -> int:
+    """What a pipe holds: Linux says (64 KiB by default); elsewhere the 4 KiB every system's
+    pipe holds at least."""
+    try:
+        import fcntl
+
+        assert pipe is not None
+        return int(fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ))
+    except (ImportError, AttributeError, AssertionError, OSError):
+        return 4096
 
 
 class _Child:
@@ -185,6 +228,9 @@ class _Child:
         # Not waited for here: the child imports the engine while this process goes on, and
         # requests wait in the pipe meanwhile. Its "ready" is read before its first answer.
         self.ready = False
+        # Bytes of requests its stdin pipe holds, so a write of that many the child has not
+        # read yet never blocks (`Evaluator.read_ahead`); none where answers need a thread.
+        self.pipe_room = 0 if self._queue is not None else _pipe_capacity(self.process.stdin)
 
     def _pump(self) -> None:
         assert self._queue is not None
@@ -225,10 +271,13 @@ class _Child:
         line, _, self._pending = self._pending.partition(b"\n")
         return line.decode("utf-8")
 
-    def send(self, request: dict[str, Any]) -> None:
+    def send(self, request: dict[str, Any]) -> int:
+        """Writes one request; returns its size in bytes."""
         assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps(request).encode() + b"\n")
+        line = json.dumps(request).encode() + b"\n"
+        self.process.stdin.write(line)
         self.process.stdin.flush()
+        return len(line)
 
     def kill(self) -> None:
         try:
@@ -252,6 +301,7 @@ class Submitted:
         self.overran: set[str] = set()  # rules past the time budget: not run again
         self.work: Work = []
         self.child: _Child | None = None  # the process the work was sent to
+        self.size = 0  # bytes of its request, once sent
         for index, (_, resource) in enumerate(cases):
             if policy.applies_to(resource):
                 self.work.append((index, list(policy.rules)))
@@ -268,6 +318,10 @@ class Submitted:
             if rules:
                 kept.append((index, rules))
         self.work = kept
+
+    @property
+    def finished(self) -> bool:
+        return not self.work
 
     def fail(self, message: str) -> None:
         for index, rules in self.work:
@@ -294,6 +348,27 @@ class Submitted:
         return [[found[rule.id] for rule in self.policy.rules] for found in self.results]
 
 
+class ReadAhead:
+    """A YAML file sent to the evaluating process to be read while this one does other
+    work; `Evaluator.value_of` gives its value."""
+
+    def __init__(self, data: bytes) -> None:
+        self.encoded = base64.b64encode(data).decode()
+        self.size = len(self.encoded) + 12  # of its request line
+        self.child: _Child | None = None  # the process it was sent to
+        self.finished = False  # answered, or given up on (then `read` stays False)
+        self.read = False  # the child read it without a finding: `value` is its value
+        self.value: Any = None
+
+    def request(self) -> dict[str, Any]:
+        return {"read": self.encoded}
+
+    def fail(self, message: str) -> None:
+        """No value from the child (`message`, why, is not needed: the caller reads the file
+        itself, which says all there is to say about it)."""
+        self.finished = True
+
+
 class Evaluator:
     """Evaluates versions' rules against their test cases in one child process, in the order
     they are submitted; one per process (`shared`)."""
@@ -303,7 +378,7 @@ class Evaluator:
         self.memory = memory
         self._child: _Child | None = None
         self._lock = threading.RLock()
-        self._outstanding: collections.deque[Submitted] = collections.deque()
+        self._outstanding: collections.deque[Submitted | ReadAhead] = collections.deque()
         self._broken: str | None = None  # why no child can be started, once that is known
 
     def close(self) -> None:
@@ -356,19 +431,50 @@ class Evaluator:
             self._read_until(lambda: not submitted.work)
         return submitted.final()
 
+    def read_ahead(self, data: bytes) -> ReadAhead | None:
+        """Sends a YAML file for the child to read while the caller goes on (`value_of` gives
+        its value). Never waits: None, the file left to the caller to read, when no child runs,
+        or when the request might not fit in the pipe beside those the child has not read yet
+        (`submit` reads every answer first, so that a child blocked on answers no one reads
+        always reads its next request; this sends without reading, so its write must never
+        block)."""
+        ahead = ReadAhead(data)
+        with self._lock:
+            child = self._child
+            if child is None or not self._child_alive():
+                return None
+            unread = sum(waiting.size for waiting in self._outstanding)
+            if unread + ahead.size > child.pipe_room:
+                return None
+            self._send_to(child, ahead)
+            if ahead.finished:
+                return None
+            self._outstanding.append(ahead)
+        return ahead
+
+    def value_of(self, ahead: ReadAhead) -> tuple[bool, Any]:
+        """(True, the value) of a file the child read without a finding; (False, None) when
+        the caller must read it itself: a finding to word, or no child to read it."""
+        with self._lock:
+            self._read_until(lambda: ahead.finished)
+        return ahead.read, ahead.value
+
     def _read_until(self, done: Callable[[], bool]) -> None:
         """Reads answers, oldest submission first, until `done()` or nothing is outstanding."""
         while self._outstanding and not done():
             head = self._outstanding[0]
-            self._drain(head)
-            if not head.work:
+            if isinstance(head, ReadAhead):
+                self._drain_read(head)
+            else:
+                self._drain(head)
+            if head.finished:
                 self._outstanding.popleft()
 
     def _overrun_text(self, earlier: bool = False) -> str:
         text = f"evaluation exceeded the budget of {self.timeout:g} s"
         return text + (" in an earlier case (not run again)" if earlier else "")
 
-    def _send(self, submitted: Submitted) -> None:
+    def _send(self, submitted: Submitted | ReadAhead) -> None:
         """Sends a new submission, after every outstanding one."""
         if self._broken is not None:  # a child that cannot start is not tried per version
             submitted.fail(self._broken)
@@ -380,12 +486,17 @@ class Evaluator:
             return
         self._send_to(self._child, submitted)
 
-    def _send_to(self, child: _Child, submitted: Submitted) -> None:
-        submitted.drop_overran(self._overrun_text(earlier=True))
-        if not submitted.work:
-            return
+    def _send_to(self, child: _Child, submitted: Submitted | ReadAhead) -> None:
+        if isinstance(submitted, ReadAhead):
+            if submitted.child is not None:  # its child was replaced: read by the caller
+                submitted.fail("replaced")
+                return
+        else:
+            submitted.drop_overran(self._overrun_text(earlier=True))
+            if not submitted.work:
+                return
         try:
-            child.send(submitted.request())
+            submitted.size = child.send(submitted.request())
         except OSError:
             if not child.ready:  # it died before its first word: it cannot start here
                 self._broken = NOT_STARTED
@@ -442,6 +553,30 @@ class Evaluator:
                 self._restart()
                 return
         submitted.work = []
+
+    def _drain_read(self, ahead: ReadAhead) -> None:
+        """Reads the answer to a file sent ahead. A child that died or overran is replaced
+        (what was sent after the file goes to the new one) and the file is the caller's to
+        read."""
+        child = ahead.child
+        if child is None or child is not self._child:
+            ahead.fail("replaced")
+            return
+        try:
+            line = child.line(max(self.timeout, READ_TIMEOUT))
+        except EvaluatorUnavailable as exc:
+            self._child = None
+            self._broken = str(exc)
+            for waiting in self._outstanding:
+                waiting.fail(self._broken)
+            return
+        ahead.finished = True
+        if not line:  # it ended, or did not answer in time
+            self._restart()
+            return
+        answer = json.loads(line)
+        if "value" in answer:
+            ahead.read, ahead.value = True, answer["value"]
 
 
 # The answer lines of most runs, read without the JSON decoder.

@@ -214,6 +214,47 @@ def test_under_xdist_only_the_workers_start_an_evaluating_child(
 
 
 @pytest.mark.process
+def test_in_one_process_tests_files_are_read_two_versions_ahead_to_the_same_outcome(
+    pytester: pytest.Pytester, policy_dir: Path
+) -> None:
+    # One process sends each tests.yaml to the evaluating process to read two items ahead; an
+    # xdist worker, which knows only its next item, reads them itself. Same findings either way.
+    folders = [f"policies/good-neighbour/v1.{n}.0" for n in range(1, 6)]
+    tests = [GOOD_TESTS] * 5
+    tests[2] = GOOD_TESTS.replace("expect: pass", "expect: {rule-one: fail}")  # a failing case
+    tests[3] = GOOD_TESTS + "cases: []\n"  # a duplicate key: read here, to word it
+    for folder, text in zip(folders, tests, strict=True):
+        write_good_policy(policy_dir, folder)
+        (policy_dir / folder / "tests.yaml").write_text(text)
+    pytester.makeconftest(
+        """
+        from policy_checks import PolicyChecker
+        sent = []
+        read_ahead = PolicyChecker.read_ahead
+        def counted(self, files):
+            ahead = read_ahead(self, files)
+            sent.append(ahead is not None)
+            return ahead
+        PolicyChecker.read_ahead = counted
+        def pytest_sessionfinish(session):
+            if not hasattr(session.config, "workerinput"):
+                with open("read-ahead.txt", "w") as out:
+                    out.write(str(sum(sent)))
+        """
+    )
+    outputs = {}
+    for label, args in (("one", ["-p", "no:xdist"]), ("xdist", ["-n", "2"])):
+        result = pytester.runpytest_subprocess(*args, "-rf")
+        result.assert_outcomes(passed=3, failed=2)
+        text = result.stdout.str()
+        outputs[label] = sorted({line for line in text.splitlines() if "tests.yaml" in line})
+        assert (policy_dir / "read-ahead.txt").read_text() == ("3" if label == "one" else "0")
+    assert outputs["one"] == outputs["xdist"]
+    assert any("duplicate key" in line for line in outputs["one"]), outputs["one"]
+    assert any('case "ok" failed' in line for line in outputs["one"]), outputs["one"]
+
+
+@pytest.mark.process
 def test_bad_inputs_together_under_xdist_never_crash_the_session(
     pytester: pytest.Pytester, policy_dir: Path
 ) -> None:

@@ -5,6 +5,7 @@ author sees are pinned by tests/example-files; this file pins the parts those ca
 
 from __future__ import annotations
 
+import json
 import subprocess
 from typing import Any
 
@@ -18,7 +19,7 @@ from policy_checks.checks.conditions import (
     compile_conditions,
 )
 from policy_checks.evaluator import ERROR, FAIL, PASS, SKIP, Evaluator
-from policy_checks.loading import load_yaml, scalar_offset_position
+from policy_checks.loading import load_yaml, read_yaml, scalar_offset_position
 
 pytestmark = pytest.mark.fast
 
@@ -284,6 +285,124 @@ def test_a_child_started_ahead_serves_the_first_version() -> None:
         [[result]] = evaluator.evaluate_cases(compiled({"r": "true"}), [({}, {})])
         assert result.result == PASS
         assert evaluator._child is child
+    finally:
+        evaluator.close()
+
+
+# -- YAML read by the evaluating process (Evaluator.read_ahead) --------------------------------
+
+TRICKY_YAML = """\
+cases:
+  - name: "\\u00e9t\\u00e9 \\U0001F600, a tab:\\t, a break:\\n"
+    resource: {n: -0.0, big: 9223372036854775807, small: -9223372036854775808, f: 1.5e-300,
+               words: [yes, on, ~, "yes"], octal: 0o17, hex: 0x1F, sexagesimal: 1:30,
+               nested: [[{}], [], {a: [1, 2.0, "3"]}], long: "%s"}
+    expect: pass
+""" % ("x" * 2000)
+
+
+def test_a_file_read_ahead_has_the_value_and_lines_of_one_read_here() -> None:
+    evaluator = Evaluator(timeout=2.0)
+    try:
+        evaluator.start()
+        data = TRICKY_YAML.encode()
+        ahead = evaluator.read_ahead(data)
+        assert ahead is not None
+        read, value = evaluator.value_of(ahead)
+        here = load_yaml(data, "tests.yaml")
+        assert read and here.ok
+        assert json.dumps(value) == json.dumps(here.value)  # types too: -0.0, bools, ints
+        document = read_yaml(data, "tests.yaml", value)
+        for path in [("cases", 0, "resource", "long"), ("cases", 0, "expect"), ("cases", 9)]:
+            assert document.source.line(path) == here.source.line(path)
+        assert document.source.span(("cases", 0, "name")) == here.source.span(("cases", 0, "name"))
+    finally:
+        evaluator.close()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: 1\na: 2\n", "a: [1\n", "when: 2001-12-14\n", "", "# nothing\n", "\ufeffa: 1\n"],
+    ids=["duplicate-key", "syntax", "timestamp", "empty", "only-a-comment", "bom"],
+)
+def test_a_file_with_a_finding_is_left_to_the_caller_to_word(text: str) -> None:
+    evaluator = Evaluator(timeout=2.0)
+    try:
+        evaluator.start()
+        ahead = evaluator.read_ahead(text.encode())
+        assert ahead is not None
+        assert evaluator.value_of(ahead) == (False, None)
+        assert not load_yaml(text.encode(), "tests.yaml").ok
+    finally:
+        evaluator.close()
+
+
+def test_a_read_ahead_never_waits_for_room_in_the_pipe() -> None:
+    # It is sent without reading the answers before it, so a write that could block (the
+    # child blocked on answers no one reads) is not made: the caller reads the file itself.
+    evaluator = Evaluator(timeout=2.0)
+    try:
+        assert evaluator.read_ahead(b"a: 1\n") is None  # no child yet: nothing is started
+        evaluator.start()
+        child = evaluator._child
+        assert child is not None and child.pipe_room >= 4096
+        assert evaluator.read_ahead(b"a: '" + b"x" * child.pipe_room + b"'\n") is None
+        half = b"a: '" + b"x" * (child.pipe_room * 3 // 8) + b"'\n"
+        first = evaluator.read_ahead(half)
+        assert first is not None
+        assert evaluator.read_ahead(half) is None  # the first may still be in the pipe
+        assert evaluator.value_of(first) == (True, {"a": "x" * (child.pipe_room * 3 // 8)})
+        assert evaluator.read_ahead(half) is not None  # answered: the child read it
+    finally:
+        evaluator.close()
+
+
+def test_a_read_ahead_sent_behind_evaluations_is_answered_in_order(evaluator: Evaluator) -> None:
+    policy = compiled({"r": "resource.x == 1"})
+    submitted = evaluator.submit(policy, [({}, {"x": 1}), ({}, {"x": 2})])
+    ahead = evaluator.read_ahead(b"cases: [{x: 1}]\n")
+    later = evaluator.submit(policy, [({}, {"x": 1})])
+    assert ahead is not None
+    assert [[r.result for r in case] for case in evaluator.collect(later)] == [[PASS]]
+    assert evaluator.value_of(ahead) == (True, {"cases": [{"x": 1}]})
+    assert [[r.result for r in case] for case in evaluator.collect(submitted)] == [[PASS], [FAIL]]
+
+
+def test_a_file_sent_to_a_child_replaced_meanwhile_is_left_to_the_caller() -> None:
+    evaluator = Evaluator(timeout=0.3)
+    try:
+        # Slow on a small request (a large one leaves no room in the pipe for a read ahead).
+        big = "lists.range(3000).map(i, '%s').join('')" % ("a" * 100)
+        slow = compiled({"slow": f"cel.bind(s, {big}, lists.range(500).all(i, (s + s) != ''))"})
+        hostile = evaluator.submit(slow, [({}, {})])
+        ahead = evaluator.read_ahead(b"a: 1\n")
+        assert ahead is not None
+        [[overrun]] = evaluator.collect(hostile)
+        assert overrun.message == "evaluation exceeded the budget of 0.3 s"
+        assert evaluator.value_of(ahead) == (False, None)
+        # The new child reads the next file.
+        again = evaluator.read_ahead(b"a: 1\n")
+        assert again is not None and evaluator.value_of(again) == (True, {"a": 1})
+    finally:
+        evaluator.close()
+
+
+def test_a_child_that_dies_while_reading_leaves_the_file_to_the_caller() -> None:
+    evaluator = Evaluator(timeout=2.0)
+    policy = compiled({"r": "true"})
+    try:
+        assert [r.result for r in evaluator.evaluate(policy, {}, {})] == [PASS]
+        child = evaluator._child
+        assert child is not None
+        child.process.kill()
+        child.process.wait()
+        assert evaluator.read_ahead(b"a: 1\n") is None  # a dead child is not written to
+        assert [r.result for r in evaluator.evaluate(policy, {}, {})] == [PASS]
+        ahead = evaluator.read_ahead(b"a: 1\n")
+        assert ahead is not None and evaluator._child is not None
+        evaluator._child.process.kill()
+        assert evaluator.value_of(ahead) == (False, None)
+        assert [r.result for r in evaluator.evaluate(policy, {}, {})] == [PASS]  # a new child
     finally:
         evaluator.close()
 

@@ -22,6 +22,7 @@ from policy_checks import (
     ResourceSchemas,
     read_policy_folder,
     read_resource_schema_files,
+    start_evaluating,
 )
 from policy_checks.evaluator import DEFAULT_TIMEOUT
 
@@ -102,6 +103,24 @@ def test_invalid_case_reports_exactly_the_expected_findings(case: Path, tmp_path
             finding.render(),
             finding.line,
         )
+
+
+@pytest.mark.parametrize("case", _cases("valid") + _cases("invalid"))
+def test_a_tests_file_read_ahead_gives_the_same_result(case: Path, tmp_path: Path) -> None:
+    # Author mode in one process sends tests.yaml to the evaluating process two items ahead
+    # (PolicyChecker.read_ahead): what the version is found to be must not change by it.
+    files, spec = _load_case(case, tmp_path)
+    checker = _checker(spec, tmp_path)
+    here = checker.check(files)
+    start_evaluating(CheckSettings(checker.conditions, eval_timeout=checker.eval_timeout))
+    ahead = checker.read_ahead(files)
+    if files.tests is not None and checker.conditions == "cel" and len(files.tests) < 4096:
+        assert ahead is not None
+    read = checker.start(files, ahead)()
+    assert [(f.render(), f.line) for f in read.findings] == [
+        (f.render(), f.line) for f in here.findings
+    ]
+    assert (read.tests, read.digest, read.definition) == (here.tests, here.digest, here.definition)
 
 
 def test_every_case_folder_has_a_case_file() -> None:

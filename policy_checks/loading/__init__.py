@@ -21,6 +21,7 @@ from policy_checks.loading.yaml import (
     MAX_DEPTH,
     load_yaml,
     load_yaml_documents,
+    read_yaml,
     scalar_offset_position,
     scalar_position,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "load_json",
     "load_yaml",
     "load_yaml_documents",
+    "read_yaml",
     "scalar_offset_position",
     "scalar_position",
 ]

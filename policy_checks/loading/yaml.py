@@ -377,6 +377,13 @@ def load_yaml(data: bytes, file: str) -> Document:
     return document
 
 
+def read_yaml(data: bytes, file: str, value: Any) -> Document:
+    """The Document `load_yaml(data, file)` gives for a file already read elsewhere (by the
+    evaluating process) into `value`, without a finding: its source map is composed from the
+    text the first time a line is asked for."""
+    return Document(value, SourceMap(build=lambda: _recorded(file, data.decode(), stream=False)))
+
+
 def load_yaml_documents(data: bytes, file: str) -> Document:
     """Load a YAML file of one or more documents (`---` between them, as Kubernetes manifests
     are written): the value is the list of every document's value, None for an empty one (only

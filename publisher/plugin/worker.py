@@ -1,7 +1,8 @@
 """`ItemRunner`: what runs policy items, the same on the controller (without xdist) and on every
 xdist worker, built from one `RunSpec`. It owns collection (`policies/` becomes a `PolicyTree`),
 running one version (the checks, the next version's begun while this one's report is made so its
-test cases run meanwhile; or the delivery of `delivery.deliver_version` with the hub check the
+test cases run meanwhile, and in one process the tests.yaml of the version after that sent to the
+evaluating process to read; or the delivery of `delivery.deliver_version` with the hub check the
 controller sent ahead, or this process started during the previous item: `hubchecks`), and
 shipping each outcome on its test report to the controller.
 """
@@ -23,6 +24,7 @@ from policy_checks import (
     PolicyFiles,
     start_evaluating,
 )
+from policy_checks.evaluator import ReadAhead
 from publisher.hub.client import HubAnswer, HubClient, RetryPolicy, TokenSource
 from publisher.plugin.items import PolicyItem, PolicyTree
 from publisher.release.delivery import deliver_version
@@ -68,7 +70,12 @@ class ItemRunner:
         self._board = HubCheckBoard(Path(spec.hub_checks_file)) if spec.hub_checks_file else None
         self._delivered: DeliveredIndex | None = None
         self._next: str | None = None  # the folder of the item pytest runs after this one
+        self._after_next: str | None = None  # and of the one after that, when it is known
         self._started: dict[str, Callable[[], CheckResult]] = {}  # checks begun ahead
+        # Versions read two items ahead, their tests.yaml sent to the evaluating process to
+        # read (`PolicyChecker.read_ahead`) while this one reports and checks the two before.
+        self._reading: dict[str, tuple[PolicyFiles, ReadAhead | None]] = {}
+        self._positions: dict[int, int] | None = None  # id(item) -> its index in session.items
         self._stack = ExitStack()
 
     # -- what this process needs, made on first use -------------------------------------------
@@ -135,11 +142,15 @@ class ItemRunner:
         plan = self.spec.plan
         if not self.spec.release or plan is None:
             started = self._started.pop(folder, None)
-            result = (started or self.checker.start(self.source.read(folder)))()
+            result = (started or self._start(folder))()
             if self._next is not None and self._next not in self._started:
                 # The next version's checks, its test cases sent to the evaluating process,
                 # which runs them while pytest reports this one.
-                self._started[self._next] = self.checker.start(self.source.read(self._next))
+                self._started[self._next] = self._start(self._next)
+            after = self._after_next
+            if after is not None and after not in self._started and after not in self._reading:
+                files = self.source.read(after)
+                self._reading[after] = (files, self.checker.read_ahead(files))
             return check_only(result, self.delivered.get(result.name, result.version))
         result = self.checker.check(self.source.read(folder))
         return deliver_version(
@@ -152,6 +163,13 @@ class ItemRunner:
             outage=self._outage,
             token_refused=self._refused,
         )
+
+    def _start(self, folder: str) -> Callable[[], CheckResult]:
+        """The checks of `folder` begun, with its tests.yaml as read ahead if it was."""
+        read = self._reading.pop(folder, None)
+        if read is None:
+            return self.checker.start(self.source.read(folder))
+        return self.checker.start(*read)
 
     def _hub_check(self, folder: str) -> HubAnswer | Future[HubAnswer] | None:
         """The hub check of `folder` already sent by the controller, or started by this process
@@ -189,9 +207,12 @@ class ItemRunner:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
-        self._next = nextitem.folder if isinstance(nextitem, PolicyItem) else None
-        if self._next is not None and self._next.count("/") < 2:
-            self._next = None  # a policy folder without versions is not checked
+        self._next = _version_folder(nextitem)
+        self._after_next = None
+        if not self.spec.release and not hasattr(item.config, "workerinput"):
+            # In one process the items run in session.items' order; an xdist worker is handed
+            # its items as it goes, so it knows only the next one.
+            self._after_next = _version_folder(self._following(item.session, nextitem))
         # Overlap the next version's hub check with this one's validation and POST.
         plan = self.spec.plan
         if not self.spec.release or plan is None or not isinstance(nextitem, PolicyItem):
@@ -204,6 +225,17 @@ class ItemRunner:
             self._prefetch = HubCheckPrefetch(self.client, plan)
             self._stack.callback(self._prefetch.close)
         self._prefetch.start(nextitem.folder)
+
+    def _following(self, session: pytest.Session, item: pytest.Item | None) -> pytest.Item | None:
+        """The item after `item` in `session.items`."""
+        if item is None:
+            return None
+        if self._positions is None:
+            self._positions = {id(each): index for index, each in enumerate(session.items)}
+        index = self._positions.get(id(item))
+        if index is None or index + 1 >= len(session.items):
+            return None
+        return session.items[index + 1]
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
@@ -222,3 +254,11 @@ class ItemRunner:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.close()
+
+
+def _version_folder(item: pytest.Item | None) -> str | None:
+    """The version folder `item` checks; None for another item, or a policy folder without
+    versions (which is not checked)."""
+    if not isinstance(item, PolicyItem) or item.folder.count("/") < 2:
+        return None
+    return item.folder
