@@ -8,6 +8,7 @@ Folder-level checks are here (names, versions, which files exist); then each fil
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
@@ -136,6 +137,13 @@ class PolicyChecker:
     def check(self, files: PolicyFiles) -> CheckResult:
         """All findings of one policy version; never raises, whatever the bytes."""
         return self.start(files)()
+
+    def together(self) -> contextlib.AbstractContextManager[None]:
+        """Whatever is sent to the evaluating process inside is sent in one write at the end
+        (`Evaluator.together`)."""
+        if self.conditions != "cel":
+            return contextlib.nullcontext()
+        return shared(self.eval_timeout).together()
 
     def read_ahead(self, files: PolicyFiles) -> ReadAhead | None:
         """Sends the version's tests.yaml to the evaluating process to read, while this one

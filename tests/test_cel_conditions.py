@@ -6,6 +6,8 @@ author sees are pinned by tests/example-files; this file pins the parts those ca
 from __future__ import annotations
 
 import json
+import os
+import select
 import subprocess
 from typing import Any
 
@@ -366,6 +368,30 @@ def test_a_read_ahead_sent_behind_evaluations_is_answered_in_order(evaluator: Ev
     assert [[r.result for r in case] for case in evaluator.collect(later)] == [[PASS]]
     assert evaluator.value_of(ahead) == (True, {"cases": [{"x": 1}]})
     assert [[r.result for r in case] for case in evaluator.collect(submitted)] == [[PASS], [FAIL]]
+
+
+@pytest.mark.skipif(os.name == "nt", reason="select() on a pipe")
+def test_requests_sent_together_reach_the_child_in_one_write_at_the_end(
+    evaluator: Evaluator,
+) -> None:
+    policy = compiled({"r": "resource.x == 1"})
+    evaluator.evaluate(policy, {}, {"x": 1})  # a child that is ready
+    child = evaluator._child
+    assert child is not None
+    with evaluator.together():
+        submitted = evaluator.submit(policy, [({}, {"x": 1})])
+        ahead = evaluator.read_ahead(b"a: 1\n")
+        # Held in this process: the child has nothing to answer yet.
+        assert select.select([child.process.stdout], [], [], 0.3)[0] == []
+    assert [[r.result for r in case] for case in evaluator.collect(submitted)] == [[PASS]]
+    assert ahead is not None and evaluator.value_of(ahead) == (True, {"a": 1})
+
+
+def test_a_wait_for_an_answer_inside_together_sends_what_was_held(evaluator: Evaluator) -> None:
+    policy = compiled({"r": "resource.x == 1"})
+    with evaluator.together():
+        submitted = evaluator.submit(policy, [({}, {"x": 2})])
+        assert [[r.result for r in case] for case in evaluator.collect(submitted)] == [[FAIL]]
 
 
 def test_a_file_sent_to_a_child_replaced_meanwhile_is_left_to_the_caller() -> None:

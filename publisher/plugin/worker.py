@@ -143,14 +143,15 @@ class ItemRunner:
         if not self.spec.release or plan is None:
             started = self._started.pop(folder, None)
             result = (started or self._start(folder))()
-            if self._next is not None and self._next not in self._started:
-                # The next version's checks, its test cases sent to the evaluating process,
-                # which runs them while pytest reports this one.
-                self._started[self._next] = self._start(self._next)
-            after = self._after_next
-            if after is not None and after not in self._started and after not in self._reading:
-                files = self.source.read(after)
-                self._reading[after] = (files, self.checker.read_ahead(files))
+            with self.checker.together():  # the two requests below wake the child once
+                if self._next is not None and self._next not in self._started:
+                    # The next version's checks, its test cases sent to the evaluating process,
+                    # which runs them while pytest reports this one.
+                    self._started[self._next] = self._start(self._next)
+                after = self._after_next
+                if after and after not in self._started and after not in self._reading:
+                    files = self.source.read(after)
+                    self._reading[after] = (files, self.checker.read_ahead(files))
             return check_only(result, self.delivered.get(result.name, result.version))
         result = self.checker.check(self.source.read(folder))
         return deliver_version(
