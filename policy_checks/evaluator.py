@@ -559,12 +559,8 @@ class Evaluator:
         for step, (index, rules) in enumerate(submitted.work):
             for number, rule in enumerate(rules):
                 try:
-                    line = child.line(self.timeout)
-                except EvaluatorUnavailable as exc:
-                    self._child = None
-                    self._broken = str(exc)
-                    for waiting in self._outstanding:
-                        waiting.fail(self._broken)
+                    line = self._next_line(child, self.timeout)
+                except EvaluatorUnavailable:
                     return
                 if line:
                     known = _ANSWERS.get(line)
@@ -583,6 +579,18 @@ class Evaluator:
                 return
         submitted.work = []
 
+    def _next_line(self, child: _Child, timeout: float) -> str | None:
+        """`child.line(timeout)`; when the child never started, every outstanding request
+        fails saying so, no child is tried again, and EvaluatorUnavailable is raised."""
+        try:
+            return child.line(timeout)
+        except EvaluatorUnavailable as exc:
+            self._child = None
+            self._broken = str(exc)
+            for waiting in self._outstanding:
+                waiting.fail(self._broken)
+            raise
+
     def _drain_read(self, ahead: ReadAhead) -> None:
         """Reads the answer to a file sent ahead. A child that died or overran is replaced
         (what was sent after the file goes to the new one) and the file is the caller's to
@@ -592,12 +600,8 @@ class Evaluator:
             ahead.fail("replaced")
             return
         try:
-            line = child.line(max(self.timeout, READ_TIMEOUT))
-        except EvaluatorUnavailable as exc:
-            self._child = None
-            self._broken = str(exc)
-            for waiting in self._outstanding:
-                waiting.fail(self._broken)
+            line = self._next_line(child, max(self.timeout, READ_TIMEOUT))
+        except EvaluatorUnavailable:
             return
         ahead.finished = True
         if not line:  # it ended, or did not answer in time
