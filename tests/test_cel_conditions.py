@@ -9,11 +9,13 @@ import json
 import os
 import select
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from policy_checks import CheckSettings, start_evaluating
+from policy_checks import evaluator as evaluator_module
 from policy_checks.cel.environment import ENVIRONMENTS
 from policy_checks.checks.conditions import (
     CompiledPolicy,
@@ -274,6 +276,27 @@ def test_an_evaluating_process_that_cannot_start_is_an_error_once_not_a_wait_per
     assert first.result == ERROR and "did not start" in (first.message or "")
     assert second == first
     assert len(started) == 1  # not one start-up (and its wait) per version
+
+
+def test_a_file_sent_to_a_child_that_never_starts_is_left_to_the_caller(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    silent = tmp_path / "silent-python"
+    silent.write_text("#!/bin/sh\nexec sleep 30\n")  # runs, and never says it is ready
+    silent.chmod(0o755)
+    monkeypatch.setattr("sys.executable", str(silent))
+    monkeypatch.setattr(evaluator_module, "STARTUP_TIMEOUT", 0.5)
+    evaluator = Evaluator(timeout=5.0)
+    try:
+        evaluator.start()
+        ahead = evaluator.read_ahead(b"a: 1\n")
+        assert ahead is not None
+        assert evaluator.value_of(ahead) == (False, None)
+        [[result]] = evaluator.evaluate_cases(compiled({"r": "true"}), [({}, {})])
+        assert result.result == ERROR and "did not start" in (result.message or "")
+        assert evaluator.read_ahead(b"a: 1\n") is None  # not tried again
+    finally:
+        evaluator.close()
 
 
 def test_a_child_started_ahead_serves_the_first_version() -> None:
