@@ -13,12 +13,14 @@ predicates (policy_checks.fastschema: the floor now that valid documents never r
 `--behaviour` (docs/contract.md section 8, issue 19's target of at most 1.3x): versions with 1-3 CEL
 rules each and a 3-case tests.yaml on every other one, validated as they are and with
 `-o policy_condition_language=none` (conditions opaque, tests not run), each in one process
-(what `-n auto` picks on 2 cores) and with `-n 2`.
+(what `-n auto` picks on 2 cores) and with `-n 2`. The ratio is of each mode's best time; the
+median and range of the ratios of each back-to-back pair are shown beside it.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -128,24 +130,35 @@ def behaviour_rows(
         args = ["-n", str(count)] if count else ["-p", "no:xdist"]
         label = f"-n {count}" if count else "-p no:xdist"
         runs = {}
+        pairs: list[float] = []
         # Alternating, `repeat` times: this VM drifts over minutes and a single run of either
         # mode may be 15 % off; the best of each is kept (five: three moved the N = 2000 ratio
-        # between 1.21 and 1.44 from one invocation to the next).
+        # between 1.21 and 1.44 from one invocation to the next). Each back-to-back pair also
+        # gives a ratio of its own: their median moves less with a drift than the best times.
         for _ in range(repeat):
+            pair = {}
             for mode in ("none", "cel"):
                 extra = ["-o", "policy_condition_language=none"] if mode == "none" else []
-                m = run_measured(env.pytest_cmd(*args, *extra), repo, env=env.environ())
+                command = env.pytest_cmd(*args, *extra)
+                m = pair[mode] = run_measured(command, repo, env=env.environ())
                 if mode not in runs or m.wall < runs[mode].wall:
                     runs[mode] = m
+            pairs.append(pair["cel"].wall / pair["none"].wall)
         for mode, m in runs.items():
             ok = m.returncode == 0 and f"{n} passed" in m.last_line()
             ratio = m.wall / runs["none"].wall
+            spread = (
+                f"{statistics.median(pairs):.2f} ({min(pairs):.2f}-{max(pairs):.2f})"
+                if mode == "cel"
+                else ""
+            )
             rows.append(
                 [
                     n,
                     f"{label}, conditions {mode}",
                     f"{m.wall:.2f}",
                     f"{ratio:.2f}",
+                    spread,
                     f"{m.controller_peak_mb:.0f}",
                     f"{m.tree_peak_mb:.0f}",
                     "ok" if ok else f"FAILED: {m.last_line()}",
@@ -199,8 +212,8 @@ def main() -> int:
                 env_from(args), args.workdir, n, args.workers, args.kubernetes, args.repeat
             )
         ]
-        headers = ["N", "run", "wall s", "ratio", "controller MB", "tree MB", "check"]
-        print_table(headers, rows)
+        headers = ["N", "run", "wall s", "ratio", "pair ratios: median (range)"]
+        print_table([*headers, "controller MB", "tree MB", "check"], rows)
         return 0 if all(r[-1] == "ok" for r in rows) else 1
     print(
         "author-mode validation vs a bare parse + schema-check loop (ratio = wall / bare loop "
