@@ -365,7 +365,7 @@ class ReadAhead:
 
     def __init__(self, data: bytes) -> None:
         self.encoded = base64.b64encode(data).decode()
-        self.size = len(self.encoded) + 12  # of its request line
+        self.size = len(self.encoded) + len('{"read": ""}\n')  # of its request line
         self.child: _Child | None = None  # the process it was sent to
         self.finished = False  # answered, or given up on (then `read` stays False)
         self.read = False  # the child read it without a finding: `value` is its value
@@ -471,6 +471,13 @@ class Evaluator:
         with self._lock:
             child = self._child
             if child is None or not self._child_alive():
+                return None
+            # What is finished has nothing left in this child's pipes (answered, or failed
+            # with a child replaced since): only the rest is unread.
+            self._outstanding = collections.deque(w for w in self._outstanding if not w.finished)
+            # One file ahead at a time: with at most two requests unread (a version's cases,
+            # then this), their bytes say how full the pipe is (Linux fills it a page a write).
+            if any(isinstance(waiting, ReadAhead) for waiting in self._outstanding):
                 return None
             unread = sum(waiting.size for waiting in self._outstanding)
             if unread + ahead.size > child.pipe_room:

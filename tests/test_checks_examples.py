@@ -5,6 +5,8 @@ The format of a case is described in tests/example-files/README.md.
 
 from __future__ import annotations
 
+import base64
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -114,7 +116,8 @@ def test_a_tests_file_read_ahead_gives_the_same_result(case: Path, tmp_path: Pat
     here = checker.check(files)
     start_evaluating(CheckSettings(checker.conditions, eval_timeout=checker.eval_timeout))
     ahead = checker.read_ahead(files)
-    if files.tests is not None and checker.conditions == "cel" and len(files.tests) < 4096:
+    small = files.tests is not None and len(base64.b64encode(files.tests)) + 13 <= 4096
+    if small and checker.conditions == "cel" and os.name != "nt":  # a request any pipe holds
         assert ahead is not None
     read = checker.start(files, ahead)()
     assert [(f.render(), f.line) for f in read.findings] == [
