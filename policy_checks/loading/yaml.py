@@ -41,7 +41,7 @@ def _resolved(kind: type, value: str, implicit: tuple[bool, bool]) -> str:
     """The tag of a node, once per (kind, text, implicit) per process: the composer asks for
     every node, and the C cache of lru_cache answers without a Python frame. The cache keeps
     the texts it was asked about: it is emptied after each RESOLVED_TEXT_LIMIT characters
-    composed (`_compose_with`), so it never holds more than that and one file."""
+    composed (`_count_composed`), so it never holds more than that and one file."""
     return str(_RESOLVER.resolve(kind, value, implicit))
 
 
