@@ -432,6 +432,8 @@ def test_requests_sent_together_reach_the_child_in_one_write_at_the_end(
         ahead = evaluator.read_ahead(b"a: 1\n")
         # Held in this process: the child has nothing to answer yet.
         assert select.select([child.process.stdout], [], [], 0.3)[0] == []
+    # Written when the block ends, before anything waits for an answer.
+    assert select.select([child.process.stdout], [], [], 5.0)[0] != []
     assert [[r.result for r in case] for case in evaluator.collect(submitted)] == [[PASS]]
     assert ahead is not None and evaluator.value_of(ahead) == (True, {"a": 1})
 
