@@ -189,15 +189,14 @@ class EvaluatorUnavailable(Exception):
     """The child process could not be started; every rule of the case is an error saying so."""
 
 
-def _pipe_capacity(pipe: IO[bytes] | None) -> int:
+def _pipe_capacity(fd: int) -> int:
     """What a pipe holds: Linux says (64 KiB by default); elsewhere the 4 KiB every system's
     pipe holds at least."""
     try:
         import fcntl
 
-        assert pipe is not None
-        return int(fcntl.fcntl(pipe.fileno(), fcntl.F_GETPIPE_SZ))
-    except (ImportError, AttributeError, AssertionError, OSError):
+        return int(fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ))
+    except (ImportError, AttributeError, OSError):  # no fcntl, or no F_GETPIPE_SZ (macOS)
         return 4096
 
 
@@ -217,7 +216,7 @@ class _Child:
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
-        assert self.process.stdout is not None
+        assert self.process.stdin is not None and self.process.stdout is not None
         self._pending = b""
         self._fd = self.process.stdout.fileno()
         # Where select() works on pipes, the answers are read in the caller's thread: a reader
@@ -231,7 +230,9 @@ class _Child:
         self.ready = False
         # Bytes of requests its stdin pipe holds, so a write of that many the child has not
         # read yet never blocks (`Evaluator.read_ahead`); none where answers need a thread.
-        self.pipe_room = 0 if self._queue is not None else _pipe_capacity(self.process.stdin)
+        self.pipe_room = (
+            0 if self._queue is not None else _pipe_capacity(self.process.stdin.fileno())
+        )
 
     def _pump(self) -> None:
         assert self._queue is not None
